@@ -1,0 +1,63 @@
+"""The project's own errors. Adapters translate SDK errors into these; fakes raise the same ones.
+
+Handlers only ever catch these, so a handler never needs to know which backend it runs on.
+"""
+
+from __future__ import annotations
+
+
+class CmkError(Exception):
+    """Base class. `code` is stable and goes into HTTP error bodies and logs; messages never hold key material."""
+
+    code = "Error"
+
+
+class NotFound(CmkError):
+    code = "NotFound"
+
+
+class KeyNotFound(NotFound):
+    code = "KeyNotFound"
+
+
+class Forbidden(CmkError):
+    """The caller lacks permission (RBAC) or the key version refuses the operation (e.g. disabled)."""
+
+    code = "Forbidden"
+
+
+class KeyDisabled(Forbidden):
+    code = "KeyDisabled"
+
+
+class Conflict(CmkError):
+    code = "Conflict"
+
+
+class PreconditionFailed(CmkError):
+    """An ETag no longer matches: somebody else changed the entity first."""
+
+    code = "PreconditionFailed"
+
+
+class Throttled(CmkError):
+    code = "Throttled"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(CmkError):
+    code = "ServiceUnavailable"
+
+
+class InvalidInput(CmkError):
+    """Bad input from a person or a caller; `field` names what was wrong."""
+
+    code = "InvalidField"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message

@@ -1,0 +1,192 @@
+"""Value types shared by handlers, ports, fakes and adapters.
+
+Plain frozen dataclasses: they cross every boundary (handler <-> port <-> adapter), so they must be cheap to build,
+compare by value and carry no SDK types. Nothing here may hold key material except `WrappedDek.wrapped`, which is
+ciphertext.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """A key by vault URL and name; the versionless identity a consumer that follows the latest would use."""
+
+    vault_url: str
+    name: str
+
+    @property
+    def versionless_id(self) -> str:
+        return f"{self.vault_url.rstrip('/')}/keys/{self.name}"
+
+    def version_id(self, version: str) -> str:
+        return f"{self.versionless_id}/{version}"
+
+    @property
+    def vault_host(self) -> str:
+        return urlsplit(self.vault_url).netloc.lower()
+
+
+@dataclass(frozen=True)
+class KeyVersion:
+    """One version of a key as Key Vault reports it (public attributes only)."""
+
+    ref: KeyRef
+    version: str
+    kty: str
+    size: int | None
+    ops: tuple[str, ...]
+    enabled: bool
+    created: datetime | None = None
+    updated: datetime | None = None
+    not_before: datetime | None = None
+    expires: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key_id(self) -> str:
+        return self.ref.version_id(self.version)
+
+
+class RotationActionType(str, Enum):
+    ROTATE = "Rotate"
+    NOTIFY = "Notify"
+
+
+@dataclass(frozen=True)
+class LifetimeAction:
+    """One rotation-policy action; exactly one of the two triggers is set (ISO-8601 durations, e.g. 'P90D')."""
+
+    action: RotationActionType
+    time_after_create: str | None = None
+    time_before_expiry: str | None = None
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    expires_in: str | None
+    actions: tuple[LifetimeAction, ...] = ()
+
+
+@dataclass(frozen=True)
+class WrapResult:
+    """Ciphertext of a DEK wrapped under one exact key version."""
+
+    key_id: str
+    algorithm: str
+    wrapped: bytes
+
+
+class PrincipalType(str, Enum):
+    SERVICE_PRINCIPAL = "ServicePrincipal"
+    USER = "User"
+    GROUP = "Group"
+    FOREIGN_GROUP = "ForeignGroup"
+    DEVICE = "Device"
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    """An ARM role assignment. `scope` is the ARM id it is attached to; it applies to everything below it."""
+
+    id: str
+    scope: str
+    role_definition_id: str
+    principal_id: str
+    principal_type: str = PrincipalType.SERVICE_PRINCIPAL.value
+
+    @property
+    def role_guid(self) -> str:
+        return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+    @property
+    def name(self) -> str:
+        return self.id.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class WrappedDek:
+    """A data encryption key as stored in the registry: ciphertext only, plus what proves a correct unwrap.
+
+    `kcv` is a key check value (a truncated HMAC of the plaintext under a fixed label), so an unwrap that returns the
+    wrong bytes is caught before a re-wrap overwrites the only good copy. `etag` is set by the store.
+    """
+
+    partition: str
+    dek_id: str
+    key_id: str  # versioned KEK id
+    algorithm: str
+    wrapped: bytes
+    kcv: str
+    previous_key_id: str | None = None
+    previous_wrapped: bytes | None = None
+    etag: str | None = None
+
+    @property
+    def key_version(self) -> str:
+        return self.key_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple
+    continuation: str | None
+
+
+class ConsumerKind(str, Enum):
+    DEK_TABLE = "dek-table"
+    MYSQL_FLEXIBLE_SERVER = "mysql-flexible-server"
+    DISK_ENCRYPTION_SET = "disk-encryption-set"
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    """Which key version a consumer (an Azure resource) uses right now, as read back from ARM."""
+
+    kind: ConsumerKind
+    resource_id: str
+    key_url: str | None
+    follows_latest: bool = False
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What goes out as a CloudEvent. `data` must never contain key material."""
+
+    type: str
+    subject: str
+    severity: Severity
+    message: str
+    data: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between the desired state (inventory) and what the cloud reports."""
+
+    code: str
+    severity: Severity
+    key: str
+    message: str
+    detail: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "key": self.key,
+            "message": self.message,
+            "detail": dict(self.detail),
+        }

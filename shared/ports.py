@@ -1,0 +1,145 @@
+"""The ports handlers depend on. Each has an in-memory fake (tests/fakes) and an Azure adapter (shared/azure).
+
+Every method raises only errors from shared.errors, so handlers are written once for every backend. A contract test
+suite runs each fake and its adapter (against the local emulators) through the same assertions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from shared.model import (
+    Alert,
+    ConsumerState,
+    KeyRef,
+    KeyVersion,
+    Page,
+    RoleAssignment,
+    RotationPolicy,
+    WrappedDek,
+    WrapResult,
+)
+
+WRAP_ALGORITHM = "RSA-OAEP-256"
+
+
+@runtime_checkable
+class KeyVault(Protocol):
+    """Key Vault keys: metadata, lifecycle and the two crypto operations the project needs."""
+
+    def get_key(self, key: KeyRef, version: str | None = None) -> KeyVersion:
+        """Latest version when `version` is None. KeyNotFound for a missing key or version."""
+
+    def list_versions(self, key: KeyRef) -> list[KeyVersion]:
+        """Every version, in no guaranteed order. KeyNotFound when the key does not exist."""
+
+    def create_key(
+        self,
+        key: KeyRef,
+        *,
+        kty: str,
+        size: int,
+        ops: Iterable[str],
+        expires: datetime | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> KeyVersion:
+        """Create a key, or a new version of an existing one (as Key Vault does)."""
+
+    def rotate_key(self, key: KeyRef) -> KeyVersion:
+        """New version with the same type, size and ops; the rotation policy's expiresIn sets its expiry."""
+
+    def update_version(
+        self,
+        key: KeyRef,
+        version: str,
+        *,
+        enabled: bool | None = None,
+        expires: datetime | None = None,
+        ops: Iterable[str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> KeyVersion: ...
+
+    def get_rotation_policy(self, key: KeyRef) -> RotationPolicy | None:
+        """None when the key has no policy (or only the service default with no actions)."""
+
+    def set_rotation_policy(self, key: KeyRef, policy: RotationPolicy) -> RotationPolicy: ...
+
+    def wrap_key(self, key: KeyRef, version: str, plaintext: bytes) -> WrapResult:
+        """Wrap with RSA-OAEP-256 under exactly `version`. Adapters do this locally with the public key."""
+
+    def unwrap_key(self, key_id: str, wrapped: bytes, algorithm: str = WRAP_ALGORITHM) -> bytes:
+        """Unwrap with the versioned `key_id` the DEK was wrapped under. Always a service call."""
+
+
+@runtime_checkable
+class AccessControl(Protocol):
+    """ARM role assignments."""
+
+    def list_assignments(self, scope: str) -> list[RoleAssignment]:
+        """Assignments that apply at `scope`: at it and at every parent scope (ARM's `atScope()`)."""
+
+    def create_assignment(
+        self, scope: str, role_definition_id: str, principal_id: str, principal_type: str, name: str | None = None
+    ) -> RoleAssignment:
+        """Idempotent for the same (scope, role, principal): returns the existing assignment."""
+
+    def delete_assignment(self, assignment_id: str) -> bool:
+        """True when something was deleted, False when it was already gone (deletes are retried)."""
+
+
+@runtime_checkable
+class DekStore(Protocol):
+    """The DEK registry (Table Storage). Writes are ETag-guarded; PreconditionFailed on a stale ETag."""
+
+    def add(self, dek: WrappedDek) -> WrappedDek:
+        """Insert; Conflict when (partition, dek_id) exists. Returns the entity with its ETag."""
+
+    def get(self, partition: str, dek_id: str) -> WrappedDek: ...
+
+    def replace(self, dek: WrappedDek) -> WrappedDek:
+        """Replace if `dek.etag` still matches; PreconditionFailed otherwise."""
+
+    def list_page(self, partition: str, continuation: str | None = None, page_size: int = 100) -> Page: ...
+
+    def partitions(self) -> list[str]: ...
+
+    def count_by_key_id(self, key: KeyRef) -> dict[str, int]:
+        """How many DEKs depend on each versioned key id of `key`."""
+
+
+@runtime_checkable
+class WorkQueue(Protocol):
+    def send(self, message: dict, *, delay_seconds: int = 0) -> None: ...
+
+
+@runtime_checkable
+class Consumers(Protocol):
+    """Azure resources that use a key (MySQL flexible server, disk encryption set), read and updated through ARM."""
+
+    def get_state(self, kind: str, resource_id: str) -> ConsumerState: ...
+
+    def point_to(self, kind: str, resource_id: str, key_url: str) -> ConsumerState: ...
+
+
+@runtime_checkable
+class Alerts(Protocol):
+    def publish(self, alert: Alert) -> None:
+        """Send as a CloudEvent; ServiceUnavailable when it could not be delivered, so the trigger is retried."""
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """A record per action (e.g. event id -> outcome). Makes duplicates cheap; correctness never depends on it."""
+
+    def record(self, action_id: str, outcome: dict) -> bool:
+        """True when this is the first record for `action_id`; False when one existed (left unchanged)."""
+
+    def get(self, action_id: str) -> dict | None: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC."""
