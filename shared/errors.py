@@ -61,3 +61,9 @@ class InvalidInput(CmkError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason = message
+
+
+class UnwrapFailed(CmkError):
+    """The service could not unwrap the value with that key version: wrong version, or corrupt ciphertext."""
+
+    code = "UnwrapFailed"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 
@@ -53,7 +53,7 @@ class KeyVersion:
         return self.ref.version_id(self.version)
 
 
-class RotationActionType(str, Enum):
+class RotationActionType(StrEnum):
     ROTATE = "Rotate"
     NOTIFY = "Notify"
 
@@ -82,7 +82,7 @@ class WrapResult:
     wrapped: bytes
 
 
-class PrincipalType(str, Enum):
+class PrincipalType(StrEnum):
     SERVICE_PRINCIPAL = "ServicePrincipal"
     USER = "User"
     GROUP = "Group"
@@ -138,7 +138,7 @@ class Page:
     continuation: str | None
 
 
-class ConsumerKind(str, Enum):
+class ConsumerKind(StrEnum):
     DEK_TABLE = "dek-table"
     MYSQL_FLEXIBLE_SERVER = "mysql-flexible-server"
     DISK_ENCRYPTION_SET = "disk-encryption-set"
@@ -154,7 +154,7 @@ class ConsumerState:
     follows_latest: bool = False
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     HIGH = "high"

@@ -62,7 +62,8 @@ class KeyVault(Protocol):
     ) -> KeyVersion: ...
 
     def get_rotation_policy(self, key: KeyRef) -> RotationPolicy | None:
-        """None when the key has no policy (or only the service default with no actions)."""
+        """The key's policy. Like Key Vault, a key that never had one reports the default (Notify 30 days before
+        expiry, no automatic rotation). KeyNotFound when the key does not exist."""
 
     def set_rotation_policy(self, key: KeyRef, policy: RotationPolicy) -> RotationPolicy: ...
 

@@ -31,9 +31,7 @@ CRYPTO_USER = BuiltInRole(
     "Key Vault Crypto User",
     frozenset({"read", "update", "backup", "encrypt", "decrypt", "wrap", "unwrap", "sign", "verify"}),
 )
-CRYPTO_OFFICER = BuiltInRole(
-    "14b46e9e-c2b7-41b4-b07b-48a6ebf60603", "Key Vault Crypto Officer", frozenset({"*"})
-)
+CRYPTO_OFFICER = BuiltInRole("14b46e9e-c2b7-41b4-b07b-48a6ebf60603", "Key Vault Crypto Officer", frozenset({"*"}))
 ADMINISTRATOR = BuiltInRole("00482a5a-887f-4fb3-b363-3b7fe8e74483", "Key Vault Administrator", frozenset({"*"}))
 READER = BuiltInRole("21090545-7ca7-4776-b22c-e363652d74d2", "Key Vault Reader", frozenset({"readmetadata"}))
 DATA_ACCESS_ADMINISTRATOR = BuiltInRole(

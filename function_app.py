@@ -1,0 +1,109 @@
+"""The Azure Functions entry point (Python v2 model): triggers only.
+
+This is the only module that imports azure.functions. Each trigger turns its input into a typed value, calls one
+handler with ports from shared.bootstrap (built lazily, once per process), and turns the outcome into a response or a
+log line. Module-level imports stay light (no Azure SDK client) because cold start is paid on every scale-out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import azure.functions as func
+
+from functions import compliance
+from functions.dispatch import dispatch
+from shared import bootstrap
+from shared.errors import CmkError, InvalidInput
+from shared.events import parse_event
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+log = logging.getLogger("cmk")
+
+# Event type -> handler. Each capability (rotation, re-wrap, access reconciliation) registers its handler here.
+EVENT_HANDLERS: dict[type, object] = {}
+
+
+def _json(status: int, body: object) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, indent=2), status_code=status, mimetype="application/json")
+
+
+def _error(exc: Exception) -> func.HttpResponse:
+    """One error shape for every route: {"error": {"code", "field"?, "message"}}."""
+    if isinstance(exc, InvalidInput):
+        return _json(400, {"error": {"code": exc.code, "field": exc.field, "message": exc.reason}})
+    if isinstance(exc, CmkError):
+        problems = getattr(exc, "problems", None)
+        body = {"code": exc.code, "message": str(exc)}
+        if problems:
+            body["problems"] = list(problems)
+        return _json(500 if exc.code == "InvalidInventory" else 502, {"error": body})
+    log.exception("unexpected error")
+    return _json(500, {"error": {"code": "InternalError", "message": "unexpected error; see the function log"}})
+
+
+@app.route(route="keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def list_keys(req: func.HttpRequest) -> func.HttpResponse:
+    """Every managed key: current version, attributes, rotation policy and compliance findings."""
+    try:
+        report = compliance.report_keys(**bootstrap.deps().for_compliance())
+    except Exception as exc:
+        return _error(exc)
+    return _json(200, report.to_json())
+
+
+def _event_dict(event: func.EventGridEvent) -> dict:
+    """The host hands us an EventGridEvent (CloudEvents mapped onto it); rebuild the Event Grid schema envelope."""
+    return {
+        "id": event.id,
+        "topic": event.topic,
+        "subject": event.subject,
+        "eventType": event.event_type,
+        "eventTime": event.event_time.isoformat() if event.event_time else None,
+        "dataVersion": event.data_version,
+        "data": event.get_json(),
+    }
+
+
+def _handle_event(event: func.EventGridEvent, trigger: str) -> None:
+    try:
+        inventory = bootstrap.deps().inventory
+    except CmkError as exc:
+        # Without a valid inventory nothing can be decided; raise so Event Grid redelivers once it is fixed.
+        log.error("%s: inventory unusable, event %s not processed: %s", trigger, event.id, exc)
+        raise
+    outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS)
+    level = logging.WARNING if outcome.status == "rejected" else logging.INFO
+    log.log(level, "%s: %s %s (event %s)", trigger, outcome.status, outcome.summary, event.id)
+
+
+@app.event_grid_trigger(arg_name="event")
+def keyvault_events(event: func.EventGridEvent) -> None:
+    """Key Vault system-topic events: KeyNewVersionCreated, KeyNearExpiry, KeyExpired, VaultAccessPolicyChanged."""
+    _handle_event(event, "keyvault_events")
+
+
+@app.event_grid_trigger(arg_name="event")
+def role_assignment_events(event: func.EventGridEvent) -> None:
+    """ARM resource-group/subscription events for Microsoft.Authorization/roleAssignments writes and deletes."""
+    _handle_event(event, "role_assignment_events")
+
+
+# NCRONTAB, six fields (seconds first), UTC. Read at indexing time, so an app-setting change takes effect on restart.
+SWEEP_SCHEDULE = os.environ.get("CMK_SWEEP_SCHEDULE", "").strip() or "0 0 * * * *"
+
+
+@app.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
+def compliance_sweep(timer: func.TimerRequest) -> None:
+    """Periodic compliance report (rotation and clean-up join this sweep as those capabilities land)."""
+    if timer.past_due:
+        log.warning("compliance_sweep: running late (past due)")
+    report = compliance.report_keys(**bootstrap.deps().for_compliance())
+    summary = report.to_json()["summary"]
+    log.info("compliance_sweep: %s", json.dumps(summary, sort_keys=True))
+    for finding in report.findings:
+        log.warning(
+            "compliance_sweep: %s %s %s: %s", finding.severity.value, finding.key, finding.code, finding.message
+        )

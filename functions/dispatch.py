@@ -1,0 +1,35 @@
+"""Routes typed events to their handlers and says, as a value, what became of each one.
+
+The trigger logs from the outcome; a rejection is never raised (a malformed or foreign event must not be redelivered
+for a day), while a handler's transient failure is (so Event Grid redelivers it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared.events import ParsedEvent, Rejection, SubscriptionValidation, describe
+
+Handler = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    status: Literal["handled", "ignored", "rejected"]
+    event_type: str | None
+    summary: str
+    result: Any = None
+
+
+def dispatch(item: ParsedEvent | Rejection, handlers: Mapping[type, Handler]) -> Dispatched:
+    if isinstance(item, Rejection):
+        return Dispatched("rejected", item.event_type, describe(item))
+    if isinstance(item, SubscriptionValidation):
+        # The host (or Event Grid's handshake in front of it) answers validation; nothing for a handler to do.
+        return Dispatched("ignored", item.event_type, f"subscription validation: {describe(item)}")
+    handler = handlers.get(type(item))
+    if handler is None:
+        return Dispatched("ignored", item.event_type, f"no handler yet for {describe(item)}")
+    return Dispatched("handled", item.event_type, describe(item), handler(item))

@@ -1,0 +1,107 @@
+"""Wiring: settings -> adapters, built on first use and kept for the life of the worker process.
+
+Cold start matters on Azure Functions, so nothing here imports an Azure SDK at module level: each adapter's import
+happens the first time a function needs it, and an HTTP call that only needs the inventory never pays for the rest.
+Handlers never import this module; tests pass fakes straight to handlers instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from shared.clock import SystemClock
+from shared.settings import Settings
+
+
+class Container:
+    """The process's adapters. Each property builds once (cached_property under a lock: workers are threaded)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+
+    def _once(self, name: str, build) -> Any:
+        with self._lock:
+            if name not in self.__dict__:
+                self.__dict__[name] = build()
+            return self.__dict__[name]
+
+    @property
+    def inventory(self):
+        def build():
+            import os
+
+            from shared.inventory import load_inventory
+
+            return load_inventory(self.settings.inventory_path, os.environ)
+
+        return self._once("_inventory", build)
+
+    @property
+    def credential(self):
+        def build():
+            s = self.settings
+            if s.credential == "emulator":
+                from emulators.credential import EmulatorCredential
+
+                kwargs = {"tenant_id": s.emulator_tenant_id} if s.emulator_tenant_id else {}
+                return EmulatorCredential(s.emulator_principal_id, **kwargs)
+            if s.credential == "managed-identity":
+                from azure.identity import ManagedIdentityCredential
+
+                return ManagedIdentityCredential(client_id=s.managed_identity_client_id)
+            from azure.identity import DefaultAzureCredential
+
+            return DefaultAzureCredential(managed_identity_client_id=s.managed_identity_client_id)
+
+        return self._once("_credential", build)
+
+    @property
+    def keyvault(self):
+        def build():
+            from shared.azure.keyvault import AzureKeyVault
+
+            return AzureKeyVault(
+                self.credential,
+                connection_verify=self.settings.connection_verify,
+                verify_challenge_resource=self.settings.verify_challenge_resource,
+            )
+
+        return self._once("_keyvault", build)
+
+    @property
+    def access(self):
+        def build():
+            from shared.azure.access import AzureAccessControl
+
+            subscription = self.settings.subscription_id or self.inventory.vaults[0].subscription_id
+            return AzureAccessControl(
+                self.credential,
+                subscription,
+                base_url=self.settings.arm_endpoint,
+                connection_verify=self.settings.connection_verify,
+            )
+
+        return self._once("_access", build)
+
+    @cached_property
+    def clock(self) -> SystemClock:
+        return SystemClock()
+
+    def for_compliance(self) -> dict[str, Any]:
+        return {"inventory": self.inventory, "vault": self.keyvault, "access": self.access, "clock": self.clock}
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def deps() -> Container:
+    """The process-wide container, built from app settings on first call."""
+    global _container
+    with _container_lock:
+        if _container is None:
+            _container = Container(Settings.from_env())
+        return _container

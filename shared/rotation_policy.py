@@ -1,0 +1,75 @@
+"""Key Vault rotation policy rules: ISO-8601 durations and the service's documented minimums.
+
+Kept in one place so the inventory validator, the fakes and the handlers agree with each other (and the contract
+tests check they agree with the emulator, which keeps its own copy of the rules).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import isodate
+
+from shared.errors import InvalidInput
+from shared.model import RotationActionType, RotationPolicy
+
+MIN_ROTATE_AFTER_CREATE = timedelta(days=7)
+MIN_ROTATE_BEFORE_EXPIRY = timedelta(days=7)
+MIN_EXPIRES_IN = timedelta(days=28)
+MIN_NOTIFY_BEFORE_EXPIRY = timedelta(days=7)
+DEFAULT_NOTIFY_BEFORE_EXPIRY = timedelta(days=30)
+
+_REFERENCE = datetime(2001, 1, 1, tzinfo=UTC)  # not a leap year: P1Y is 365 days
+
+
+def duration_to_timedelta(value: str) -> timedelta:
+    """'P90D', 'P1Y', 'PT12H' -> timedelta. Years and months count from a fixed reference date (365/30-ish days)."""
+    if not isinstance(value, str) or not value.strip().upper().startswith("P"):
+        raise ValueError(f"not an ISO-8601 duration ({value!r})")
+    parsed = isodate.parse_duration(value.strip().upper())
+    if isinstance(parsed, isodate.Duration):
+        parsed = parsed.totimedelta(start=_REFERENCE)
+    if parsed <= timedelta(0):
+        raise ValueError(f"duration must be positive ({value!r})")
+    return parsed
+
+
+def timedelta_to_duration(value: timedelta) -> str:
+    if value.seconds == 0 and value.microseconds == 0:
+        return f"P{value.days}D"
+    return isodate.duration_isoformat(value)
+
+
+def validate_rotation_policy(policy: RotationPolicy) -> None:
+    """Raise InvalidInput naming the field, as Key Vault answers 400 for a policy below its minimums."""
+    expires_in = None
+    if policy.expires_in is not None:
+        try:
+            expires_in = duration_to_timedelta(policy.expires_in)
+        except ValueError as exc:
+            raise InvalidInput("expires_in", str(exc)) from None
+        if expires_in < MIN_EXPIRES_IN:
+            raise InvalidInput("expires_in", f"must be at least 28 days ({policy.expires_in})")
+    for i, action in enumerate(policy.actions):
+        where = f"lifetime_actions[{i}]"
+        if (action.time_after_create is None) == (action.time_before_expiry is None):
+            raise InvalidInput(where, "exactly one of time_after_create and time_before_expiry must be set")
+        try:
+            after = duration_to_timedelta(action.time_after_create) if action.time_after_create else None
+            before = duration_to_timedelta(action.time_before_expiry) if action.time_before_expiry else None
+        except ValueError as exc:
+            raise InvalidInput(where, str(exc)) from None
+        if after is not None and action.action == RotationActionType.NOTIFY:
+            raise InvalidInput(f"{where}.time_after_create", "Notify supports only time_before_expiry")
+        if after is not None and after < MIN_ROTATE_AFTER_CREATE:
+            raise InvalidInput(f"{where}.time_after_create", "must be at least 7 days")
+        if before is not None:
+            if expires_in is None:
+                raise InvalidInput(f"{where}.time_before_expiry", "needs expires_in on the policy")
+            minimum = MIN_ROTATE_BEFORE_EXPIRY
+            if before < minimum:
+                raise InvalidInput(f"{where}.time_before_expiry", "must be at least 7 days")
+            if before >= expires_in:
+                raise InvalidInput(f"{where}.time_before_expiry", "must be shorter than expires_in")
+        if after is not None and expires_in is not None and after > expires_in - MIN_ROTATE_BEFORE_EXPIRY:
+            raise InvalidInput(f"{where}.time_after_create", "must leave at least 7 days before expiry")

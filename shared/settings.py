@@ -1,0 +1,79 @@
+"""App settings (environment variables), read once and validated, so a typo fails loudly at the first call with the
+setting's name instead of surfacing later as a confusing SDK error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.errors import InvalidInput
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INVENTORY = "inventory/reference.yaml"
+CREDENTIAL_KINDS = ("default", "managed-identity", "emulator")
+
+
+@dataclass(frozen=True)
+class Settings:
+    inventory_path: Path
+    credential: str  # default | managed-identity | emulator
+    managed_identity_client_id: str | None
+    emulator_principal_id: str | None
+    emulator_tenant_id: str | None
+    ca_bundle: str | None
+    verify_challenge_resource: bool
+    arm_endpoint: str
+    subscription_id: str | None
+    alert_topic_endpoint: str | None
+    alert_topic_key: str | None
+    storage_connection: str | None
+    sweep_schedule: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get(name, default)
+            value = value.strip() if isinstance(value, str) else value
+            return value or default
+
+        inventory = Path(get("CMK_INVENTORY_PATH", DEFAULT_INVENTORY) or DEFAULT_INVENTORY)
+        if not inventory.is_absolute():
+            inventory = PROJECT_ROOT / inventory
+        credential = (get("CMK_CREDENTIAL", "default") or "default").lower()
+        if credential not in CREDENTIAL_KINDS:
+            raise InvalidInput("CMK_CREDENTIAL", f"must be one of {', '.join(CREDENTIAL_KINDS)} (got {credential!r})")
+        principal = get("CMK_EMULATOR_PRINCIPAL_ID")
+        if credential == "emulator" and not principal:
+            raise InvalidInput("CMK_EMULATOR_PRINCIPAL_ID", "is required when CMK_CREDENTIAL=emulator")
+        verify = (get("CMK_VERIFY_CHALLENGE_RESOURCE", "true") or "true").lower()
+        if verify not in ("true", "false"):
+            raise InvalidInput("CMK_VERIFY_CHALLENGE_RESOURCE", f"must be true or false (got {verify!r})")
+        arm = get("CMK_ARM_ENDPOINT", "https://management.azure.com") or ""
+        if not arm.startswith("https://"):
+            raise InvalidInput("CMK_ARM_ENDPOINT", f"must be an https URL (got {arm!r})")
+        ca = get("CMK_CA_BUNDLE")
+        if ca and not Path(ca).is_file():
+            raise InvalidInput("CMK_CA_BUNDLE", f"file not found ({ca})")
+        return cls(
+            inventory_path=inventory,
+            credential=credential,
+            managed_identity_client_id=get("AZURE_CLIENT_ID"),
+            emulator_principal_id=principal,
+            emulator_tenant_id=get("CMK_EMULATOR_TENANT_ID"),
+            ca_bundle=ca,
+            verify_challenge_resource=verify == "true",
+            arm_endpoint=arm.rstrip("/"),
+            subscription_id=get("CMK_SUBSCRIPTION_ID"),
+            alert_topic_endpoint=get("CMK_ALERT_TOPIC_ENDPOINT"),
+            alert_topic_key=get("CMK_ALERT_TOPIC_KEY"),
+            storage_connection=get("AzureWebJobsStorage"),
+            sweep_schedule=get("CMK_SWEEP_SCHEDULE", "0 0 * * * *") or "0 0 * * * *",
+        )
+
+    @property
+    def connection_verify(self) -> str | bool:
+        return self.ca_bundle or True

@@ -1,0 +1,79 @@
+"""The app's trigger surface: every function, its binding type, route, methods and auth level, as the host sees it.
+
+A renamed route or a loosened auth level changes what operators and Event Grid subscriptions call; this test is the
+list of those contracts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED = {
+    "list_keys": {"type": "httpTrigger", "route": "keys", "methods": ["GET"], "authLevel": "FUNCTION"},
+    "keyvault_events": {"type": "eventGridTrigger"},
+    "role_assignment_events": {"type": "eventGridTrigger"},
+    "compliance_sweep": {"type": "timerTrigger", "schedule": "0 0 * * * *", "runOnStartup": False},
+}
+
+
+@pytest.fixture(scope="module")
+def functions():
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+def test_every_function_is_known(functions):
+    assert set(functions) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_trigger_binding(functions, name):
+    bindings = json.loads(functions[name].get_function_json())["bindings"]
+    trigger = next(b for b in bindings if b["direction"] == "IN")
+    for field, value in EXPECTED[name].items():
+        assert trigger.get(field) == value, f"{name}: {field}"
+
+
+def test_no_http_function_is_anonymous(functions):
+    for name, fn in functions.items():
+        for b in json.loads(fn.get_function_json())["bindings"]:
+            if b["type"] == "httpTrigger":
+                assert b["authLevel"] in ("FUNCTION", "ADMIN"), name
+
+
+def test_sweep_schedule_comes_from_app_setting(tmp_path):
+    code = "import function_app as f, json; print(json.dumps([x.get_function_json() for x in f.app.get_functions()]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"CMK_SWEEP_SCHEDULE": "*/5 * * * * *", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    timers = [json.loads(j)["bindings"][0] for j in json.loads(out) if "timerTrigger" in j]
+    assert timers[0]["schedule"] == "*/5 * * * * *"
+
+
+def test_import_loads_no_azure_sdk_client():
+    """Cold start: importing the app must not import an Azure SDK client library (they load on first use)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import function_app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line]
+    assert "function_app" in modules
+    heavy = ("azure.keyvault", "azure.identity", "azure.mgmt", "azure.eventgrid", "azure.data", "azure.storage")
+    assert [m for m in modules if m.startswith(heavy)] == []
+    assert "azure.core.pipeline" not in modules
