@@ -6,7 +6,7 @@ tests check they agree with the emulator, which keeps its own copy of the rules)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import isodate
 
@@ -19,18 +19,24 @@ MIN_EXPIRES_IN = timedelta(days=28)
 MIN_NOTIFY_BEFORE_EXPIRY = timedelta(days=7)
 DEFAULT_NOTIFY_BEFORE_EXPIRY = timedelta(days=30)
 
-_REFERENCE = datetime(2001, 1, 1, tzinfo=UTC)  # not a leap year: P1Y is 365 days
-
 
 def duration_to_timedelta(value: str) -> timedelta:
-    """'P90D', 'P1Y', 'PT12H' -> timedelta. Years and months count from a fixed reference date (365/30-ish days)."""
-    if not isinstance(value, str) or not value.strip().upper().startswith("P"):
-        raise ValueError(f"not an ISO-8601 duration ({value!r})")
-    parsed = isodate.parse_duration(value.strip().upper())
+    """'P90D', 'P1Y', 'PT12H' -> timedelta; ValueError with a message a person can act on.
+
+    Calendar units count as 30 days per month and 365 per year, the way a person reads `P1Y` against `P28D`; the
+    inventory, the fakes and the compliance report all compare durations through this one function.
+    """
+    shown = repr(value)[:60]
+    try:
+        parsed = isodate.parse_duration(value.strip().upper() if isinstance(value, str) else value)
+    except (isodate.ISO8601Error, ValueError, TypeError, AttributeError):
+        raise ValueError(f"not an ISO-8601 duration ({shown}); write e.g. P90D") from None
     if isinstance(parsed, isodate.Duration):
-        parsed = parsed.totimedelta(start=_REFERENCE)
+        if parsed.years % 1 or parsed.months % 1:
+            raise ValueError(f"fractional years or months are not supported ({shown})")
+        parsed = parsed.tdelta + timedelta(days=int(parsed.years) * 365 + int(parsed.months) * 30)
     if parsed <= timedelta(0):
-        raise ValueError(f"duration must be positive ({value!r})")
+        raise ValueError(f"must be a positive duration ({shown})")
     return parsed
 
 
