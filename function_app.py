@@ -76,7 +76,7 @@ def _handle_event(event: func.EventGridEvent, trigger: str) -> None:
         raise
     outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS)
     level = logging.WARNING if outcome.status == "rejected" else logging.INFO
-    log.log(level, "%s: %s %s (event %s)", trigger, outcome.status, outcome.summary, event.id)
+    log.log(level, "%s: %s %s", trigger, outcome.status, outcome.summary)
 
 
 @app.event_grid_trigger(arg_name="event")

@@ -1,0 +1,166 @@
+"""`python -m localrun` (what `scripts/run` calls): the app on the embedded default, plus helper commands.
+
+python -m localrun [up] [--keep] [--state-dir DIR]   start everything, seed it, print the guide, stream the log
+python -m localrun grant --principal aks --key mysql-encryption-key [--role "Key Vault Crypto User"]
+python -m localrun revoke --principal aks --key mysql-encryption-key
+python -m localrun clock --advance P91D
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from localrun.system import ROOT, LocalSystem, Ports, load_running
+
+DEFAULT_STATE_DIR = ROOT / ".local" / "run"
+
+
+def _rel(path: str | Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def guide(system: LocalSystem) -> str:
+    cloud, dev = system.cloud, system.devhost
+    fkey, mkey = dev["function_key"], dev["master_key"]
+    base = dev["url"]
+    ca = _rel(cloud.ca_cert)
+    keys_curl = f'curl -s -H "x-functions-key: {fkey}" {base}/api/keys'
+    state = "" if system.state_dir.resolve() == DEFAULT_STATE_DIR.resolve() else f" --state-dir {system.state_dir}"
+    localrun = f".venv/bin/python -m localrun{state}"
+    storage = dict(part.split("=", 1) for part in system.storage_connection.strip(";").split(";"))
+    azurite = ", ".join(
+        f"{name[:-8].lower()} {storage[name].rsplit(':', 1)[1].split('/')[0]}"
+        for name in ("BlobEndpoint", "QueueEndpoint", "TableEndpoint")
+    )
+    json_post = '-X POST -H "Content-Type: application/json" -d'
+    clock_curl = f'curl -s --cacert {ca} {json_post} \'{{"advance_iso": "P91D"}}\' {cloud.admin_url}/clock'
+    run_sweep = f"{base}/admin/functions/compliance_sweep"
+    sweep_curl = f'curl -s -i -H "x-functions-key: {mkey}" {json_post} \'{{"input": ""}}\' {run_sweep}'
+    t = system.timings
+    return f"""
+cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
+  Functions host    {base}   (function key {fkey})
+  Key Vault         {cloud.vault_url}   ({cloud.vault_name}, emulated; RBAC from the ARM emulator)
+  ARM + admin API   {cloud.arm_url}   (admin: {cloud.admin_url})
+  Event Grid topic  {cloud.ready["eventgrid_topic_url"]}
+  Azurite           127.0.0.1: {azurite}
+  CA certificate    {ca}
+  Logs              {_rel(system.state_dir / "logs")}/
+Serving {t.get("serving", 0):.1f} s after start (emulators ready at {t.get("emulators_ready", 0):.1f} s).
+
+Try it, from this folder in another terminal:
+ 1. Every managed key: current version, attributes, rotation policy, compliance findings.
+    $ {keys_curl}
+ 2. Let 91 days pass in the emulated cloud. Key Vault's rotation policy creates new versions and Event Grid delivers
+    KeyNewVersionCreated to the keyvault_events function: watch for it in the log below.
+    $ {clock_curl}
+ 3. Drift: give the AKS identity access to the MySQL key. ARM raises ResourceWriteSuccess, the role_assignment_events
+    function logs it, and /api/keys reports AccessExtra on mysql-encryption-key. Then take it back.
+    $ {localrun} grant --principal aks --key mysql-encryption-key
+    $ {keys_curl}
+    $ {localrun} revoke --principal aks --key mysql-encryption-key
+ 4. Run the compliance sweep now instead of waiting for its schedule (any function runs this way).
+    $ {sweep_curl}
+
+Ctrl-C stops everything this run started. The function log follows.
+"""
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    ports = Ports.free() if args.free_ports else Ports()
+    system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print("localrun: starting Azurite, the emulators and the devhost ...", flush=True)
+    try:
+        system.up()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"localrun: could not start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(guide(system), flush=True)
+        while not stop.wait(0.5):
+            if any(c.proc.poll() is not None for c in system.group.children):
+                dead = [c.name for c in system.group.children if c.proc.poll() is not None]
+                print(f"localrun: {', '.join(dead)} stopped unexpectedly; see {_rel(system.state_dir / 'logs')}/")
+                return 1
+    finally:
+        print("localrun: stopping ...", flush=True)
+        system.down()
+    return 0
+
+
+def _principal(cloud, name: str) -> str:
+    ids = cloud.identities
+    return {"aks": ids.aks, "mysql": ids.mysql, "app": ids.app, "operator": ids.operator}.get(name, name)
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    from shared import roles
+
+    cloud = load_running(Path(args.state_dir))
+    role = roles.ROLES_BY_NAME.get(args.role.lower()) or roles.role_by_id(args.role)
+    if role is None:
+        print(f"--role: unknown built-in role {args.role!r}", file=sys.stderr)
+        return 2
+    key = cloud.inventory().key(args.key)
+    assignment = cloud.assign(key.scope, role, _principal(cloud, args.principal))
+    print(json.dumps({"granted": role.name, "principal": args.principal, "key": key.name, "assignment": assignment}))
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    cloud = load_running(Path(args.state_dir))
+    key = cloud.inventory().key(args.key)
+    principal = _principal(cloud, args.principal).lower()
+    access = cloud.access()
+    removed = [
+        a.id
+        for a in access.list_assignments(key.scope)
+        if a.principal_id.lower() == principal
+        and a.scope.lower() == key.scope.lower()
+        and access.delete_assignment(a.id)
+    ]
+    print(json.dumps({"revoked": removed, "principal": args.principal, "key": key.name}))
+    return 0
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    cloud = load_running(Path(args.state_dir))
+    print(json.dumps(cloud.admin("POST", "/clock", {"advance_iso": args.advance})))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localrun", description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="where the run keeps its state and logs")
+    sub = parser.add_subparsers(dest="command")
+    up = sub.add_parser("up", help="start everything (the default)")
+    for p in (parser, up):
+        p.add_argument("--keep", action="store_true", help="keep keys, assignments and storage from the last run")
+        p.add_argument("--free-ports", action="store_true", help="use any free ports instead of the documented ones")
+    grant = sub.add_parser("grant", help="add a role assignment on a managed key")
+    grant.add_argument("--principal", required=True, help="aks, mysql, app, operator or a principal id")
+    grant.add_argument("--key", required=True)
+    grant.add_argument("--role", default="Key Vault Crypto User")
+    revoke = sub.add_parser("revoke", help="remove a principal's assignments on a managed key")
+    revoke.add_argument("--principal", required=True)
+    revoke.add_argument("--key", required=True)
+    clock = sub.add_parser("clock", help="move the emulated clock forward")
+    clock.add_argument("--advance", required=True, help="ISO-8601 duration, e.g. P30D")
+    args = parser.parse_args(argv)
+    handlers = {None: cmd_up, "up": cmd_up, "grant": cmd_grant, "revoke": cmd_revoke, "clock": cmd_clock}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""Seeds the emulated cloud with the reference deployment, through the same wire APIs a real deployment uses.
+
+Identities, consumer resources (ARM), role assignments (AuthorizationManagementClient), keys and rotation policies
+(KeyClient) and the function's Event Grid subscriptions. Every step is idempotent, so seeding a cloud restored from
+its state directory changes nothing that is already right.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared import roles
+from shared.errors import KeyNotFound
+from shared.inventory import Inventory, load_inventory
+
+RESOURCE_API = {
+    "Microsoft.ManagedIdentity/userAssignedIdentities": "2023-01-31",
+    "Microsoft.DBforMySQL/flexibleServers": "2023-12-30",
+    "Microsoft.Compute/diskEncryptionSets": "2024-03-02",
+}
+KEYVAULT_EVENT_TYPES = [
+    "Microsoft.KeyVault.KeyNewVersionCreated",
+    "Microsoft.KeyVault.KeyNearExpiry",
+    "Microsoft.KeyVault.KeyExpired",
+    "Microsoft.KeyVault.VaultAccessPolicyChanged",
+]
+ARM_EVENT_TYPES = ["Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceDeleteSuccess"]
+
+
+@dataclass(frozen=True)
+class Identities:
+    """Principal ids of the local run's actors; kept in the state directory so a restart keeps them."""
+
+    operator: str
+    app: str
+    aks: str
+    mysql: str
+    break_glass: str
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Identities:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (FileNotFoundError, TypeError, ValueError):
+            made = cls(*(str(uuid.uuid4()) for _ in range(5)))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(asdict(made), indent=2))
+            return made
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """What `python -m emulators` printed when ready, plus the local run's identities."""
+
+    ready: dict[str, Any]
+    identities: Identities
+    resource_group: str
+
+    @property
+    def arm_url(self) -> str:
+        return self.ready["arm_url"]
+
+    @property
+    def admin_url(self) -> str:
+        return self.ready["admin_url"]
+
+    @property
+    def ca_cert(self) -> str:
+        return self.ready["ca_cert"]
+
+    @property
+    def tenant_id(self) -> str:
+        return self.ready["tenant_id"]
+
+    @property
+    def subscription_id(self) -> str:
+        return self.ready["subscription_id"]
+
+    @property
+    def vault_name(self) -> str:
+        return next(iter(self.ready["vaults"]))
+
+    @property
+    def vault_url(self) -> str:
+        return self.ready["vaults"][self.vault_name]["url"]
+
+    @property
+    def vault_resource_id(self) -> str:
+        return self.ready["vaults"][self.vault_name]["resource_id"]
+
+    def app_settings(self) -> dict[str, str]:
+        """The app settings that point the unchanged app at this cloud (and fill the inventory's placeholders)."""
+        ids = self.identities
+        return {
+            "CMK_CREDENTIAL": "emulator",
+            "CMK_EMULATOR_PRINCIPAL_ID": ids.app,
+            "CMK_EMULATOR_TENANT_ID": self.tenant_id,
+            "CMK_CA_BUNDLE": self.ca_cert,
+            "CMK_VERIFY_CHALLENGE_RESOURCE": "false",
+            "CMK_ARM_ENDPOINT": self.arm_url,
+            "CMK_SUBSCRIPTION_ID": self.subscription_id,
+            "CMK_RESOURCE_GROUP": self.resource_group,
+            "CMK_VAULT_NAME": self.vault_name,
+            "CMK_VAULT_URL": self.vault_url,
+            "CMK_APP_PRINCIPAL_ID": ids.app,
+            "AKS_IDENTITY_PRINCIPAL_ID": ids.aks,
+            "MYSQL_IDENTITY_PRINCIPAL_ID": ids.mysql,
+            "CMK_BREAK_GLASS_PRINCIPAL_ID": ids.break_glass,
+            "CMK_ALERT_TOPIC": self.ready["eventgrid_topic_url"],
+            "CMK_ALERT_TOPIC_ENDPOINT": self.ready["eventgrid_topic_url"],
+            "CMK_ALERT_TOPIC_KEY": self.ready["eventgrid_topic_key"],
+        }
+
+    def inventory(self) -> Inventory:
+        return load_inventory(Path(__file__).resolve().parent.parent / "inventory/reference.yaml", self.app_settings())
+
+    def credential(self, principal_id: str | None = None):
+        from emulators.credential import EmulatorCredential
+
+        return EmulatorCredential(principal_id or self.identities.operator, self.tenant_id)
+
+    # -- raw HTTPS for what has no SDK here: the admin API and generic ARM resources -------------------------------
+    def request(self, method: str, url: str, body: Any = None, *, token: bool = False) -> Any:
+        context = ssl.create_default_context(cafile=self.ca_cert)
+        headers = {"Content-Type": "application/json"}
+        if token:
+            bearer = self.credential().get_token("https://management.azure.com/.default").token
+            headers["Authorization"] = f"Bearer {bearer}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, context=context, timeout=30) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise RuntimeError(f"{method} {url}: {exc.code} {detail}") from None
+        return json.loads(raw) if raw else None
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        return self.request(method, f"{self.admin_url}{path}", body)
+
+    def emulated_now(self) -> datetime:
+        return datetime.fromisoformat(self.admin("GET", "/clock")["now"].replace("Z", "+00:00"))
+
+    def put_resource(self, resource_id: str, body: dict[str, Any]) -> Any:
+        rtype = "/".join(resource_id.split("/providers/", 1)[1].split("/")[:3:2])
+        api = RESOURCE_API.get(rtype, "2023-01-01")
+        return self.request("PUT", f"{self.arm_url}{resource_id}?api-version={api}", body, token=True)
+
+    def get_resource(self, resource_id: str) -> Any:
+        rtype = "/".join(resource_id.split("/providers/", 1)[1].split("/")[:3:2])
+        api = RESOURCE_API.get(rtype, "2023-01-01")
+        return self.request("GET", f"{self.arm_url}{resource_id}?api-version={api}", token=True)
+
+    # -- SDK clients as the operator ---------------------------------------------------------------------------
+    def keyvault(self, principal_id: str | None = None):
+        """The app's own Key Vault adapter, acting as `principal_id` (the operator by default)."""
+        from shared.azure.keyvault import AzureKeyVault
+
+        return AzureKeyVault(
+            self.credential(principal_id), connection_verify=self.ca_cert, verify_challenge_resource=False
+        )
+
+    def authorization_client(self):
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        return AuthorizationManagementClient(
+            self.credential(), self.subscription_id, base_url=self.arm_url, connection_verify=self.ca_cert
+        )
+
+    def access(self):
+        """The app's own AccessControl adapter, acting as the operator."""
+        from shared.azure.access import AzureAccessControl
+
+        return AzureAccessControl(
+            self.credential(), self.subscription_id, base_url=self.arm_url, connection_verify=self.ca_cert
+        )
+
+    def assign(self, scope: str, role: roles.BuiltInRole, principal_id: str, principal_type: str = "ServicePrincipal"):
+        """Create (or find) an assignment; returns its id."""
+        access = self.access()
+        try:
+            role_id = roles.role_definition_id(self.subscription_id, role)
+            return access.create_assignment(scope, role_id, principal_id, principal_type).id
+        finally:
+            access.close()
+
+    def revoke(self, assignment_id: str) -> bool:
+        access = self.access()
+        try:
+            return access.delete_assignment(assignment_id)
+        finally:
+            access.close()
+
+
+def seed(cloud: Cloud) -> Inventory:
+    """The reference deployment in the emulated cloud: identities, access, keys, policies, consumers."""
+    inventory = cloud.inventory()
+    ids = cloud.identities
+
+    # Who may administer and who runs the app. The operator holds Key Vault Administrator only while seeding (standing
+    # access would be drift the app reports); the app keeps Crypto Officer to rotate and re-wrap.
+    operator_grant = cloud.assign(cloud.vault_resource_id, roles.ADMINISTRATOR, ids.operator, "User")
+    cloud.assign(cloud.vault_resource_id, roles.CRYPTO_OFFICER, ids.app)
+
+    aks_key = inventory.key("aks-encryption-key")
+    mysql_key = inventory.key("mysql-encryption-key")
+    cloud.put_resource(
+        aks_key.identity.resource_id,
+        {"location": "westeurope", "properties": {"principalId": ids.aks, "tenantId": cloud.tenant_id}},
+    )
+
+    versions = {}
+    vault = cloud.keyvault()
+    now = cloud.emulated_now()
+    for key in inventory.keys:
+        try:
+            current = vault.get_key(key.ref)
+        except KeyNotFound:
+            current = vault.create_key(
+                key.ref,
+                kty=key.kty,
+                size=key.size,
+                ops=key.ops,
+                expires=now + key.rotation.expire_after.delta,
+                tags={"service": key.service, "managed-by": "cmk-guardian"},
+            )
+        vault.set_rotation_policy(key.ref, key.rotation.to_policy())
+        versions[key.name] = current.key_id
+        cloud.assign(key.scope, key.role, key.identity.principal_id)
+    vault.close()
+
+    vault_ref = {"id": cloud.vault_resource_id}
+    for consumer in aks_key.consumers:
+        if consumer.kind.value == "disk-encryption-set":
+            cloud.put_resource(
+                consumer.resource_id,
+                {
+                    "location": "westeurope",
+                    "identity": {"type": "UserAssigned", "userAssignedIdentities": {aks_key.identity.resource_id: {}}},
+                    "properties": {
+                        "activeKey": {"keyUrl": versions[aks_key.name], "sourceVault": vault_ref},
+                        "encryptionType": "EncryptionAtRestWithCustomerKey",
+                        "rotationToLatestKeyVersionEnabled": False,
+                    },
+                },
+            )
+    for consumer in mysql_key.consumers:
+        if consumer.kind.value == "mysql-flexible-server":
+            # Flexible server takes its CMK through a user-assigned identity (dataEncryption requires one), while
+            # the reference document names the server's own identity. The emulated server carries both, with the
+            # same principal, so the key's access model stays the document's.
+            uami = consumer.resource_id.split("/providers/")[0] + (
+                "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-mysql-cmk"
+            )
+            cloud.put_resource(
+                uami, {"location": "westeurope", "properties": {"principalId": ids.mysql, "tenantId": cloud.tenant_id}}
+            )
+            cloud.put_resource(
+                consumer.resource_id,
+                {
+                    "location": "westeurope",
+                    "identity": {
+                        "type": "SystemAssigned,UserAssigned",
+                        "principalId": ids.mysql,
+                        "tenantId": cloud.tenant_id,
+                        "userAssignedIdentities": {uami: {}},
+                    },
+                    "properties": {
+                        "dataEncryption": {
+                            "type": "AzureKeyVault",
+                            "primaryKeyURI": versions[mysql_key.name],
+                            "primaryUserAssignedIdentityId": uami,
+                        },
+                    },
+                },
+            )
+    cloud.revoke(operator_grant)
+    return inventory
+
+
+def subscribe_functions(cloud: Cloud, devhost_url: str, eventgrid_key: str) -> list[dict]:
+    """Point Event Grid at the function's webhooks, as `az eventgrid system-topic event-subscription create` would."""
+    hook = f"{devhost_url}/runtime/webhooks/eventgrid?code={eventgrid_key}&functionName="
+    specs = [
+        {
+            "name": "cmk-keyvault-events",
+            "endpoint": hook + "keyvault_events",
+            "topic": cloud.vault_resource_id,
+            "event_types": KEYVAULT_EVENT_TYPES,
+        },
+        {
+            "name": "cmk-role-assignment-events",
+            "endpoint": hook + "role_assignment_events",
+            "topic": f"/subscriptions/{cloud.subscription_id}",
+            "event_types": ARM_EVENT_TYPES,
+        },
+    ]
+    return [cloud.admin("POST", "/eventgrid/subscriptions", spec) for spec in specs]

@@ -1,0 +1,174 @@
+"""Child processes of the local run: start, wait for their ready line, tee their output, stop them all.
+
+Every child gets its own process group and is written to a pid file, so a run that crashed (or was killed) leaves
+nothing behind that the next run cannot find and stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+    lines: list[str] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str:
+        """Block until a line of output satisfies `predicate`; the matching line."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                while seen < len(self.lines):
+                    line = self.lines[seen]
+                    seen += 1
+                    if predicate(line):
+                        return line
+                if self.proc.poll() is not None and seen >= len(self.lines):
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}")
+                self._cond.wait(min(left, 0.2))
+
+    def output_since(self, start: int = 0) -> list[str]:
+        with self._cond:
+            return list(self.lines[start:])
+
+
+class ProcessGroup:
+    """The children of one run, recorded in `pid_file` as they start."""
+
+    def __init__(self, pid_file: Path, log_dir: Path, echo: IO[str] | None = None) -> None:
+        self.pid_file = pid_file
+        self.log_dir = log_dir
+        self.echo = echo
+        self.children: list[Child] = []
+        self._echo_names: set[str] = set()
+
+    def start(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, echo: bool = False) -> Child:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        child = Child(name, proc, log_path)
+        self.children.append(child)
+        if echo:
+            self._echo_names.add(name)
+        self._write_pids()
+        threading.Thread(target=self._pump, args=(child,), daemon=True, name=f"pump-{name}").start()
+        return child
+
+    def _pump(self, child: Child) -> None:
+        assert child.proc.stdout is not None
+        with child.log_path.open("a", encoding="utf-8") as log:
+            for line in child.proc.stdout:
+                line = line.rstrip("\n")
+                log.write(line + "\n")
+                log.flush()
+                with child._cond:
+                    child.lines.append(line)
+                    child._cond.notify_all()
+                if self.echo is not None and child.name in self._echo_names:
+                    self.echo.write(f"[{child.name}] {line}\n")
+                    self.echo.flush()
+        with child._cond:
+            child._cond.notify_all()
+
+    def _write_pids(self) -> None:
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pids = {
+            c.name: {"pid": c.proc.pid, "start": _start_time(c.proc.pid)}
+            for c in self.children
+            if c.proc.poll() is None
+        }
+        self.pid_file.write_text(json.dumps(pids))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM every child's process group (newest first), then SIGKILL what is still running."""
+        for child in reversed(self.children):
+            _signal_group(child.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in reversed(self.children):
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(child.proc.pid, signal.SIGKILL)
+                child.proc.wait(5)
+        self.children.clear()
+        self.pid_file.unlink(missing_ok=True)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def stop_leftovers(pid_file: Path, timeout: float = 10.0) -> list[str]:
+    """Stop what a previous run recorded and did not clean up (it crashed or was killed). Names of what was stopped."""
+    try:
+        recorded = json.loads(pid_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    stopped = []
+    for name, entry in recorded.items():
+        pid = entry.get("pid") if isinstance(entry, dict) else None
+        # The start time guards against a recycled pid: never signal a process this run did not start.
+        if not isinstance(pid, int) or not _alive(pid) or _start_time(pid) != entry.get("start"):
+            continue
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+        stopped.append(name)
+    pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie of ours still "exists"; treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,216 @@
+"""The whole local system in one object: Azurite, the emulators and the devhost serving function_app.py, seeded.
+
+`scripts/run` uses it with fixed, documented ports; the end-to-end tests use it with free ports (port 0), once per
+test session. Both go through exactly the same start-up and seeding code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from localrun.cloud import Cloud, Identities, seed, subscribe_functions
+from localrun.processes import Child, ProcessGroup, stop_leftovers
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's published development account key (Microsoft's documentation; not a secret).
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+_AZURITE_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """0 means any free port. The defaults are what the README documents (and what Core Tools users expect)."""
+
+    devhost: int = 7071
+    emulators: int = 8440  # ARM + admin, then the Event Grid topic (+1), then the vault (+2)
+    azurite_blob: int = 10000
+    azurite_queue: int = 10001
+    azurite_table: int = 10002
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(0, 0, 0, 0, 0)
+
+
+@dataclass
+class LocalSystem:
+    state_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    echo: IO[str] | None = None
+    extra_settings: dict[str, str] = field(default_factory=dict)
+    keep_state: bool = False
+
+    group: ProcessGroup | None = None
+    cloud: Cloud | None = None
+    devhost: dict[str, Any] | None = None
+    storage_connection: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "pids.json"
+
+    @property
+    def info_file(self) -> Path:
+        return self.state_dir / "cloud.json"
+
+    def up(self) -> LocalSystem:
+        started = time.perf_counter()
+        leftovers = stop_leftovers(self.pid_file)
+        if leftovers:
+            self._say(f"stopped what an earlier run left running: {', '.join(leftovers)}")
+        if not self.keep_state:
+            for sub in ("emulators", "azurite"):
+                shutil.rmtree(self.state_dir / sub, ignore_errors=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.group = ProcessGroup(self.pid_file, self.state_dir / "logs", echo=self.echo)
+        try:
+            azurite = self._start_azurite()
+            emulators = self._start_emulators()
+            self.storage_connection = self._azurite_ready(azurite)
+            ready = json.loads(emulators.wait_for(lambda line: line.startswith('{"ready"'), 30))
+            self.timings["emulators_ready"] = time.perf_counter() - started
+            identities = Identities.load_or_create(self.state_dir / "identities.json")
+            self.cloud = Cloud(ready, identities, resource_group="rg-cmk-reference")
+            seed(self.cloud)
+            self.timings["seeded"] = time.perf_counter() - started
+            self._start_devhost()
+            self.timings["devhost_ready"] = time.perf_counter() - started
+            subscribe_functions(self.cloud, self.devhost["url"], self.devhost["eventgrid_key"])
+            self.timings["serving"] = time.perf_counter() - started
+            self._write_info()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def down(self) -> None:
+        if self.group is not None:
+            self.group.stop()
+            self.group = None
+
+    def __enter__(self) -> LocalSystem:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # -- children ---------------------------------------------------------------------------------------------
+    def _start_azurite(self) -> Child:
+        binary = ROOT / "node_modules" / ".bin" / "azurite"
+        if not binary.exists():
+            raise RuntimeError("Azurite is not installed: run scripts/setup (npm install) first")
+        p = self.ports
+        argv = [
+            str(binary),
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--blobHost", "127.0.0.1", "--blobPort", str(p.azurite_blob),
+            "--queueHost", "127.0.0.1", "--queuePort", str(p.azurite_queue),
+            "--tableHost", "127.0.0.1", "--tablePort", str(p.azurite_table),
+        ]  # fmt: skip
+        if self.keep_state:
+            argv += ["--location", str(self.state_dir / "azurite")]
+        else:
+            argv += ["--inMemoryPersistence"]
+        workdir = self.state_dir / "azurite-work"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return self.group.start("azurite", argv, env=dict(os.environ), cwd=workdir)
+
+    def _azurite_ready(self, azurite: Child) -> str:
+        ports: dict[str, str] = {}
+
+        def listening(line: str) -> bool:
+            m = _AZURITE_LISTENING.search(line)
+            if m:
+                ports[m.group(1).lower()] = m.group(2)
+            return len(ports) == 3
+
+        azurite.wait_for(listening, 30)
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/{AZURITE_ACCOUNT};"
+            f"QueueEndpoint=http://127.0.0.1:{ports['queue']}/{AZURITE_ACCOUNT};"
+            f"TableEndpoint=http://127.0.0.1:{ports['table']}/{AZURITE_ACCOUNT};"
+        )
+
+    def _start_emulators(self) -> Child:
+        argv = [sys.executable, "-m", "emulators", "--port-base", str(self.ports.emulators)]
+        argv += ["--state-dir", str(self.state_dir / "emulators")]
+        return self.group.start("emulators", argv, env=dict(os.environ), cwd=ROOT)
+
+    def _devhost_keys(self) -> dict[str, str]:
+        path = self.state_dir / "function-keys.json"
+        try:
+            keys = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            keys = {name: secrets.token_urlsafe(24) for name in ("function", "master", "eventgrid")}
+            path.write_text(json.dumps(keys))
+            path.chmod(0o600)
+        return keys
+
+    def app_settings(self) -> dict[str, str]:
+        keys = self._devhost_keys()
+        settings = {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "AzureWebJobsStorage": self.storage_connection or "",
+            **self.cloud.app_settings(),
+            "DEVHOST_FUNCTION_KEY": keys["function"],
+            "DEVHOST_MASTER_KEY": keys["master"],
+            "DEVHOST_EVENTGRID_KEY": keys["eventgrid"],
+        }
+        settings.update(self.extra_settings)
+        return settings
+
+    def _start_devhost(self) -> None:
+        settings_path = self.state_dir / "local.settings.json"
+        settings_path.write_text(json.dumps({"IsEncrypted": False, "Values": self.app_settings()}, indent=2))
+        settings_path.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if k not in self.app_settings()}
+        # This machine may export CA bundle variables for its own proxy; the app must trust only what it is told.
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+            env.pop(name, None)
+        argv = [
+            sys.executable, "-m", "devhost", "--app", "function_app:app",
+            "--port", str(self.ports.devhost), "--settings", str(settings_path), "--host-json", str(ROOT / "host.json"),
+        ]  # fmt: skip
+        child = self.group.start("devhost", argv, env=env, cwd=ROOT, echo=True)
+        self.devhost = json.loads(child.wait_for(lambda line: line.startswith('{"devhost"'), 60))
+
+    def devhost_child(self) -> Child:
+        return next(c for c in self.group.children if c.name == "devhost")
+
+    def _write_info(self) -> None:
+        info = {
+            "emulators": self.cloud.ready,
+            "identities": asdict(self.cloud.identities),
+            "devhost": self.devhost,
+            "storage_connection": self.storage_connection,
+            "resource_group": self.cloud.resource_group,
+        }
+        self.info_file.write_text(json.dumps(info, indent=2))
+        self.info_file.chmod(0o600)
+
+    def _say(self, text: str) -> None:
+        if self.echo is not None:
+            self.echo.write(text + "\n")
+            self.echo.flush()
+
+
+def load_running(state_dir: Path) -> Cloud:
+    """The cloud a running `scripts/run` wrote down, for the helper commands (grant, revoke, clock)."""
+    try:
+        info = json.loads((state_dir / "cloud.json").read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"no local run found in {state_dir}: start one with scripts/run") from None
+    return Cloud(info["emulators"], Identities(**info["identities"]), info["resource_group"])
