@@ -1,0 +1,471 @@
+"""The Key Vault keys REST API of one vault, served on its own HTTPS listener (the SDK names a vault by host:port).
+
+Requests go: resolve the path to an operation -> api-version -> bearer token (401 challenge) -> RBAC decision from
+ARM's role assignments (403 ForbiddenByRbac) -> the operation on the vault's store. Paths are resolved by hand rather
+than by aiohttp's router because Key Vault is lenient about trailing slashes and empty versions
+(`/keys/{name}/`, `/keys/{name}//unwrapkey`), and the fault middleware needs the same operation names.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from emulators.auth import KEY_VAULT_RESOURCE, InvalidToken, challenge_header, is_permitted, read_bearer
+from emulators.core import azure_error
+from emulators.faults import FaultInjector, fault_middleware
+from emulators.keyvault_store import (
+    RECOVERABLE_DAYS,
+    RECOVERY_LEVEL,
+    RSA_KEY_OPS,
+    RSA_KEY_SIZES,
+    RSA_KEY_TYPES,
+    DeletedKey,
+    KeyVaultError,
+    KeyVersion,
+    NewKeySpec,
+    StoredKey,
+    VaultStore,
+    bad_parameter,
+)
+from emulators.rotation_policy import PolicyError, parse_policy
+
+API_VERSIONS = frozenset({"2025-07-01", "7.4", "7.5", "7.6"})
+MAX_PAGE = 25
+MAX_TAGS = 15
+KEY_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+ACTION_PREFIX = "Microsoft.KeyVault/vaults/"
+CRYPTO_OPERATIONS = {"wrapkey": "wrapKey", "unwrapkey": "unwrapKey", "encrypt": "encrypt", "decrypt": "decrypt"}
+
+
+class DataActionSource(Protocol):
+    """ARM's side of authorization (emulators.arm.ArmState)."""
+
+    def data_actions(self, principal_id: str, scope: str) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str  # stable operation name, used by faults and counters (e.g. "unwrapkey")
+    action: str  # the RBAC data action it needs, without the Microsoft.KeyVault/vaults/ prefix
+    key_name: str | None = None
+    version: str | None = None
+
+
+# (first segment, method, shape) table, where shape is the path after /keys/{name} or /deletedkeys/{name}.
+def resolve(method: str, path: str) -> Operation | None:
+    """The operation a request asks for, or None when Key Vault has no such endpoint."""
+    segments = path.split("/")[1:]
+    if len(segments) >= 2 and segments[-1] == "":  # "/keys/", "/keys/{name}/" (get_key asks this way)
+        segments = segments[:-1]
+    if not segments:
+        return None
+    root = segments[0].lower()
+    method = method.upper()
+    if root == "keys":
+        if len(segments) == 1:
+            return Operation("listkeys", "keys/read") if method == "GET" else None
+        name, rest = segments[1], [s.lower() for s in segments[2:]]
+        if not rest:
+            return {
+                "GET": Operation("getkey", "keys/read", name),
+                "PATCH": Operation("updatekey", "keys/update/action", name),
+                "DELETE": Operation("deletekey", "keys/delete", name),
+            }.get(method)
+        if len(rest) == 1:
+            word = rest[0]
+            simple = {
+                ("POST", "create"): Operation("createkey", "keys/create/action", name),
+                ("POST", "rotate"): Operation("rotatekey", "keys/rotate/action", name),
+                ("GET", "rotationpolicy"): Operation("getrotationpolicy", "keyrotationpolicies/read", name),
+                ("PUT", "rotationpolicy"): Operation("setrotationpolicy", "keyrotationpolicies/write", name),
+                ("GET", "versions"): Operation("listversions", "keys/read", name),
+            }.get((method, word))
+            if simple:
+                return simple
+            if method == "POST" and word in CRYPTO_OPERATIONS:
+                return Operation(word, f"keys/{word.removesuffix('key')}/action", name)
+            version = segments[2]
+            if method == "GET":
+                return Operation("getkey", "keys/read", name, version)
+            if method == "PATCH":
+                return Operation("updatekey", "keys/update/action", name, version)
+            return None
+        if len(rest) == 2 and method == "POST" and rest[1] in CRYPTO_OPERATIONS:
+            return Operation(rest[1], f"keys/{rest[1].removesuffix('key')}/action", name, segments[2] or None)
+        return None
+    if root == "deletedkeys":
+        if len(segments) == 1:
+            return Operation("listdeletedkeys", "deletedKeys/read") if method == "GET" else None
+        name, rest = segments[1], [s.lower() for s in segments[2:]]
+        if not rest:
+            return {
+                "GET": Operation("getdeletedkey", "deletedKeys/read", name),
+                "DELETE": Operation("purgedeletedkey", "deletedKeys/delete", name),
+            }.get(method)
+        if rest == ["recover"] and method == "POST":
+            return Operation("recoverdeletedkey", "deletedKeys/recover/action", name)
+    return None
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def from_b64url(text: Any, field_name: str) -> bytes:
+    if not isinstance(text, str):
+        raise bad_parameter(f"{field_name}: expected a base64url string")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise bad_parameter(f"{field_name}: not valid base64url") from None
+
+
+def _optional_time(attributes: dict[str, Any], name: str) -> int | None:
+    value = attributes.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise bad_parameter(f"attributes.{name}: expected unix seconds, got {value!r}")
+    return int(value)
+
+
+def _tags(body: dict[str, Any]) -> dict[str, str] | None:
+    tags = body.get("tags")
+    if tags is None:
+        return None
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise bad_parameter("tags: expected an object of string values")
+    if len(tags) > MAX_TAGS:
+        raise bad_parameter(f"tags: at most {MAX_TAGS} tags are allowed, got {len(tags)}")
+    return tags
+
+
+def _key_ops(body: dict[str, Any]) -> list[str] | None:
+    ops = body.get("key_ops")
+    if ops is None:
+        return None
+    if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
+        raise bad_parameter("key_ops: expected a list of strings")
+    unknown = [o for o in ops if o not in RSA_KEY_OPS]
+    if unknown:
+        raise bad_parameter(f"key_ops: unsupported operation(s) {unknown} for an RSA key")
+    return ops
+
+
+def _attributes(body: dict[str, Any]) -> dict[str, Any]:
+    attributes = {} if body.get("attributes") is None else body["attributes"]
+    if not isinstance(attributes, dict):
+        raise bad_parameter("attributes: expected a JSON object")
+    if "enabled" in attributes and not isinstance(attributes["enabled"], bool | None):
+        raise bad_parameter(f"attributes.enabled: expected true or false, got {attributes['enabled']!r}")
+    return attributes
+
+
+def parse_create(body: dict[str, Any]) -> NewKeySpec:
+    kty = body.get("kty")
+    if kty not in RSA_KEY_TYPES:
+        raise bad_parameter(f"kty: unsupported key type {kty!r}; this vault creates {' and '.join(RSA_KEY_TYPES)}")
+    size = body.get("key_size")
+    if size is None:
+        size = 2048
+    if size not in RSA_KEY_SIZES or isinstance(size, bool):
+        raise bad_parameter(f"key_size: {size!r} is not supported for RSA; use 2048, 3072 or 4096")
+    exponent = body.get("public_exponent")
+    if exponent not in (None, 65537):
+        raise bad_parameter(f"public_exponent: only 65537 is supported, got {exponent!r}")
+    if body.get("crv") is not None:
+        raise bad_parameter("crv: a curve applies only to EC keys")
+    attributes = _attributes(body)
+    nbf, exp = _optional_time(attributes, "nbf"), _optional_time(attributes, "exp")
+    if nbf is not None and exp is not None and exp <= nbf:
+        raise bad_parameter("attributes.exp: must be later than attributes.nbf")
+    exportable = attributes.get("exportable") or False
+    if exportable:
+        raise bad_parameter("attributes.exportable: an exportable key needs a release policy (not emulated)")
+    ops = _key_ops(body)
+    return NewKeySpec(
+        kty=kty,
+        key_size=size,
+        key_ops=tuple(RSA_KEY_OPS if ops is None else ops),
+        enabled=attributes.get("enabled", True) is not False,
+        nbf=nbf,
+        exp=exp,
+        tags=_tags(body) or {},
+    )
+
+
+class VaultService:
+    """One vault: its store, who may call it, and the aiohttp application for its listener."""
+
+    def __init__(
+        self,
+        store: VaultStore,
+        *,
+        authorizer: DataActionSource,
+        tenant_id: str,
+        faults: FaultInjector,
+    ) -> None:
+        self.store = store
+        self.authorizer = authorizer
+        self.tenant_id = tenant_id
+        self.faults = faults
+
+    # ---- wire shapes ----------------------------------------------------------------------------------------
+    def attributes(self, version: KeyVersion) -> dict[str, Any]:
+        out: dict[str, Any] = {"enabled": version.enabled}
+        if version.nbf is not None:
+            out["nbf"] = version.nbf
+        if version.exp is not None:
+            out["exp"] = version.exp
+        out.update(
+            created=version.created,
+            updated=version.updated,
+            recoverableDays=RECOVERABLE_DAYS,
+            recoveryLevel=RECOVERY_LEVEL,
+            exportable=version.exportable,
+        )
+        if version.hsm:
+            out["hsmPlatform"] = "2"
+        return out
+
+    def bundle(self, key: StoredKey, version: KeyVersion) -> dict[str, Any]:
+        n, e = version.public_jwk_numbers()
+        body: dict[str, Any] = {
+            "key": {
+                "kid": self.store.key_id(key.name, version.version),
+                "kty": version.kty,
+                "key_ops": list(version.key_ops),
+                "n": b64url(n),
+                "e": b64url(e),
+            },
+            "attributes": self.attributes(version),
+        }
+        if version.tags:
+            body["tags"] = dict(version.tags)
+        return body
+
+    def deleted_bundle(self, deleted: DeletedKey) -> dict[str, Any]:
+        body = self.bundle(deleted.key, deleted.key.latest)
+        body.update(
+            recoveryId=f"{self.store.url}/deletedkeys/{deleted.key.name}",
+            deletedDate=deleted.deleted_date,
+            scheduledPurgeDate=deleted.scheduled_purge_date,
+        )
+        return body
+
+    def item(self, kid: str, version: KeyVersion) -> dict[str, Any]:
+        body: dict[str, Any] = {"kid": kid, "attributes": self.attributes(version)}
+        if version.tags:
+            body["tags"] = dict(version.tags)
+        return body
+
+    def page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+        raw_max = request.query.get("maxresults")
+        try:
+            size = MAX_PAGE if raw_max in (None, "") else int(raw_max)
+        except ValueError:
+            raise bad_parameter(f"maxresults: expected an integer from 1 to {MAX_PAGE}, got {raw_max!r}") from None
+        if not 1 <= size <= MAX_PAGE:
+            raise bad_parameter(f"maxresults: expected an integer from 1 to {MAX_PAGE}, got {raw_max!r}")
+        try:
+            start = int(request.query.get("$skiptoken", "0"))
+        except ValueError:
+            raise bad_parameter("$skiptoken: not a continuation token from this vault") from None
+        chunk = items[start : start + size]
+        next_link = None
+        if start + size < len(items):
+            api = request.query.get("api-version", "")
+            next_link = f"{self.store.url}{request.path}?api-version={api}&$skiptoken={start + size}&maxresults={size}"
+        return web.json_response({"value": chunk, "nextLink": next_link})
+
+    # ---- request handling -----------------------------------------------------------------------------------
+    def classify(self, request: web.Request) -> tuple[str, str | None]:
+        operation = resolve(request.method, request.path)
+        return (operation.name, operation.key_name) if operation else ("unknown", None)
+
+    async def key_class(self, request: web.Request, operation: str, name: str | None) -> tuple[bool, int]:
+        """The throttling class of a call: the current version's type and size, or what a create asks for."""
+        if operation == "createkey":
+            try:
+                body = json.loads(await request.read() or b"{}")
+                size = body.get("key_size") or 2048
+                return str(body.get("kty", "")).endswith("-HSM"), size if size in RSA_KEY_SIZES else 2048
+            except (ValueError, AttributeError):
+                return False, 2048
+        return self.store.key_class(name)
+
+    def app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[fault_middleware(self.faults, self.store.name, self.classify, self.key_class)],
+            client_max_size=1024 * 1024,
+        )
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        operation = resolve(request.method, request.path)
+        if operation is None:
+            return azure_error(404, "NotFound", f"No Key Vault operation {request.method} {request.path}.")
+        api = request.query.get("api-version")
+        if api not in API_VERSIONS:
+            message = (
+                "The request is missing the required parameter api-version."
+                if not api
+                else f"The specified version ({api}) is not recognized. Consider using the latest supported "
+                "version (2025-07-01)."
+            )
+            return azure_error(400, "BadParameter", message)
+        try:
+            caller = read_bearer(
+                request.headers.get("Authorization"), tenant_id=self.tenant_id, audience=KEY_VAULT_RESOURCE
+            )
+        except InvalidToken as exc:
+            return self.unauthorized(f"AKV10022: Invalid token: {exc}.")
+        if caller is None:
+            return self.unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
+        try:
+            if operation.key_name is not None and not KEY_NAME.match(operation.key_name):
+                raise bad_parameter(
+                    f"The key name {operation.key_name!r} is invalid: use 1-127 letters, digits and dashes."
+                )
+            self.authorize(caller.principal_id, operation)
+            return await self.run(operation, request)
+        except KeyVaultError as exc:
+            return azure_error(exc.status, exc.code, exc.message, exc.inner)
+
+    def unauthorized(self, message: str) -> web.Response:
+        return azure_error(401, "Unauthorized", message, headers={"WWW-Authenticate": challenge_header(self.tenant_id)})
+
+    def scope(self, operation: Operation) -> str:
+        if operation.key_name is None:
+            return self.store.resource_id
+        return f"{self.store.resource_id}/keys/{operation.key_name}"
+
+    def permitted(self, principal_id: str, scope: str, action: str) -> bool:
+        """Azure's data-plane decision. ARM's per-role check is exact (a role's notDataActions exclude only that
+        role's grants); with only the merged pattern sets, all exclusions apply to all grants (stricter)."""
+        per_role = getattr(self.authorizer, "allows_data_action", None)
+        if per_role is not None:
+            return bool(per_role(principal_id, scope, action))
+        granted = self.authorizer.data_actions(principal_id, scope)
+        not_actions = getattr(self.authorizer, "not_data_actions", None)
+        denied = not_actions(principal_id, scope) if not_actions else set()
+        return is_permitted(action, granted, denied)
+
+    def authorize(self, principal_id: str, operation: Operation) -> None:
+        scope = self.scope(operation)
+        action = ACTION_PREFIX + operation.action
+        if self.permitted(principal_id, scope, action):
+            return
+        raise KeyVaultError(
+            403,
+            "Forbidden",
+            "Caller is not authorized to perform action on resource.\r\n"
+            "If role assignments, deny assignments or role definitions were changed recently, please observe "
+            "propagation time.\r\n"
+            f"Caller: oid={principal_id};iss=https://sts.windows.net/{self.tenant_id}/\r\n"
+            f"Action: '{action}'\r\n"
+            f"Resource: '{scope.lower()}'\r\n"
+            "Assignment: (not found)\r\n"
+            "DecisionReason: 'DeniedWithNoValidRBAC'\r\n"
+            f"Vault: {self.store.name}\r\n",
+            "ForbiddenByRbac",
+        )
+
+    async def body(self, request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise bad_parameter("The request body is not valid JSON.") from None
+        if not isinstance(value, dict):
+            raise bad_parameter("The request body must be a JSON object.")
+        return value
+
+    async def run(self, op: Operation, request: web.Request) -> web.StreamResponse:
+        store = self.store
+        name = op.key_name or ""
+        if op.name == "listkeys":
+            items = [self.item(store.key_id(k.name), k.latest) for k in store.list_keys()]
+            return self.page(request, items)
+        if op.name == "getkey":
+            return web.json_response(self.bundle(*store.get_version(name, op.version)))
+        if op.name == "listversions":
+            key = store.get(name)
+            items = [self.item(store.key_id(key.name, v.version), v) for v in key.versions]
+            return self.page(request, items)
+        if op.name == "createkey":
+            spec = parse_create(await self.body(request))
+            return web.json_response(self.bundle(*(await store.create_key(name, spec))))
+        if op.name == "rotatekey":
+            return web.json_response(self.bundle(*(await store.rotate(name))))
+        if op.name == "updatekey":
+            return web.json_response(self.bundle(*self.update(name, op.version, await self.body(request))))
+        if op.name == "getrotationpolicy":
+            key = store.get(name)
+            return web.json_response(store.get_policy(name).to_json(f"{store.key_id(key.name)}/rotationpolicy"))
+        if op.name == "setrotationpolicy":
+            key = store.get(name)
+            try:
+                policy = parse_policy(await self.body(request))
+            except PolicyError as exc:
+                raise bad_parameter(str(exc)) from None
+            store.set_policy(name, policy)
+            return web.json_response(policy.to_json(f"{store.key_id(key.name)}/rotationpolicy"))
+        if op.name in CRYPTO_OPERATIONS:
+            return await self.crypto(op, request)
+        if op.name == "deletekey":
+            return web.json_response(self.deleted_bundle(store.delete(name)))
+        if op.name == "listdeletedkeys":
+            items = []
+            for deleted in store.list_deleted():
+                item = self.item(store.key_id(deleted.key.name), deleted.key.latest)
+                item.update(
+                    recoveryId=f"{store.url}/deletedkeys/{deleted.key.name}",
+                    deletedDate=deleted.deleted_date,
+                    scheduledPurgeDate=deleted.scheduled_purge_date,
+                )
+                items.append(item)
+            return self.page(request, items)
+        if op.name == "getdeletedkey":
+            return web.json_response(self.deleted_bundle(store.get_deleted(name)))
+        if op.name == "recoverdeletedkey":
+            key = store.recover(name)
+            return web.json_response(self.bundle(key, key.latest))
+        if op.name == "purgedeletedkey":
+            store.purge(name)
+            return web.Response(status=204)
+        raise KeyVaultError(404, "NotFound", f"No Key Vault operation {op.name}.")
+
+    def update(self, name: str, version: str | None, body: dict[str, Any]) -> tuple[StoredKey, KeyVersion]:
+        attributes = _attributes(body)
+        changes: dict[str, Any] = {"key_ops": _key_ops(body), "tags": _tags(body)}
+        if attributes.get("enabled") is not None:
+            changes["enabled"] = attributes["enabled"]
+        for field_name in ("nbf", "exp"):
+            if field_name in attributes:
+                changes[field_name] = _optional_time(attributes, field_name)
+        return self.store.update(name, version, **changes)
+
+    async def crypto(self, op: Operation, request: web.Request) -> web.Response:
+        body = await self.body(request)
+        algorithm = body.get("alg")
+        if not isinstance(algorithm, str) or not algorithm:
+            raise bad_parameter("alg: the algorithm is required")
+        value = from_b64url(body.get("value"), "value")
+        operation = CRYPTO_OPERATIONS[op.name]
+        name = op.key_name or ""
+        if op.name in ("wrapkey", "encrypt"):
+            key, version, result = self.store.encrypt(name, op.version, algorithm, value, operation=operation)
+        else:
+            key, version, result = self.store.decrypt(name, op.version, algorithm, value, operation=operation)
+        return web.json_response({"kid": self.store.key_id(key.name, version.version), "value": b64url(result)})

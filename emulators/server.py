@@ -1,0 +1,380 @@
+"""Composes the emulators into one process: ARM + admin (HTTPS), the Event Grid topic (HTTP), one HTTPS listener
+per vault, the movable clock, the lifecycle ticker and the state file.
+
+One asyncio loop serves every listener, so the services share state without locks. Each vault gets its own port
+because the Key Vault SDK identifies a vault by scheme://host:port. The Event Grid topic is plain HTTP because
+EventGridPublisherClient ignores connection_verify. Start-up must stay well under 2 s: heavy imports happen here,
+not in __main__, and the certificate is EC P-256.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import ssl
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from emulators.admin import admin_routes, loopback_only
+from emulators.core import MovableClock, make_self_signed_cert
+from emulators.credential import DEFAULT_TENANT_ID
+from emulators.faults import FaultInjector, SpecError, ThrottleSettings, parse_throttle
+from emulators.keyvault import VaultService
+from emulators.keyvault_store import VaultStore
+from emulators.lifecycle import run_lifecycle
+from emulators.state_file import StateFile
+
+log = logging.getLogger("emulators")
+
+DEFAULT_SUBSCRIPTION_ID = "3c1d2e4f-6a7b-4c8d-9e0f-a1b2c3d4e5f6"
+DEFAULT_VAULT = {"name": "kv-cmk-reference", "resource_group": "rg-cmk-reference"}
+DEFAULT_TOPIC_KEY = "local-emulator-topic-key"
+DEFAULT_TOPIC_NAME = "cmk-guardian-alerts"
+LIFECYCLE_PERIOD_SECONDS = 1.0
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the field."""
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    name: str
+    resource_group: str
+    location: str = "westeurope"
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    tenant_id: str = DEFAULT_TENANT_ID
+    subscription_id: str = DEFAULT_SUBSCRIPTION_ID
+    vaults: tuple[VaultConfig, ...] = (VaultConfig(**DEFAULT_VAULT),)
+    topic_key: str = DEFAULT_TOPIC_KEY
+    topic_name: str = DEFAULT_TOPIC_NAME
+    eventgrid_subscriptions: tuple[dict[str, Any], ...] = ()
+    throttling: ThrottleSettings = field(default_factory=ThrottleSettings)
+    eventgrid_retry_scale: float = 1.0
+
+
+def _string(data: dict[str, Any], name: str, default: str) -> str:
+    value = data.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def parse_config(data: Any) -> EmulatorConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("config: expected a JSON object")
+    known = {
+        "tenant_id",
+        "subscription_id",
+        "vaults",
+        "topic_key",
+        "topic_name",
+        "eventgrid_subscriptions",
+        "subscriptions",
+        "throttling",
+        "eventgrid_retry_scale",
+    }
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"config: unknown field(s) {unknown}; known: {sorted(known)}")
+    raw_vaults = data.get("vaults", [DEFAULT_VAULT])
+    if not isinstance(raw_vaults, list) or not raw_vaults:
+        raise ConfigError("vaults: expected a non-empty list of {name, resource_group}")
+    vaults = []
+    for i, raw in enumerate(raw_vaults):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"vaults[{i}]: expected an object with name and resource_group")
+        name = _string(raw, "name", "")
+        if not (3 <= len(name) <= 24) or not all(c.isalnum() or c == "-" for c in name):
+            raise ConfigError(f"vaults[{i}].name: 3-24 letters, digits and dashes, got {name!r}")
+        vaults.append(
+            VaultConfig(
+                name,
+                _string(raw, "resource_group", DEFAULT_VAULT["resource_group"]),
+                raw.get("location") or "westeurope",
+            )
+        )
+    if len({v.name.lower() for v in vaults}) != len(vaults):
+        raise ConfigError("vaults: names must be unique")
+    subscriptions = data.get("eventgrid_subscriptions", data.get("subscriptions", []))
+    if not isinstance(subscriptions, list) or not all(isinstance(s, dict) for s in subscriptions):
+        raise ConfigError("eventgrid_subscriptions: expected a list of objects")
+    try:
+        throttling = parse_throttle(data["throttling"]) if "throttling" in data else ThrottleSettings()
+    except SpecError as exc:
+        raise ConfigError(f"throttling.{exc}") from None
+    scale = data.get("eventgrid_retry_scale", 1.0)
+    if not isinstance(scale, int | float) or isinstance(scale, bool) or scale <= 0:
+        raise ConfigError(f"eventgrid_retry_scale: expected a positive number, got {scale!r}")
+    return EmulatorConfig(
+        tenant_id=_string(data, "tenant_id", DEFAULT_TENANT_ID),
+        subscription_id=_string(data, "subscription_id", DEFAULT_SUBSCRIPTION_ID),
+        vaults=tuple(vaults),
+        topic_key=_string(data, "topic_key", DEFAULT_TOPIC_KEY),
+        topic_name=_string(data, "topic_name", DEFAULT_TOPIC_NAME),
+        eventgrid_subscriptions=tuple(subscriptions),
+        throttling=throttling,
+        eventgrid_retry_scale=float(scale),
+    )
+
+
+def load_config(path: Path | None) -> EmulatorConfig:
+    if path is None:
+        return EmulatorConfig()
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"--config: {path} is not valid JSON ({exc})") from None
+    return parse_config(data)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def vault_resource_id(config: EmulatorConfig, vault: VaultConfig) -> str:
+    return (
+        f"/subscriptions/{config.subscription_id}/resourceGroups/{vault.resource_group}"
+        f"/providers/Microsoft.KeyVault/vaults/{vault.name}"
+    )
+
+
+class EmulatorHost:
+    """Every emulated service, their listeners and their shared clock; also the admin API's target."""
+
+    def __init__(self, config: EmulatorConfig, *, state_dir: Path | None, host: str, port_base: int) -> None:
+        self.config = config
+        self.state_dir = state_dir.resolve() if state_dir else None
+        self.host = host
+        self.port_base = port_base
+        self.clock = MovableClock()
+        self.faults = FaultInjector(config.throttling)
+        self.state = StateFile(state_dir, self.snapshot)
+        self.stores: dict[str, VaultStore] = {}
+        self.runners: list[web.AppRunner] = []
+        self._lifecycle_lock = asyncio.Lock()
+        self._ticker: asyncio.Task | None = None
+        self._temp_dir: str | None = None
+
+    # ---- composition ----------------------------------------------------------------------------------------
+    async def start(self) -> dict[str, Any]:
+        from emulators.arm import ArmState, arm_routes
+        from emulators.eventgrid import EventGrid, eventgrid_admin_routes, eventgrid_topic_routes
+
+        config = self.config
+        cert_dir = self.state_dir or Path(self._make_temp_dir())
+        cert = make_self_signed_cert(cert_dir)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert.cert_path, cert.key_path)
+
+        ports = [self.port_base + i if self.port_base else 0 for i in range(2 + len(config.vaults))]
+        sockets = [_listen(self.host, p) for p in ports]
+        bound = [s.getsockname()[1] for s in sockets]
+        url_host = f"[{self.host}]" if ":" in self.host else self.host
+
+        topic_id = (
+            f"/subscriptions/{config.subscription_id}/resourceGroups/{config.vaults[0].resource_group}"
+            f"/providers/Microsoft.EventGrid/topics/{config.topic_name}"
+        )
+        self.eventgrid = EventGrid(
+            clock=self.clock, topic_key=config.topic_key, topic_id=topic_id, retry_scale=config.eventgrid_retry_scale
+        )
+        self.arm = ArmState(
+            events=self.eventgrid,
+            clock=self.clock,
+            tenant_id=config.tenant_id,
+            subscription_id=config.subscription_id,
+        )
+        self.services: dict[str, VaultService] = {}
+        vault_info: dict[str, dict[str, str]] = {}
+        for vault, port in zip(config.vaults, bound[2:], strict=True):
+            url = f"https://{url_host}:{port}"
+            resource_id = vault_resource_id(config, vault)
+            store = VaultStore(
+                name=vault.name,
+                url=url,
+                resource_id=resource_id,
+                clock=self.clock,
+                events=self.eventgrid,
+                on_change=self.state.mark_dirty,
+            )
+            self.stores[vault.name] = store
+            self.services[vault.name] = VaultService(
+                store, authorizer=self.arm, tenant_id=config.tenant_id, faults=self.faults
+            )
+            vault_info[vault.name] = {"url": url, "resource_id": resource_id}
+
+        restored = self.restore()
+        self.register_vaults()
+        if not restored:
+            for spec in config.eventgrid_subscriptions:
+                self.eventgrid.add_subscription(spec)
+
+        arm_app = web.Application(middlewares=[loopback_only, self._persist_mutations], client_max_size=4 * 1024**2)
+        arm_app.add_routes(admin_routes(self))
+        eventgrid_admin = web.Application()
+        eventgrid_admin.add_routes(eventgrid_admin_routes(self.eventgrid))
+        arm_app.add_subapp("/admin/eventgrid", eventgrid_admin)
+        arm_app.add_routes(arm_routes(self.arm))
+        topic_app = web.Application(middlewares=[self._persist_mutations], client_max_size=4 * 1024**2)
+        topic_app.add_routes(eventgrid_topic_routes(self.eventgrid))
+
+        apps: list[tuple[web.Application, socket.socket, ssl.SSLContext | None]] = [
+            (arm_app, sockets[0], tls),
+            (topic_app, sockets[1], None),
+        ]
+        apps += [(self.services[v.name].app(), s, tls) for v, s in zip(config.vaults, sockets[2:], strict=True)]
+        for app, sock, context in apps:
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            await web.SockSite(runner, sock, ssl_context=context).start()
+            self.runners.append(runner)
+
+        await self.eventgrid.start()
+        self._ticker = asyncio.create_task(self._tick())
+        self.state.mark_dirty()
+        return {
+            "ready": True,
+            "arm_url": f"https://{url_host}:{bound[0]}",
+            "admin_url": f"https://{url_host}:{bound[0]}/admin",
+            "eventgrid_topic_url": f"http://{url_host}:{bound[1]}/api/events",
+            "eventgrid_topic_key": config.topic_key,
+            "eventgrid_topic_id": topic_id,
+            "vaults": vault_info,
+            "ca_cert": str(cert.cert_path),
+            "tenant_id": config.tenant_id,
+            "subscription_id": config.subscription_id,
+            "state_dir": str(self.state_dir) if self.state_dir else None,
+            "pid": os.getpid(),
+        }
+
+    def register_vaults(self) -> None:
+        for vault in self.config.vaults:
+            self.arm.register_vault(
+                vault_resource_id(self.config, vault),
+                location=vault.location,
+                vault_uri=self.stores[vault.name].url + "/",
+            )
+
+    async def stop(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self.eventgrid.stop()
+        for runner in reversed(self.runners):
+            await runner.cleanup()
+        self.state.save()
+        if self._temp_dir:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    def _make_temp_dir(self) -> str:
+        self._temp_dir = tempfile.mkdtemp(prefix="cmk-emulators-")
+        return self._temp_dir
+
+    # ---- persistence ----------------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "clock_offset": self.clock.timestamp() - time.time(),
+            "vaults": {name: store.snapshot() for name, store in self.stores.items()},
+            "arm": self.arm.snapshot(),
+            "eventgrid": self.eventgrid.snapshot(),
+        }
+
+    def restore(self) -> bool:
+        data = self.state.load()
+        if data is None:
+            return False
+        self.state.suspended = True
+        try:
+            offset = float(data.get("clock_offset", 0.0))
+            if offset > 0:
+                self.clock.advance(offset)
+            for name, store_data in data.get("vaults", {}).items():
+                if name in self.stores:
+                    self.stores[name].restore(store_data)
+            if data.get("arm") is not None:
+                self.arm.restore(data["arm"])
+            if data.get("eventgrid") is not None:
+                self.eventgrid.restore(data["eventgrid"])
+        finally:
+            self.state.suspended = False
+        return True
+
+    @web.middleware
+    async def _persist_mutations(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status < 400:
+            self.state.mark_dirty()
+        return response
+
+    # ---- time and reset (admin API) -------------------------------------------------------------------------
+    async def run_lifecycle(self) -> None:
+        async with self._lifecycle_lock:
+            for store in self.stores.values():
+                await run_lifecycle(store)
+
+    async def after_clock_move(self) -> None:
+        await self.run_lifecycle()
+        self.state.mark_dirty()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(LIFECYCLE_PERIOD_SECONDS)
+            try:
+                await self.run_lifecycle()
+            except Exception:  # keep ticking; one bad key must not stop expiry events for the rest
+                log.exception("lifecycle check failed")
+
+    async def reset(self) -> None:
+        async with self._lifecycle_lock:
+            self.faults.reset()
+            for store in self.stores.values():
+                store.reset()
+            self.clock.reset()
+            self.arm.reset()
+            self.eventgrid.reset()
+            self.register_vaults()
+        self.state.mark_dirty()
+
+
+async def serve(config: EmulatorConfig, *, state_dir: Path | None, host: str, port_base: int, started: float) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    emulator = EmulatorHost(config, state_dir=state_dir, host=host, port_base=port_base)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        info = await emulator.start()
+    except OSError as exc:
+        print(f"emulators: cannot start: {exc}", flush=True, file=sys.stderr)
+        return 1
+    info["startup_seconds"] = round(time.perf_counter() - started, 3)
+    print(json.dumps(info), flush=True)
+    await stop.wait()
+    await emulator.stop()
+    return 0
