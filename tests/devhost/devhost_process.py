@@ -1,0 +1,154 @@
+"""Runs `python -m devhost` as a subprocess for tests: waits for its ready line, keeps every output line, reads the
+sample app's record file, and stops it with a signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_APP = "tests.devhost.sample_app:app"
+READY_TIMEOUT_SECONDS = 20.0
+
+
+@dataclass
+class DevHost:
+    process: subprocess.Popen[str]
+    record_path: Path
+    ready: dict[str, Any] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _eof: bool = False
+
+    @property
+    def url(self) -> str:
+        return str(self.ready["url"])
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._eof = True
+            self._changed.notify_all()
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 10.0, start: int = 0) -> str:
+        """The first output line (from index `start`) that satisfies `predicate`, waiting for it to be printed."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines[start:]:
+                    if predicate(line):
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._eof:
+                    tail = "\n".join(self.lines[-40:])
+                    raise AssertionError(f"no matching devhost output line within {timeout}s; last lines:\n{tail}")
+                self._changed.wait(min(remaining, 0.2))
+
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def records(self, function: str | None = None) -> list[dict[str, Any]]:
+        """What the sample app's functions recorded, oldest first."""
+        if not self.record_path.exists():
+            return []
+        rows = [json.loads(line) for line in self.record_path.read_text(encoding="utf-8").splitlines() if line]
+        return [row for row in rows if function is None or row["function"] == function]
+
+    def wait_for_records(
+        self,
+        function: str,
+        predicate: Callable[[dict[str, Any]], bool] = lambda _row: True,
+        count: int = 1,
+        timeout: float = 10.0,
+    ) -> list[dict[str, Any]]:
+        """Waits until `count` records of `function` satisfy `predicate`; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            matching = [row for row in self.records(function) if predicate(row)]
+            if len(matching) >= count:
+                return matching
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} records of {function}, got {matching}")
+            time.sleep(0.05)
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Stops devhost with `signum` and returns its exit code (killed after `timeout`)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+                return -9
+        return self.process.returncode
+
+
+def start_devhost(
+    work_dir: Path,
+    *,
+    settings: dict[str, Any] | None = None,
+    host_json: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    app: str = SAMPLE_APP,
+) -> DevHost:
+    """Starts devhost in `work_dir` (where local.settings.json and host.json are written when given) on a free port."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    record_path = work_dir / "records.jsonl"
+    if settings is not None:
+        (work_dir / "local.settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    if host_json is not None:
+        (work_dir / "host.json").write_text(json.dumps(host_json), encoding="utf-8")
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DEVHOST_", "AzureWebJobs")) and key != "PYTHONPATH"
+    }
+    environment.update(
+        {"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", "DEVHOST_SAMPLE_RECORD": str(record_path)}
+    )
+    environment.update(env or {})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "--app", app, "--port", "0"],
+        cwd=work_dir,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    host = DevHost(process=process, record_path=record_path)
+    threading.Thread(target=host._read, name=f"devhost-output-{process.pid}", daemon=True).start()
+    try:
+        line = host.wait_for_line(lambda text: text.startswith('{"devhost": "ready"'), timeout=READY_TIMEOUT_SECONDS)
+    except AssertionError:
+        host.stop(signal.SIGKILL)
+        raise
+    host.ready = json.loads(line)
+    return host
+
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def executed_line(function: str, status: str) -> re.Pattern[str]:
+    """Core Tools' 'Executed' line for `function` with `status` (Succeeded/Failed); group 1 is the invocation id."""
+    return re.compile(rf"Executed 'Functions\.{re.escape(function)}' \({status}, Id=({UUID}), Duration=\d+ms\)")
