@@ -13,9 +13,10 @@ import os
 
 import azure.functions as func
 
-from functions import compliance
+from functions import alerting, compliance, sweep
 from functions.dispatch import dispatch
 from shared import bootstrap
+from shared.alerts import ALERT_QUEUE
 from shared.errors import CmkError, InvalidInput
 from shared.events import parse_event
 
@@ -54,8 +55,18 @@ def list_keys(req: func.HttpRequest) -> func.HttpResponse:
     return _json(200, report.to_json())
 
 
-def _event_dict(event: func.EventGridEvent) -> dict:
-    """The host hands us an EventGridEvent (CloudEvents mapped onto it); rebuild the Event Grid schema envelope."""
+def _event_dict(event: func.EventGridEvent | func.CloudEvent) -> dict:
+    """Rebuild the envelope the host decoded, so shared.events parses one shape of input whatever the schema."""
+    if isinstance(event, func.CloudEvent):
+        return {
+            "specversion": event.specversion,
+            "id": event.id,
+            "source": event.source,
+            "subject": event.subject,
+            "type": event.type,
+            "time": event.time.isoformat() if event.time else None,
+            "data": event.get_json(),
+        }
     return {
         "id": event.id,
         "topic": event.topic,
@@ -67,7 +78,7 @@ def _event_dict(event: func.EventGridEvent) -> dict:
     }
 
 
-def _handle_event(event: func.EventGridEvent, trigger: str) -> None:
+def _handle_event(event: func.EventGridEvent | func.CloudEvent, trigger: str) -> None:
     try:
         inventory = bootstrap.deps().inventory
     except CmkError as exc:
@@ -97,13 +108,24 @@ SWEEP_SCHEDULE = os.environ.get("CMK_SWEEP_SCHEDULE", "").strip() or "0 0 * * * 
 
 @app.timer_trigger(arg_name="timer", schedule=SWEEP_SCHEDULE, run_on_startup=False, use_monitor=True)
 def compliance_sweep(timer: func.TimerRequest) -> None:
-    """Periodic compliance report (rotation and clean-up join this sweep as those capabilities land)."""
+    """Periodic compliance report, alerting on high and critical drift (rotation and clean-up join this sweep)."""
     if timer.past_due:
         log.warning("compliance_sweep: running late (past due)")
-    report = compliance.report_keys(**bootstrap.deps().for_compliance())
-    summary = report.to_json()["summary"]
-    log.info("compliance_sweep: %s", json.dumps(summary, sort_keys=True))
-    for finding in report.findings:
-        log.warning(
-            "compliance_sweep: %s %s %s: %s", finding.severity.value, finding.key, finding.code, finding.message
-        )
+    outcome = sweep.run_sweep(**bootstrap.deps().for_sweep())
+    log.info("compliance_sweep: %s", json.dumps(outcome.report.to_json()["summary"], sort_keys=True))
+    for f in outcome.report.findings:
+        log.warning("compliance_sweep: %s %s %s: %s", f.severity.value, f.key, f.code, f.message)
+    if outcome.alert:
+        log.warning("compliance_sweep: alert queued: %s", outcome.alert.message)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=ALERT_QUEUE, connection="AzureWebJobsStorage")
+def deliver_alerts(msg: func.QueueMessage) -> None:
+    """Drains the alert outbox to the Event Grid topic. A failure raises: the host retries, then poisons."""
+    try:
+        alert = alerting.deliver_alert(json.loads(msg.get_body()), publisher=bootstrap.deps().alert_publisher)
+    except (ValueError, InvalidInput) as exc:
+        # Malformed: no retry can fix it. Logged (without the body) and dropped rather than retried into poison.
+        log.error("deliver_alerts: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)
+        return
+    log.info("deliver_alerts: published %s %s %s", alert.severity.value, alert.type, alert.subject)

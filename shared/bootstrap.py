@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from shared.clock import SystemClock
+from shared.errors import InvalidInput
 from shared.settings import Settings
 
 
@@ -86,12 +87,51 @@ class Container:
 
         return self._once("_access", build)
 
+    def queue(self, name: str):
+        def build():
+            from shared.azure.queue import StorageWorkQueue
+
+            if not self.settings.storage_connection:
+                raise InvalidInput("AzureWebJobsStorage", "is required for queues (the alert outbox, re-wrap work)")
+            return StorageWorkQueue(self.settings.storage_connection, name)
+
+        return self._once(f"_queue_{name}", build)
+
+    @property
+    def alerts(self):
+        """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains."""
+        from shared.alerts import ALERT_QUEUE, OutboxAlerts
+
+        return self._once("_alerts", lambda: OutboxAlerts(self.queue(ALERT_QUEUE)))
+
+    @property
+    def alert_publisher(self):
+        """Where `deliver_alerts` sends them: the Event Grid alert topic."""
+
+        def build():
+            from shared.azure.alerts import EventGridAlerts
+
+            s = self.settings
+            endpoint = s.alert_topic_endpoint or self.inventory.alert_topic
+            if not endpoint:
+                raise InvalidInput(
+                    "CMK_ALERT_TOPIC_ENDPOINT", "no alert topic configured (nor alert_topic in the inventory)"
+                )
+            if s.alert_topic_key:
+                return EventGridAlerts(endpoint, key=s.alert_topic_key)
+            return EventGridAlerts(endpoint, credential=self.credential)
+
+        return self._once("_alert_publisher", build)
+
     @cached_property
     def clock(self) -> SystemClock:
         return SystemClock()
 
     def for_compliance(self) -> dict[str, Any]:
         return {"inventory": self.inventory, "vault": self.keyvault, "access": self.access, "clock": self.clock}
+
+    def for_sweep(self) -> dict[str, Any]:
+        return {**self.for_compliance(), "alerts": self.alerts}
 
 
 _container: Container | None = None

@@ -3,63 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from functions.compliance import report_keys
 from shared import roles
 from shared.errors import ServiceUnavailable
-from shared.inventory import Inventory, load_inventory
 from shared.model import LifetimeAction, RotationActionType, RotationPolicy, Severity
 from tests.fakes.access import FakeAccessControl
-from tests.fakes.clock import FakeClock
 from tests.fakes.keyvault import FakeKeyVault
 
 ROOT = Path(__file__).resolve().parents[2]
 VAULT_URL = "https://kv-cmk-reference.vault.azure.net"
-
-
-@dataclass
-class World:
-    inventory: Inventory
-    vault: FakeKeyVault
-    access: FakeAccessControl
-    clock: FakeClock
-
-    def report(self):
-        return report_keys(inventory=self.inventory, vault=self.vault, access=self.access, clock=self.clock)
-
-    def key(self, name: str):
-        return self.inventory.key(name)
-
-    def role_id(self, role: roles.BuiltInRole) -> str:
-        return roles.role_definition_id(self.inventory.vaults[0].subscription_id, role)
-
-    def grant(self, scope: str, principal: str, role: roles.BuiltInRole = roles.CRYPTO_SERVICE_ENCRYPTION_USER):
-        return self.access.create_assignment(scope, self.role_id(role), principal, "ServicePrincipal")
-
-    def codes(self, key: str) -> set[str]:
-        return {f.code for f in self.report().findings if f.key == key}
-
-
-@pytest.fixture
-def world() -> World:
-    """The reference deployment, exactly as the inventory wants it."""
-    inventory = load_inventory(ROOT / "inventory/reference.yaml", {})
-    clock = FakeClock()
-    vault = FakeKeyVault(clock)
-    access = FakeAccessControl()
-    w = World(inventory, vault, access, clock)
-    for key in inventory.keys:
-        vault.create_key(
-            key.ref, kty=key.kty, size=key.size, ops=key.ops, expires=clock.now() + key.rotation.expire_after.delta
-        )
-        vault.set_rotation_policy(key.ref, key.rotation.to_policy())
-        w.grant(key.scope, key.identity.principal_id, key.role)
-    return w
 
 
 def test_compliant_reference_deployment_has_no_findings(world):

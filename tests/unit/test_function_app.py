@@ -20,6 +20,7 @@ EXPECTED = {
     "keyvault_events": {"type": "eventGridTrigger"},
     "role_assignment_events": {"type": "eventGridTrigger"},
     "compliance_sweep": {"type": "timerTrigger", "schedule": "0 0 * * * *", "runOnStartup": False},
+    "deliver_alerts": {"type": "queueTrigger", "queueName": "cmk-alerts", "connection": "AzureWebJobsStorage"},
 }
 
 

@@ -1,0 +1,42 @@
+"""The WorkQueue port over azure-storage-queue, base64-encoded as host.json's messageEncoding expects."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+from shared.azure.errors import translate_error
+from shared.errors import InvalidInput, NotFound
+
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+
+
+class StorageWorkQueue:
+    def __init__(self, connection_string: str, queue_name: str) -> None:
+        self._client = QueueClient.from_connection_string(
+            connection_string,
+            queue_name,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
+        self._created = False
+
+    def send(self, message: dict, *, delay_seconds: int = 0) -> None:
+        if not isinstance(message, dict):
+            raise InvalidInput("message", "must be a JSON object")
+        if delay_seconds < 0 or delay_seconds > MAX_DELAY_SECONDS:
+            raise InvalidInput("delay_seconds", "must be between 0 and 7 days")
+        try:
+            if not self._created:
+                with contextlib.suppress(ResourceExistsError):
+                    self._client.create_queue()
+                self._created = True
+            self._client.send_message(json.dumps(message), visibility_timeout=delay_seconds or None)
+        except Exception as exc:
+            raise translate_error(exc, f"queue {self._client.queue_name}", NotFound) from exc
+
+    def close(self) -> None:
+        self._client.close()
