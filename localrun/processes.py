@@ -27,10 +27,10 @@ class Child:
     lines: list[str] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str:
-        """Block until a line of output satisfies `predicate`; the matching line."""
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float, start: int = 0) -> str:
+        """Block until a line of output (from index `start`) satisfies `predicate`; the matching line."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = start
         with self._cond:
             while True:
                 while seen < len(self.lines):

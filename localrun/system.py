@@ -49,6 +49,7 @@ class LocalSystem:
     echo: IO[str] | None = None
     extra_settings: dict[str, str] = field(default_factory=dict)
     keep_state: bool = False
+    host_json: Path = ROOT / "host.json"
 
     group: ProcessGroup | None = None
     cloud: Cloud | None = None
@@ -182,7 +183,7 @@ class LocalSystem:
             env.pop(name, None)
         argv = [
             sys.executable, "-m", "devhost", "--app", "function_app:app",
-            "--port", str(self.ports.devhost), "--settings", str(settings_path), "--host-json", str(ROOT / "host.json"),
+            "--port", str(self.ports.devhost), "--settings", str(settings_path), "--host-json", str(self.host_json),
         ]  # fmt: skip
         child = self.group.start("devhost", argv, env=env, cwd=ROOT, echo=True)
         self.devhost = json.loads(child.wait_for(lambda line: line.startswith('{"devhost"'), 60))

@@ -11,7 +11,7 @@ import threading
 from functools import cached_property
 from typing import Any
 
-from shared.clock import SystemClock
+from shared.clock import RemoteClock, SystemClock
 from shared.errors import InvalidInput
 from shared.settings import Settings
 
@@ -124,7 +124,9 @@ class Container:
         return self._once("_alert_publisher", build)
 
     @cached_property
-    def clock(self) -> SystemClock:
+    def clock(self) -> SystemClock | RemoteClock:
+        if self.settings.clock_url:
+            return RemoteClock(self.settings.clock_url, self.settings.ca_bundle)
         return SystemClock()
 
     def for_compliance(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Settings:
     alert_topic_key: str | None
     storage_connection: str | None
     sweep_schedule: str
+    clock_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +73,7 @@ class Settings:
             alert_topic_key=get("CMK_ALERT_TOPIC_KEY"),
             storage_connection=get("AzureWebJobsStorage"),
             sweep_schedule=get("CMK_SWEEP_SCHEDULE", "0 0 * * * *") or "0 0 * * * *",
+            clock_url=get("CMK_CLOCK_URL"),
         )
 
     @property

@@ -1,0 +1,154 @@
+"""The README's run command, started as a user starts it, and its printed guide followed literally, step by step."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STEP = re.compile(r"^\s+\$ (.+)$")
+pytestmark = pytest.mark.e2e
+
+
+class Run:
+    """`scripts/run` in its own process group, its output collected line by line."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        self.proc = subprocess.Popen(
+            ["scripts/run", "--free-ports", "--state-dir", str(state_dir)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 60.0, after: int = 0) -> str:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[after:]:
+                    if predicate(line):
+                        return line
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise AssertionError("not seen in the run's output:\n" + "\n".join(self.lines[-30:]))
+                self._cond.wait(0.2)
+
+    def steps(self) -> list[str]:
+        self.wait_for(lambda line: line.startswith("Ctrl-C stops everything"), timeout=180)
+        start = next(i for i, line in enumerate(self.lines) if line.startswith("Try it"))
+        end = next(i for i, line in enumerate(self.lines) if line.startswith("Ctrl-C stops everything"))
+        return [m.group(1) for line in self.lines[start:end] if (m := STEP.match(line))]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+        return self.proc.wait(30)
+
+
+def shell(command: str) -> str:
+    result = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def recorded_pids(state_dir: Path) -> list[int]:
+    return [entry["pid"] for entry in json.loads((state_dir / "pids.json").read_text()).values()]
+
+
+def test_following_the_printed_guide(tmp_path):
+    state = tmp_path / "run"
+    run = Run(state)
+    try:
+        keys, clock, grant, keys_again, revoke, sweep = run.steps()
+
+        # 1. every managed key, compliant as seeded
+        report = json.loads(shell(keys))
+        assert report["summary"] == {"keys": 2, "compliant": 2, "findings": {}}
+
+        # 2. move the clock: rotation policy -> new versions -> KeyNewVersionCreated reaches keyvault_events
+        mark = len(run.lines)
+        assert "now" in json.loads(shell(clock))
+        for key in ("aks-encryption-key", "mysql-encryption-key"):
+            run.wait_for(
+                lambda line, key=key: "keyvault_events:" in line and "KeyNewVersionCreated" in line and key in line,
+                after=mark,
+            )
+        # The app judges time on the emulated clock: 91 days on, both keys are on their new, compliant versions.
+        later = json.loads(shell(keys))
+        assert later["generated_at"][:10] > report["generated_at"][:10]
+        assert {k["version"] for k in later["keys"]}.isdisjoint({k["version"] for k in report["keys"]})
+        assert later["summary"]["compliant"] == 2
+
+        # 3. drift over ARM: the event reaches role_assignment_events and /api/keys names it; then revoke
+        mark = len(run.lines)
+        assert json.loads(shell(grant))["key"] == "mysql-encryption-key"
+        run.wait_for(lambda line: "role_assignment_events:" in line and "ResourceWriteSuccess" in line, after=mark)
+        findings = [(f["key"], f["code"]) for k in json.loads(shell(keys_again))["keys"] for f in k["findings"]]
+        assert findings == [("mysql-encryption-key", "AccessExtra")]
+        assert json.loads(shell(revoke))["revoked"]
+        assert json.loads(shell(keys))["summary"]["compliant"] == 2
+
+        # 4. run the sweep through the admin API
+        mark = len(run.lines)
+        assert "202 Accepted" in shell(sweep)
+        run.wait_for(lambda line: "Executed 'Functions.compliance_sweep' (Succeeded" in line, after=mark)
+
+        children = recorded_pids(state)
+        assert len(children) == 3
+    finally:
+        code = run.stop()
+    assert code == 0
+    assert not (state / "pids.json").exists()
+    assert [pid for pid in children if alive(pid)] == []
+
+
+def test_a_second_run_cleans_up_after_a_crashed_one(tmp_path):
+    state = tmp_path / "run"
+    first = Run(state)
+    try:
+        first.steps()
+        orphans = recorded_pids(state)
+        os.killpg(first.proc.pid, signal.SIGKILL)  # the run itself dies; its children live on in their own groups
+        first.proc.wait(10)
+        assert all(alive(pid) for pid in orphans)
+
+        second = Run(state)
+        try:
+            second.wait_for(lambda line: "stopped what an earlier run left running" in line, timeout=60)
+            second.steps()
+            assert [pid for pid in orphans if alive(pid)] == []
+        finally:
+            assert second.stop() == 0
+    finally:
+        if first.proc.poll() is None:
+            first.proc.kill()
