@@ -7,11 +7,11 @@ import os
 import re
 import signal
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from localrun.processes import ProcessGroup
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP = re.compile(r"^\s+\$ (.+)$")
@@ -19,40 +19,19 @@ pytestmark = pytest.mark.e2e
 
 
 class Run:
-    """`scripts/run` in its own process group, its output collected line by line."""
+    """`scripts/run` in its own process group (as from a terminal), its output collected line by line."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
         env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-        self.proc = subprocess.Popen(
-            ["scripts/run", "--free-ports", "--state-dir", str(state_dir)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
+        group = ProcessGroup(state_dir.parent / f"{state_dir.name}-test-pids.json", state_dir.parent / "test-logs")
+        self.child = group.start(
+            "run", ["scripts/run", "--free-ports", "--state-dir", str(state_dir)], env=env, cwd=ROOT
         )
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
+        self.proc = self.child.proc
+        self.lines = self.child.lines
 
     def wait_for(self, predicate, timeout: float = 60.0, after: int = 0) -> str:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.lines[after:]:
-                    if predicate(line):
-                        return line
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise AssertionError("not seen in the run's output:\n" + "\n".join(self.lines[-30:]))
-                self._cond.wait(0.2)
+        return self.child.wait_for(predicate, timeout, start=after)
 
     def steps(self) -> list[str]:
         self.wait_for(lambda line: line.startswith("Ctrl-C stops everything"), timeout=180)

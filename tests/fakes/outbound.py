@@ -25,6 +25,10 @@ class FakeWorkQueue:
             raise InvalidInput("delay_seconds", "must be between 0 and 7 days")
         self.messages.append(QueuedMessage(dict(message), delay_seconds))
 
+    def visible(self) -> list[dict]:
+        """What a receiver would get now: delayed messages are not visible yet (no time passes in the fake)."""
+        return [m.message for m in self.messages if m.delay_seconds == 0]
+
     def drain(self) -> list[dict]:
         taken, self.messages = self.messages, []
         return [m.message for m in taken]

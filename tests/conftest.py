@@ -1,5 +1,6 @@
-"""The emulator side of the contract tests: one emulator process per session, with the app's identity holding the
-role it holds in a real deployment (Key Vault Crypto Officer on the vault), and the app's own adapters pointed at it."""
+"""Shared across suites: the emulator side of the contract and adapter tests. One emulator process per session, with
+the app's identity holding the role it holds in a real deployment (Key Vault Crypto Officer on the vault), and the
+app's own adapters pointed at it."""
 
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ class CloudForApp:
 
         return EmulatorCredential(self.app_principal, self.emulators.tenant_id)
 
-    def app_keyvault(self):
+    def app_keyvault(self, **kwargs):
         from shared.azure.keyvault import AzureKeyVault
 
         return AzureKeyVault(
-            self.credential(), connection_verify=self.emulators.ca_cert, verify_challenge_resource=False
+            self.credential(), connection_verify=self.emulators.ca_cert, verify_challenge_resource=False, **kwargs
         )
 
     def app_access(self):
