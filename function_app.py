@@ -17,7 +17,7 @@ from functions import alerting, compliance, sweep
 from functions.dispatch import dispatch
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
-from shared.errors import CmkError, InvalidInput
+from shared.errors import CmkError, InvalidInput, InvalidSetting
 from shared.events import parse_event
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -33,6 +33,8 @@ def _json(status: int, body: object) -> func.HttpResponse:
 
 def _error(exc: Exception) -> func.HttpResponse:
     """One error shape for every route: {"error": {"code", "field"?, "message"}}."""
+    if isinstance(exc, InvalidSetting):
+        return _json(500, {"error": {"code": exc.code, "field": exc.field, "message": exc.reason}})
     if isinstance(exc, InvalidInput):
         return _json(400, {"error": {"code": exc.code, "field": exc.field, "message": exc.reason}})
     if isinstance(exc, CmkError):

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from shared.clock import RemoteClock, SystemClock
-from shared.errors import InvalidInput
+from shared.errors import InvalidSetting
 from shared.settings import Settings
 
 
@@ -92,7 +92,7 @@ class Container:
             from shared.azure.queue import StorageWorkQueue
 
             if not self.settings.storage_connection:
-                raise InvalidInput("AzureWebJobsStorage", "is required for queues (the alert outbox, re-wrap work)")
+                raise InvalidSetting("AzureWebJobsStorage", "is required for queues (the alert outbox, re-wrap work)")
             return StorageWorkQueue(self.settings.storage_connection, name)
 
         return self._once(f"_queue_{name}", build)
@@ -114,7 +114,7 @@ class Container:
             s = self.settings
             endpoint = s.alert_topic_endpoint or self.inventory.alert_topic
             if not endpoint:
-                raise InvalidInput(
+                raise InvalidSetting(
                     "CMK_ALERT_TOPIC_ENDPOINT", "no alert topic configured (nor alert_topic in the inventory)"
                 )
             if s.alert_topic_key:

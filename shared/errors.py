@@ -67,3 +67,9 @@ class UnwrapFailed(CmkError):
     """The service could not unwrap the value with that key version: wrong version, or corrupt ciphertext."""
 
     code = "UnwrapFailed"
+
+
+class InvalidSetting(InvalidInput):
+    """An app setting is wrong: the operator's to fix, not the caller's (HTTP 500, not 400)."""
+
+    code = "InvalidSetting"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.errors import InvalidInput
+from shared.errors import InvalidSetting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = "inventory/reference.yaml"
@@ -46,19 +46,19 @@ class Settings:
             inventory = PROJECT_ROOT / inventory
         credential = (get("CMK_CREDENTIAL", "default") or "default").lower()
         if credential not in CREDENTIAL_KINDS:
-            raise InvalidInput("CMK_CREDENTIAL", f"must be one of {', '.join(CREDENTIAL_KINDS)} (got {credential!r})")
+            raise InvalidSetting("CMK_CREDENTIAL", f"must be one of {', '.join(CREDENTIAL_KINDS)} (got {credential!r})")
         principal = get("CMK_EMULATOR_PRINCIPAL_ID")
         if credential == "emulator" and not principal:
-            raise InvalidInput("CMK_EMULATOR_PRINCIPAL_ID", "is required when CMK_CREDENTIAL=emulator")
+            raise InvalidSetting("CMK_EMULATOR_PRINCIPAL_ID", "is required when CMK_CREDENTIAL=emulator")
         verify = (get("CMK_VERIFY_CHALLENGE_RESOURCE", "true") or "true").lower()
         if verify not in ("true", "false"):
-            raise InvalidInput("CMK_VERIFY_CHALLENGE_RESOURCE", f"must be true or false (got {verify!r})")
+            raise InvalidSetting("CMK_VERIFY_CHALLENGE_RESOURCE", f"must be true or false (got {verify!r})")
         arm = get("CMK_ARM_ENDPOINT", "https://management.azure.com") or ""
         if not arm.startswith("https://"):
-            raise InvalidInput("CMK_ARM_ENDPOINT", f"must be an https URL (got {arm!r})")
+            raise InvalidSetting("CMK_ARM_ENDPOINT", f"must be an https URL (got {arm!r})")
         ca = get("CMK_CA_BUNDLE")
         if ca and not Path(ca).is_file():
-            raise InvalidInput("CMK_CA_BUNDLE", f"file not found ({ca})")
+            raise InvalidSetting("CMK_CA_BUNDLE", f"file not found ({ca})")
         return cls(
             inventory_path=inventory,
             credential=credential,
