@@ -24,7 +24,6 @@ from devhost.app_loader import EVENTGRID_TRIGGER, QUEUE_TRIGGER, TIMER_TRIGGER, 
 from devhost.host_state import STATE, HostState
 from devhost.invocation import HOST_API_REASON
 from devhost.keys import AuthLevel, presented_key
-from devhost.timers import Firing
 
 
 def register(router: web.UrlDispatcher) -> None:
@@ -110,7 +109,7 @@ async def run_function(request: web.Request) -> web.Response:
         runner = state.timers.get(spec.name)
         now = dt.datetime.now(dt.UTC)
         if runner is not None:
-            state.spawn(runner.fire(Firing(scheduled=now, fired=now), reason=HOST_API_REASON))
+            state.spawn(runner.run_now(reason=HOST_API_REASON))
             return web.Response(status=202)
         build = functools.partial(
             trigger_inputs.timer_request, past_due=False, last=None, next_run=None, now=now, monitored=False

@@ -1,11 +1,13 @@
 """Timer triggers: NCRONTAB schedules (six fields, seconds first; five-field cron too, as the host accepts it) and
 TimeSpan schedules ("hh:mm:ss", an interval), evaluated in UTC with croniter.
 
-Each timer is a singleton, like the host's: a run never overlaps the previous one of the same timer; occurrences that
-fall while a run is still going are skipped (and logged), not queued. A run that starts later than its scheduled time
-by more than PAST_DUE_THRESHOLD (the process was suspended, the machine slept) gets `TimerRequest.past_due == True`
-and a "past due" log line. devhost keeps no schedule status between runs of the host, so a run missed while devhost
-was not running is not reported (Azure's schedule monitor would report it).
+Each timer is a singleton, like the host's: a scheduled run never overlaps the previous one of the same timer;
+occurrences that fall while a run is still going are skipped (and logged), not queued. The singleton guards the
+schedule only: a run asked for through the admin API goes ahead even while a scheduled run is going, as in the host
+(whose timer lock is held by the schedule listener, not by direct calls). A run that starts later than its scheduled
+time by more than PAST_DUE_THRESHOLD (the process was suspended, the machine slept) gets `TimerRequest.past_due ==
+True` and a "past due" log line. devhost keeps no schedule status between runs of the host, so a run missed while
+devhost was not running is not reported (Azure's schedule monitor would report it).
 """
 
 from __future__ import annotations
@@ -162,19 +164,31 @@ class TimerRunner:
                     _ticks(firing.scheduled),
                     firing.lateness.total_seconds(),
                 )
-            outcome = await self._invoker.invoke(
-                self.spec,
-                reason=reason or f"Timer fired at {_ticks(firing.fired)}",
-                build_input=lambda: trigger_inputs.timer_request(
-                    past_due=firing.past_due,
-                    last=self._last,
-                    next_run=self._next,
-                    now=firing.fired,
-                    monitored=self._monitored,
-                ),
-            )
+            outcome = await self._invoke(firing, reason or f"Timer fired at {_ticks(firing.fired)}")
             self._last = firing.scheduled
             return outcome
+
+    async def run_now(self, *, reason: str) -> InvocationOutcome:
+        """Runs the function once now, outside the singleton, as the admin API does in the host.
+
+        The caller was told its run was accepted (202), so it must not be dropped because a scheduled run happens to
+        be going; the schedule status (`last`) is left to the schedule, which this run is not part of.
+        """
+        now = self._clock()
+        return await self._invoke(Firing(scheduled=now, fired=now), reason)
+
+    async def _invoke(self, firing: Firing, reason: str) -> InvocationOutcome:
+        return await self._invoker.invoke(
+            self.spec,
+            reason=reason,
+            build_input=lambda: trigger_inputs.timer_request(
+                past_due=firing.past_due,
+                last=self._last,
+                next_run=self._next,
+                now=firing.fired,
+                monitored=self._monitored,
+            ),
+        )
 
     async def _sleep_until(self, due: dt.datetime) -> None:
         # asyncio sleeps on the monotonic clock; re-check the wall clock so an early wake-up never fires early

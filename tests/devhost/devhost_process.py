@@ -19,6 +19,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_APP = "tests.devhost.sample_app:app"
 READY_TIMEOUT_SECONDS = 20.0
+GRACE_SECONDS = 0.5
+REPORT_LINES = 60
 
 
 @dataclass
@@ -27,8 +29,10 @@ class DevHost:
     record_path: Path
     ready: dict[str, Any] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    _arrivals: list[float] = field(default_factory=list)  # time.monotonic() when each line was read, for diagnostics
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _eof: bool = False
+    _reader_error: BaseException | None = None
 
     @property
     def url(self) -> str:
@@ -36,27 +40,68 @@ class DevHost:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
+        try:
+            for line in self.process.stdout:
+                with self._changed:
+                    self.lines.append(line.rstrip("\n"))
+                    self._arrivals.append(time.monotonic())
+                    self._changed.notify_all()
+        except BaseException as error:  # a dead reader would look like a silent host: say so in failures
+            self._reader_error = error
+            raise
+        finally:
             with self._changed:
-                self.lines.append(line.rstrip("\n"))
+                self._eof = True
                 self._changed.notify_all()
-        with self._changed:
-            self._eof = True
-            self._changed.notify_all()
 
     def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 10.0, start: int = 0) -> str:
-        """The first output line (from index `start`) that satisfies `predicate`, waiting for it to be printed."""
-        deadline = time.monotonic() + timeout
+        """The first output line (from index `start`) that satisfies `predicate`, waiting for it to be printed.
+
+        Lines the host wrote before the deadline may still sit in the pipe if this process was starved (the reader
+        thread had no chance to run), so one short grace re-check follows the deadline before giving up.
+        """
+        began = time.monotonic()
+        began_wall = time.time()
+        deadline = began + timeout
         with self._changed:
+            scanned = start
+            grace_used = False
             while True:
-                for line in self.lines[start:]:
+                for line in self.lines[scanned:]:
                     if predicate(line):
                         return line
+                scanned = max(scanned, len(self.lines))
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._eof:
-                    tail = "\n".join(self.lines[-40:])
-                    raise AssertionError(f"no matching devhost output line within {timeout}s; last lines:\n{tail}")
+                if self._eof or remaining <= 0:
+                    if not self._eof and not grace_used:
+                        grace_used = True
+                        self._changed.wait(GRACE_SECONDS)
+                        continue
+                    raise AssertionError(self._no_match_report(timeout, start, began, began_wall))
                 self._changed.wait(min(remaining, 0.2))
+
+    def _no_match_report(self, timeout: float, start: int, began: float, began_wall: float) -> str:
+        """Everything needed to tell a host that never printed the line from a harness that missed it."""
+        since = list(zip(self.lines[start:], self._arrivals[start:], strict=True))
+        shown = since[-REPORT_LINES:]
+        rows = [f"  {arrived - began:+7.3f}s  {line}" for line, arrived in shown]
+        waited = time.monotonic() - began
+        started_at = time.strftime("%H:%M:%S", time.gmtime(began_wall)) + f".{int(began_wall % 1 * 1000):03d}Z"
+        state = (
+            f"host {'exited with ' + str(self.process.returncode) if self.process.poll() is not None else 'running'}, "
+            f"reader {'at end of output' if self._eof else 'reading'}"
+            + (f", reader failed: {self._reader_error!r}" if self._reader_error else "")
+        )
+        header = (
+            f"no matching devhost output line within {timeout}s (waited {waited:.3f}s from {started_at} UTC; {state}); "
+            f"{len(since)} line(s) since index {start} of {len(self.lines)}"
+        )
+        if len(since) > len(shown):
+            header += f", the last {len(shown)} shown"
+        if not since:
+            tail = "\n".join(f"  {line}" for line in self.lines[-REPORT_LINES:])
+            return f"{header}; nothing new, the last lines before it:\n{tail}"
+        return f"{header} (offset = when this process read the line, from the start of the wait):\n" + "\n".join(rows)
 
     def output(self) -> str:
         with self._changed:
@@ -133,7 +178,8 @@ def start_devhost(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        encoding="utf-8",
+        errors="replace",  # a stray byte must not end the reader thread (and with it every later wait)
     )
     host = DevHost(process=process, record_path=record_path)
     threading.Thread(target=host._read, name=f"devhost-output-{process.pid}", daemon=True).start()

@@ -81,3 +81,36 @@ def test_a_timer_run_is_skipped_while_the_previous_one_runs(tmp_path: Path) -> N
     assert second is None
     assert first is not None and first.succeeded
     assert seen == [True]
+
+
+def test_an_admin_run_goes_ahead_while_a_scheduled_run_is_going(tmp_path: Path) -> None:
+    """The admin API answered 202, so its run must happen: the singleton guards the schedule, not direct calls."""
+    release = threading.Event()
+    seen: list[str] = []
+    app = func.FunctionApp()
+
+    @app.timer_trigger(schedule="0 0 0 1 1 *", arg_name="timer")
+    def slow(timer: func.TimerRequest) -> None:
+        seen.append("past due" if timer.past_due else "on time")
+        if len(seen) == 1:
+            release.wait(5)
+
+    (spec,) = index_functions(app)
+    invoker = Invoker(function_directory=tmp_path)
+    runner = TimerRunner(spec, invoker)
+
+    async def scenario() -> tuple[object, object]:
+        scheduled = asyncio.create_task(runner.fire(Firing(scheduled=T0, fired=T0 + dt.timedelta(seconds=3))))
+        while not seen:
+            await asyncio.sleep(0.01)
+        manual = await runner.run_now(reason="This function was programmatically called via the host APIs.")
+        release.set()
+        return await scheduled, manual
+
+    try:
+        scheduled, manual = asyncio.run(scenario())
+    finally:
+        invoker.shutdown()
+    assert scheduled is not None and scheduled.succeeded
+    assert manual.succeeded and manual.invocation_id != scheduled.invocation_id
+    assert seen == ["past due", "on time"]
