@@ -17,7 +17,7 @@ from functions import alerting, compliance, sweep
 from functions.dispatch import dispatch
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
-from shared.errors import CmkError, InvalidInput, InvalidSetting
+from shared.errors import CmkError, InvalidInput, InvalidSetting, MalformedMessage
 from shared.events import parse_event
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -125,9 +125,13 @@ def compliance_sweep(timer: func.TimerRequest) -> None:
 def deliver_alerts(msg: func.QueueMessage) -> None:
     """Drains the alert outbox to the Event Grid topic. A failure raises: the host retries, then poisons."""
     try:
-        alert = alerting.deliver_alert(json.loads(msg.get_body()), publisher=bootstrap.deps().alert_publisher)
-    except (ValueError, InvalidInput) as exc:
-        # Malformed: no retry can fix it. Logged (without the body) and dropped rather than retried into poison.
+        message = json.loads(msg.get_body())
+    except ValueError:
+        message = None  # judged (and dropped) as malformed below, like any other non-alert
+    try:
+        alert = alerting.deliver_alert(message, publisher=bootstrap.deps().alert_publisher)
+    except MalformedMessage as exc:
+        # No retry can fix it. Logged (without the body) and dropped rather than retried into poison.
         log.error("deliver_alerts: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)
         return
     log.info("deliver_alerts: published %s %s %s", alert.severity.value, alert.type, alert.subject)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from shared.alerts import alert_from_message
+from shared.errors import InvalidInput, MalformedMessage
 from shared.model import Alert
 from shared.ports import Alerts
 
 
 def deliver_alert(message: object, *, publisher: Alerts) -> Alert:
-    """Publish a queued alert. InvalidInput (never retried) for a malformed message; anything the publisher raises
-    propagates, so the host retries the message and, after maxDequeueCount, poisons it."""
-    alert = alert_from_message(message)
+    """Publish a queued alert. MalformedMessage (never worth a retry) when the message is not an alert; anything the
+    publisher raises propagates, so the host retries the message and, after maxDequeueCount, poisons it."""
+    try:
+        alert = alert_from_message(message)
+    except InvalidInput as exc:
+        raise MalformedMessage(exc.field, exc.reason) from exc
     publisher.publish(alert)
     return alert

@@ -73,3 +73,9 @@ class InvalidSetting(InvalidInput):
     """An app setting is wrong: the operator's to fix, not the caller's (HTTP 500, not 400)."""
 
     code = "InvalidSetting"
+
+
+class MalformedMessage(InvalidInput):
+    """A queue message no retry can fix: the trigger logs and drops it instead of retrying it into the poison queue."""
+
+    code = "MalformedMessage"

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from localrun.system import LocalSystem, Ports
+from shared.alerts import ALERT_QUEUE
 from tests.e2e.conftest import Wire
 
 pytestmark = pytest.mark.e2e
@@ -75,3 +76,17 @@ def test_a_bad_inventory_is_reported_and_events_are_left_for_redelivery(tmp_path
         assert any("keys[k].size" in p for p in error["problems"])
         sent = event("Microsoft.KeyVault.KeyNearExpiry", {"Id": f"{broken.cloud.vault_url}/keys/k/0123"})
         assert deliver(wire, "keyvault_events", [sent]).status_code == 500  # Event Grid will retry
+
+
+def test_a_malformed_alert_message_is_logged_and_dropped_not_retried(system: LocalSystem, wire: Wire):
+    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+    queue = QueueClient.from_connection_string(
+        system.storage_connection, ALERT_QUEUE, message_encode_policy=TextBase64EncodePolicy()
+    )
+    mark = wire.mark()
+    sent = queue.send_message(json.dumps({"version": 1, "type": "x"}))
+    line = wire.wait_for_log(lambda t: "deliver_alerts: dropped malformed message" in t and sent.id in t, after=mark)
+    assert "subject" in line  # names the field that was wrong
+    done = wire.wait_for_log(lambda t: "Executed 'Functions.deliver_alerts'" in t, after=mark)
+    assert "(Succeeded" in done  # acknowledged: the host deletes it instead of retrying it into the poison queue

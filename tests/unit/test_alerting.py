@@ -10,7 +10,7 @@ from functions.alerting import deliver_alert
 from functions.sweep import DRIFT_ALERT_TYPE, run_sweep
 from shared import roles
 from shared.alerts import OutboxAlerts, alert_from_message, alert_to_message
-from shared.errors import InvalidInput, ServiceUnavailable
+from shared.errors import InvalidInput, MalformedMessage, ServiceUnavailable
 from shared.model import Alert, Severity
 from tests.fakes.outbound import FakeAlerts, FakeWorkQueue
 
@@ -46,9 +46,22 @@ def test_malformed_messages_name_the_field(mutate, field):
     assert err.value.field == field
 
 
-def test_not_an_object_is_rejected():
-    with pytest.raises(InvalidInput):
-        deliver_alert(["x"], publisher=FakeAlerts())
+@pytest.mark.parametrize("message", [["x"], None, {"version": 1}])
+def test_a_non_alert_is_malformed_and_nothing_is_published(message):
+    publisher = FakeAlerts()
+    with pytest.raises(MalformedMessage):
+        deliver_alert(message, publisher=publisher)
+    assert publisher.published == []
+
+
+def test_a_publisher_refusal_is_not_mistaken_for_a_malformed_message():
+    class RefusingTopic(FakeAlerts):
+        def publish(self, alert):
+            raise InvalidInput("events[0]", "the topic refused the event")
+
+    with pytest.raises(InvalidInput) as err:
+        deliver_alert(alert_to_message(ALERT), publisher=RefusingTopic())
+    assert not isinstance(err.value, MalformedMessage)
 
 
 def test_delivery_failure_propagates_so_the_host_retries():
