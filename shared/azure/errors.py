@@ -45,8 +45,8 @@ def translate_error(exc: Exception, what: str, not_found: type[CmkError] = KeyNo
         if status == 409:
             return Conflict(f"{what}: {text}")
         if status == 429:
-            retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
-            return Throttled(f"{what}: {text}", float(retry_after) if retry_after else None)
+            header = exc.response.headers.get("Retry-After") if exc.response is not None else None
+            return Throttled(f"{what}: {text}", _seconds(header))
         if status == 400:
             return InvalidInput(what, text)
         if status >= 500:
@@ -55,3 +55,11 @@ def translate_error(exc: Exception, what: str, not_found: type[CmkError] = KeyNo
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return ServiceUnavailable(f"{what}: {exc}")
     return CmkError(f"{what}: {type(exc).__name__}")
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds; it may also be an HTTP date, which callers treat as 'unknown' and back off alone."""
+    try:
+        return float(retry_after) if retry_after else None
+    except ValueError:
+        return None
