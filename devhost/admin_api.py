@@ -14,6 +14,7 @@ import functools
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -24,6 +25,8 @@ from devhost.app_loader import EVENTGRID_TRIGGER, QUEUE_TRIGGER, TIMER_TRIGGER, 
 from devhost.host_state import STATE, HostState
 from devhost.invocation import HOST_API_REASON
 from devhost.keys import AuthLevel, presented_key
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def register(router: web.UrlDispatcher) -> None:
@@ -37,8 +40,16 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def _authorized(request: web.Request) -> bool:
-    return request.app[STATE].keys.allows(AuthLevel.ADMIN, presented_key(request.query, request.headers))
+def _admin_only(handler: Handler) -> Handler:
+    """Every admin route needs the master key (401 otherwise), as in Azure."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not request.app[STATE].keys.allows(AuthLevel.ADMIN, presented_key(request.query, request.headers)):
+            return web.Response(status=401)
+        return await handler(request)
+
+    return guarded
 
 
 def _describe(state: HostState, spec: FunctionSpec) -> dict[str, Any]:
@@ -55,9 +66,8 @@ def _prefixed(state: HostState, route: str) -> str:
     return f"{prefix}/{route}" if prefix else route
 
 
+@_admin_only
 async def host_status(request: web.Request) -> web.Response:
-    if not _authorized(request):
-        return web.Response(status=401)
     state = request.app[STATE]
     return web.json_response(
         {
@@ -70,16 +80,14 @@ async def host_status(request: web.Request) -> web.Response:
     )
 
 
+@_admin_only
 async def list_functions(request: web.Request) -> web.Response:
-    if not _authorized(request):
-        return web.Response(status=401)
     state = request.app[STATE]
     return web.json_response([_describe(state, spec) for spec in state.functions])
 
 
+@_admin_only
 async def show_function(request: web.Request) -> web.Response:
-    if not _authorized(request):
-        return web.Response(status=401)
     state = request.app[STATE]
     spec = state.find(request.match_info["name"])
     if spec is None:
@@ -87,9 +95,8 @@ async def show_function(request: web.Request) -> web.Response:
     return web.json_response(_describe(state, spec))
 
 
+@_admin_only
 async def run_function(request: web.Request) -> web.Response:
-    if not _authorized(request):
-        return web.Response(status=401)
     state = request.app[STATE]
     spec = state.find(request.match_info["name"])
     if spec is None:
