@@ -31,7 +31,8 @@ from shared.inventory_model import (
     normalize_host,
     normalize_scope,
 )
-from shared.inventory_reader import DEFAULT_INVENTORY_PATH, inventory_path, load_inventory, parse_inventory
+from shared.inventory_reader import load_inventory, parse_inventory
+from shared.settings import DEFAULT_INVENTORY_PATH, inventory_path
 
 __all__ = [
     "DEFAULT_INVENTORY_PATH",

@@ -40,10 +40,6 @@ from shared.rotation_policy import MIN_NOTIFY_BEFORE_EXPIRY as MIN_NOTIFY_BEFORE
 from shared.rotation_policy import MIN_ROTATE_AFTER_CREATE as MIN_ROTATE_AFTER
 from shared.rotation_policy import MIN_ROTATE_BEFORE_EXPIRY, duration_to_timedelta
 
-INVENTORY_PATH_SETTING = "CMK_INVENTORY_PATH"
-DEFAULT_INVENTORY_PATH = "inventory/reference.yaml"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 RSA_SIZES = (2048, 3072, 4096)
 KEY_TYPES = ("RSA-HSM", "RSA")
 # Key Vault key operations, and the role data action each needs (see shared.roles short names).
@@ -69,12 +65,6 @@ USER_ASSIGNED_IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 
 # --------------------------------------------------------------------------------------------------------------------
 # Loading
-
-
-def inventory_path(settings: Mapping[str, str]) -> Path:
-    """Where the app's inventory lives: `CMK_INVENTORY_PATH`, relative paths taken from the project root."""
-    path = Path(settings.get(INVENTORY_PATH_SETTING) or DEFAULT_INVENTORY_PATH)
-    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def load_inventory(path: str | Path, variables: Mapping[str, str] | None = None) -> Inventory:

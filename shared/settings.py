@@ -11,7 +11,8 @@ from pathlib import Path
 from shared.errors import InvalidSetting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INVENTORY = "inventory/reference.yaml"
+INVENTORY_PATH_SETTING = "CMK_INVENTORY_PATH"
+DEFAULT_INVENTORY_PATH = "inventory/reference.yaml"
 CREDENTIAL_KINDS = ("default", "managed-identity", "emulator")
 
 
@@ -41,9 +42,7 @@ class Settings:
             value = value.strip() if isinstance(value, str) else value
             return value or default
 
-        inventory = Path(get("CMK_INVENTORY_PATH", DEFAULT_INVENTORY) or DEFAULT_INVENTORY)
-        if not inventory.is_absolute():
-            inventory = PROJECT_ROOT / inventory
+        inventory = inventory_path(env)
         credential = (get("CMK_CREDENTIAL", "default") or "default").lower()
         if credential not in CREDENTIAL_KINDS:
             raise InvalidSetting("CMK_CREDENTIAL", f"must be one of {', '.join(CREDENTIAL_KINDS)} (got {credential!r})")
@@ -79,3 +78,9 @@ class Settings:
     @property
     def connection_verify(self) -> str | bool:
         return self.ca_bundle or True
+
+
+def inventory_path(env: Mapping[str, str]) -> Path:
+    """CMK_INVENTORY_PATH, relative to the project root unless absolute; the reference inventory when unset."""
+    path = Path((env.get(INVENTORY_PATH_SETTING) or "").strip() or DEFAULT_INVENTORY_PATH)
+    return path if path.is_absolute() else PROJECT_ROOT / path
