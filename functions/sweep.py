@@ -7,7 +7,7 @@ from typing import Any
 
 from functions.compliance import ComplianceReport, report_keys
 from shared.model import Alert, Severity
-from shared.ports import AccessControl, Alerts, Clock, KeyVault
+from shared.ports import AccessControl, Alerts, Clock, KeyVault, RoleDefinitions, Vaults
 
 ALERT_ON = (Severity.HIGH, Severity.CRITICAL)
 DRIFT_ALERT_TYPE = "CmkGuardian.Compliance.Drift"
@@ -19,8 +19,19 @@ class SweepOutcome:
     alert: Alert | None
 
 
-def run_sweep(*, inventory: Any, vault: KeyVault, access: AccessControl, clock: Clock, alerts: Alerts) -> SweepOutcome:
-    report = report_keys(inventory=inventory, vault=vault, access=access, clock=clock)
+def run_sweep(
+    *,
+    inventory: Any,
+    vault: KeyVault,
+    access: AccessControl,
+    roles: RoleDefinitions,
+    vault_settings: Vaults,
+    clock: Clock,
+    alerts: Alerts,
+) -> SweepOutcome:
+    report = report_keys(
+        inventory=inventory, vault=vault, access=access, roles=roles, vault_settings=vault_settings, clock=clock
+    )
     serious = [f for f in report.findings if f.severity in ALERT_ON]
     if not serious:
         return SweepOutcome(report, None)

@@ -231,7 +231,7 @@ def seed(cloud: Cloud) -> Inventory:
                 kty=key.kty,
                 size=key.size,
                 ops=key.ops,
-                expires=now + key.rotation.expire_after.delta,
+                expires=key.rotation.expiry_for(now),
                 tags={"service": key.service, "managed-by": "cmk-guardian"},
             )
         vault.set_rotation_policy(key.ref, key.rotation.to_policy())

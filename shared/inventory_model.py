@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -82,20 +82,28 @@ class IsoDuration:
 
 @dataclass(frozen=True)
 class Rotation:
-    """When a key gets a new version, when versions expire, and how long before expiry Key Vault warns."""
+    """When a key gets a new version, when versions expire, and how long before expiry Key Vault warns.
+
+    `expire_after` and `notify_before` are None for a key whose versions must never expire (one a MySQL flexible
+    server consumes): it rotates on age alone."""
 
     rotate_after: IsoDuration
-    expire_after: IsoDuration
-    notify_before: IsoDuration
+    expire_after: IsoDuration | None
+    notify_before: IsoDuration | None
+
+    def expiry_for(self, created: datetime) -> datetime | None:
+        """When a version created at `created` should expire; None for a key that must never expire."""
+        return created + self.expire_after.delta if self.expire_after is not None else None
 
     def to_policy(self) -> RotationPolicy:
         """The Key Vault rotation policy that carries this out (rotate after creation, notify before expiry)."""
+        rotate = LifetimeAction(RotationActionType.ROTATE, time_after_create=self.rotate_after.text)
+        if self.expire_after is None:
+            return RotationPolicy(expires_in=None, actions=(rotate,))
+        notify_before = self.notify_before.text if self.notify_before else None
         return RotationPolicy(
             expires_in=self.expire_after.text,
-            actions=(
-                LifetimeAction(RotationActionType.ROTATE, time_after_create=self.rotate_after.text),
-                LifetimeAction(RotationActionType.NOTIFY, time_before_expiry=self.notify_before.text),
-            ),
+            actions=(rotate, LifetimeAction(RotationActionType.NOTIFY, time_before_expiry=notify_before)),
         )
 
 
@@ -297,8 +305,8 @@ class Inventory:
                     "role": {"id": k.role.guid, "name": k.role.name},
                     "rotation": {
                         "rotate_after": k.rotation.rotate_after.text,
-                        "expire_after": k.rotation.expire_after.text,
-                        "notify_before": k.rotation.notify_before.text,
+                        "expire_after": k.rotation.expire_after.text if k.rotation.expire_after else None,
+                        "notify_before": k.rotation.notify_before.text if k.rotation.notify_before else None,
                     },
                     "consumers": [
                         {"kind": c.kind.value, "resource_id": c.resource_id, "options": dict(c.options)}

@@ -751,8 +751,9 @@ def _read_key(
     )
     identity = _read_identity(section)
     role = _read_role(section, ops)
-    rotation = _read_rotation(section)
     consumers = _read_consumers(section, name)
+    mysql = any(c.kind == ConsumerKind.MYSQL_FLEXIBLE_SERVER for c in consumers or ())
+    rotation = _read_rotation(section, forbid_expiry=mysql)
     parts = (name, vault, kty, size, ops, service, identity, role, rotation, consumers)
     if any(p is None for p in parts):
         return None
@@ -825,7 +826,9 @@ def _read_role(key: _Section, ops: tuple[str, ...] | None) -> BuiltInRole | None
     return role
 
 
-def _read_rotation(key: _Section) -> Rotation | None:
+def _read_rotation(key: _Section, *, forbid_expiry: bool = False) -> Rotation | None:
+    """`forbid_expiry` for a key a MySQL flexible server consumes: Microsoft requires its key to have no expiration
+    date (the server goes Inaccessible when it passes), so such a key rotates on `rotate_after` alone."""
     section = key.section("rotation", _ROTATION_FIELDS)
     if section is None:
         return None
@@ -833,6 +836,22 @@ def _read_rotation(key: _Section) -> Rotation | None:
     def duration(name: str, default: str | None = None) -> IsoDuration | None:
         text = section.text(name, required=default is None, default=default, check=_duration_check)
         return None if text is None else _parse_duration(text)  # type: ignore[return-value]
+
+    if forbid_expiry:
+        ok = True
+        for name in ("expire_after", "notify_before"):
+            if section.raw(name, False) is not _MISSING:
+                section.problem(
+                    name,
+                    "not allowed on a key consumed by a MySQL flexible server: Microsoft requires its key to have "
+                    "no expiration date (the server goes Inaccessible when it expires); rotate on rotate_after only",
+                )
+                ok = False
+        rotate = duration("rotate_after")
+        if rotate and rotate.delta < MIN_ROTATE_AFTER:
+            section.problem("rotate_after", f"{rotate} is below Key Vault's minimum of 7 days after creation")
+            ok = False
+        return Rotation(rotate, None, None) if ok and rotate else None
 
     rotate, expire, notify = duration("rotate_after"), duration("expire_after"), duration("notify_before", "P30D")
     ok = None not in (rotate, expire, notify)

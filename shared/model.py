@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from shared.arm_ids import last_segment
+
 
 @dataclass(frozen=True)
 class KeyRef:
@@ -102,11 +104,11 @@ class RoleAssignment:
 
     @property
     def role_guid(self) -> str:
-        return self.role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        return last_segment(self.role_definition_id).lower()
 
     @property
     def name(self) -> str:
-        return self.id.rstrip("/").rsplit("/", 1)[-1]
+        return last_segment(self.id)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class WrappedDek:
 
     @property
     def key_version(self) -> str:
-        return self.key_id.rstrip("/").rsplit("/", 1)[-1]
+        return last_segment(self.key_id)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from shared.model import (
     WrappedDek,
     WrapResult,
 )
+from shared.role_definitions import RoleDefinition
+from shared.vault_settings import VaultSettings
 
 WRAP_ALGORITHM = "RSA-OAEP-256"
 
@@ -88,6 +90,25 @@ class AccessControl(Protocol):
 
     def delete_assignment(self, assignment_id: str) -> bool:
         """True when something was deleted, False when it was already gone (deletes are retried)."""
+
+    def get_role_definition(self, role_definition_id: str) -> RoleDefinition:
+        """The definition an assignment names (full id or GUID). NotFound when ARM has none."""
+
+
+@runtime_checkable
+class RoleDefinitions(Protocol):
+    """Role definitions by id, cached (shared.role_catalog.RoleCatalog over AccessControl)."""
+
+    def get(self, role_definition_id: str) -> RoleDefinition | None:
+        """None when no such definition exists (an assignment naming it grants nothing)."""
+
+
+@runtime_checkable
+class Vaults(Protocol):
+    """Key Vault resources through ARM: permission model, access policies, soft delete, purge protection."""
+
+    def get_vault(self, resource_id: str) -> VaultSettings:
+        """NotFound when the vault does not exist."""
 
 
 @runtime_checkable

@@ -1,21 +1,24 @@
-"""Built-in Azure roles that grant data access to Key Vault keys, as the app understands them.
+"""Built-in Azure roles the app names: in the inventory (the role a consumer should hold) and when it grants one.
 
-The emulators keep their own copy on purpose (they model Azure, not our assumptions about Azure): a wrong id here
-would then fail a contract test instead of passing silently.
+Names, ids, and for the Key Vault data roles the key operations Microsoft documents, which only the inventory's
+offline validation uses (is the role named for a consumer fit for it?). What a role lets its holder do in the cloud
+is never judged from here: the access judgement reads each role's definition through ARM (shared.role_catalog), so a
+custom role or a changed built-in is judged by what it really grants. The emulators keep their own definitions on
+purpose (they model Azure, not our assumptions about it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-KEY_DATA_PREFIX = "Microsoft.KeyVault/vaults/keys/"
+from shared.arm_ids import is_guid, role_definition_guid, subscription_role_definition_id
 
 
 @dataclass(frozen=True)
 class BuiltInRole:
     guid: str
     name: str
-    key_data_actions: frozenset[str]  # short names: read, wrap, unwrap, ... ("*" for all)
+    key_data_actions: frozenset[str] = frozenset()  # documented short names: read, wrap, unwrap, ... ("*" for all)
 
     def grants(self, action: str) -> bool:
         return "*" in self.key_data_actions or action in self.key_data_actions
@@ -34,9 +37,11 @@ CRYPTO_USER = BuiltInRole(
 CRYPTO_OFFICER = BuiltInRole("14b46e9e-c2b7-41b4-b07b-48a6ebf60603", "Key Vault Crypto Officer", frozenset({"*"}))
 ADMINISTRATOR = BuiltInRole("00482a5a-887f-4fb3-b363-3b7fe8e74483", "Key Vault Administrator", frozenset({"*"}))
 READER = BuiltInRole("21090545-7ca7-4776-b22c-e363652d74d2", "Key Vault Reader", frozenset({"readmetadata"}))
-DATA_ACCESS_ADMINISTRATOR = BuiltInRole(
-    "8b54135c-b56d-4d72-a534-26097cfdc8d8", "Key Vault Data Access Administrator", frozenset()
-)
+DATA_ACCESS_ADMINISTRATOR = BuiltInRole("8b54135c-b56d-4d72-a534-26097cfdc8d8", "Key Vault Data Access Administrator")
+OWNER = BuiltInRole("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "Owner")
+CONTRIBUTOR = BuiltInRole("b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor")
+ARM_READER = BuiltInRole("acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader")
+USER_ACCESS_ADMINISTRATOR = BuiltInRole("18d7d88d-d35e-4fb5-a5c3-7773c20a72d9", "User Access Administrator")
 
 BUILT_IN_ROLES: dict[str, BuiltInRole] = {
     r.guid: r
@@ -47,26 +52,22 @@ BUILT_IN_ROLES: dict[str, BuiltInRole] = {
         ADMINISTRATOR,
         READER,
         DATA_ACCESS_ADMINISTRATOR,
+        OWNER,
+        CONTRIBUTOR,
+        ARM_READER,
+        USER_ACCESS_ADMINISTRATOR,
     )
 }
 ROLES_BY_NAME: dict[str, BuiltInRole] = {r.name.lower(): r for r in BUILT_IN_ROLES.values()}
 
-# Roles that let a principal use key material (wrap/unwrap/decrypt/sign): what least privilege must police.
-KEY_USE_ACTIONS = frozenset({"wrap", "unwrap", "encrypt", "decrypt", "sign", "verify"})
-
 
 def role_by_id(role_definition_id: str) -> BuiltInRole | None:
-    """Accepts a bare GUID or a full roleDefinitions resource id."""
-    return BUILT_IN_ROLES.get(role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower())
+    """A bare GUID or a full roleDefinitions resource id; None for anything that is not a known built-in."""
+    text = role_definition_id.strip()
+    if not text or not is_guid(text.rstrip("/").rsplit("/", 1)[-1]):
+        return None
+    return BUILT_IN_ROLES.get(role_definition_guid(text))
 
 
 def role_definition_id(subscription_id: str, role: BuiltInRole) -> str:
-    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role.guid}"
-
-
-def grants_key_use(role_definition_id_or_guid: str) -> bool:
-    """Unknown (custom) roles count as granting use: better a finding to review than a silent gap."""
-    role = role_by_id(role_definition_id_or_guid)
-    if role is None:
-        return True
-    return any(role.grants(a) for a in KEY_USE_ACTIONS)
+    return subscription_role_definition_id(subscription_id, role.guid)

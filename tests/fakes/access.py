@@ -1,22 +1,29 @@
-"""In-memory ARM role assignments with ARM's scope inheritance (an assignment applies at and below its scope)."""
+"""In-memory ARM role assignments with ARM's scope inheritance (an assignment applies at and below its scope), and
+role definitions: Azure's built-in ones as the ARM emulator serves them, plus any custom role a test defines."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from shared.errors import InvalidInput
+from shared.arm_ids import normalize_scope, role_definition_guid, scope_covers
+from shared.errors import InvalidInput, NotFound
 from shared.model import RoleAssignment
+from shared.role_definitions import RoleDefinition, role_definition_from_arm
 
 
-def scope_covers(parent: str, child: str) -> bool:
-    """True when an assignment at `parent` applies at `child` (case-insensitive, on path-segment boundaries)."""
-    p, c = parent.rstrip("/").lower(), child.rstrip("/").lower()
-    return p == "" or c == p or c.startswith(p + "/")
+def _built_in_definitions() -> dict[str, RoleDefinition]:
+    # The emulator's copy of Microsoft's definitions: one source for the fake and the emulator, and not the app's.
+    from emulators.arm_roles import BUILT_IN_ROLES
+
+    return {r.guid: role_definition_from_arm(r.to_arm(None)) for r in BUILT_IN_ROLES}
 
 
 class FakeAccessControl:
     def __init__(self) -> None:
         self._assignments: dict[str, RoleAssignment] = {}
+        self._definitions: dict[str, RoleDefinition] = _built_in_definitions()
+        self.definition_reads = 0
 
     def list_assignments(self, scope: str) -> list[RoleAssignment]:
         return [a for a in self._assignments.values() if scope_covers(a.scope, scope)]
@@ -26,10 +33,11 @@ class FakeAccessControl:
     ) -> RoleAssignment:
         if not scope.startswith("/"):
             raise InvalidInput("scope", f"not an ARM resource id ({scope!r})")
+        guid = role_definition_guid(role_definition_id)
         for a in self._assignments.values():
             if (
-                a.scope.lower() == scope.rstrip("/").lower()
-                and a.role_guid == role_definition_id.rsplit("/", 1)[-1].lower()
+                normalize_scope(a.scope) == normalize_scope(scope)
+                and a.role_guid == guid
                 and a.principal_id.lower() == principal_id.lower()
             ):
                 return a
@@ -41,6 +49,27 @@ class FakeAccessControl:
 
     def delete_assignment(self, assignment_id: str) -> bool:
         return self._assignments.pop(assignment_id.lower(), None) is not None
+
+    def get_role_definition(self, role_definition_id: str) -> RoleDefinition:
+        self.definition_reads += 1
+        found = self._definitions.get(role_definition_guid(role_definition_id))
+        if found is None:
+            raise NotFound(f"role definition {role_definition_id}: not found")
+        return found
+
+    def define_role(self, name: str, *, data_actions: list[str], not_data_actions: list[str] | None = None) -> str:
+        """A custom role (as ARM would hold it after a PUT); returns its GUID."""
+        guid = str(uuid.uuid4())
+        document: dict[str, Any] = {
+            "name": guid,
+            "properties": {
+                "roleName": name,
+                "type": "CustomRole",
+                "permissions": [{"dataActions": data_actions, "notDataActions": not_data_actions or []}],
+            },
+        }
+        self._definitions[guid] = role_definition_from_arm(document)
+        return guid
 
     def all(self) -> list[RoleAssignment]:
         return list(self._assignments.values())

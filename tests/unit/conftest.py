@@ -10,9 +10,11 @@ import pytest
 from functions.compliance import report_keys
 from shared import roles
 from shared.inventory import Inventory, load_inventory
+from shared.role_catalog import RoleCatalog
 from tests.fakes.access import FakeAccessControl
 from tests.fakes.clock import FakeClock
 from tests.fakes.keyvault import FakeKeyVault
+from tests.fakes.vaults import FakeVaults
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,9 +25,21 @@ class World:
     vault: FakeKeyVault
     access: FakeAccessControl
     clock: FakeClock
+    vaults: FakeVaults
+
+    def ports(self) -> dict:
+        """What the report and the sweep are called with (the role catalog fresh, so a test sees its own roles)."""
+        return {
+            "inventory": self.inventory,
+            "vault": self.vault,
+            "access": self.access,
+            "roles": RoleCatalog(self.access, self.clock),
+            "vault_settings": self.vaults,
+            "clock": self.clock,
+        }
 
     def report(self):
-        return report_keys(inventory=self.inventory, vault=self.vault, access=self.access, clock=self.clock)
+        return report_keys(**self.ports())
 
     def key(self, name: str):
         return self.inventory.key(name)
@@ -47,11 +61,12 @@ def world() -> World:
     clock = FakeClock()
     vault = FakeKeyVault(clock)
     access = FakeAccessControl()
-    w = World(inventory, vault, access, clock)
+    vaults = FakeVaults()
+    for v in inventory.vaults:
+        vaults.register(v.resource_id)
+    w = World(inventory, vault, access, clock, vaults)
     for key in inventory.keys:
-        vault.create_key(
-            key.ref, kty=key.kty, size=key.size, ops=key.ops, expires=clock.now() + key.rotation.expire_after.delta
-        )
+        vault.create_key(key.ref, kty=key.kty, size=key.size, ops=key.ops, expires=key.rotation.expiry_for(clock.now()))
         vault.set_rotation_policy(key.ref, key.rotation.to_policy())
         w.grant(key.scope, key.identity.principal_id, key.role)
     return w

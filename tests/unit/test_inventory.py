@@ -47,7 +47,18 @@ def arm(provider_type_and_name: str, group: str = RG) -> str:
     return f"/subscriptions/{SUB}/resourceGroups/{group}/providers/{provider_type_and_name}"
 
 
-def key_doc(name: str, vault: str, principal_id: str, kind: str, identity_resource: str, consumers: list) -> dict:
+EXPIRING = {"rotate_after": "P90D", "expire_after": "P180D", "notify_before": "P30D"}
+
+
+def key_doc(
+    name: str,
+    vault: str,
+    principal_id: str,
+    kind: str,
+    identity_resource: str,
+    consumers: list,
+    rotation: dict = EXPIRING,
+) -> dict:
     return {
         "name": name,
         "vault": vault,
@@ -57,7 +68,7 @@ def key_doc(name: str, vault: str, principal_id: str, kind: str, identity_resour
         "service": name.split("-")[0],
         "identity": {"principal_id": principal_id, "kind": kind, "resource_id": identity_resource},
         "role": "Key Vault Crypto Service Encryption User",
-        "rotation": {"rotate_after": "P90D", "expire_after": "P180D", "notify_before": "P30D"},
+        "rotation": dict(rotation),
         "consumers": consumers,
     }
 
@@ -99,6 +110,7 @@ def valid_doc() -> dict:
                         },
                         {"kind": "dek-table", "options": {"table": "deks"}},  # prefix defaults to the key name
                     ],
+                    rotation={"rotate_after": "P90D"},  # MySQL: no expiry, ever
                 ),
                 key_doc(
                     "other-key",
@@ -356,9 +368,21 @@ UNIT_CASES = [
     ),
     (
         "expiry-too-short",
-        change("keys.1.rotation.expire_after", "P20D"),
-        "keys[mysql-key].rotation.expire_after",
+        change("keys.0.rotation.expire_after", "P20D"),
+        "keys[aks-key].rotation.expire_after",
         "minimum expiry of 28 days",
+    ),
+    (
+        "mysql-key-with-expiry",
+        change("keys.1.rotation.expire_after", "P180D"),
+        "keys[mysql-key].rotation.expire_after",
+        "not allowed on a key consumed by a MySQL flexible server: Microsoft requires its key to have no expiration",
+    ),
+    (
+        "mysql-key-with-notify",
+        change("keys.1.rotation.notify_before", "P30D"),
+        "keys[mysql-key].rotation.notify_before",
+        "goes Inaccessible when it expires",
     ),
     (
         "notify-too-short",
@@ -431,9 +455,12 @@ UNIT_CASES = [
     ),
     (
         "shared-azure-consumer",
-        change(
-            "keys.0.consumers.0",
-            {"kind": "mysql-flexible-server", "resource_id": arm("Microsoft.DBforMySQL/flexibleServers/mysql")},
+        lambda doc: (
+            change(
+                "keys.0.consumers.0",
+                {"kind": "mysql-flexible-server", "resource_id": arm("Microsoft.DBforMySQL/flexibleServers/mysql")},
+            )(doc),
+            change("keys.0.rotation", {"rotate_after": "P90D"})(doc),  # a MySQL consumer forbids expiry
         ),
         "keys[mysql-key].consumers",
         "already a consumer of key 'aks-key'",

@@ -1,0 +1,106 @@
+"""Every finding the compliance report can raise: its code, its severity and what it means, in one place.
+
+The codes are an API (alert rules, dashboards and the README table match on them), so they live in one enum that the
+report, the README and the tests all read; a code cannot be renamed in one place and forgotten in another. Each
+code has one severity, so a rule written against a code never sees it change weight.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from shared.model import Finding, Severity
+
+
+class FindingCode(StrEnum):
+    severity: Severity
+    summary: str
+
+    def __new__(cls, value: str, severity: Severity, summary: str) -> FindingCode:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.severity = severity
+        member.summary = summary
+        return member
+
+    KEY_MISSING = ("KeyMissing", Severity.CRITICAL, "the key does not exist in its vault")
+    KEY_DISABLED = ("KeyDisabled", Severity.CRITICAL, "the key's current version is disabled")
+    KEY_EXPIRED = ("KeyExpired", Severity.CRITICAL, "the key's current version has expired")
+    KEY_EXPIRY_FORBIDDEN = (
+        "KeyExpiryForbidden",
+        Severity.CRITICAL,
+        "a key consumed by a MySQL flexible server has (or its rotation policy would give) an expiry date: the "
+        "server goes Inaccessible when it passes",
+    )
+    ACCESS_MISSING = ("AccessMissing", Severity.CRITICAL, "the consumer's identity cannot read, wrap and unwrap")
+    VAULT_ACCESS_POLICY_MODEL = (
+        "VaultAccessPolicyModel",
+        Severity.CRITICAL,
+        "the vault authorizes from access policies, not RBAC: anyone with Contributor on it can grant themselves "
+        "key access (its policies are evaluated instead of role assignments)",
+    )
+    VAULT_SOFT_DELETE_DISABLED = (
+        "VaultSoftDeleteDisabled",
+        Severity.CRITICAL,
+        "the vault has no soft delete: a deleted key is gone",
+    )
+    VAULT_PURGE_PROTECTION_DISABLED = (
+        "VaultPurgeProtectionDisabled",
+        Severity.CRITICAL,
+        "the vault has no purge protection: a deleted key can be purged before its retention ends",
+    )
+    KEY_TYPE_MISMATCH = ("KeyTypeMismatch", Severity.HIGH, "kty differs from the inventory")
+    KEY_SIZE_MISMATCH = ("KeySizeMismatch", Severity.HIGH, "key size differs from the inventory")
+    KEY_OPS_EXCESS = ("KeyOpsExcess", Severity.HIGH, "the key allows operations beyond the inventory's")
+    KEY_OPS_MISSING = ("KeyOpsMissing", Severity.HIGH, "the key lacks operations the inventory wants")
+    ROTATION_OVERDUE = ("RotationOverdue", Severity.HIGH, "the current version is older than `rotate_after`")
+    ACCESS_EXTRA = ("AccessExtra", Severity.HIGH, "someone who is not the key's consumer can use it")
+    ACCESS_VIA_GROUP = (
+        "AccessViaGroup",
+        Severity.HIGH,
+        "a group holds key use: its members (unknown without Microsoft Graph, possibly anyone) can use the key",
+    )
+    ACCESS_UNVERIFIED = (
+        "AccessUnverified",
+        Severity.HIGH,
+        "the consumer has no direct grant, but a group grant (or a role that could not be read) may cover it",
+    )
+    ROLE_UNREADABLE = (
+        "RoleUnreadable",
+        Severity.HIGH,
+        "a role definition could not be read, so what its holder can do with the key is unknown",
+    )
+    VAULT_RETENTION_TOO_SHORT = (
+        "VaultRetentionTooShort",
+        Severity.HIGH,
+        "soft-delete retention is shorter than the 90 days Microsoft requires for CMK consumers",
+    )
+    KEY_UNREADABLE = ("KeyUnreadable", Severity.HIGH, "the key could not be read")
+    ACCESS_UNREADABLE = ("AccessUnreadable", Severity.HIGH, "role assignments could not be listed")
+    VAULT_UNREADABLE = (
+        "VaultUnreadable",
+        Severity.HIGH,
+        "the vault resource could not be read through ARM (permission model, soft delete, purge protection unknown)",
+    )
+    KEY_NEAR_EXPIRY = ("KeyNearExpiry", Severity.WARNING, "the current version expires within `notify_before`")
+    KEY_NO_EXPIRY = ("KeyNoExpiry", Severity.WARNING, "the current version has no expiry though the inventory sets one")
+    KEY_EXPIRY_TOO_LATE = ("KeyExpiryTooLate", Severity.WARNING, "the expiry is later than `expire_after` allows")
+    ROTATION_POLICY_MISSING = ("RotationPolicyMissing", Severity.WARNING, "no automatic rotation in the key's policy")
+    ROTATION_POLICY_MISMATCH = ("RotationPolicyMismatch", Severity.WARNING, "the rotation policy differs")
+    ROTATION_POLICY_UNREADABLE = ("RotationPolicyUnreadable", Severity.WARNING, "the rotation policy could not be read")
+    ACCESS_TOO_BROAD = (
+        "AccessTooBroad",
+        Severity.WARNING,
+        "the consumer can do more than read, wrap and unwrap, or its grant sits above the key and reaches other keys",
+    )
+    ROLE_DEFINITION_MISSING = (
+        "RoleDefinitionMissing",
+        Severity.WARNING,
+        "an assignment names a role definition that does not exist (it grants nothing; remove it)",
+    )
+    BREAK_GLASS_ACCESS = ("BreakGlassAccess", Severity.INFO, "a break-glass principal holds key use")
+
+
+def finding(code: FindingCode, key: str, message: str, **detail: Any) -> Finding:
+    return Finding(code.value, code.severity, key, message, detail)
