@@ -87,6 +87,29 @@ class Container:
 
         return self._once("_access", build)
 
+    @property
+    def roles(self):
+        """Role definitions through ARM, cached per process: the access judgement reads one per role, not per
+        assignment."""
+
+        def build():
+            from shared.role_catalog import RoleCatalog
+
+            return RoleCatalog(self.access, self.clock)
+
+        return self._once("_roles", build)
+
+    @property
+    def vault_settings(self):
+        def build():
+            from shared.azure.vaults import AzureVaults
+
+            return AzureVaults(
+                self.credential, base_url=self.settings.arm_endpoint, connection_verify=self.settings.connection_verify
+            )
+
+        return self._once("_vault_settings", build)
+
     def queue(self, name: str):
         def build():
             from shared.azure.queue import StorageWorkQueue
@@ -130,7 +153,14 @@ class Container:
         return SystemClock()
 
     def for_compliance(self) -> dict[str, Any]:
-        return {"inventory": self.inventory, "vault": self.keyvault, "access": self.access, "clock": self.clock}
+        return {
+            "inventory": self.inventory,
+            "vault": self.keyvault,
+            "access": self.access,
+            "roles": self.roles,
+            "vault_settings": self.vault_settings,
+            "clock": self.clock,
+        }
 
     def for_sweep(self) -> dict[str, Any]:
         return {**self.for_compliance(), "alerts": self.alerts}

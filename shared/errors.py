@@ -79,3 +79,10 @@ class MalformedMessage(InvalidInput):
     """A queue message no retry can fix: the trigger logs and drops it instead of retrying it into the poison queue."""
 
     code = "MalformedMessage"
+
+
+class UnexpectedResponse(CmkError):
+    """A service answered with something that is not what its API promises. Never read as "nothing there": a role
+    definition we cannot parse is unknown, not one that grants nothing."""
+
+    code = "UnexpectedResponse"

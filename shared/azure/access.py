@@ -1,4 +1,4 @@
-"""The AccessControl port over azure-mgmt-authorization (role assignments, api 2022-04-01)."""
+"""The AccessControl port over azure-mgmt-authorization (role assignments and definitions, api 2022-04-01)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
 
+from shared.arm_ids import is_guid, normalize_scope, role_definition_guid, subscription_role_definition_id
 from shared.azure.errors import translate_error
 from shared.azure.keyvault import default_retry_policy
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, UnexpectedResponse
 from shared.model import RoleAssignment
+from shared.role_definitions import RoleDefinition, role_definition_from_arm
 
 
 def _to_assignment(a: Any) -> RoleAssignment:
@@ -35,6 +37,7 @@ class AzureAccessControl:
         base_url: str = "https://management.azure.com",
         connection_verify: str | bool = True,
     ) -> None:
+        self._subscription_id = subscription_id
         self._client = AuthorizationManagementClient(
             credential,
             subscription_id,
@@ -62,12 +65,12 @@ class AzureAccessControl:
             return _to_assignment(created)
         except (ResourceExistsError, HttpResponseError) as exc:
             if isinstance(exc, ResourceExistsError) or exc.status_code == 409:
+                wanted_role = role_definition_guid(role_definition_id)
                 for a in self.list_assignments(scope):
-                    same_role = a.role_guid == role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
                     if (
-                        same_role
+                        a.role_guid == wanted_role
                         and a.principal_id.lower() == principal_id.lower()
-                        and a.scope.lower() == scope.lower()
+                        and normalize_scope(a.scope) == normalize_scope(scope)
                     ):
                         return a
                 raise Conflict(f"role assignment at {scope}: {exc.message}") from exc
@@ -81,6 +84,19 @@ class AzureAccessControl:
         except Exception as exc:
             raise translate_error(exc, f"role assignment {assignment_id}", NotFound) from exc
         return deleted is not None
+
+    def get_role_definition(self, role_definition_id: str) -> RoleDefinition:
+        role_id = role_definition_id.strip()
+        if is_guid(role_id):
+            role_id = subscription_role_definition_id(self._subscription_id, role_id.lower())
+        try:
+            found = self._client.role_definitions.get_by_id(role_id)
+        except Exception as exc:
+            raise translate_error(exc, f"role definition {role_id}", NotFound) from exc
+        try:
+            return role_definition_from_arm(found.serialize(keep_readonly=True))
+        except ValueError as exc:
+            raise UnexpectedResponse(f"role definition {role_id}: ARM returned no usable definition ({exc})") from exc
 
     def close(self) -> None:
         self._client.close()

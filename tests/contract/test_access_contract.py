@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from shared import roles
+from shared.errors import NotFound
 from shared.ports import AccessControl
 from tests.fakes.access import FakeAccessControl
 
@@ -65,3 +66,106 @@ def test_create_is_idempotent_and_delete_reports_whether_it_deleted(backend, sco
     assert access.delete_assignment(first.id) is True
     assert access.delete_assignment(first.id) is False
     assert principal not in {a.principal_id for a in access.list_assignments(scopes["b"])}
+
+
+def _define_role(backend, name: str, data_actions: list[str], not_data_actions: list[str] | None = None) -> str:
+    """A custom role, defined the way each side holds it: in the fake directly, in ARM through a PUT."""
+    access, sub = backend
+    if isinstance(access, FakeAccessControl):
+        return access.define_role(name, data_actions=data_actions, not_data_actions=not_data_actions)
+    from azure.mgmt.authorization import AuthorizationManagementClient
+
+    from emulators.credential import EmulatorCredential
+
+    guid = str(uuid.uuid4())
+    emulators = access_emulators[id(access)]
+    client = AuthorizationManagementClient(
+        EmulatorCredential(str(uuid.uuid4()), emulators.tenant_id),
+        sub,
+        base_url=emulators.arm_url,
+        connection_verify=emulators.ca_cert,
+    )
+    with client:
+        client.role_definitions.create_or_update(
+            f"/subscriptions/{sub}",
+            guid,
+            {
+                "properties": {
+                    "roleName": f"{name} {guid[:8]}",
+                    "type": "CustomRole",
+                    "description": "contract test",
+                    "assignableScopes": [f"/subscriptions/{sub}"],
+                    "permissions": [{"dataActions": data_actions, "notDataActions": not_data_actions or []}],
+                }
+            },
+        )
+    return guid
+
+
+access_emulators: dict[int, object] = {}
+
+
+@pytest.fixture
+def role_backend(backend, request):
+    access, _ = backend
+    if not isinstance(access, FakeAccessControl):
+        access_emulators[id(access)] = request.getfixturevalue("cloud_with_app_identity").emulators
+    return backend
+
+
+@pytest.mark.parametrize(
+    ("role", "operations"),
+    [
+        (roles.CRYPTO_SERVICE_ENCRYPTION_USER, {"read", "wrap", "unwrap"}),
+        (
+            roles.CRYPTO_USER,
+            {"read", "update", "backup", "encrypt", "decrypt", "wrap", "unwrap", "sign", "verify"},
+        ),
+        (roles.OWNER, set()),
+        (roles.CONTRIBUTOR, set()),
+        (roles.ARM_READER, set()),
+        (roles.USER_ACCESS_ADMINISTRATOR, set()),
+        (roles.READER, {"read", "getrotationpolicy"}),
+    ],
+    ids=lambda v: v.name if isinstance(v, roles.BuiltInRole) else None,
+)
+def test_built_in_role_definitions_grant_what_azure_documents(backend, role, operations):
+    access, sub = backend
+    definition = access.get_role_definition(roles.role_definition_id(sub, role))
+    assert definition.guid == role.guid and definition.name == role.name
+    assert definition.key_operations() == operations
+    assert access.get_role_definition(role.guid).guid == role.guid  # a bare GUID works too
+
+
+def test_crypto_officer_manages_and_uses_keys_and_the_administrator_can_also_purge(backend):
+    access, sub = backend
+    officer = access.get_role_definition(roles.role_definition_id(sub, roles.CRYPTO_OFFICER)).key_operations()
+    assert {"wrap", "unwrap", "delete", "rotate", "setrotationpolicy", "release"} <= officer
+    assert "purge" not in officer  # deletedKeys/* is outside keys/*
+    admin = access.get_role_definition(roles.role_definition_id(sub, roles.ADMINISTRATOR)).key_operations()
+    assert {"purge", "recover", "wrap"} <= admin
+
+
+def test_unknown_role_definition_is_not_found(backend):
+    access, sub = backend
+    with pytest.raises(NotFound):
+        access.get_role_definition(
+            f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{uuid.uuid4()}"
+        )
+
+
+def test_custom_role_is_read_back_with_its_data_actions(role_backend):
+    access, sub = role_backend
+    guid = _define_role(
+        role_backend,
+        "cmk consumer",
+        ["Microsoft.KeyVault/vaults/keys/*"],
+        ["Microsoft.KeyVault/vaults/keys/decrypt/action", "Microsoft.KeyVault/vaults/keys/sign/action"],
+    )
+    definition = access.get_role_definition(
+        f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+    )
+    assert definition.role_type == "CustomRole"
+    ops = definition.key_operations()
+    assert {"read", "wrap", "unwrap", "encrypt"} <= ops
+    assert not ({"decrypt", "sign"} & ops)

@@ -1,0 +1,75 @@
+"""The Vaults port over azure-mgmt-keyvault: a vault's permission model, access policies and protection settings.
+
+Only reads. One management client per subscription (vaults of several subscriptions can share an inventory),
+built on first use; the SDK's own pipeline retries on the same schedule as the other adapters.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from azure.core.credentials import TokenCredential
+from azure.mgmt.keyvault import KeyVaultManagementClient
+
+from shared.azure.errors import translate_error
+from shared.azure.keyvault import default_retry_policy
+from shared.errors import InvalidInput, NotFound, UnexpectedResponse
+from shared.vault_settings import VaultSettings, vault_settings_from_arm
+
+
+def _vault_parts(resource_id: str) -> tuple[str, str, str]:
+    """(subscription, resource group, vault name) of a Microsoft.KeyVault/vaults id."""
+    parts = resource_id.strip().strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if (
+        len(parts) != 8
+        or lowered[0] != "subscriptions"
+        or lowered[2] != "resourcegroups"
+        or lowered[4:7] != ["providers", "microsoft.keyvault", "vaults"]
+    ):
+        raise InvalidInput("resource_id", f"not a Microsoft.KeyVault/vaults resource id ({resource_id[:200]!r})")
+    return parts[1], parts[3], parts[7]
+
+
+class AzureVaults:
+    def __init__(
+        self,
+        credential: TokenCredential,
+        *,
+        base_url: str = "https://management.azure.com",
+        connection_verify: str | bool = True,
+    ) -> None:
+        self._credential = credential
+        self._base_url = base_url
+        self._verify = connection_verify
+        self._clients: dict[str, KeyVaultManagementClient] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, subscription_id: str) -> KeyVaultManagementClient:
+        with self._lock:
+            client = self._clients.get(subscription_id.lower())
+            if client is None:
+                client = KeyVaultManagementClient(
+                    self._credential,
+                    subscription_id,
+                    base_url=self._base_url,
+                    connection_verify=self._verify,
+                    retry_policy=default_retry_policy(),
+                )
+                self._clients[subscription_id.lower()] = client
+            return client
+
+    def get_vault(self, resource_id: str) -> VaultSettings:
+        subscription, group, name = _vault_parts(resource_id)
+        try:
+            vault = self._client(subscription).vaults.get(group, name)
+        except Exception as exc:
+            raise translate_error(exc, f"vault {resource_id}", NotFound) from exc
+        try:
+            return vault_settings_from_arm(vault.as_dict())  # REST-shaped (camelCase), as ARM sent it
+        except ValueError as exc:
+            raise UnexpectedResponse(f"vault {resource_id}: ARM returned no usable vault ({exc})") from exc
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()

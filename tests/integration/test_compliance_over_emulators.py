@@ -1,0 +1,186 @@
+"""The access judgement over the wire: the compliance report through the real adapters (Key Vault, ARM role
+assignments and definitions, the vault resource through azure-mgmt-keyvault) against the emulators, which serve
+Azure's own role definitions. The same cases run over fakes in tests/unit/test_access_judgement.py."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from functions.compliance import report_keys
+from shared import roles
+from shared.clock import SystemClock
+from shared.inventory import parse_inventory
+from shared.role_catalog import RoleCatalog
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = "Microsoft.KeyVault/vaults/keys/"
+
+
+class Deployment:
+    """The reference deployment, its keys renamed so that tests sharing the session's emulators never collide."""
+
+    def __init__(self, cloud) -> None:
+        from shared.azure.vaults import AzureVaults
+
+        self.cloud = cloud
+        emulators = cloud.emulators
+        vault_id = emulators.vault_resource_id()
+        _, sub, _, group, *_, vault_name = vault_id.strip("/").split("/")
+        self.suffix = uuid.uuid4().hex[:8]
+        self.aks_id, self.mysql_id, self.group_id = (str(uuid.uuid4()) for _ in range(3))
+        document = yaml.safe_load((ROOT / "inventory/reference.yaml").read_text())
+        for key in document["keys"]:
+            key["name"] = f"{key['name']}-{self.suffix}"
+            for consumer in key["consumers"]:
+                if consumer["kind"] == "dek-table":
+                    consumer["options"]["partition_prefix"] = f"{key['name']}-"
+        self.inventory = parse_inventory(
+            document,
+            variables={
+                "CMK_VAULT_NAME": vault_name,
+                "CMK_VAULT_URL": cloud.vault_url,
+                "CMK_SUBSCRIPTION_ID": sub,
+                "CMK_RESOURCE_GROUP": group,
+                "AKS_IDENTITY_PRINCIPAL_ID": self.aks_id,
+                "MYSQL_IDENTITY_PRINCIPAL_ID": self.mysql_id,
+                "CMK_APP_PRINCIPAL_ID": cloud.app_principal,
+            },
+        )
+        self.sub = sub
+        self.vault = cloud.app_keyvault()
+        self.access = cloud.app_access()
+        self.vaults = AzureVaults(cloud.credential(), base_url=emulators.arm_url, connection_verify=emulators.ca_cert)
+        clock = SystemClock()
+        self.clock = clock
+        for key in self.inventory.keys:
+            self.vault.create_key(
+                key.ref, kty=key.kty, size=key.size, ops=key.ops, expires=key.rotation.expiry_for(clock.now())
+            )
+            self.vault.set_rotation_policy(key.ref, key.rotation.to_policy())
+            self.grant(key.scope, key.identity.principal_id, roles.CRYPTO_SERVICE_ENCRYPTION_USER.guid)
+
+    def key(self, base: str):
+        return self.inventory.key(f"{base}-{self.suffix}")
+
+    def grant(self, scope: str, principal: str, guid: str, principal_type: str = "ServicePrincipal"):
+        role_id = f"/subscriptions/{self.sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+        return self.access.create_assignment(scope, role_id, principal, principal_type)
+
+    def report(self):
+        return report_keys(
+            inventory=self.inventory,
+            vault=self.vault,
+            access=self.access,
+            roles=RoleCatalog(self.access, self.clock),
+            vault_settings=self.vaults,
+            clock=self.clock,
+        )
+
+    def codes(self, base: str) -> set[str]:
+        name = f"{base}-{self.suffix}"
+        return {f.code for f in self.report().findings if f.key == name}
+
+    def define_role(self, data_actions: list[str]) -> str:
+        client = self.cloud.emulators.authorization_client(str(uuid.uuid4()))
+        guid = str(uuid.uuid4())
+        with client:
+            client.role_definitions.create_or_update(
+                f"/subscriptions/{self.sub}",
+                guid,
+                {
+                    "properties": {
+                        "roleName": f"cmk-test-{guid[:8]}",
+                        "type": "CustomRole",
+                        "description": "integration test",
+                        "assignableScopes": [f"/subscriptions/{self.sub}"],
+                        "permissions": [{"dataActions": data_actions}],
+                    }
+                },
+            )
+        return guid
+
+
+@pytest.fixture
+def deployment(cloud_with_app_identity):
+    built = Deployment(cloud_with_app_identity)
+    yield built
+    for assignment in built.access.list_assignments(f"/subscriptions/{built.sub}"):
+        if assignment.scope.lower() == f"/subscriptions/{built.sub}".lower():
+            built.access.delete_assignment(assignment.id)  # subscription-wide grants would leak into other tests
+
+
+def test_the_reference_deployment_is_compliant(deployment):
+    assert deployment.report().findings == []
+
+
+@pytest.mark.parametrize(
+    "role", [roles.OWNER, roles.CONTRIBUTOR, roles.ARM_READER, roles.USER_ACCESS_ADMINISTRATOR], ids=lambda r: r.name
+)
+def test_control_plane_roles_at_subscription_scope_are_not_key_use(deployment, role):
+    deployment.grant(f"/subscriptions/{deployment.sub}", str(uuid.uuid4()), role.guid)
+    assert deployment.report().findings == []
+
+
+def test_custom_role_with_wrap_unwrap_is_key_use(deployment):
+    guid = deployment.define_role([KEYS + "wrap/action", KEYS + "unwrap/action"])
+    deployment.grant(deployment.key("aks-encryption-key").scope, str(uuid.uuid4()), guid)
+    assert deployment.codes("aks-encryption-key") == {"AccessExtra"}
+
+
+def test_consumer_on_a_custom_role_with_more_is_too_broad_not_missing(deployment):
+    aks = deployment.key("aks-encryption-key")
+    for a in deployment.access.list_assignments(aks.scope):
+        if a.principal_id == aks.identity.principal_id:
+            deployment.access.delete_assignment(a.id)
+    deployment.grant(aks.scope, aks.identity.principal_id, deployment.define_role([KEYS + "*"]))
+    assert deployment.codes("aks-encryption-key") == {"AccessTooBroad"}
+
+
+def test_group_grant_is_its_own_finding(deployment):
+    deployment.grant(deployment.key("mysql-encryption-key").scope, deployment.group_id, roles.CRYPTO_USER.guid, "Group")
+    assert deployment.codes("mysql-encryption-key") == {"AccessViaGroup"}
+
+
+def test_mysql_key_version_with_an_expiry_is_critical(deployment):
+    from datetime import timedelta
+
+    mysql = deployment.key("mysql-encryption-key")
+    current = deployment.vault.get_key(mysql.ref)
+    deployment.vault.update_version(mysql.ref, current.version, expires=deployment.clock.now() + timedelta(days=200))
+    [found] = [f for f in deployment.report().findings if f.code == "KeyExpiryForbidden"]
+    assert found.key == mysql.name and found.severity.value == "critical"
+
+
+def test_access_policy_vault_is_critical_and_its_policies_are_judged(deployment):
+    from azure.mgmt.keyvault import KeyVaultManagementClient
+    from azure.mgmt.keyvault.models import VaultPatchParameters, VaultPatchProperties
+
+    from emulators.credential import EmulatorCredential
+
+    emulators = deployment.cloud.emulators
+    _, sub, _, group, *_, name = emulators.vault_resource_id().strip("/").split("/")
+    operator = KeyVaultManagementClient(
+        EmulatorCredential(str(uuid.uuid4()), emulators.tenant_id),
+        sub,
+        base_url=emulators.arm_url,
+        connection_verify=emulators.ca_cert,
+    )
+
+    def use_rbac(flag: bool) -> None:
+        patch = VaultPatchParameters(properties=VaultPatchProperties(enable_rbac_authorization=flag))
+        operator.vaults.update(group, name, patch)
+
+    use_rbac(False)
+    try:
+        report = deployment.report()
+    finally:
+        use_rbac(True)
+    aks = {f.code for f in report.findings if f.key == deployment.key("aks-encryption-key").name}
+    # No access policies: role assignments do not count, so both consumers have lost their keys.
+    assert {"VaultAccessPolicyModel", "AccessMissing"} <= aks
+    model = next(f for f in report.findings if f.code == "VaultAccessPolicyModel")
+    assert model.severity.value == "critical"
