@@ -33,7 +33,11 @@ def test_keys_report_the_emulated_keys_and_their_findings(system: LocalSystem, w
     for key in by_name.values():
         assert key["key_id"].startswith(system.cloud.vault_url + "/keys/")
         assert (key["kty"], key["size"], sorted(key["ops"])) == ("RSA-HSM", 2048, ["unwrapKey", "wrapKey"])
-        assert key["rotation_policy"]["expires_in"] == "P180D"
+    assert by_name["aks-encryption-key"]["rotation_policy"]["expires_in"] == "P180D"
+    assert by_name["aks-encryption-key"]["expires"] is not None
+    # A MySQL flexible server goes Inaccessible when its key expires: its key and policy carry no expiry.
+    assert by_name["mysql-encryption-key"]["rotation_policy"]["expires_in"] is None
+    assert by_name["mysql-encryption-key"]["expires"] is None
 
     # Drift made over the wire (ARM) shows up over the wire (the app reads ARM and Key Vault itself).
     inventory = system.cloud.inventory()
