@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.arm_ids import normalize_scope, scope_covers
 from shared.errors import CmkError, NotFound
 from shared.model import (
     ConsumerKind,
@@ -252,7 +253,7 @@ class Inventory:
         wanted = normalize_scope(scope)
         if not wanted or wanted.startswith(MANAGEMENT_GROUP_PREFIX):
             return list(self.keys)
-        return [k for k in self.keys if (own := normalize_scope(k.scope)) == wanted or own.startswith(wanted + "/")]
+        return [k for k in self.keys if scope_covers(wanted, k.scope)]
 
     def allowed_principals(self, key: ManagedKey | str) -> set[str]:
         """Principal ids (lower case) that may hold key-use roles on `key`: its own identity and the break-glass
@@ -316,8 +317,3 @@ def normalize_host(host_or_url: str) -> str:
     netloc = urlsplit(text).netloc if "://" in text else text.split("/", 1)[0]
     netloc = netloc.lower().rstrip(".")
     return netloc.removesuffix(":443")
-
-
-def normalize_scope(scope: str) -> str:
-    """ARM ids compare case-insensitively and without a trailing slash; the root scope `/` becomes ''."""
-    return scope.strip().rstrip("/").lower()
