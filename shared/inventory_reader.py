@@ -14,7 +14,7 @@ from pathlib import Path
 from shared.inventory_checks import alert_url_problem, guid_problem
 from shared.inventory_consumers import CONSUMER_RESOURCE_TYPES
 from shared.inventory_keys import read_keys
-from shared.inventory_model import Inventory, InventoryError, Mode
+from shared.inventory_model import Inventory, InventoryError, Mode, file_name
 from shared.inventory_placeholders import substitute
 from shared.inventory_policy import KEY_OPS, KEY_TYPES, RSA_SIZES, read_policy
 from shared.inventory_principals import USER_ASSIGNED_IDENTITY_TYPE, read_break_glass
@@ -51,12 +51,14 @@ def load_inventory(path: str | Path, variables: Mapping[str, str] | None = None)
 def parse_inventory(
     data: object, *, source: str = "inventory.yaml", variables: Mapping[str, str] | None = None
 ) -> Inventory:
-    """Validate an already-parsed inventory document (a mapping), substituting placeholders from `variables`."""
-    problems = Problems(source)
+    """Validate an already-parsed inventory document (a mapping), substituting placeholders from `variables`.
+
+    `source` is the file it came from; problems name it by its file name only (the error's `path` keeps it whole)."""
+    problems = Problems(file_name(source))
     data = substitute(data, "", variables or {}, problems)
     if not isinstance(data, Mapping):
         problems.add("", f"expected a mapping of inventory fields at the top level, got {type_name(data, 'yaml')}")
-        raise InventoryError(problems.items)
+        raise InventoryError(problems.items, path=source)
     root = Section(data, "", problems, _TOP_FIELDS)
     mode = root.choice("mode", Mode)
     app_identity = root.text("app_identity", check=guid_problem, normalize=str.lower)
@@ -66,7 +68,7 @@ def parse_inventory(
     vaults = read_vaults(root)
     keys = read_keys(root, vaults, policy, break_glass, app_identity)
     if problems.items:
-        raise InventoryError(problems.items)
+        raise InventoryError(problems.items, path=source)
     assert mode is not None and app_identity is not None and vaults is not None
     return Inventory(
         mode=mode,

@@ -10,26 +10,32 @@ from pathlib import Path
 
 import yaml
 
-from shared.inventory_model import InventoryError
+from shared.inventory_model import InventoryError, file_name
 from shared.inventory_problems import shown
 
 
 def read_document(path: str | Path) -> object:
     """The parsed YAML document of an inventory file. InventoryError (one problem, naming file and line) otherwise."""
-    source = str(path)
+    name = file_name(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError([f"{source}: cannot read the inventory: {exc}"]) from None
+    except OSError as exc:  # its str() holds the full path; strerror does not
+        raise InventoryError(
+            [f"{name}: cannot read the inventory: {exc.strerror or type(exc).__name__}"], path=str(path)
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(
+            [f"{name}: cannot read the inventory: not UTF-8 ({exc.reason} at byte {exc.start})"], path=str(path)
+        ) from None
     try:
         return yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         detail = "; ".join(part for part in (exc.context, exc.problem) if part)
-        raise InventoryError([f"{source}: {where}: {detail or 'invalid YAML'}"]) from None
+        raise InventoryError([f"{name}: {where}: {detail or 'invalid YAML'}"], path=str(path)) from None
     except yaml.YAMLError as exc:
-        raise InventoryError([f"{source}: invalid YAML: {exc}"]) from None
+        raise InventoryError([f"{name}: invalid YAML: {exc}"], path=str(path)) from None
 
 
 class StrictLoader(yaml.SafeLoader):
