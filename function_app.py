@@ -19,6 +19,7 @@ from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
 from shared.errors import CmkError, InvalidInput, InvalidSetting, MalformedMessage
 from shared.events import parse_event
+from shared.timestamps import iso_utc
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("cmk")
@@ -66,7 +67,7 @@ def _event_dict(event: func.EventGridEvent | func.CloudEvent) -> dict:
             "source": event.source,
             "subject": event.subject,
             "type": event.type,
-            "time": event.time.isoformat() if event.time else None,
+            "time": iso_utc(event.time),
             "data": event.get_json(),
         }
     return {
@@ -74,7 +75,7 @@ def _event_dict(event: func.EventGridEvent | func.CloudEvent) -> dict:
         "topic": event.topic,
         "subject": event.subject,
         "eventType": event.event_type,
-        "eventTime": event.event_time.isoformat() if event.event_time else None,
+        "eventTime": iso_utc(event.event_time),
         "dataVersion": event.data_version,
         "data": event.get_json(),
     }

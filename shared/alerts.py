@@ -12,6 +12,7 @@ from typing import Any
 from shared.errors import InvalidInput
 from shared.model import Alert, Severity
 from shared.ports import WorkQueue
+from shared.untrusted import describe_value
 
 ALERT_QUEUE = "cmk-alerts"
 MESSAGE_VERSION = 1
@@ -33,7 +34,8 @@ def alert_from_message(message: object) -> Alert:
     if not isinstance(message, dict):
         raise InvalidInput("message", f"must be a JSON object, got {type(message).__name__}")
     if message.get("version") != MESSAGE_VERSION:
-        raise InvalidInput("version", f"must be {MESSAGE_VERSION}, got {message.get('version')!r}")
+        shown = describe_value(message.get("version"), quote=True)
+        raise InvalidInput("version", f"must be {MESSAGE_VERSION}, got {shown}")
     for name in ("type", "subject", "message"):
         value = message.get(name)
         if not isinstance(value, str) or not value.strip():
@@ -42,7 +44,8 @@ def alert_from_message(message: object) -> Alert:
         severity = Severity(message.get("severity"))
     except ValueError:
         allowed = ", ".join(s.value for s in Severity)
-        raise InvalidInput("severity", f"must be one of {allowed}, got {message.get('severity')!r}") from None
+        shown = describe_value(message.get("severity"), quote=True)
+        raise InvalidInput("severity", f"must be one of {allowed}, got {shown}") from None
     data = message.get("data", {})
     if not isinstance(data, dict):
         raise InvalidInput("data", "must be a JSON object")

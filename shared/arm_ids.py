@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from shared.untrusted import describe_value
+
 ROLE_DEFINITIONS_SEGMENT = "/providers/microsoft.authorization/roledefinitions/"
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -34,7 +36,8 @@ def role_definition_guid(role_definition_id: str) -> str:
     scope. Raises ValueError when there is no GUID where one must be."""
     guid = last_segment(role_definition_id).lower()
     if not _GUID.fullmatch(guid):
-        raise ValueError(f"not a role definition id or GUID ({role_definition_id[:120]!r})")
+        shown = describe_value(role_definition_id, limit=120, quote=True)
+        raise ValueError(f"not a role definition id or GUID ({shown})")
     return guid
 
 

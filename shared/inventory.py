@@ -10,10 +10,12 @@ Placeholders (`${NAME}`, `${NAME:-default}`) are substituted after the YAML is p
 variable can never change the document's structure (a value holding ": " or a newline stays one string), and
 placeholders in comments are inert.
 
-The values live in shared.inventory_model, the reading and validation in shared.inventory_reader; this module is
-what the rest of the app imports.
+The values live in shared.inventory_model, the reading and validation in shared.inventory_reader (and the modules it
+names); `normalize_scope` is shared.arm_ids', re-exported here for callers that import it from the inventory. This
+module is what the rest of the app imports.
 """
 
+from shared.arm_ids import normalize_scope
 from shared.inventory_model import (
     Consumer,
     Identity,
@@ -29,7 +31,6 @@ from shared.inventory_model import (
     Rotation,
     UnknownKey,
     normalize_host,
-    normalize_scope,
 )
 from shared.inventory_reader import load_inventory, parse_inventory
 from shared.settings import DEFAULT_INVENTORY_PATH, inventory_path

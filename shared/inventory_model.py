@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.arm_ids import normalize_scope, scope_covers
 from shared.errors import CmkError, NotFound
 from shared.model import (
     ConsumerKind,
@@ -32,12 +33,17 @@ MANAGEMENT_GROUP_PREFIX = "/providers/microsoft.management/managementgroups/"
 
 
 class InventoryError(CmkError):
-    """The inventory cannot be used. `problems` holds every problem found, each naming file, key and field."""
+    """The inventory cannot be used. `problems` holds every problem found, each naming file, key and field.
+
+    Problems and message name the file by its name only: they reach HTTP bodies and logs, where a server path tells a
+    caller about the host. `path` keeps the file as it was given, for a local command line that wants to show it.
+    """
 
     code = "InvalidInventory"
 
-    def __init__(self, problems: Iterable[str]) -> None:
+    def __init__(self, problems: Iterable[str], *, path: str | None = None) -> None:
         self.problems = list(problems)
+        self.path = path
         count = len(self.problems)
         summary = f"invalid inventory ({count} problem{'s' if count != 1 else ''})"
         super().__init__(summary + "".join(f"\n  {p}" for p in self.problems))
@@ -198,6 +204,11 @@ class Inventory:
     source: str = "inventory.yaml"
 
     @property
+    def file_name(self) -> str:
+        """The inventory file as messages and responses name it: no server path."""
+        return file_name(self.source)
+
+    @property
     def enforcing(self) -> bool:
         return self.mode is Mode.ENFORCE
 
@@ -213,7 +224,7 @@ class Inventory:
             return matches[0]
         if matches:
             raise UnknownKey(f"key name '{name}' is ambiguous: it exists in several vaults; use 'vault/{key_name}'")
-        raise UnknownKey(f"key '{name}' is not in the inventory ({self.source})")
+        raise UnknownKey(f"key '{name}' is not in the inventory ({self.file_name})")
 
     def find_key(
         self, *, key_name: str, vault_name: str | None = None, vault_host: str | None = None
@@ -260,7 +271,7 @@ class Inventory:
         wanted = normalize_scope(scope)
         if not wanted or wanted.startswith(MANAGEMENT_GROUP_PREFIX):
             return list(self.keys)
-        return [k for k in self.keys if (own := normalize_scope(k.scope)) == wanted or own.startswith(wanted + "/")]
+        return [k for k in self.keys if scope_covers(wanted, k.scope)]
 
     def allowed_principals(self, key: ManagedKey | str) -> set[str]:
         """Principal ids (lower case) that may hold key-use roles on `key`: its own identity and the break-glass
@@ -272,7 +283,7 @@ class Inventory:
     def to_json(self) -> dict[str, Any]:
         """A public summary (no secrets exist in the inventory; ids and names only), fit for `GET /api/keys`."""
         return {
-            "source": Path(self.source).name,  # the file name only: no server paths over HTTP
+            "source": self.file_name,
             "mode": self.mode.value,
             "app_identity": self.app_identity,
             "alert_topic": self.alert_topic,
@@ -318,14 +329,15 @@ class Inventory:
         }
 
 
+def file_name(source: str | Path) -> str:
+    """`/srv/app/inventory/reference.yaml` -> `reference.yaml`: how errors and responses name an inventory file, so
+    no server path reaches an HTTP body or a log."""
+    return Path(source).name or str(source)
+
+
 def normalize_host(host_or_url: str) -> str:
     """`HTTPS://KV.vault.azure.net:443/` and `kv.vault.azure.net` both become `kv.vault.azure.net`."""
     text = host_or_url.strip()
     netloc = urlsplit(text).netloc if "://" in text else text.split("/", 1)[0]
     netloc = netloc.lower().rstrip(".")
     return netloc.removesuffix(":443")
-
-
-def normalize_scope(scope: str) -> str:
-    """ARM ids compare case-insensitively and without a trailing slash; the root scope `/` becomes ''."""
-    return scope.strip().rstrip("/").lower()

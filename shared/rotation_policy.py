@@ -12,6 +12,7 @@ import isodate
 
 from shared.errors import InvalidInput
 from shared.model import RotationActionType, RotationPolicy
+from shared.untrusted import describe_value
 
 MIN_ROTATE_AFTER_CREATE = timedelta(days=7)
 MIN_ROTATE_BEFORE_EXPIRY = timedelta(days=7)
@@ -26,7 +27,7 @@ def duration_to_timedelta(value: str) -> timedelta:
     Calendar units count as 30 days per month and 365 per year, the way a person reads `P1Y` against `P28D`; the
     inventory, the fakes and the compliance report all compare durations through this one function.
     """
-    shown = repr(value)[:60]
+    shown = describe_value(value, limit=60, quote=True)
     try:
         parsed = isodate.parse_duration(value.strip().upper() if isinstance(value, str) else value)
     except (isodate.ISO8601Error, ValueError, TypeError, AttributeError):

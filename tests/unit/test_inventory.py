@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -630,7 +632,7 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path):
     with pytest.raises(InventoryError) as info:
         load_inventory(source)
     [problem] = info.value.problems
-    assert problem.startswith(f"{source}: line ")
+    assert problem.startswith("broken.yaml: line ")
     assert re.search(r"line [345],", problem)
 
 
@@ -640,12 +642,89 @@ def test_duplicate_yaml_fields_are_rejected_not_silently_merged(tmp_path: Path):
     with pytest.raises(InventoryError) as info:
         load_inventory(source)
     [problem] = info.value.problems
-    assert problem.startswith(f"{source}: line 3, column 1:") and "duplicate field 'mode'" in problem
+    assert problem.startswith("dup.yaml: line 3, column 1:") and "duplicate field 'mode'" in problem
 
 
 def test_missing_file_is_an_inventory_error(tmp_path: Path):
     with pytest.raises(InventoryError, match="cannot read"):
         load_inventory(tmp_path / "absent.yaml")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# No server path in an error: problems and message name the file only; `path` keeps it for local tools
+
+
+def _load_error(source: Path) -> InventoryError:
+    with pytest.raises(InventoryError) as info:
+        load_inventory(source)
+    return info.value
+
+
+def _assert_names_file_only(error: InventoryError, source: Path) -> None:
+    directory = str(source.parent)
+    assert error.problems, "an InventoryError always lists its problems"
+    assert all(p.startswith(f"{source.name}: ") for p in error.problems), error.problems
+    assert directory not in str(error) and not any(directory in p for p in error.problems)
+    assert error.path == str(source)
+
+
+def test_validation_problems_name_the_file_only(tmp_path: Path):
+    source = tmp_path / "srv" / "inventory.yaml"
+    source.parent.mkdir()
+    doc = valid_doc()
+    doc["keys"][1]["identity"]["principal_id"] = "abc"
+    source.write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
+    error = _load_error(source)
+    _assert_names_file_only(error, source)
+    assert "inventory.yaml: keys[mysql-key].identity.principal_id: not a GUID ('abc')" in error.problems
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "cannot read the inventory: No such file or directory"),
+        (b"mode: audit\n\xff\xfe", "cannot read the inventory: not UTF-8"),
+        (b"mode: [unclosed\n", "line 2"),
+        (b"mode: audit\nmode: enforce\n", "duplicate field 'mode'"),
+    ],
+    ids=["missing", "not-utf8", "yaml-syntax", "yaml-duplicate"],
+)
+def test_reading_errors_name_the_file_only(tmp_path: Path, content: bytes | None, fragment: str):
+    source = tmp_path / "secret-dir" / "inventory.yaml"
+    source.parent.mkdir()
+    if content is not None:
+        source.write_bytes(content)
+    error = _load_error(source)
+    _assert_names_file_only(error, source)
+    assert fragment in error.problems[0]
+
+
+def test_an_unknown_key_names_the_file_only():
+    inventory = parse_inventory(valid_doc(), source="/srv/app/inventory/x.yaml")
+    with pytest.raises(UnknownKey) as info:
+        inventory.key("nope")
+    assert "(x.yaml)" in str(info.value) and "/srv/app" not in str(info.value)
+    assert inventory.source == "/srv/app/inventory/x.yaml"  # kept whole for local tools
+
+
+def test_an_inventory_error_over_http_carries_no_server_path(tmp_path: Path):
+    """GET /api/keys with a broken inventory, in a fresh process (the app builds its dependencies once per process)."""
+    source = tmp_path / "deploy" / "inventory.yaml"
+    source.parent.mkdir()
+    source.write_text("mode: audit\nkeys: []\n", encoding="utf-8")
+    code = (
+        "import azure.functions as func, function_app as f, sys; "
+        "r = f.list_keys(func.HttpRequest('GET', '/api/keys', body=b'')); "
+        "sys.stdout.write(str(r.status_code) + '\\n' + r.get_body().decode())"
+    )
+    env = {"CMK_INVENTORY_PATH": str(source), "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    status, body = out.stdout.split("\n", 1)
+    error = json.loads(body)["error"]
+    assert (status, error["code"]) == ("500", "InvalidInventory")
+    assert error["problems"] and all(p.startswith("inventory.yaml: ") for p in error["problems"])
+    assert str(source.parent) not in body
 
 
 # ----------------------------------------------------------------------------------------------------------------
