@@ -10,7 +10,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
 
-from shared.azure.errors import translate_error
+from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.keyvault import default_retry_policy
 from shared.errors import Conflict, NotFound
 from shared.model import RoleAssignment
@@ -48,7 +48,7 @@ class AzureAccessControl:
             return [_to_assignment(a) for a in self._client.role_assignments.list_for_scope(scope, filter="atScope()")]
         except ResourceNotFoundError as exc:
             raise NotFound(f"scope {scope}: not found") from exc
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"role assignments at {scope}", NotFound) from exc
 
     def create_assignment(
@@ -78,7 +78,7 @@ class AzureAccessControl:
             deleted = self._client.role_assignments.delete_by_id(assignment_id)
         except ResourceNotFoundError:
             return False
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"role assignment {assignment_id}", NotFound) from exc
         return deleted is not None
 
