@@ -17,8 +17,9 @@ from functions import alerting, compliance, sweep
 from functions.dispatch import dispatch
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
-from shared.errors import CmkError, InvalidInput, InvalidSetting, MalformedMessage
+from shared.errors import CmkError, MalformedMessage
 from shared.events import parse_event
+from shared.http_errors import error_response
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("cmk")
@@ -27,24 +28,16 @@ log = logging.getLogger("cmk")
 EVENT_HANDLERS: dict[type, object] = {}
 
 
-def _json(status: int, body: object) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, indent=2), status_code=status, mimetype="application/json")
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, indent=2), status_code=status, mimetype="application/json", headers=headers or None
+    )
 
 
 def _error(exc: Exception) -> func.HttpResponse:
-    """One error shape for every route: {"error": {"code", "field"?, "message"}}."""
-    if isinstance(exc, InvalidSetting):
-        return _json(500, {"error": {"code": exc.code, "field": exc.field, "message": exc.reason}})
-    if isinstance(exc, InvalidInput):
-        return _json(400, {"error": {"code": exc.code, "field": exc.field, "message": exc.reason}})
-    if isinstance(exc, CmkError):
-        problems = getattr(exc, "problems", None)
-        body = {"code": exc.code, "message": str(exc)}
-        if problems:
-            body["problems"] = list(problems)
-        return _json(500 if exc.code == "InvalidInventory" else 502, {"error": body})
-    log.exception("unexpected error")
-    return _json(500, {"error": {"code": "InternalError", "message": "unexpected error; see the function log"}})
+    """One error shape for every route, from one table (shared.http_errors); a bug is logged there, answered 500."""
+    answer = error_response(exc)
+    return _json(answer.status, answer.body, answer.headers)
 
 
 @app.route(route="keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
