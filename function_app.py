@@ -15,6 +15,7 @@ import azure.functions as func
 
 from functions import alerting, compliance, sweep
 from functions.dispatch import dispatch
+from functions.event_handlers import EVENT_HANDLERS
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
 from shared.errors import CmkError, MalformedMessage
@@ -23,9 +24,6 @@ from shared.http_errors import error_response
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("cmk")
-
-# Event type -> handler. Each capability (rotation, re-wrap, access reconciliation) registers its handler here.
-EVENT_HANDLERS: dict[type, object] = {}
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -44,7 +42,7 @@ def _error(exc: Exception) -> func.HttpResponse:
 def list_keys(req: func.HttpRequest) -> func.HttpResponse:
     """Every managed key: current version, attributes, rotation policy and compliance findings."""
     try:
-        report = compliance.report_keys(**bootstrap.deps().for_compliance())
+        report = bootstrap.deps().call(compliance.report_keys)
     except Exception as exc:
         return _error(exc)
     return _json(200, report.to_json())
@@ -75,12 +73,13 @@ def _event_dict(event: func.EventGridEvent | func.CloudEvent) -> dict:
 
 def _handle_event(event: func.EventGridEvent | func.CloudEvent, trigger: str) -> None:
     try:
-        inventory = bootstrap.deps().inventory
+        deps = bootstrap.deps()
+        inventory = deps.inventory
     except CmkError as exc:
         # Without a valid inventory nothing can be decided; raise so Event Grid redelivers once it is fixed.
         log.error("%s: inventory unusable, event %s not processed: %s", trigger, event.id, exc)
         raise
-    outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS)
+    outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS, call=deps.call)
     level = logging.WARNING if outcome.status == "rejected" else logging.INFO
     log.log(level, "%s: %s %s", trigger, outcome.status, outcome.summary)
 
@@ -106,7 +105,7 @@ def compliance_sweep(timer: func.TimerRequest) -> None:
     """Periodic compliance report, alerting on high and critical drift (rotation and clean-up join this sweep)."""
     if timer.past_due:
         log.warning("compliance_sweep: running late (past due)")
-    outcome = sweep.run_sweep(**bootstrap.deps().for_sweep())
+    outcome = bootstrap.deps().call(sweep.run_sweep)
     log.info("compliance_sweep: %s", json.dumps(outcome.report.to_json()["summary"], sort_keys=True))
     for f in outcome.report.findings:
         log.warning("compliance_sweep: %s %s %s: %s", f.severity.value, f.key, f.code, f.message)
@@ -122,7 +121,7 @@ def deliver_alerts(msg: func.QueueMessage) -> None:
     except ValueError:
         message = None  # judged (and dropped) as malformed below, like any other non-alert
     try:
-        alert = alerting.deliver_alert(message, publisher=bootstrap.deps().alert_publisher)
+        alert = bootstrap.deps().call(alerting.deliver_alert, message)
     except MalformedMessage as exc:
         # No retry can fix it. Logged (without the body) and dropped rather than retried into poison.
         log.error("deliver_alerts: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)
