@@ -25,14 +25,11 @@ class PortParameter:
 
 
 class UnboundPort(TypeError):
-    """A handler asks for a port nobody provides."""
+    """A handler asks for a port nobody provides (or for ports in a form that cannot be filled by name)."""
 
-    def __init__(self, handler: Handler, missing: Iterable[str], provided: Iterable[str]) -> None:
+    def __init__(self, message: str, missing: Iterable[str] = ()) -> None:
+        super().__init__(message)
         self.missing = tuple(missing)
-        names = ", ".join(repr(m) for m in self.missing)
-        super().__init__(
-            f"{_name(handler)}: no port named {names} (ports are provided by name: {', '.join(sorted(provided))})"
-        )
 
 
 @functools.cache
@@ -41,7 +38,7 @@ def port_parameters(handler: Handler) -> tuple[PortParameter, ...]:
     ports = []
     for p in inspect.signature(handler).parameters.values():
         if p.kind is p.VAR_KEYWORD:
-            raise UnboundPort(handler, [f"**{p.name}"], ["named keyword-only parameters only"])
+            raise UnboundPort(f"{_name(handler)}: **{p.name}: ports must be named keyword-only parameters")
         if p.kind is p.KEYWORD_ONLY:
             ports.append(PortParameter(p.name, p.default is p.empty))
     return tuple(ports)
@@ -76,7 +73,11 @@ def bind(handler: Handler, source: object, provided: frozenset[str]) -> Bound:
     params = port_parameters(handler)
     missing = [p.name for p in params if p.required and p.name not in provided]
     if missing:
-        raise UnboundPort(handler, missing, provided)
+        names = ", ".join(repr(m) for m in missing)
+        raise UnboundPort(
+            f"{_name(handler)}: no port named {names} (ports are provided by name: {', '.join(sorted(provided))})",
+            missing,
+        )
     return Bound(handler, tuple(p.name for p in params if p.name in provided), source)
 
 
