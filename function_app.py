@@ -15,44 +15,35 @@ import azure.functions as func
 
 from functions import alerting, compliance, sweep
 from functions.dispatch import dispatch
+from functions.event_handlers import EVENT_HANDLERS
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
-from shared.errors import CmkError, InvalidInput, InvalidSetting, MalformedMessage
+from shared.errors import CmkError, MalformedMessage
 from shared.events import parse_event
+from shared.http_errors import error_response
 from shared.timestamps import iso_utc
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 log = logging.getLogger("cmk")
 
-# Event type -> handler. Each capability (rotation, re-wrap, access reconciliation) registers its handler here.
-EVENT_HANDLERS: dict[type, object] = {}
 
-
-def _json(status: int, body: object) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, indent=2), status_code=status, mimetype="application/json")
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, indent=2), status_code=status, mimetype="application/json", headers=headers or None
+    )
 
 
 def _error(exc: Exception) -> func.HttpResponse:
-    """One error shape for every route: {"error": {"code", "field"?, "message"}}."""
-    if isinstance(exc, InvalidSetting):
-        return _json(500, {"error": {"code": exc.code, "field": exc.field, "message": exc.reason}})
-    if isinstance(exc, InvalidInput):
-        return _json(400, {"error": {"code": exc.code, "field": exc.field, "message": exc.reason}})
-    if isinstance(exc, CmkError):
-        problems = getattr(exc, "problems", None)
-        body = {"code": exc.code, "message": str(exc)}
-        if problems:
-            body["problems"] = list(problems)
-        return _json(500 if exc.code == "InvalidInventory" else 502, {"error": body})
-    log.exception("unexpected error")
-    return _json(500, {"error": {"code": "InternalError", "message": "unexpected error; see the function log"}})
+    """One error shape for every route, from one table (shared.http_errors); a bug is logged there, answered 500."""
+    answer = error_response(exc)
+    return _json(answer.status, answer.body, answer.headers)
 
 
 @app.route(route="keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_keys(req: func.HttpRequest) -> func.HttpResponse:
     """Every managed key: current version, attributes, rotation policy and compliance findings."""
     try:
-        report = compliance.report_keys(**bootstrap.deps().for_compliance())
+        report = bootstrap.deps().call(compliance.report_keys)
     except Exception as exc:
         return _error(exc)
     return _json(200, report.to_json())
@@ -83,12 +74,13 @@ def _event_dict(event: func.EventGridEvent | func.CloudEvent) -> dict:
 
 def _handle_event(event: func.EventGridEvent | func.CloudEvent, trigger: str) -> None:
     try:
-        inventory = bootstrap.deps().inventory
+        deps = bootstrap.deps()
+        inventory = deps.inventory
     except CmkError as exc:
         # Without a valid inventory nothing can be decided; raise so Event Grid redelivers once it is fixed.
         log.error("%s: inventory unusable, event %s not processed: %s", trigger, event.id, exc)
         raise
-    outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS)
+    outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS, call=deps.call)
     level = logging.WARNING if outcome.status == "rejected" else logging.INFO
     log.log(level, "%s: %s %s", trigger, outcome.status, outcome.summary)
 
@@ -114,7 +106,7 @@ def compliance_sweep(timer: func.TimerRequest) -> None:
     """Periodic compliance report, alerting on high and critical drift (rotation and clean-up join this sweep)."""
     if timer.past_due:
         log.warning("compliance_sweep: running late (past due)")
-    outcome = sweep.run_sweep(**bootstrap.deps().for_sweep())
+    outcome = bootstrap.deps().call(sweep.run_sweep)
     log.info("compliance_sweep: %s", json.dumps(outcome.report.to_json()["summary"], sort_keys=True))
     for f in outcome.report.findings:
         log.warning("compliance_sweep: %s %s %s: %s", f.severity.value, f.key, f.code, f.message)
@@ -130,7 +122,7 @@ def deliver_alerts(msg: func.QueueMessage) -> None:
     except ValueError:
         message = None  # judged (and dropped) as malformed below, like any other non-alert
     try:
-        alert = alerting.deliver_alert(message, publisher=bootstrap.deps().alert_publisher)
+        alert = bootstrap.deps().call(alerting.deliver_alert, message)
     except MalformedMessage as exc:
         # No retry can fix it. Logged (without the body) and dropped rather than retried into poison.
         log.error("deliver_alerts: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)

@@ -6,13 +6,18 @@ for a day), while a handler's transient failure is (so Event Grid redelivers it)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from functions.registry import Handler
 from shared.events import ParsedEvent, Rejection, SubscriptionValidation, describe
 
-Handler = Callable[[Any], Any]
+
+class Invoke(Protocol):
+    """Calls a handler with the event and its ports (in the app: bootstrap's Container.call, ports by name)."""
+
+    def __call__(self, handler: Handler, /, *args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,7 @@ class Dispatched:
     result: Any = None
 
 
-def dispatch(item: ParsedEvent | Rejection, handlers: Mapping[type, Handler]) -> Dispatched:
+def dispatch(item: ParsedEvent | Rejection, handlers: Mapping[type, Handler], *, call: Invoke) -> Dispatched:
     if isinstance(item, Rejection):
         return Dispatched("rejected", item.event_type, describe(item))
     if isinstance(item, SubscriptionValidation):
@@ -32,4 +37,4 @@ def dispatch(item: ParsedEvent | Rejection, handlers: Mapping[type, Handler]) ->
     handler = handlers.get(type(item))
     if handler is None:
         return Dispatched("ignored", item.event_type, f"no handler yet for {describe(item)}")
-    return Dispatched("handled", item.event_type, describe(item), handler(item))
+    return Dispatched("handled", item.event_type, describe(item), call(handler, item))

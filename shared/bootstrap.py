@@ -3,6 +3,10 @@
 Cold start matters on Azure Functions, so nothing here imports an Azure SDK at module level: each adapter's import
 happens the first time a function needs it, and an HTTP call that only needs the inventory never pays for the rest.
 Handlers never import this module; tests pass fakes straight to handlers instead.
+
+Ports are the Container's public properties, named as handlers name their keyword-only parameters (`vault`,
+`inventory`, `access`, `clock`, `alerts`, `publisher`, ...): `deps().call(handler, event)` fills them by name
+(shared.binding), so a new port is one property here and a new handler needs no wiring at all.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import threading
 from functools import cached_property
 from typing import Any
 
+from shared.binding import Bound, Handler, bind, properties_of
 from shared.clock import RemoteClock, SystemClock
 from shared.errors import InvalidSetting
 from shared.settings import Settings
@@ -19,9 +24,29 @@ from shared.settings import Settings
 class Container:
     """The process's adapters. Each property builds once (cached_property under a lock: workers are threaded)."""
 
+    # Public properties that are not ports: what adapters are built from, never handed to a handler.
+    NOT_PORTS = frozenset({"credential"})
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.RLock()
+        self._bound: dict[Handler, Bound] = {}
+
+    @classmethod
+    def ports(cls) -> frozenset[str]:
+        return properties_of(cls, cls.NOT_PORTS)
+
+    def bind(self, handler: Handler) -> Bound:
+        """`handler` with its keyword-only ports filled from this container by name, each built on first call.
+        UnboundPort, now, for a port no property provides; the binding is kept, so a handler is inspected once."""
+        bound = self._bound.get(handler)
+        if bound is None:
+            bound = self._bound.setdefault(handler, bind(handler, self, self.ports()))
+        return bound
+
+    def call(self, handler: Handler, /, *args: Any) -> Any:
+        """Call `handler(*args)` with its ports, e.g. `deps().call(compliance.report_keys)`."""
+        return self.bind(handler)(*args)
 
     def _once(self, name: str, build) -> Any:
         with self._lock:
@@ -60,7 +85,9 @@ class Container:
         return self._once("_credential", build)
 
     @property
-    def keyvault(self):
+    def vault(self):
+        """The KeyVault port (keys, versions, rotation policies, wrap/unwrap)."""
+
         def build():
             from shared.azure.keyvault import AzureKeyVault
 
@@ -70,7 +97,7 @@ class Container:
                 verify_challenge_resource=self.settings.verify_challenge_resource,
             )
 
-        return self._once("_keyvault", build)
+        return self._once("_vault", build)
 
     @property
     def access(self):
@@ -128,7 +155,7 @@ class Container:
         return self._once("_alerts", lambda: OutboxAlerts(self.queue(ALERT_QUEUE)))
 
     @property
-    def alert_publisher(self):
+    def publisher(self):
         """Where `deliver_alerts` sends them: the Event Grid alert topic."""
 
         def build():
@@ -144,26 +171,13 @@ class Container:
                 return EventGridAlerts(endpoint, key=s.alert_topic_key)
             return EventGridAlerts(endpoint, credential=self.credential)
 
-        return self._once("_alert_publisher", build)
+        return self._once("_publisher", build)
 
     @cached_property
     def clock(self) -> SystemClock | RemoteClock:
         if self.settings.clock_url:
             return RemoteClock(self.settings.clock_url, self.settings.ca_bundle)
         return SystemClock()
-
-    def for_compliance(self) -> dict[str, Any]:
-        return {
-            "inventory": self.inventory,
-            "vault": self.keyvault,
-            "access": self.access,
-            "roles": self.roles,
-            "vault_settings": self.vault_settings,
-            "clock": self.clock,
-        }
-
-    def for_sweep(self) -> dict[str, Any]:
-        return {**self.for_compliance(), "alerts": self.alerts}
 
 
 _container: Container | None = None

@@ -11,7 +11,7 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
 
 from shared.arm_ids import is_guid, normalize_scope, role_definition_guid, subscription_role_definition_id
-from shared.azure.errors import translate_error
+from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.keyvault import default_retry_policy
 from shared.errors import Conflict, NotFound, UnexpectedResponse
 from shared.model import RoleAssignment
@@ -51,7 +51,7 @@ class AzureAccessControl:
             return [_to_assignment(a) for a in self._client.role_assignments.list_for_scope(scope, filter="atScope()")]
         except ResourceNotFoundError as exc:
             raise NotFound(f"scope {scope}: not found") from exc
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"role assignments at {scope}", NotFound) from exc
 
     def create_assignment(
@@ -81,7 +81,7 @@ class AzureAccessControl:
             deleted = self._client.role_assignments.delete_by_id(assignment_id)
         except ResourceNotFoundError:
             return False
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"role assignment {assignment_id}", NotFound) from exc
         return deleted is not None
 
@@ -91,7 +91,7 @@ class AzureAccessControl:
             role_id = subscription_role_definition_id(self._subscription_id, role_id.lower())
         try:
             found = self._client.role_definitions.get_by_id(role_id)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"role definition {role_id}", NotFound) from exc
         try:
             return role_definition_from_arm(found.serialize(keep_readonly=True))

@@ -6,7 +6,7 @@ from azure.core.credentials import AzureKeyCredential, TokenCredential
 from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridPublisherClient
 
-from shared.azure.errors import translate_error
+from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.errors import NotFound
 from shared.model import Alert
 
@@ -29,7 +29,7 @@ class EventGridAlerts:
         )
         try:
             self._client.send(event)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, "alert topic", NotFound) from exc
 
     def close(self) -> None:

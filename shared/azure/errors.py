@@ -1,8 +1,15 @@
-"""SDK errors -> the project's errors, in one place for every adapter."""
+"""SDK errors -> the project's errors, in one place for every adapter.
+
+Only what the Azure SDK raises is translated. azure-core's transports already wrap requests/urllib3/socket failures
+into ServiceRequestError/ServiceResponseError (AzureError subclasses), so `AzureError` is the whole set. Anything else
+raised inside an adapter (TypeError, AttributeError, KeyError...) is a bug in this code: it propagates as itself, so
+it surfaces as a bug instead of being reported as a finding about somebody's vault.
+"""
 
 from __future__ import annotations
 
 from azure.core.exceptions import (
+    AzureError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
@@ -21,11 +28,19 @@ from shared.errors import (
     Throttled,
 )
 
+# What adapters catch around an SDK call: `except SDK_ERRORS as exc: raise translate_error(exc, what) from exc`.
+SDK_ERRORS: tuple[type[Exception], ...] = (AzureError,)
+
 
 def translate_error(exc: Exception, what: str, not_found: type[CmkError] = KeyNotFound) -> CmkError:
-    """Turn an SDK error into the project's error. Messages from the service carry no key material."""
+    """Turn an SDK error into the project's error. Messages from the service carry no key material.
+
+    A project error is returned unchanged; any other exception is re-raised as itself, because a programming error
+    turned into CmkError would be reported as drift in a vault (a finding) and hide the bug."""
     if isinstance(exc, CmkError):
         return exc
+    if not isinstance(exc, SDK_ERRORS):
+        raise exc
     if isinstance(exc, ResourceNotFoundError):
         return not_found(f"{what}: not found")
     if isinstance(exc, ResourceExistsError):
@@ -54,7 +69,7 @@ def translate_error(exc: Exception, what: str, not_found: type[CmkError] = KeyNo
         return CmkError(f"{what}: {text}")
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return ServiceUnavailable(f"{what}: {exc}")
-    return CmkError(f"{what}: {type(exc).__name__}")
+    return CmkError(f"{what}: {type(exc).__name__}: {exc.message}")
 
 
 def _seconds(retry_after: str | None) -> float | None:

@@ -23,7 +23,7 @@ from azure.keyvault.keys import (
 )
 from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm
 
-from shared.azure.errors import translate_error
+from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.errors import Forbidden, InvalidInput, KeyNotFound, UnwrapFailed
 from shared.model import KeyRef, KeyVersion, LifetimeAction, RotationActionType, RotationPolicy, WrapResult
 from shared.ports import WRAP_ALGORITHM
@@ -114,7 +114,7 @@ class AzureKeyVault:
     def get_key(self, key: KeyRef, version: str | None = None) -> KeyVersion:
         try:
             return _to_version(key, self._client(key.vault_url).get_key(key.name, version))
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"key {key.name}{'/' + version if version else ''}") from exc
 
     def list_versions(self, key: KeyRef) -> list[KeyVersion]:
@@ -125,7 +125,7 @@ class AzureKeyVault:
             if not props:
                 raise KeyNotFound(f"key {key.name}: not found")
             return [_to_version(key, client.get_key(key.name, p.version)) for p in props]
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"key {key.name}") from exc
 
     def create_key(
@@ -149,13 +149,13 @@ class AzureKeyVault:
                 tags=tags,
             )
             return _to_version(key, created)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"key {key.name}") from exc
 
     def rotate_key(self, key: KeyRef) -> KeyVersion:
         try:
             return _to_version(key, self._client(key.vault_url).rotate_key(key.name))
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"key {key.name}") from exc
 
     def update_version(
@@ -178,13 +178,13 @@ class AzureKeyVault:
                 tags=tags,
             )
             return _to_version(key, updated)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"key {key.name}/{version}") from exc
 
     def get_rotation_policy(self, key: KeyRef) -> RotationPolicy | None:
         try:
             return _to_policy(self._client(key.vault_url).get_key_rotation_policy(key.name))
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"key {key.name} rotation policy") from exc
 
     def set_rotation_policy(self, key: KeyRef, policy: RotationPolicy) -> RotationPolicy:
@@ -203,7 +203,7 @@ class AzureKeyVault:
                 key.name, KeyRotationPolicy(), lifetime_actions=actions, expires_in=policy.expires_in
             )
             return _to_policy(updated)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"key {key.name} rotation policy") from exc
 
     def _wrap_client(self, key: KeyRef, version: str) -> CryptographyClient:
@@ -224,7 +224,7 @@ class AzureKeyVault:
         except ValueError as exc:
             # The SDK's local provider refuses an expired or not-yet-valid version before any request.
             raise Forbidden(f"key {key.name}/{version}: {exc}") from exc
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"key {key.name}/{version} wrapKey") from exc
         return WrapResult(key.version_id(version), WRAP_ALGORITHM, result.encrypted_key)
 
@@ -248,7 +248,7 @@ class AzureKeyVault:
             if isinstance(err, InvalidInput):
                 raise UnwrapFailed(f"{key_id}: the value could not be unwrapped with this key version") from exc
             raise err from exc
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"{key_id} unwrapKey") from exc
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import json
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from shared.azure.errors import translate_error
+from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.errors import InvalidInput, NotFound
 
 MAX_DELAY_SECONDS = 7 * 24 * 3600
@@ -35,7 +35,7 @@ class StorageWorkQueue:
                     self._client.create_queue()
                 self._created = True
             self._client.send_message(json.dumps(message), visibility_timeout=delay_seconds or None)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"queue {self._client.queue_name}", NotFound) from exc
 
     def close(self) -> None:

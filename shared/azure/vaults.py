@@ -11,7 +11,7 @@ import threading
 from azure.core.credentials import TokenCredential
 from azure.mgmt.keyvault import KeyVaultManagementClient
 
-from shared.azure.errors import translate_error
+from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.keyvault import default_retry_policy
 from shared.errors import InvalidInput, NotFound, UnexpectedResponse
 from shared.vault_settings import VaultSettings, vault_settings_from_arm
@@ -63,7 +63,7 @@ class AzureVaults:
         subscription, group, name = _vault_parts(resource_id)
         try:
             vault = self._client(subscription).vaults.get(group, name)
-        except Exception as exc:
+        except SDK_ERRORS as exc:
             raise translate_error(exc, f"vault {resource_id}", NotFound) from exc
         try:
             return vault_settings_from_arm(vault.as_dict())  # REST-shaped (camelCase), as ARM sent it

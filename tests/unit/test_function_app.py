@@ -78,3 +78,25 @@ def test_import_loads_no_azure_sdk_client():
     heavy = ("azure.keyvault", "azure.identity", "azure.mgmt", "azure.eventgrid", "azure.data", "azure.storage")
     assert [m for m in modules if m.startswith(heavy)] == []
     assert "azure.core.pipeline" not in modules
+
+
+def test_an_error_answer_carries_the_tables_status_body_and_headers():
+    """The trigger module adds nothing of its own to shared.http_errors: same status, JSON body, Retry-After."""
+    import function_app
+    from shared.errors import Throttled
+
+    response = function_app._error(Throttled("key k: 429", 1.5))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "2"
+    assert response.mimetype == "application/json"
+    assert json.loads(response.get_body())["error"]["code"] == "Throttled"
+
+
+def test_a_bug_behind_a_route_is_an_internal_error_without_details():
+    import function_app
+
+    response = function_app._error(AttributeError("'NoneType' object has no attribute 'version'"))
+    assert response.status_code == 500
+    body = json.loads(response.get_body())
+    assert body["error"]["code"] == "InternalError"
+    assert "NoneType" not in response.get_body().decode()

@@ -1,0 +1,14 @@
+"""Which handler answers which event type: the one list the Event Grid triggers dispatch through.
+
+Each capability adds its lines here when it lands (rotation: KeyNearExpiry, KeyExpired, KeyNewVersionCreated; least
+privilege: RoleAssignmentChanged, VaultAccessPolicyChanged), e.g. `KeyNearExpiry: rotation.on_near_expiry`. One
+explicit list rather than decorators spread over handler modules: whether a handler is registered never depends on
+whether its module happened to be imported first, and this module imports exactly the handlers the app serves.
+An event type without a line is logged as ignored, with its type and key.
+"""
+
+from __future__ import annotations
+
+from functions.registry import HandlerRegistry
+
+EVENT_HANDLERS = HandlerRegistry({})

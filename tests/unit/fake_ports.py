@@ -1,0 +1,62 @@
+"""The app's real Container with every port replaced by a fake, recording which ports a call actually read.
+
+Binding and calling go through the Container's own code (shared.bootstrap, shared.binding); only the adapters are
+fakes, so no SDK is built or imported. Settings come from an empty environment and are never used for building.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.bootstrap import Container
+from shared.settings import Settings
+from tests.fakes.outbound import FakeAlerts
+
+
+class FakePorts(Container):
+    def __init__(self, world: Any, publisher: FakeAlerts | None = None, alerts: FakeAlerts | None = None) -> None:
+        super().__init__(Settings.from_env({}))
+        self.world = world
+        self.fake_publisher = publisher or FakeAlerts()
+        self.fake_alerts = alerts or FakeAlerts()
+        self.read: list[str] = []
+
+    def _port(self, name: str, value: Any) -> Any:
+        self.read.append(name)
+        return value
+
+    @property
+    def inventory(self):
+        return self._port("inventory", self.world.inventory)
+
+    @property
+    def vault(self):
+        return self._port("vault", self.world.vault)
+
+    @property
+    def access(self):
+        return self._port("access", self.world.access)
+
+    @property
+    def clock(self):
+        return self._port("clock", self.world.clock)
+
+    @property
+    def roles(self):
+        return self._port("roles", self.world.ports()["roles"])
+
+    @property
+    def vault_settings(self):
+        return self._port("vault_settings", self.world.vaults)
+
+    @property
+    def alerts(self):
+        return self._port("alerts", self.fake_alerts)
+
+    @property
+    def publisher(self):
+        return self._port("publisher", self.fake_publisher)
+
+    @property
+    def credential(self):
+        raise AssertionError("a handler test must never build a credential")
