@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.arm_ids import normalize_scope, scope_covers
 from shared.errors import CmkError, NotFound
@@ -23,6 +22,7 @@ from shared.model import (
     PrincipalType,
     RotationActionType,
     RotationPolicy,
+    normalize_host,
 )
 from shared.roles import BuiltInRole
 
@@ -333,11 +333,3 @@ def file_name(source: str | Path) -> str:
     """`/srv/app/inventory/reference.yaml` -> `reference.yaml`: how errors and responses name an inventory file, so
     no server path reaches an HTTP body or a log."""
     return Path(source).name or str(source)
-
-
-def normalize_host(host_or_url: str) -> str:
-    """`HTTPS://KV.vault.azure.net:443/` and `kv.vault.azure.net` both become `kv.vault.azure.net`."""
-    text = host_or_url.strip()
-    netloc = urlsplit(text).netloc if "://" in text else text.split("/", 1)[0]
-    netloc = netloc.lower().rstrip(".")
-    return netloc.removesuffix(":443")

@@ -15,6 +15,14 @@ from urllib.parse import urlsplit
 from shared.arm_ids import last_segment
 
 
+def normalize_host(host_or_url: str) -> str:
+    """`HTTPS://KV.vault.azure.net:443/` and `kv.vault.azure.net` both become `kv.vault.azure.net`."""
+    text = host_or_url.strip()
+    netloc = urlsplit(text).netloc if "://" in text else text.split("/", 1)[0]
+    netloc = netloc.lower().rstrip(".")
+    return netloc.removesuffix(":443")
+
+
 @dataclass(frozen=True)
 class KeyRef:
     """A key by vault URL and name; the versionless identity a consumer that follows the latest would use."""
@@ -31,7 +39,7 @@ class KeyRef:
 
     @property
     def vault_host(self) -> str:
-        return urlsplit(self.vault_url).netloc.lower()
+        return normalize_host(self.vault_url)
 
 
 @dataclass(frozen=True)
