@@ -48,7 +48,7 @@ def test_create_rsa_and_rsa_hsm_keys_with_attributes(emu: Emulators, admin_clien
     assert key.key_operations == ["wrapKey", "unwrapKey"]
     assert key.properties.tags == {"svc": "mysql"}
     assert key.properties.recoverable_days == 90
-    assert key.properties.recovery_level == "Recoverable+Purgeable"
+    assert key.properties.recovery_level == "Recoverable"  # the default vault has purge protection on
     assert key.properties.exportable is False
     assert key.properties.enabled is True
     assert soft.key_type == KeyType.rsa
