@@ -275,11 +275,6 @@ class ArmState:
         with self._lock:
             return [a.to_arm() for a in self._assignments.values()]
 
-    def vault_properties(self, resource_id: str) -> dict[str, Any] | None:
-        """A vault's ARM properties (soft delete, permission model, access policies): Key Vault answers from them."""
-        found = self.resource(resource_id)
-        return found.get("properties") if found else None
-
     def resource(self, resource_id: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._resources.get(normalize(resource_id).lower())

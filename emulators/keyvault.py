@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from emulators import access_policies
 from emulators.auth import KEY_VAULT_RESOURCE, InvalidToken, challenge_header, is_permitted, read_bearer
 from emulators.core import azure_error
 from emulators.faults import FaultInjector, fault_middleware
@@ -238,10 +239,15 @@ class VaultService:
         self.faults = faults
 
     # ---- wire shapes ----------------------------------------------------------------------------------------
-    def vault_properties(self) -> dict[str, Any] | None:
-        """The vault's ARM properties (soft delete, permission model), when ARM holds the vault."""
-        reader = getattr(self.authorizer, "vault_properties", None)
+    def vault_document(self) -> dict[str, Any] | None:
+        """The vault's ARM resource (soft delete, permission model, access policies), when ARM holds the vault:
+        Key Vault answers from the vault's configuration as it is now, so an ARM change takes effect at once."""
+        reader = getattr(self.authorizer, "resource", None)
         return reader(self.store.resource_id) if reader else None
+
+    def vault_properties(self) -> dict[str, Any] | None:
+        document = self.vault_document()
+        return document.get("properties") if document else None
 
     def attributes(self, version: KeyVersion) -> dict[str, Any]:
         """In the order the recorded responses show: enabled, key_size, nbf, exp, created, updated,
@@ -389,6 +395,19 @@ class VaultService:
         return is_permitted(action, granted, denied)
 
     def authorize(self, principal_id: str, operation: Operation) -> None:
+        document = self.vault_document()
+        properties = (document or {}).get("properties")
+        if access_policies.uses_access_policies(properties):
+            assert document is not None and properties is not None
+            if access_policies.is_allowed(properties, self.tenant_id, principal_id, operation.name):
+                return
+            location = document.get("location", "westeurope")
+            raise KeyVaultError(
+                403,
+                "Forbidden",
+                access_policies.denial_message(self.store.name, location, self.tenant_id, principal_id, operation.name),
+                "AccessDenied",
+            )
         scope = self.scope(operation)
         action = ACTION_PREFIX + operation.action
         if self.permitted(principal_id, scope, action):

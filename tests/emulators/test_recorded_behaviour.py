@@ -101,3 +101,22 @@ def test_api_7_4_answers_without_hsm_platform(emu: Emulators, admin_client: KeyC
         key = old.get_key("cmk-old-api")
         assert key.properties.hsm_platform is None
         assert "hsmPlatform" not in raw_get(old, "/keys/cmk-old-api/", api="7.4")["attributes"]
+
+
+def test_soft_delete_attributes_follow_the_vault_configuration(emu: Emulators, admin_client: KeyClient) -> None:
+    """The recordings' vault keeps deleted keys 7 days without purge protection: CustomizedRecoverable+Purgeable."""
+    from azure.mgmt.keyvault.models import VaultPatchParameters, VaultPatchProperties
+
+    group, name = emu.vault_resource_id().split("/")[4], emu.vault_resource_id().split("/")[-1]
+    with emu.keyvault_management_client(OPERATOR) as arm:
+        arm.vaults.update(
+            group,
+            name,
+            VaultPatchParameters(
+                properties=VaultPatchProperties(soft_delete_retention_in_days=7, enable_purge_protection=False)
+            ),
+        )
+    key = admin_client.create_rsa_key("cmk-seven-days")
+    assert (key.properties.recoverable_days, key.properties.recovery_level) == (7, "CustomizedRecoverable+Purgeable")
+    deleted = admin_client.begin_delete_key("cmk-seven-days").result()
+    assert (deleted.scheduled_purge_date - deleted.deleted_date).days == 7

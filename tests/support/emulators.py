@@ -136,6 +136,18 @@ class Emulators:
             **kwargs,
         )
 
+    def keyvault_management_client(self, principal_id: str, **kwargs: Any) -> Any:
+        """azure-mgmt-keyvault's client on the ARM emulator (vaults.get / update / update_access_policy)."""
+        from azure.mgmt.keyvault import KeyVaultManagementClient
+
+        return KeyVaultManagementClient(
+            self.credential(principal_id),
+            self.subscription_id,
+            base_url=self.arm_url,
+            connection_verify=self.ca_cert,
+            **kwargs,
+        )
+
     # ---- admin API ----------------------------------------------------------------------------------------
     def admin(self, method: str, path: str, body: Any = None, *, expect: int | None = None) -> tuple[int, Any]:
         """One admin call (`path` relative to /admin); returns (status, parsed JSON or None)."""
