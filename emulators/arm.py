@@ -135,6 +135,8 @@ class VaultRegistration:
     resource_id: str
     location: str
     vault_uri: str
+    soft_delete_retention_days: int = 90
+    purge_protection: bool = True
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,15 @@ class ArmState:
         return any(role.grants_data_action(action) for role in self._roles_for(principal_id, scope))
 
     # ------------------------------------------------------------------------------------------ seeding, reading
-    def register_vault(self, resource_id: str, *, location: str = "westeurope", vault_uri: str | None = None) -> None:
+    def register_vault(
+        self,
+        resource_id: str,
+        *,
+        location: str = "westeurope",
+        vault_uri: str | None = None,
+        soft_delete_retention_days: int = 90,
+        purge_protection: bool = True,
+    ) -> None:
         """Make a vault an ARM resource (RBAC permission model, no access policies) so it can be read and PATCHed.
 
         Registering again keeps the stored document (e.g. restored from a snapshot) and refreshes its `vaultUri`.
@@ -219,7 +229,13 @@ class ArmState:
         rid = parse_resource_id(resource_id)
         if rid is None or rid.resource_type.lower() != KEY_VAULTS:
             raise ValueError(f"resource_id: not a Microsoft.KeyVault/vaults resource id ({resource_id!r})")
-        registration = VaultRegistration(str(rid), location, vault_uri or f"https://{rid.name}.vault.azure.net/")
+        registration = VaultRegistration(
+            str(rid),
+            location,
+            vault_uri or f"https://{rid.name}.vault.azure.net/",
+            soft_delete_retention_days,
+            purge_protection,
+        )
         key = registration.resource_id.lower()
         with self._lock:
             self._vaults[key] = registration
@@ -244,8 +260,8 @@ class ArmState:
                 "vaultUri": registration.vault_uri,
                 "enableRbacAuthorization": True,
                 "enableSoftDelete": True,
-                "softDeleteRetentionInDays": 90,
-                "enablePurgeProtection": True,
+                "softDeleteRetentionInDays": registration.soft_delete_retention_days,
+                "enablePurgeProtection": registration.purge_protection,
                 "accessPolicies": [],
                 "provisioningState": "Succeeded",
             },

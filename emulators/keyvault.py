@@ -494,6 +494,16 @@ class VaultService:
             key = store.recover(name)
             return web.json_response(self.bundle(key, key.latest))
         if op.name == "purgedeletedkey":
+            store.get_deleted(name)
+            if (self.vault_properties() or {}).get("enablePurgeProtection"):
+                location = (self.vault_document() or {}).get("location", "westeurope")
+                raise KeyVaultError(
+                    403,
+                    "Forbidden",
+                    'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault '
+                    "service will automatically purge it after the retention period has passed.\r\n"
+                    f"Vault: {store.name};location={location}",
+                )
             store.purge(name)
             return web.Response(status=204)
         raise KeyVaultError(404, "NotFound", f"No Key Vault operation {op.name}.")

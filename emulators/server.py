@@ -56,6 +56,8 @@ class VaultConfig:
     name: str
     resource_group: str
     location: str = "westeurope"
+    soft_delete_retention_days: int = 90
+    purge_protection: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,11 +106,19 @@ def parse_config(data: Any) -> EmulatorConfig:
         name = _string(raw, "name", "")
         if not (3 <= len(name) <= 24) or not all(c.isalnum() or c == "-" for c in name):
             raise ConfigError(f"vaults[{i}].name: 3-24 letters, digits and dashes, got {name!r}")
+        retention = raw.get("soft_delete_retention_days", 90)
+        if not isinstance(retention, int) or isinstance(retention, bool) or not 7 <= retention <= 90:
+            raise ConfigError(f"vaults[{i}].soft_delete_retention_days: 7 to 90 days, got {retention!r}")
+        purge_protection = raw.get("purge_protection", True)
+        if not isinstance(purge_protection, bool):
+            raise ConfigError(f"vaults[{i}].purge_protection: expected true or false, got {purge_protection!r}")
         vaults.append(
             VaultConfig(
                 name,
                 _string(raw, "resource_group", DEFAULT_VAULT["resource_group"]),
                 raw.get("location") or "westeurope",
+                retention,
+                purge_protection,
             )
         )
     if len({v.name.lower() for v in vaults}) != len(vaults):
@@ -287,6 +297,8 @@ class EmulatorHost:
                 vault_resource_id(self.config, vault),
                 location=vault.location,
                 vault_uri=self.stores[vault.name].url + "/",
+                soft_delete_retention_days=vault.soft_delete_retention_days,
+                purge_protection=vault.purge_protection,
             )
 
     async def stop(self) -> None:

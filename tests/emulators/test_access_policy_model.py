@@ -108,3 +108,16 @@ def test_all_grants_every_key_permission_case_insensitively(emu: Emulators, admi
         rotated = client.rotate_key("cmk-all")
         assert client.get_key("cmk-all").properties.version == rotated.properties.version
         assert client.get_key_rotation_policy("cmk-all") is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"enable_purge_protection": False}, "enablePurgeProtection"),
+        ({"soft_delete_retention_in_days": 30}, "softDeleteRetentionInDays"),
+    ],
+)
+def test_soft_delete_settings_cannot_be_weakened_after_creation(emu: Emulators, change: dict, field: str) -> None:
+    with emu.keyvault_management_client(OPERATOR) as client, pytest.raises(HttpResponseError) as caught:
+        client.vaults.update(*group_and_name(emu), VaultPatchParameters(properties=VaultPatchProperties(**change)))
+    assert caught.value.status_code == 400 and field in caught.value.message

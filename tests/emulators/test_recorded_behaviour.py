@@ -5,13 +5,15 @@ version listings, and the attributes every key carries."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 
 import pytest
 from azure.core.rest import HttpRequest
 from azure.keyvault.keys import KeyClient, KeyRotationLifetimeAction, KeyRotationPolicy, KeyRotationPolicyAction
 
-from tests.emulators.conftest import OPERATOR
-from tests.support.emulators import Emulators
+from tests.emulators.conftest import ADMINISTRATOR, OPERATOR
+from tests.support.emulators import Emulators, start_emulators
 
 pytestmark = pytest.mark.emulator
 
@@ -103,20 +105,39 @@ def test_api_7_4_answers_without_hsm_platform(emu: Emulators, admin_client: KeyC
         assert "hsmPlatform" not in raw_get(old, "/keys/cmk-old-api/", api="7.4")["attributes"]
 
 
-def test_soft_delete_attributes_follow_the_vault_configuration(emu: Emulators, admin_client: KeyClient) -> None:
-    """The recordings' vault keeps deleted keys 7 days without purge protection: CustomizedRecoverable+Purgeable."""
-    from azure.mgmt.keyvault.models import VaultPatchParameters, VaultPatchProperties
+@pytest.fixture
+def seven_day_vault(tmp_path) -> Iterator[Emulators]:
+    """A vault configured like the recordings' one: 7 days' retention, no purge protection."""
+    vault = {"name": "kv-recorded", "resource_group": "rg-recorded", "soft_delete_retention_days": 7}
+    running = start_emulators(tmp_path, {"vaults": [{**vault, "purge_protection": False}]})
+    try:
+        yield running
+    finally:
+        running.stop()
 
-    group, name = emu.vault_resource_id().split("/")[4], emu.vault_resource_id().split("/")[-1]
-    with emu.keyvault_management_client(OPERATOR) as arm:
-        arm.vaults.update(
-            group,
-            name,
-            VaultPatchParameters(
-                properties=VaultPatchProperties(soft_delete_retention_in_days=7, enable_purge_protection=False)
-            ),
+
+def test_soft_delete_attributes_and_purge_follow_the_vault_configuration(seven_day_vault: Emulators) -> None:
+    emu = seven_day_vault
+    with emu.authorization_client(OPERATOR) as arm:
+        arm.role_assignments.create(
+            emu.vault_resource_id(),
+            str(uuid.uuid4()),
+            {
+                "properties": {
+                    "roleDefinitionId": f"/subscriptions/{emu.subscription_id}/providers/Microsoft.Authorization/"
+                    f"roleDefinitions/{ADMINISTRATOR}",
+                    "principalId": OPERATOR,
+                    "principalType": "User",
+                }
+            },
         )
-    key = admin_client.create_rsa_key("cmk-seven-days")
-    assert (key.properties.recoverable_days, key.properties.recovery_level) == (7, "CustomizedRecoverable+Purgeable")
-    deleted = admin_client.begin_delete_key("cmk-seven-days").result()
-    assert (deleted.scheduled_purge_date - deleted.deleted_date).days == 7
+    with emu.key_client(OPERATOR) as client:
+        key = client.create_rsa_key("cmk-seven-days")
+        assert (key.properties.recoverable_days, key.properties.recovery_level) == (
+            7,
+            "CustomizedRecoverable+Purgeable",
+        )
+        deleted = client.begin_delete_key("cmk-seven-days").result()
+        assert (deleted.scheduled_purge_date - deleted.deleted_date).days == 7
+        client.purge_deleted_key("cmk-seven-days")
+        assert [d.name for d in client.list_deleted_keys()] == []
