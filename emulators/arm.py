@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from emulators.arm_custom_roles import parse_custom_role, role_from_state, role_to_state
 from emulators.arm_ids import (
     ResourceId,
     is_at_or_above,
@@ -134,6 +135,8 @@ class VaultRegistration:
     resource_id: str
     location: str
     vault_uri: str
+    soft_delete_retention_days: int = 90
+    purge_protection: bool = True
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ class ArmState:
         self._resources: dict[str, dict[str, Any]] = {}  # lower-cased id -> document
         self._vaults: dict[str, VaultRegistration] = {}  # lower-cased id -> registration
         self._operations: dict[str, dict[str, str]] = {}  # operation id -> {resource_id, location, namespace}
+        self._custom_roles: dict[str, RoleDefinition] = {}  # lower-cased GUID -> custom role definition
 
     # ----------------------------------------------------------------------------------------------- Authorizer
     def _assignments_for(self, principal_id: str, scope: str) -> list[RoleAssignment]:
@@ -187,8 +191,15 @@ class ArmState:
                 if a.principal_id.lower() == principal_id.lower() and is_at_or_above(a.scope, scope)
             ]
 
+    def role(self, guid: str) -> RoleDefinition | None:
+        """A built-in or custom role definition by GUID: what an assignment's roleDefinitionId names."""
+        guid = guid.lower()
+        with self._lock:
+            return ROLES_BY_GUID.get(guid) or self._custom_roles.get(guid)
+
     def _roles_for(self, principal_id: str, scope: str) -> list[RoleDefinition]:
-        return [ROLES_BY_GUID[a.role_guid] for a in self._assignments_for(principal_id, scope)]
+        roles = (self.role(a.role_guid) for a in self._assignments_for(principal_id, scope))
+        return [r for r in roles if r is not None]
 
     def data_actions(self, principal_id: str, scope: str) -> set[str]:
         """The raw dataActions patterns of every role assigned to the principal at `scope` or any parent scope."""
@@ -202,7 +213,15 @@ class ArmState:
         return any(role.grants_data_action(action) for role in self._roles_for(principal_id, scope))
 
     # ------------------------------------------------------------------------------------------ seeding, reading
-    def register_vault(self, resource_id: str, *, location: str = "westeurope", vault_uri: str | None = None) -> None:
+    def register_vault(
+        self,
+        resource_id: str,
+        *,
+        location: str = "westeurope",
+        vault_uri: str | None = None,
+        soft_delete_retention_days: int = 90,
+        purge_protection: bool = True,
+    ) -> None:
         """Make a vault an ARM resource (RBAC permission model, no access policies) so it can be read and PATCHed.
 
         Registering again keeps the stored document (e.g. restored from a snapshot) and refreshes its `vaultUri`.
@@ -210,7 +229,13 @@ class ArmState:
         rid = parse_resource_id(resource_id)
         if rid is None or rid.resource_type.lower() != KEY_VAULTS:
             raise ValueError(f"resource_id: not a Microsoft.KeyVault/vaults resource id ({resource_id!r})")
-        registration = VaultRegistration(str(rid), location, vault_uri or f"https://{rid.name}.vault.azure.net/")
+        registration = VaultRegistration(
+            str(rid),
+            location,
+            vault_uri or f"https://{rid.name}.vault.azure.net/",
+            soft_delete_retention_days,
+            purge_protection,
+        )
         key = registration.resource_id.lower()
         with self._lock:
             self._vaults[key] = registration
@@ -235,8 +260,8 @@ class ArmState:
                 "vaultUri": registration.vault_uri,
                 "enableRbacAuthorization": True,
                 "enableSoftDelete": True,
-                "softDeleteRetentionInDays": 90,
-                "enablePurgeProtection": True,
+                "softDeleteRetentionInDays": registration.soft_delete_retention_days,
+                "enablePurgeProtection": registration.purge_protection,
                 "accessPolicies": [],
                 "provisioningState": "Succeeded",
             },
@@ -280,6 +305,7 @@ class ArmState:
                     "resources": list(self._resources.values()),
                     "vaults": [dataclasses.asdict(v) for v in self._vaults.values()],
                     "operations": self._operations,
+                    "custom_roles": [role_to_state(r) for r in self._custom_roles.values()],
                 }
             )
 
@@ -292,12 +318,15 @@ class ArmState:
             self._resources = {doc["id"].lower(): copy.deepcopy(doc) for doc in data.get("resources", [])}
             self._vaults = {v["resource_id"].lower(): VaultRegistration(**v) for v in data.get("vaults", [])}
             self._operations = copy.deepcopy(data.get("operations", {}))
+            roles = (role_from_state(r) for r in data.get("custom_roles", []))
+            self._custom_roles = {r.guid: r for r in roles}
 
     def reset(self) -> None:
         """Forget assignments, resources and operations; registered vaults stay, back to their registered state."""
         with self._lock:
             self._assignments.clear()
             self._operations.clear()
+            self._custom_roles.clear()
             self._resources = {key: self._vault_document(v) for key, v in self._vaults.items()}
 
     # ----------------------------------------------------------------------------------------- role assignments
@@ -313,8 +342,8 @@ class ArmState:
     def _evidence(self, call: Call, scope: str, action: str, target_role: str | None) -> dict[str, Any]:
         """How the caller was allowed to act (Azure reports this as `authorization.evidence` in the event)."""
         for assignment in self._assignments_for(call.caller_oid, scope) if call.caller_oid else []:
-            role = ROLES_BY_GUID[assignment.role_guid]
-            if not role.grants_action(action):
+            role = self.role(assignment.role_guid)
+            if role is None or not role.grants_action(action):
                 continue
             if role.assignable_role_guids is not None and target_role not in role.assignable_role_guids:
                 continue
@@ -356,11 +385,19 @@ class ArmState:
                 f"({role_definition_id!r})",
                 code="InvalidRoleDefinitionId",
             )
-        if guid not in ROLES_BY_GUID:
+        role = self.role(guid)
+        if role is None:
             raise ArmError(
                 400,
                 "RoleDefinitionDoesNotExist",
                 f"The specified role definition with ID '{guid}' does not exist.",
+            )
+        if not any(is_at_or_above(allowed, scope) for allowed in role.assignable_scopes):
+            raise ArmError(
+                400,
+                "RoleAssignmentScopeNotAssignableToRoleDefinition",
+                f"The role '{role.role_name}' ({guid}) is not assignable at scope '{scope}': its assignableScopes "
+                f"are {list(role.assignable_scopes)}.",
             )
         principal_id = properties.get("principalId")
         if not is_guid(principal_id):
@@ -469,7 +506,7 @@ class ArmState:
 
     # ------------------------------------------------------------------------------------------ role definitions
     def get_role_definition(self, scope: str, guid: str) -> dict[str, Any]:
-        role = ROLES_BY_GUID.get(guid.lower())
+        role = self.role(guid)
         if role is None:
             raise ArmError(404, "RoleDefinitionDoesNotExist", f"The role definition '{guid}' could not be found.")
         return role.to_arm(subscription_of(scope))
@@ -481,13 +518,67 @@ class ArmState:
             if not match:
                 raise ArmError(400, "InvalidFilter", f"$filter: unsupported expression ({term.strip()!r})")
             wanted[match.group("field").lower()] = match.group("value").lower()
+        with self._lock:
+            customs = [
+                r
+                for r in self._custom_roles.values()
+                if any(is_at_or_above(a, scope) or is_at_or_above(scope, a) for a in r.assignable_scopes)
+            ]
         roles = [
             r
-            for r in ROLES_BY_GUID.values()
+            for r in (*ROLES_BY_GUID.values(), *customs)
             if wanted.get("rolename", r.role_name.lower()) == r.role_name.lower()
-            and wanted.get("type", "builtinrole") == "builtinrole"
+            and wanted.get("type", r.role_type.lower()) == r.role_type.lower()
         ]
         return [r.to_arm(subscription_of(scope)) for r in roles]
+
+    def put_role_definition(self, scope: str, guid: str, body: object, call: Call) -> tuple[int, dict[str, Any]]:
+        """Create or replace a custom role; 201 when new, 200 when replaced."""
+        scope = self._check_scope(scope)
+        if not is_guid(guid):
+            raise ArmError(
+                400, "InvalidRoleDefinitionId", f"The role definition ID '{guid}' is not valid: it must be a GUID."
+            )
+        guid = guid.lower()
+        with self._lock:
+            previous = self._custom_roles.get(guid)
+            role = parse_custom_role(
+                guid,
+                body,
+                subscription_id=self.subscription_id,
+                now=_utc_text(self._clock),
+                caller=call.caller_oid or None,
+                previous=previous,
+            )
+            for other in (*ROLES_BY_GUID.values(), *self._custom_roles.values()):
+                if other.guid != guid and other.role_name.lower() == role.role_name.lower():
+                    raise ArmError(
+                        409,
+                        "RoleDefinitionWithSameNameExists",
+                        f"A role definition cannot be updated with a name that already exists ('{role.role_name}').",
+                    )
+            self._custom_roles[guid] = role
+        return (200 if previous else 201), role.to_arm(self.subscription_id)
+
+    def delete_role_definition(self, scope: str, guid: str, call: Call) -> dict[str, Any] | None:
+        """The deleted custom role, or None when there was none; refused while any assignment names it."""
+        self._check_scope(scope)
+        guid = guid.lower()
+        if guid in ROLES_BY_GUID:
+            raise ArmError(400, "RoleDefinitionIdIsBuiltIn", f"The built-in role '{guid}' cannot be deleted.")
+        with self._lock:
+            role = self._custom_roles.get(guid)
+            if role is None:
+                return None
+            if any(a.role_guid == guid for a in self._assignments.values()):
+                raise ArmError(
+                    409,
+                    "RoleDefinitionHasAssignments",
+                    f"There are existing role assignments referencing role '{role.role_name}' ({guid}); delete them "
+                    "before deleting the role definition.",
+                )
+            del self._custom_roles[guid]
+        return role.to_arm(self.subscription_id)
 
     # ----------------------------------------------------------------------------------------- generic resources
     def get_resource(self, resource_id: str) -> dict[str, Any]:
@@ -744,9 +835,15 @@ class _ArmApi:
                 items = state.list_role_assignments(match.group("scope") or "/", request.query.get("$filter"))
                 return self._page(request, items)
         elif match := _DEFINITION_ITEM.fullmatch(path):
+            scope, name = match.group("scope") or "/", match.group("name")
             if method == "GET":
-                return web.json_response(state.get_role_definition(match.group("scope"), match.group("name")))
-            raise ArmError(400, "NotSupported", "the emulator serves built-in role definitions only")
+                return web.json_response(state.get_role_definition(scope, name))
+            if method == "PUT":
+                status, document = state.put_role_definition(scope, name, await self._body(request), call)
+                return web.json_response(document, status=status)
+            if method == "DELETE":
+                deleted = state.delete_role_definition(scope, name, call)
+                return web.json_response(deleted) if deleted else web.Response(status=204)
         elif match := _DEFINITION_LIST.fullmatch(path):
             if method == "GET":
                 items = state.list_role_definitions(match.group("scope"), request.query.get("$filter"))

@@ -185,6 +185,15 @@ def _prepare_vault(previous: dict | None, doc: dict, now: dt.datetime) -> None:
     rbac = props.setdefault("enableRbacAuthorization", before.get("enableRbacAuthorization", True))
     if not isinstance(rbac, bool):
         raise bad_request("properties.enableRbacAuthorization", f"must be true or false ({rbac!r})")
+    # Soft-delete settings Key Vault answers from (recoveryLevel, recoverableDays, purge refusal) are fixed the way
+    # Azure fixes them: retention only at creation, and purge protection can never be turned off again.
+    if before.get("enablePurgeProtection") is True and props.get("enablePurgeProtection") is not True:
+        raise bad_request("properties.enablePurgeProtection", "purge protection cannot be disabled once enabled")
+    retention = props.get("softDeleteRetentionInDays", 90)
+    if not isinstance(retention, int) or isinstance(retention, bool) or not 7 <= retention <= 90:
+        raise bad_request("properties.softDeleteRetentionInDays", f"must be 7 to 90 days ({retention!r})")
+    if previous is not None and before.get("softDeleteRetentionInDays", 90) != retention:
+        raise bad_request("properties.softDeleteRetentionInDays", "can be set only when the vault is created")
     _validate_access_policies(props.setdefault("accessPolicies", []), "properties.accessPolicies")
 
 

@@ -66,6 +66,10 @@ class RoleDefinition:
     created_on: str = "2020-05-19T17:52:47.0000000Z"
     updated_on: str = "2021-11-11T20:14:30.0000000Z"
     assignable_role_guids: frozenset[str] | None = field(default=None, compare=False)
+    role_type: str = "BuiltInRole"  # or "CustomRole"
+    assignable_scopes: tuple[str, ...] = ("/",)
+    created_by: str | None = None
+    updated_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.condition:
@@ -102,14 +106,14 @@ class RoleDefinition:
             "type": "Microsoft.Authorization/roleDefinitions",
             "properties": {
                 "roleName": self.role_name,
-                "type": "BuiltInRole",
+                "type": self.role_type,
                 "description": self.description,
-                "assignableScopes": ["/"],
+                "assignableScopes": list(self.assignable_scopes),
                 "permissions": [permission],
                 "createdOn": self.created_on,
                 "updatedOn": self.updated_on,
-                "createdBy": None,
-                "updatedBy": None,
+                "createdBy": self.created_by,
+                "updatedBy": self.updated_by,
             },
         }
 

@@ -4,7 +4,10 @@ The emulators decide who is calling from the token's `oid` claim and what the ca
 assignments held by the ARM emulator, so a test or a local run picks an identity by constructing this credential
 with that identity's principal id. The token is JWT-shaped but unsigned (alg "none"): nothing outside this
 machine accepts it. Expiry uses the wall clock, not the emulators' movable clock, so tokens keep working after a
-time-travel jump. Kept import-light (standard library only at import time): the app imports it in local mode.
+time-travel jump. Kept import-light (standard library only at import time).
+
+The app never uses it: it authenticates through the managed-identity endpoint (emulators.managed_identity), which
+issues the same tokens. Tests and local helper commands use this credential to act as other principals.
 """
 
 from __future__ import annotations

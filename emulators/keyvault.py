@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import json
 import re
 from dataclasses import dataclass
@@ -17,12 +18,11 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from emulators import access_policies
 from emulators.auth import KEY_VAULT_RESOURCE, InvalidToken, challenge_header, is_permitted, read_bearer
 from emulators.core import azure_error
 from emulators.faults import FaultInjector, fault_middleware
 from emulators.keyvault_store import (
-    RECOVERABLE_DAYS,
-    RECOVERY_LEVEL,
     RSA_KEY_OPS,
     RSA_KEY_SIZES,
     RSA_KEY_TYPES,
@@ -42,12 +42,33 @@ MAX_TAGS = 15
 KEY_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 ACTION_PREFIX = "Microsoft.KeyVault/vaults/"
 CRYPTO_OPERATIONS = {"wrapkey": "wrapKey", "unwrapkey": "unwrapKey", "encrypt": "encrypt", "decrypt": "decrypt"}
+# Recorded responses carry hsmPlatform from 7.5 on ("0" for software keys); 7.4 responses have none.
+NO_HSM_PLATFORM_APIS = frozenset({"7.4"})
+HSM_PLATFORM_HSM = "2"
+HSM_PLATFORM_SOFTWARE = "0"
+# The api-version of the request being answered: the wire shape of attributes depends on it, and threading it
+# through every bundle/item/page call would only add noise.
+_api_version: contextvars.ContextVar[str] = contextvars.ContextVar("api_version", default="2025-07-01")
 
 
 class DataActionSource(Protocol):
     """ARM's side of authorization (emulators.arm.ArmState)."""
 
     def data_actions(self, principal_id: str, scope: str) -> set[str]: ...
+
+
+def recovery_attributes(vault_properties: dict[str, Any] | None) -> tuple[int, str]:
+    """(recoverableDays, recoveryLevel) as Key Vault derives them from the vault's soft-delete settings: the
+    "Customized" prefix when retention is under 90 days, "+Purgeable" unless purge protection is on."""
+    properties = vault_properties or {}
+    days = int(properties.get("softDeleteRetentionInDays") or 90)
+    level = "Recoverable" if properties.get("enableSoftDelete", True) is not False else "Purgeable"
+    if level == "Recoverable":
+        if days < 90:
+            level = "CustomizedRecoverable"
+        if not properties.get("enablePurgeProtection"):
+            level += "+Purgeable"
+    return days, level
 
 
 @dataclass(frozen=True)
@@ -218,8 +239,21 @@ class VaultService:
         self.faults = faults
 
     # ---- wire shapes ----------------------------------------------------------------------------------------
+    def vault_document(self) -> dict[str, Any] | None:
+        """The vault's ARM resource (soft delete, permission model, access policies), when ARM holds the vault:
+        Key Vault answers from the vault's configuration as it is now, so an ARM change takes effect at once."""
+        reader = getattr(self.authorizer, "resource", None)
+        return reader(self.store.resource_id) if reader else None
+
+    def vault_properties(self) -> dict[str, Any] | None:
+        document = self.vault_document()
+        return document.get("properties") if document else None
+
     def attributes(self, version: KeyVersion) -> dict[str, Any]:
-        out: dict[str, Any] = {"enabled": version.enabled}
+        """In the order the recorded responses show: enabled, key_size, nbf, exp, created, updated,
+        recoveryLevel, recoverableDays, exportable, hsmPlatform."""
+        days, level = recovery_attributes(self.vault_properties())
+        out: dict[str, Any] = {"enabled": version.enabled, "key_size": version.key_size}
         if version.nbf is not None:
             out["nbf"] = version.nbf
         if version.exp is not None:
@@ -227,12 +261,12 @@ class VaultService:
         out.update(
             created=version.created,
             updated=version.updated,
-            recoverableDays=RECOVERABLE_DAYS,
-            recoveryLevel=RECOVERY_LEVEL,
+            recoveryLevel=level,
+            recoverableDays=days,
             exportable=version.exportable,
         )
-        if version.hsm:
-            out["hsmPlatform"] = "2"
+        if _api_version.get() not in NO_HSM_PLATFORM_APIS:
+            out["hsmPlatform"] = HSM_PLATFORM_HSM if version.hsm else HSM_PLATFORM_SOFTWARE
         return out
 
     def bundle(self, key: StoredKey, version: KeyVersion) -> dict[str, Any]:
@@ -322,6 +356,7 @@ class VaultService:
                 "version (2025-07-01)."
             )
             return azure_error(400, "BadParameter", message)
+        _api_version.set(api)
         try:
             caller = read_bearer(
                 request.headers.get("Authorization"), tenant_id=self.tenant_id, audience=KEY_VAULT_RESOURCE
@@ -329,7 +364,7 @@ class VaultService:
         except InvalidToken as exc:
             return self.unauthorized(f"AKV10022: Invalid token: {exc}.")
         if caller is None:
-            return self.unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
+            return self.unauthorized("AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.")
         try:
             if operation.key_name is not None and not KEY_NAME.match(operation.key_name):
                 raise bad_parameter(
@@ -360,6 +395,19 @@ class VaultService:
         return is_permitted(action, granted, denied)
 
     def authorize(self, principal_id: str, operation: Operation) -> None:
+        document = self.vault_document()
+        properties = (document or {}).get("properties")
+        if access_policies.uses_access_policies(properties):
+            assert document is not None and properties is not None
+            if access_policies.is_allowed(properties, self.tenant_id, principal_id, operation.name):
+                return
+            location = document.get("location", "westeurope")
+            raise KeyVaultError(
+                403,
+                "Forbidden",
+                access_policies.denial_message(self.store.name, location, self.tenant_id, principal_id, operation.name),
+                "AccessDenied",
+            )
         scope = self.scope(operation)
         action = ACTION_PREFIX + operation.action
         if self.permitted(principal_id, scope, action):
@@ -401,7 +449,10 @@ class VaultService:
             return web.json_response(self.bundle(*store.get_version(name, op.version)))
         if op.name == "listversions":
             key = store.get(name)
-            items = [self.item(store.key_id(key.name, v.version), v) for v in key.versions]
+            # Key Vault lists versions in version-id order, not creation order (as recorded): no caller may take
+            # the last listed version as the newest.
+            ordered = sorted(key.versions, key=lambda v: v.version)
+            items = [self.item(store.key_id(key.name, v.version), v) for v in ordered]
             return self.page(request, items)
         if op.name == "createkey":
             spec = parse_create(await self.body(request))
@@ -424,7 +475,8 @@ class VaultService:
         if op.name in CRYPTO_OPERATIONS:
             return await self.crypto(op, request)
         if op.name == "deletekey":
-            return web.json_response(self.deleted_bundle(store.delete(name)))
+            days, _ = recovery_attributes(self.vault_properties())
+            return web.json_response(self.deleted_bundle(store.delete(name, retention_days=days)))
         if op.name == "listdeletedkeys":
             items = []
             for deleted in store.list_deleted():
@@ -442,6 +494,16 @@ class VaultService:
             key = store.recover(name)
             return web.json_response(self.bundle(key, key.latest))
         if op.name == "purgedeletedkey":
+            store.get_deleted(name)
+            if (self.vault_properties() or {}).get("enablePurgeProtection"):
+                location = (self.vault_document() or {}).get("location", "westeurope")
+                raise KeyVaultError(
+                    403,
+                    "Forbidden",
+                    'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault '
+                    "service will automatically purge it after the retention period has passed.\r\n"
+                    f"Vault: {store.name};location={location}",
+                )
             store.purge(name)
             return web.Response(status=204)
         raise KeyVaultError(404, "NotFound", f"No Key Vault operation {op.name}.")

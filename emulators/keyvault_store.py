@@ -21,7 +21,6 @@ RSA_KEY_SIZES = (2048, 3072, 4096)
 RSA_KEY_OPS = ("encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey")
 WRAP_ALGORITHMS = ("RSA-OAEP-256", "RSA-OAEP", "RSA1_5")
 RECOVERABLE_DAYS = 90
-RECOVERY_LEVEL = "Recoverable+Purgeable"
 EVENT_PREFIX = "Microsoft.KeyVault."
 
 
@@ -345,10 +344,11 @@ class VaultStore:
         return policy
 
     # ---- soft delete ----------------------------------------------------------------------------------------
-    def delete(self, name: str) -> DeletedKey:
+    def delete(self, name: str, *, retention_days: int = RECOVERABLE_DAYS) -> DeletedKey:
+        """Soft delete; the purge date follows the vault's retention (`softDeleteRetentionInDays`)."""
         key = self.get(name)
         now = self.now()
-        deleted = DeletedKey(key, now, now + RECOVERABLE_DAYS * 86400)
+        deleted = DeletedKey(key, now, now + retention_days * 86400)
         del self.keys[name.lower()]
         self.deleted[name.lower()] = deleted
         self.on_change()

@@ -5,6 +5,9 @@ days after creation and no later than 7 days before expiry, expiryTime at least 
 before expiry), Notify only before expiry.
 Durations are ISO-8601 (P90D, P3M, PT48H, P1Y10D); months count as 30 days and years as 365, which is how the
 minimums are compared too.
+A policy saved without a Notify action is stored and answered with the service's default Notify 30 days before expiry
+appended after the given actions, as recorded from real Key Vault (even when the policy sets no expiryTime), so code
+that reads a policy back never sees "no notification" where Azure would send one.
 """
 
 from __future__ import annotations
@@ -178,4 +181,6 @@ def parse_policy(body: Any) -> RotationPolicy:
             if expiry_seconds is not None and seconds >= expiry_seconds:
                 raise PolicyError(f"{where}.trigger.timeBeforeExpiry", "must be shorter than attributes.expiryTime")
         actions.append(LifetimeAction(kind, time_after_create=after, time_before_expiry=before))
+    if "Notify" not in seen:
+        actions.append(LifetimeAction("Notify", time_before_expiry=DEFAULT_NOTIFY_BEFORE_EXPIRY))
     return RotationPolicy(actions, expiry_time=expiry_time)

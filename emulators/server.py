@@ -1,5 +1,6 @@
 """Composes the emulators into one process: ARM + admin (HTTPS), the Event Grid topic (HTTP), one HTTPS listener
-per vault, the movable clock, the lifecycle ticker and the state file.
+per vault, the App Service managed-identity endpoint (HTTP, last port), the movable clock, the lifecycle ticker and
+the state file.
 
 One asyncio loop serves every listener, so the services share state without locks. Each vault gets its own port
 because the Key Vault SDK identifies a vault by scheme://host:port. The Event Grid topic is plain HTTP because
@@ -34,6 +35,7 @@ from emulators.faults import FaultInjector, SpecError, ThrottleSettings, parse_t
 from emulators.keyvault import VaultService
 from emulators.keyvault_store import VaultStore
 from emulators.lifecycle import run_lifecycle
+from emulators.managed_identity import TOKEN_PATH, ManagedIdentities, identity_admin_routes, token_routes
 from emulators.state_file import StateFile
 
 log = logging.getLogger("emulators")
@@ -54,6 +56,8 @@ class VaultConfig:
     name: str
     resource_group: str
     location: str = "westeurope"
+    soft_delete_retention_days: int = 90
+    purge_protection: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,11 +106,19 @@ def parse_config(data: Any) -> EmulatorConfig:
         name = _string(raw, "name", "")
         if not (3 <= len(name) <= 24) or not all(c.isalnum() or c == "-" for c in name):
             raise ConfigError(f"vaults[{i}].name: 3-24 letters, digits and dashes, got {name!r}")
+        retention = raw.get("soft_delete_retention_days", 90)
+        if not isinstance(retention, int) or isinstance(retention, bool) or not 7 <= retention <= 90:
+            raise ConfigError(f"vaults[{i}].soft_delete_retention_days: 7 to 90 days, got {retention!r}")
+        purge_protection = raw.get("purge_protection", True)
+        if not isinstance(purge_protection, bool):
+            raise ConfigError(f"vaults[{i}].purge_protection: expected true or false, got {purge_protection!r}")
         vaults.append(
             VaultConfig(
                 name,
                 _string(raw, "resource_group", DEFAULT_VAULT["resource_group"]),
                 raw.get("location") or "westeurope",
+                retention,
+                purge_protection,
             )
         )
     if len({v.name.lower() for v in vaults}) != len(vaults):
@@ -174,6 +186,7 @@ class EmulatorHost:
         self.faults = FaultInjector(config.throttling)
         self.state = StateFile(state_dir, self.snapshot)
         self.stores: dict[str, VaultStore] = {}
+        self.identities = ManagedIdentities(config.tenant_id)
         self.runners: list[web.AppRunner] = []
         self._lifecycle_lock = asyncio.Lock()
         self._ticker: asyncio.Task | None = None
@@ -190,7 +203,8 @@ class EmulatorHost:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(cert.cert_path, cert.key_path)
 
-        ports = [self.port_base + i if self.port_base else 0 for i in range(2 + len(config.vaults))]
+        # ARM+admin, topic, one per vault, then the identity endpoint last (so vault ports stay where they were).
+        ports = [self.port_base + i if self.port_base else 0 for i in range(3 + len(config.vaults))]
         sockets = [_listen(self.host, p) for p in ports]
         bound = [s.getsockname()[1] for s in sockets]
         url_host = f"[{self.host}]" if ":" in self.host else self.host
@@ -210,7 +224,8 @@ class EmulatorHost:
         )
         self.services: dict[str, VaultService] = {}
         vault_info: dict[str, dict[str, str]] = {}
-        for vault, port in zip(config.vaults, bound[2:], strict=True):
+        identity_endpoint = f"http://{url_host}:{bound[-1]}{TOKEN_PATH}"
+        for vault, port in zip(config.vaults, bound[2:-1], strict=True):
             url = f"https://{url_host}:{port}"
             resource_id = vault_resource_id(config, vault)
             store = VaultStore(
@@ -235,18 +250,22 @@ class EmulatorHost:
 
         arm_app = web.Application(middlewares=[loopback_only, self._persist_mutations], client_max_size=4 * 1024**2)
         arm_app.add_routes(admin_routes(self))
+        arm_app.add_routes(identity_admin_routes(self.identities, identity_endpoint))
         eventgrid_admin = web.Application()
         eventgrid_admin.add_routes(eventgrid_admin_routes(self.eventgrid))
         arm_app.add_subapp("/admin/eventgrid", eventgrid_admin)
         arm_app.add_routes(arm_routes(self.arm))
         topic_app = web.Application(middlewares=[self._persist_mutations], client_max_size=4 * 1024**2)
         topic_app.add_routes(eventgrid_topic_routes(self.eventgrid))
+        identity_app = web.Application()
+        identity_app.add_routes(token_routes(self.identities))
 
         apps: list[tuple[web.Application, socket.socket, ssl.SSLContext | None]] = [
             (arm_app, sockets[0], tls),
             (topic_app, sockets[1], None),
         ]
-        apps += [(self.services[v.name].app(), s, tls) for v, s in zip(config.vaults, sockets[2:], strict=True)]
+        apps += [(self.services[v.name].app(), s, tls) for v, s in zip(config.vaults, sockets[2:-1], strict=True)]
+        apps.append((identity_app, sockets[-1], None))
         for app, sock, context in apps:
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
@@ -263,6 +282,7 @@ class EmulatorHost:
             "eventgrid_topic_url": f"http://{url_host}:{bound[1]}/api/events",
             "eventgrid_topic_key": config.topic_key,
             "eventgrid_topic_id": topic_id,
+            "identity_endpoint": identity_endpoint,
             "vaults": vault_info,
             "ca_cert": str(cert.cert_path),
             "tenant_id": config.tenant_id,
@@ -277,6 +297,8 @@ class EmulatorHost:
                 vault_resource_id(self.config, vault),
                 location=vault.location,
                 vault_uri=self.stores[vault.name].url + "/",
+                soft_delete_retention_days=vault.soft_delete_retention_days,
+                purge_protection=vault.purge_protection,
             )
 
     async def stop(self) -> None:
@@ -302,6 +324,7 @@ class EmulatorHost:
             "vaults": {name: store.snapshot() for name, store in self.stores.items()},
             "arm": self.arm.snapshot(),
             "eventgrid": self.eventgrid.snapshot(),
+            "identities": self.identities.snapshot(),
         }
 
     def restore(self) -> bool:
@@ -320,6 +343,7 @@ class EmulatorHost:
                 self.arm.restore(data["arm"])
             if data.get("eventgrid") is not None:
                 self.eventgrid.restore(data["eventgrid"])
+            self.identities.restore(data.get("identities") or [])
         finally:
             self.state.suspended = False
         return True

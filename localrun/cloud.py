@@ -63,6 +63,8 @@ class Cloud:
     ready: dict[str, Any]
     identities: Identities
     resource_group: str
+    # The app's registration with the emulators' managed-identity endpoint (identity_endpoint, identity_header).
+    app_identity: dict[str, str] | None = None
 
     @property
     def arm_url(self) -> str:
@@ -96,13 +98,21 @@ class Cloud:
     def vault_resource_id(self) -> str:
         return self.ready["vaults"][self.vault_name]["resource_id"]
 
+    def register_app_identity(self) -> dict[str, str]:
+        """Give the app its managed identity in the emulated cloud (idempotent: a restart keeps the same secret)."""
+        return self.admin("POST", "/identities", {"principal_id": self.identities.app})
+
     def app_settings(self) -> dict[str, str]:
-        """The app settings that point the unchanged app at this cloud (and fill the inventory's placeholders)."""
+        """The app settings that point the unchanged app at this cloud (and fill the inventory's placeholders).
+
+        The app authenticates as in Azure: DefaultAzureCredential finds IDENTITY_ENDPOINT + IDENTITY_HEADER (App
+        Service's managed-identity protocol), here served by the emulators for the app's principal."""
         ids = self.identities
+        identity = self.app_identity or {}
         return {
-            "CMK_CREDENTIAL": "emulator",
-            "CMK_EMULATOR_PRINCIPAL_ID": ids.app,
-            "CMK_EMULATOR_TENANT_ID": self.tenant_id,
+            "CMK_CREDENTIAL": "default",
+            "IDENTITY_ENDPOINT": identity.get("identity_endpoint", ""),
+            "IDENTITY_HEADER": identity.get("identity_header", ""),
             "CMK_CA_BUNDLE": self.ca_cert,
             "CMK_VERIFY_CHALLENGE_RESOURCE": "false",
             "CMK_ARM_ENDPOINT": self.arm_url,

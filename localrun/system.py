@@ -13,7 +13,7 @@ import secrets
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,6 +24,19 @@ ROOT = Path(__file__).resolve().parent.parent
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's published development account key (Microsoft's documentation; not a secret).
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# What would make DefaultAzureCredential choose a credential other than the App Service managed identity.
+OTHER_CREDENTIAL_VARIABLES = (
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+)
 _AZURITE_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)")
 
 
@@ -84,6 +97,7 @@ class LocalSystem:
             identities = Identities.load_or_create(self.state_dir / "identities.json")
             self.cloud = Cloud(ready, identities, resource_group="rg-cmk-reference")
             seed(self.cloud)
+            self.cloud = replace(self.cloud, app_identity=self.cloud.register_app_identity())
             self.timings["seeded"] = time.perf_counter() - started
             self._start_devhost()
             self.timings["devhost_ready"] = time.perf_counter() - started
@@ -179,7 +193,9 @@ class LocalSystem:
         settings_path.chmod(0o600)
         env = {k: v for k, v in os.environ.items() if k not in self.app_settings()}
         # This machine may export CA bundle variables for its own proxy; the app must trust only what it is told.
-        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        # Nor may a credential variable of this machine put DefaultAzureCredential on another credential before
+        # the managed identity the emulators serve.
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", *OTHER_CREDENTIAL_VARIABLES):
             env.pop(name, None)
         argv = [
             sys.executable, "-m", "devhost", "--app", "function_app:app",
@@ -198,6 +214,7 @@ class LocalSystem:
             "devhost": self.devhost,
             "storage_connection": self.storage_connection,
             "resource_group": self.cloud.resource_group,
+            "app_identity": self.cloud.app_identity,
         }
         self.info_file.write_text(json.dumps(info, indent=2))
         self.info_file.chmod(0o600)
@@ -214,4 +231,4 @@ def load_running(state_dir: Path) -> Cloud:
         info = json.loads((state_dir / "cloud.json").read_text())
     except FileNotFoundError:
         raise SystemExit(f"no local run found in {state_dir}: start one with scripts/run") from None
-    return Cloud(info["emulators"], Identities(**info["identities"]), info["resource_group"])
+    return Cloud(info["emulators"], Identities(**info["identities"]), info["resource_group"], info.get("app_identity"))

@@ -67,13 +67,12 @@ class Container:
 
     @property
     def credential(self):
+        """The same credential path locally and in Azure: DefaultAzureCredential (or ManagedIdentityCredential)
+        reaches the App Service managed-identity endpoint from IDENTITY_ENDPOINT/IDENTITY_HEADER, which the local
+        run points at the emulators' stand-in; nothing here knows the emulators exist."""
+
         def build():
             s = self.settings
-            if s.credential == "emulator":
-                from emulators.credential import EmulatorCredential
-
-                kwargs = {"tenant_id": s.emulator_tenant_id} if s.emulator_tenant_id else {}
-                return EmulatorCredential(s.emulator_principal_id, **kwargs)
             if s.credential == "managed-identity":
                 from azure.identity import ManagedIdentityCredential
 

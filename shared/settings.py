@@ -13,16 +13,14 @@ from shared.errors import InvalidSetting
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INVENTORY_PATH_SETTING = "CMK_INVENTORY_PATH"
 DEFAULT_INVENTORY_PATH = "inventory/reference.yaml"
-CREDENTIAL_KINDS = ("default", "managed-identity", "emulator")
+CREDENTIAL_KINDS = ("default", "managed-identity")
 
 
 @dataclass(frozen=True)
 class Settings:
     inventory_path: Path
-    credential: str  # default | managed-identity | emulator
+    credential: str  # default | managed-identity
     managed_identity_client_id: str | None
-    emulator_principal_id: str | None
-    emulator_tenant_id: str | None
     ca_bundle: str | None
     verify_challenge_resource: bool
     arm_endpoint: str
@@ -46,9 +44,6 @@ class Settings:
         credential = (get("CMK_CREDENTIAL", "default") or "default").lower()
         if credential not in CREDENTIAL_KINDS:
             raise InvalidSetting("CMK_CREDENTIAL", f"must be one of {', '.join(CREDENTIAL_KINDS)} (got {credential!r})")
-        principal = get("CMK_EMULATOR_PRINCIPAL_ID")
-        if credential == "emulator" and not principal:
-            raise InvalidSetting("CMK_EMULATOR_PRINCIPAL_ID", "is required when CMK_CREDENTIAL=emulator")
         verify = (get("CMK_VERIFY_CHALLENGE_RESOURCE", "true") or "true").lower()
         if verify not in ("true", "false"):
             raise InvalidSetting("CMK_VERIFY_CHALLENGE_RESOURCE", f"must be true or false (got {verify!r})")
@@ -62,8 +57,6 @@ class Settings:
             inventory_path=inventory,
             credential=credential,
             managed_identity_client_id=get("AZURE_CLIENT_ID"),
-            emulator_principal_id=principal,
-            emulator_tenant_id=get("CMK_EMULATOR_TENANT_ID"),
             ca_bundle=ca,
             verify_challenge_resource=verify == "true",
             arm_endpoint=arm.rstrip("/"),

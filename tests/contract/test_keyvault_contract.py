@@ -129,3 +129,18 @@ def test_rotation_policy_below_minimums_is_refused(vault, key, policy):
     vault.create_key(key, kty="RSA-HSM", size=2048, ops=OPS)
     with pytest.raises(InvalidInput):
         vault.set_rotation_policy(key, policy)
+
+
+def test_policy_saved_without_notify_gets_the_default_notify_thirty_days_before_expiry(vault, key):
+    vault.create_key(key, kty="RSA-HSM", size=2048, ops=OPS)
+    rotate = LifetimeAction(RotationActionType.ROTATE, "P60D", None)
+    saved = vault.set_rotation_policy(key, RotationPolicy("P90D", (rotate,)))
+    expected = [rotate, LifetimeAction(RotationActionType.NOTIFY, None, "P30D")]
+    assert list(saved.actions) == expected
+    assert list(vault.get_rotation_policy(key).actions) == expected
+
+
+def test_versions_are_listed_in_version_id_order_not_creation_order(vault, key):
+    created = [vault.create_key(key, kty="RSA", size=2048, ops=OPS).version]
+    created += [vault.rotate_key(key).version for _ in range(4)]
+    assert [v.version for v in vault.list_versions(key)] == sorted(created)

@@ -48,7 +48,7 @@ def test_create_rsa_and_rsa_hsm_keys_with_attributes(emu: Emulators, admin_clien
     assert key.key_operations == ["wrapKey", "unwrapKey"]
     assert key.properties.tags == {"svc": "mysql"}
     assert key.properties.recoverable_days == 90
-    assert key.properties.recovery_level == "Recoverable+Purgeable"
+    assert key.properties.recovery_level == "Recoverable"  # the default vault has purge protection on
     assert key.properties.exportable is False
     assert key.properties.enabled is True
     assert soft.key_type == KeyType.rsa
@@ -279,10 +279,10 @@ def test_soft_delete_recover_purge(admin_client: KeyClient) -> None:
     assert admin_client.get_key("cmk-del").key.n == key.key.n
 
     admin_client.begin_delete_key("cmk-del").result()
-    admin_client.purge_deleted_key("cmk-del")
-    with pytest.raises(ResourceNotFoundError):
-        admin_client.get_deleted_key("cmk-del")
-    assert admin_client.create_rsa_key("cmk-del").id != key.id  # the name is free again
+    with pytest.raises(HttpResponseError) as refused:  # the default vault has purge protection, as CMK requires
+        admin_client.purge_deleted_key("cmk-del")
+    assert refused.value.status_code == 403 and "purge protection is enabled" in refused.value.message
+    assert admin_client.get_deleted_key("cmk-del").id == key.id  # still recoverable
 
 
 def test_older_api_versions_are_accepted(emu: Emulators, admin_client: KeyClient) -> None:

@@ -22,8 +22,9 @@ from shared.ports import WRAP_ALGORITHM
 from shared.rotation_policy import duration_to_timedelta, validate_rotation_policy
 from tests.fakes.clock import FakeClock
 
-# What Key Vault reports for a key that never had a rotation policy.
-DEFAULT_POLICY = RotationPolicy(None, (LifetimeAction(RotationActionType.NOTIFY, None, "P30D"),))
+# What Key Vault reports for a key that never had a rotation policy, and adds to a saved policy without a Notify.
+DEFAULT_NOTIFY = LifetimeAction(RotationActionType.NOTIFY, None, "P30D")
+DEFAULT_POLICY = RotationPolicy(None, (DEFAULT_NOTIFY,))
 _HASHES = {"RSA-OAEP-256": hashes.SHA256, "RSA-OAEP": hashes.SHA1}
 
 
@@ -87,7 +88,8 @@ class FakeKeyVault:
 
     def list_versions(self, key: KeyRef) -> list[KeyVersion]:
         k = self._key(key)
-        return [k.versions[v].meta for v in k.order]
+        # Key Vault lists versions in version-id order, not creation order.
+        return [k.versions[v].meta for v in sorted(k.order)]
 
     def create_key(
         self,
@@ -152,6 +154,8 @@ class FakeKeyVault:
     def set_rotation_policy(self, key: KeyRef, policy: RotationPolicy) -> RotationPolicy:
         k = self._key(key)
         validate_rotation_policy(policy)
+        if not any(a.action == RotationActionType.NOTIFY for a in policy.actions):
+            policy = replace(policy, actions=(*policy.actions, DEFAULT_NOTIFY))
         k.policy = policy
         return policy
 

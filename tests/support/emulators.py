@@ -70,6 +70,16 @@ class Emulators:
         return self.info["eventgrid_topic_key"]
 
     @property
+    def identity_endpoint(self) -> str:
+        """The App Service managed-identity endpoint (IDENTITY_ENDPOINT)."""
+        return self.info["identity_endpoint"]
+
+    def register_identity(self, principal_id: str, **more: Any) -> dict[str, str]:
+        """Register an app's managed identity; returns identity_endpoint, identity_header, principal_id, client_id.
+        `more`: client_id, user_assigned=[{principal_id, client_id, resource_id}]."""
+        return self.admin("POST", "identities", {"principal_id": principal_id, **more}, expect=201)[1]
+
+    @property
     def startup_seconds(self) -> float:
         return self.info["startup_seconds"]
 
@@ -119,6 +129,18 @@ class Emulators:
         from azure.mgmt.authorization import AuthorizationManagementClient
 
         return AuthorizationManagementClient(
+            self.credential(principal_id),
+            self.subscription_id,
+            base_url=self.arm_url,
+            connection_verify=self.ca_cert,
+            **kwargs,
+        )
+
+    def keyvault_management_client(self, principal_id: str, **kwargs: Any) -> Any:
+        """azure-mgmt-keyvault's client on the ARM emulator (vaults.get / update / update_access_policy)."""
+        from azure.mgmt.keyvault import KeyVaultManagementClient
+
+        return KeyVaultManagementClient(
             self.credential(principal_id),
             self.subscription_id,
             base_url=self.arm_url,

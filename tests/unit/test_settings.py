@@ -27,7 +27,7 @@ def test_sample_settings_list_and_document_every_setting_the_app_reads():
     ("env", "field"),
     [
         ({"CMK_CREDENTIAL": "password"}, "CMK_CREDENTIAL"),
-        ({"CMK_CREDENTIAL": "emulator"}, "CMK_EMULATOR_PRINCIPAL_ID"),
+        ({"CMK_CREDENTIAL": "emulator"}, "CMK_CREDENTIAL"),  # the local run uses the managed-identity path too
         ({"CMK_VERIFY_CHALLENGE_RESOURCE": "maybe"}, "CMK_VERIFY_CHALLENGE_RESOURCE"),
         ({"CMK_ARM_ENDPOINT": "http://management.azure.com"}, "CMK_ARM_ENDPOINT"),
         ({"CMK_CA_BUNDLE": "/no/such/file.pem"}, "CMK_CA_BUNDLE"),
