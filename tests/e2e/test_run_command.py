@@ -119,7 +119,10 @@ def test_a_second_run_cleans_up_after_a_crashed_one(tmp_path):
         orphans = recorded_pids(state)
         os.killpg(first.proc.pid, signal.SIGKILL)  # the run itself dies; its children live on in their own groups
         first.proc.wait(10)
-        assert all(alive(pid) for pid in orphans)
+        # A child whose output pipe lost its reader may die at its next write (Azurite's node does on EPIPE); the
+        # others live on in their own groups, and those are what the next run must find and stop.
+        orphans = [pid for pid in orphans if alive(pid)]
+        assert orphans
 
         second = Run(state)
         try:
