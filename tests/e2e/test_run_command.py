@@ -134,6 +134,7 @@ def test_a_second_run_cleans_up_after_a_crashed_one(tmp_path):
     finally:
         if first.proc.poll() is None:
             first.proc.kill()
+        stop_leftovers(state / "pids.json")  # when the test failed before the second run could clean up
 
 
 def session_of(pid: int) -> int | None:
