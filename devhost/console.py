@@ -48,14 +48,14 @@ def function_lines(functions: list[FunctionSpec], base_url: str, route_prefix: s
 
 
 def ready_line(functions: list[FunctionSpec], base_url: str, keys: HostKeys) -> str:
-    """The single JSON line that says devhost is serving, with the keys a local caller needs."""
+    """The single JSON line that says devhost is serving. It carries only the keys devhost generated (a caller
+    cannot know them otherwise); keys from settings stay out, because whoever set them has them and output is logged.
+    """
     return json.dumps(
         {
             "devhost": "ready",
             "url": base_url,
-            "function_key": keys.function_key,
-            "master_key": keys.master_key,
-            "eventgrid_key": keys.eventgrid_key,
+            **keys.printable(),
             "functions": [spec.describe() for spec in functions],
         }
     )

@@ -10,7 +10,8 @@ serves it.
   is parsed as JSON whatever the content type, as the extension does) -> the function runs once per event, all
   events concurrently; 202 when every run succeeded, 500 when any failed (Event Grid then redelivers);
 - `aeg-event-type: SubscriptionDeletion` (or the older Unsubscribe) -> 202;
-- a missing or unknown aeg-event-type, or a body that is not JSON events -> 400.
+- a missing or unknown aeg-event-type, or a body that is not an event or an array of events (`null`, `{}`, an
+  object without the schema's required attributes) -> 400 with the reason.
 """
 
 from __future__ import annotations
@@ -38,17 +39,47 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": {"code": "BadRequest", "message": message}}, status=400)
 
 
+# What makes a JSON object an event: the schema's required attributes (Event Grid schema; CloudEvents 1.0).
+_EVENTGRID_REQUIRED = ("id", "eventType", "subject", "eventTime")
+_CLOUDEVENT_REQUIRED = ("specversion", "id", "source", "type")
+
+
+def _not_an_event(event: object) -> str | None:
+    """Why `event` is neither an Event Grid event nor a CloudEvent, or None when it is one of them."""
+    if not isinstance(event, dict):
+        return f"must be a JSON object, not {type(event).__name__ if event is not None else 'null'}"
+    required = _CLOUDEVENT_REQUIRED if "specversion" in event else _EVENTGRID_REQUIRED
+    missing = [name for name in required if not isinstance(event.get(name), str)]
+    empty = [name for name in required if name != "subject" and event.get(name) == ""]
+    if not missing and not empty:
+        return None
+    schema = "a CloudEvent" if "specversion" in event else "an Event Grid event"
+    wrong = ([f"{', '.join(missing)} missing or not a string"] if missing else []) + (
+        [f"{', '.join(empty)} empty"] if empty else []
+    )
+    return f"not {schema}: {'; '.join(wrong)}"
+
+
 def _events(body: bytes) -> list[dict[str, Any]] | str:
-    """The delivered events, or a message saying why the body is not JSON events."""
+    """The delivered events, or a message saying why the body is not an event or an array of events.
+
+    `null`, a number, a string or `{}` is nothing Event Grid sends: answering 202 would tell the sender a delivery
+    was handled when no function ran, so it is a bad request, naming the first event that is wrong.
+    """
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return "the body is not valid JSON"
+    if document is None:
+        return "the body is JSON null, not an event or an array of events"
     events = document if isinstance(document, list) else [document]
     if not events:
         return "the body holds no events"
-    if not all(isinstance(event, dict) for event in events):
-        return "every event must be a JSON object"
+    for index, event in enumerate(events):
+        reason = _not_an_event(event)
+        if reason:
+            where = f"events[{index}]" if isinstance(document, list) else "the event"
+            return f"{where}: {reason}"
     return events
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
@@ -42,11 +42,17 @@ class AuthLevel(Enum):
 
 @dataclass(frozen=True)
 class HostKeys:
-    """The three secrets devhost accepts. `repr` hides them so a logged object never leaks a key."""
+    """The three secrets devhost accepts. `repr` hides them so a logged object never leaks a key.
+
+    `generated` names the ones devhost made up because settings gave none: only those are printed (in the ready
+    line), since nobody else can know them; a key that came from settings never appears in the output, or in the
+    log files a caller keeps of it.
+    """
 
     function_key: str
     master_key: str
     eventgrid_key: str
+    generated: frozenset[str] = field(default=frozenset(), compare=False)
 
     def __repr__(self) -> str:
         return "HostKeys(<hidden>)"
@@ -55,15 +61,25 @@ class HostKeys:
     def from_settings(cls, environ: Mapping[str, str]) -> HostKeys:
         """Keys from DEVHOST_FUNCTION_KEY / DEVHOST_MASTER_KEY / DEVHOST_EVENTGRID_KEY, else fresh random ones."""
 
-        def pick(name: str) -> str:
+        generated: set[str] = set()
+
+        def pick(name: str, field_name: str) -> str:
             value = environ.get(name, "").strip()
-            return value or secrets.token_urlsafe(32)
+            if value:
+                return value
+            generated.add(field_name)
+            return secrets.token_urlsafe(32)
 
         return cls(
-            function_key=pick(FUNCTION_KEY_SETTING),
-            master_key=pick(MASTER_KEY_SETTING),
-            eventgrid_key=pick(EVENTGRID_KEY_SETTING),
+            function_key=pick(FUNCTION_KEY_SETTING, "function_key"),
+            master_key=pick(MASTER_KEY_SETTING, "master_key"),
+            eventgrid_key=pick(EVENTGRID_KEY_SETTING, "eventgrid_key"),
+            generated=frozenset(generated),
         )
+
+    def printable(self) -> dict[str, str]:
+        """The keys devhost generated (the only ones it may print), by field name."""
+        return {name: getattr(self, name) for name in sorted(self.generated)}
 
     def allows(self, level: AuthLevel, presented: str | None) -> bool:
         """Whether `presented` opens a function of this auth level."""

@@ -9,11 +9,14 @@ python -m localrun clock --advance P91D
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TextIO
 
 from localrun.system import ROOT, LocalSystem, Ports, load_running
 
@@ -74,28 +77,47 @@ Ctrl-C stops everything this run started. The function log follows.
 """
 
 
+def say(text: str, *, stream: TextIO | None = None) -> None:
+    """Print, never raising. Under `scripts/run | tee log`, Ctrl-C ends tee too, and the next write meets a broken
+    pipe; an exception there used to abort the shutdown and leave the emulators and devhost running. As Python's
+    documentation advises for SIGPIPE, the dead stream is pointed at devnull so later writes (and the flush at exit)
+    go nowhere instead of failing again."""
+    out = stream or sys.stdout
+    try:
+        out.write(text + "\n")
+        out.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
+            os.close(devnull)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     ports = Ports.free() if args.free_ports else Ports()
     system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print("localrun: starting Azurite, the emulators and the devhost ...", flush=True)
+    say("localrun: starting Azurite, the emulators and the devhost ...")
     try:
         system.up()
     except (RuntimeError, TimeoutError) as exc:
-        print(f"localrun: could not start: {exc}", file=sys.stderr)
+        say(f"localrun: could not start: {exc}", stream=sys.stderr)
         return 1
+    dead: list[str] = []
     try:
-        print(guide(system), flush=True)
+        say(guide(system))
         while not stop.wait(0.5):
-            if any(c.proc.poll() is not None for c in system.group.children):
-                dead = [c.name for c in system.group.children if c.proc.poll() is not None]
-                print(f"localrun: {', '.join(dead)} stopped unexpectedly; see {_rel(system.state_dir / 'logs')}/")
-                return 1
+            dead = [c.name for c in system.group.children if c.proc.poll() is not None]
+            if dead:
+                break
     finally:
-        print("localrun: stopping ...", flush=True)
-        system.down()
+        system.down()  # the children first: nothing printed before this may stand in its way
+    if dead:
+        say(f"localrun: {', '.join(dead)} stopped unexpectedly; see {_rel(system.state_dir / 'logs')}/")
+        return 1
+    say("localrun: stopped everything this run started")
     return 0
 
 

@@ -26,6 +26,7 @@ class Child:
     log_path: Path
     lines: list[str] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
+    _drained: bool = False  # the pump read the child's output to its end
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float, start: int = 0) -> str:
         """Block until a line of output (from index `start`) satisfies `predicate`; the matching line."""
@@ -38,7 +39,8 @@ class Child:
                     seen += 1
                     if predicate(line):
                         return line
-                if self.proc.poll() is not None and seen >= len(self.lines):
+                # exited is not enough: lines it printed before exiting may still be in the pipe
+                if self._drained and self.proc.poll() is not None and seen >= len(self.lines):
                     raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -59,9 +61,21 @@ class ProcessGroup:
         self.echo = echo
         self.children: list[Child] = []
         self._echo_names: set[str] = set()
+        self._hidden: set[str] = set()
+
+    def hide(self, *secrets: str) -> None:
+        """Values that never reach a log file or the echo (replaced by ***): the run's function keys, say. The lines
+        kept in memory stay as printed, so a caller can still read a ready line it is waiting for."""
+        self._hidden.update(secret for secret in secrets if secret)
+
+    def _scrub(self, line: str) -> str:
+        for secret in self._hidden:
+            line = line.replace(secret, "***")
+        return line
 
     def start(self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path, echo: bool = False) -> Child:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.log_dir.chmod(0o700)
         log_path = self.log_dir / f"{name}.log"
         proc = subprocess.Popen(
             argv,
@@ -84,19 +98,34 @@ class ProcessGroup:
 
     def _pump(self, child: Child) -> None:
         assert child.proc.stdout is not None
-        with child.log_path.open("a", encoding="utf-8") as log:
-            for line in child.proc.stdout:
-                line = line.rstrip("\n")
-                log.write(line + "\n")
-                log.flush()
-                with child._cond:
-                    child.lines.append(line)
-                    child._cond.notify_all()
-                if self.echo is not None and child.name in self._echo_names:
-                    self.echo.write(f"[{child.name}] {line}\n")
-                    self.echo.flush()
-        with child._cond:
-            child._cond.notify_all()
+        try:
+            with _private_log(child.log_path) as log:
+                for line in child.proc.stdout:
+                    line = line.rstrip("\n")
+                    shown = self._scrub(line)
+                    log.write(shown + "\n")
+                    log.flush()
+                    with child._cond:
+                        child.lines.append(line)
+                        child._cond.notify_all()
+                    if child.name in self._echo_names:
+                        self._echo_line(f"[{child.name}] {shown}")
+        finally:
+            with child._cond:
+                child._drained = True
+                child._cond.notify_all()
+
+    def _echo_line(self, text: str) -> None:
+        """Echo to the terminal, or stop echoing once it is gone (`| tee` ended by Ctrl-C): a broken pipe must not
+        kill this pump, or the child would block on a full pipe and its log would stop."""
+        echo = self.echo
+        if echo is None:
+            return
+        try:
+            echo.write(text + "\n")
+            echo.flush()
+        except (OSError, ValueError):
+            self.echo = None
 
     def _write_pids(self) -> None:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +137,8 @@ class ProcessGroup:
         self.pid_file.write_text(json.dumps(pids))
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM every child's process group (newest first), then SIGKILL what is still running."""
+        """SIGTERM every child's process group (newest first), then SIGKILL what is still running. Nothing here raises
+        for one child and forgets the others: this runs on Ctrl-C, when the terminal may already be gone."""
         for child in reversed(self.children):
             _signal_group(child.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -117,9 +147,17 @@ class ProcessGroup:
                 child.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _signal_group(child.proc.pid, signal.SIGKILL)
-                child.proc.wait(5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.proc.wait(5)
         self.children.clear()
         self.pid_file.unlink(missing_ok=True)
+
+
+def _private_log(path: Path) -> IO[str]:
+    """The log opened for appending, readable by its owner only (a log may hold what a child printed about itself)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)  # a log an older run left may be wider
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def _signal_group(pid: int, sig: int) -> None:

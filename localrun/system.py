@@ -86,7 +86,8 @@ class LocalSystem:
         if not self.keep_state:
             for sub in ("emulators", "azurite"):
                 shutil.rmtree(self.state_dir / sub, ignore_errors=True)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.state_dir.chmod(0o700)  # keys, settings and logs of the run: this user's only
         self.group = ProcessGroup(self.pid_file, self.state_dir / "logs", echo=self.echo)
         try:
             azurite = self._start_azurite()
@@ -201,8 +202,17 @@ class LocalSystem:
             sys.executable, "-m", "devhost", "--app", "function_app:app",
             "--port", str(self.ports.devhost), "--settings", str(settings_path), "--host-json", str(self.host_json),
         ]  # fmt: skip
+        keys = self._devhost_keys()
+        self.group.hide(*keys.values())
         child = self.group.start("devhost", argv, env=env, cwd=ROOT, echo=True)
-        self.devhost = json.loads(child.wait_for(lambda line: line.startswith('{"devhost"'), 60))
+        ready = json.loads(child.wait_for(lambda line: line.startswith('{"devhost"'), 60))
+        # devhost prints no key it was given; this run made them, so it knows them
+        self.devhost = {
+            **ready,
+            "function_key": keys["function"],
+            "master_key": keys["master"],
+            "eventgrid_key": keys["eventgrid"],
+        }
 
     def devhost_child(self) -> Child:
         return next(c for c in self.group.children if c.name == "devhost")
@@ -220,9 +230,13 @@ class LocalSystem:
         self.info_file.chmod(0o600)
 
     def _say(self, text: str) -> None:
-        if self.echo is not None:
+        if self.echo is None:
+            return
+        try:
             self.echo.write(text + "\n")
             self.echo.flush()
+        except (OSError, ValueError):
+            self.echo = None  # the reader is gone (a broken pipe): say nothing more rather than stop starting up
 
 
 def load_running(state_dir: Path) -> Cloud:

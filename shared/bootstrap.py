@@ -18,7 +18,7 @@ from typing import Any
 from shared.binding import Bound, Handler, bind, properties_of
 from shared.clock import RemoteClock, SystemClock
 from shared.errors import InvalidSetting
-from shared.settings import Settings
+from shared.settings import Settings, require_local_for_insecure
 
 
 class Container:
@@ -90,6 +90,7 @@ class Container:
         def build():
             from shared.azure.keyvault import AzureKeyVault
 
+            require_local_for_insecure(self.settings, vault_urls=[v.url for v in self.inventory.vaults])
             return AzureKeyVault(
                 self.credential,
                 connection_verify=self.settings.connection_verify,
@@ -166,6 +167,7 @@ class Container:
                 raise InvalidSetting(
                     "CMK_ALERT_TOPIC_ENDPOINT", "no alert topic configured (nor alert_topic in the inventory)"
                 )
+            require_local_for_insecure(s, alert_endpoint=endpoint)
             if s.alert_topic_key:
                 return EventGridAlerts(endpoint, key=s.alert_topic_key)
             return EventGridAlerts(endpoint, credential=self.credential)

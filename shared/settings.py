@@ -3,10 +3,12 @@ setting's name instead of surfacing later as a confusing SDK error."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from shared.errors import InvalidSetting
 
@@ -77,3 +79,40 @@ def inventory_path(env: Mapping[str, str]) -> Path:
     """CMK_INVENTORY_PATH, relative to the project root unless absolute; the reference inventory when unset."""
     path = Path((env.get(INVENTORY_PATH_SETTING) or "").strip() or DEFAULT_INVENTORY_PATH)
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def is_loopback(url: str) -> bool:
+    """Whether `url` points at this machine. No Azure endpoint is loopback, so this is what tells the local run."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_local_for_insecure(
+    settings: Settings, *, vault_urls: Iterable[str] = (), alert_endpoint: str | None = None
+) -> None:
+    """Refuse the two relaxations the local emulators need wherever they would weaken a real deployment.
+
+    CMK_VERIFY_CHALLENGE_RESOURCE=false lets any host that answers a Key Vault challenge receive a token for it; the
+    emulators need it (127.0.0.1 never matches vault.azure.net), a real vault never does. An http:// alert topic
+    would send its access key in clear. Both are allowed only when every endpoint they concern is loopback.
+    """
+    if not settings.verify_challenge_resource:
+        remote = sorted(url for url in vault_urls if not is_loopback(url))
+        if remote:
+            raise InvalidSetting(
+                "CMK_VERIFY_CHALLENGE_RESOURCE",
+                f"false is allowed only against the local emulators (loopback vaults); {remote[0]} is not local",
+            )
+    if alert_endpoint and urlsplit(alert_endpoint).scheme.lower() != "https" and not is_loopback(alert_endpoint):
+        raise InvalidSetting(
+            "CMK_ALERT_TOPIC_ENDPOINT",
+            f"must be an https URL outside the local run, or its key would travel in clear (got {alert_endpoint!r})",
+        )

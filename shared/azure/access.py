@@ -12,7 +12,7 @@ from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
 
 from shared.arm_ids import is_guid, normalize_scope, role_definition_guid, subscription_role_definition_id
 from shared.azure.errors import SDK_ERRORS, translate_error
-from shared.azure.keyvault import default_retry_policy
+from shared.azure.retry import default_retry_policy
 from shared.errors import Conflict, NotFound, UnexpectedResponse
 from shared.model import RoleAssignment
 from shared.role_definitions import RoleDefinition, role_definition_from_arm

@@ -1,7 +1,7 @@
 """The KeyVault port over azure-keyvault-keys: KeyClient for metadata and lifecycle, CryptographyClient for crypto.
 
 Wrap runs locally with the version's public key (no request, no throttling budget spent); unwrap always goes to the
-service. Retries also cover POSTs answered 429 without Retry-After, which azure-core alone would not retry.
+service. Retries follow shared.azure.retry (also re-exported here, where adapters have always imported it).
 """
 
 from __future__ import annotations
@@ -24,26 +24,11 @@ from azure.keyvault.keys import (
 from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm
 
 from shared.azure.errors import SDK_ERRORS, translate_error
+from shared.azure.retry import RetryIncludingPost as RetryIncludingPost  # re-exported: callers import it here
+from shared.azure.retry import default_retry_policy
 from shared.errors import Forbidden, InvalidInput, KeyNotFound, UnwrapFailed
 from shared.model import KeyRef, KeyVersion, LifetimeAction, RotationActionType, RotationPolicy, WrapResult
 from shared.ports import WRAP_ALGORITHM
-
-
-class RetryIncludingPost(RetryPolicy):
-    """azure-core retries a POST only on 500/503/504 unless Retry-After is present; Key Vault has been seen answering
-    429 with no Retry-After, and wrap/unwrap/rotate/create are POSTs. Crypto POSTs are safe to repeat; a repeated
-    rotate/create after a lost response only adds a version, which handlers tolerate because they decide from state.
-    """
-
-    def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
-        settings = super().configure_retries(options)
-        settings["methods"] = frozenset(settings["methods"]) | {"POST", "PATCH"}
-        return settings
-
-
-def default_retry_policy() -> RetryIncludingPost:
-    # 0, 1, 2, 4, 8, 16 s: the exponential back-off Microsoft recommends for Key Vault throttling.
-    return RetryIncludingPost(retry_total=6, retry_backoff_factor=1.0, retry_backoff_max=16)
 
 
 def _key_size(key: KeyVaultKey) -> int | None:

@@ -12,7 +12,7 @@ from azure.core.credentials import TokenCredential
 from azure.mgmt.keyvault import KeyVaultManagementClient
 
 from shared.azure.errors import SDK_ERRORS, translate_error
-from shared.azure.keyvault import default_retry_policy
+from shared.azure.retry import default_retry_policy
 from shared.errors import InvalidInput, NotFound, UnexpectedResponse
 from shared.vault_settings import VaultSettings, vault_settings_from_arm
 

@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 import requests
 
 from tests.devhost.conftest import EVENTGRID_KEY, FUNCTION_KEY, MASTER_KEY
@@ -166,3 +167,24 @@ def test_malformed_bodies_get_400(devhost: DevHost) -> None:
     assert post(devhost, [1, 2]).status_code == 400
     assert post(devhost, []).status_code == 400
     assert post(devhost, [{"data": {}}], event_type="SubscriptionValidation").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (None, "JSON null"),
+        ("just text", "must be a JSON object, not str"),
+        (7, "must be a JSON object, not int"),
+        ({}, "not an Event Grid event: id, eventType, subject, eventTime missing"),
+        ([grid_event(), None], "events[1]: must be a JSON object, not null"),
+        ([{**grid_event(), "id": ""}], "events[0]: not an Event Grid event: id empty"),
+        ({"specversion": "1.0", "id": "x", "source": VAULT}, "not a CloudEvent: type missing"),
+    ],
+    ids=["null", "string", "number", "empty-object", "null-in-batch", "empty-id", "cloudevent-without-type"],
+)
+def test_a_body_that_is_not_events_gets_400_with_the_reason_and_runs_nothing(devhost: DevHost, body, reason) -> None:
+    before = len(devhost.records("on_event"))
+    response = post(devhost, body)
+    assert response.status_code == 400
+    assert reason in response.json()["error"]["message"]
+    assert len(devhost.records("on_event")) == before

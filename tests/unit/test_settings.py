@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import InvalidInput
-from shared.settings import Settings
+from shared.bootstrap import Container
+from shared.errors import InvalidInput, InvalidSetting
+from shared.settings import Settings, is_loopback, require_local_for_insecure
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,3 +45,58 @@ def test_defaults():
     assert s.credential == "default" and s.verify_challenge_resource is True
     assert s.inventory_path == ROOT / "inventory/reference.yaml" and s.inventory_path.is_file()
     assert s.sweep_schedule == "0 0 * * * *" and s.connection_verify is True
+
+
+AZURE_VAULT = "https://kv-cmk-reference.vault.azure.net"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://127.0.0.1:8442", "https://localhost:8442", "https://[::1]:8442", "http://127.0.0.1:9/x"]
+)
+def test_loopback_endpoints_are_the_local_run(url):
+    assert is_loopback(url)
+
+
+@pytest.mark.parametrize(
+    "url", [AZURE_VAULT, "https://127.0.0.1.example.com", "https://localhost.evil.net", "https://10.0.0.1", "nonsense"]
+)
+def test_other_endpoints_are_not(url):
+    assert not is_loopback(url)
+
+
+def test_challenge_resource_check_may_be_off_only_against_loopback_vaults():
+    relaxed = Settings.from_env({"CMK_VERIFY_CHALLENGE_RESOURCE": "false"})
+    require_local_for_insecure(relaxed, vault_urls=["https://127.0.0.1:8442", "https://localhost:9"])
+    with pytest.raises(InvalidSetting) as err:
+        require_local_for_insecure(relaxed, vault_urls=["https://127.0.0.1:8442", AZURE_VAULT])
+    assert err.value.field == "CMK_VERIFY_CHALLENGE_RESOURCE"
+    assert AZURE_VAULT in err.value.reason
+    require_local_for_insecure(Settings.from_env({}), vault_urls=[AZURE_VAULT])  # the default checks: fine anywhere
+
+
+@pytest.mark.parametrize("endpoint", ["http://egt.westeurope-1.eventgrid.azure.net/api/events", "ftp://x/api"])
+def test_a_clear_text_alert_topic_is_refused_outside_the_local_run(endpoint):
+    with pytest.raises(InvalidSetting) as err:
+        require_local_for_insecure(Settings.from_env({}), alert_endpoint=endpoint)
+    assert err.value.field == "CMK_ALERT_TOPIC_ENDPOINT"
+    assert endpoint in err.value.reason
+
+
+def test_a_clear_text_alert_topic_is_fine_on_loopback_and_https_everywhere():
+    settings = Settings.from_env({})
+    require_local_for_insecure(settings, alert_endpoint="http://127.0.0.1:8441/api/events")
+    require_local_for_insecure(settings, alert_endpoint="https://egt.westeurope-1.eventgrid.azure.net/api/events")
+
+
+def test_the_container_refuses_before_it_builds_an_sdk_client(monkeypatch):
+    """The wiring calls the check: a relaxed challenge check with the reference inventory's Azure vault is refused."""
+    monkeypatch.delenv("CMK_VAULT_URL", raising=False)
+    monkeypatch.delenv("CMK_ALERT_TOPIC", raising=False)
+    container = Container(Settings.from_env({"CMK_VERIFY_CHALLENGE_RESOURCE": "false"}))
+    with pytest.raises(InvalidSetting) as err:
+        _ = container.keyvault
+    assert err.value.field == "CMK_VERIFY_CHALLENGE_RESOURCE"
+    clear = Container(Settings.from_env({"CMK_ALERT_TOPIC_ENDPOINT": "http://egt.eventgrid.azure.net/api/events"}))
+    with pytest.raises(InvalidSetting) as err:
+        _ = clear.alert_publisher
+    assert err.value.field == "CMK_ALERT_TOPIC_ENDPOINT"
