@@ -94,9 +94,9 @@ def test_the_container_refuses_before_it_builds_an_sdk_client(monkeypatch):
     monkeypatch.delenv("CMK_ALERT_TOPIC", raising=False)
     container = Container(Settings.from_env({"CMK_VERIFY_CHALLENGE_RESOURCE": "false"}))
     with pytest.raises(InvalidSetting) as err:
-        _ = container.keyvault
+        _ = container.vault
     assert err.value.field == "CMK_VERIFY_CHALLENGE_RESOURCE"
     clear = Container(Settings.from_env({"CMK_ALERT_TOPIC_ENDPOINT": "http://egt.eventgrid.azure.net/api/events"}))
     with pytest.raises(InvalidSetting) as err:
-        _ = clear.alert_publisher
+        _ = clear.publisher
     assert err.value.field == "CMK_ALERT_TOPIC_ENDPOINT"
