@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared.errors import InvalidSetting
+from shared.untrusted import describe_value
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INVENTORY_PATH_SETTING = "CMK_INVENTORY_PATH"
@@ -45,13 +46,18 @@ class Settings:
         inventory = inventory_path(env)
         credential = (get("CMK_CREDENTIAL", "default") or "default").lower()
         if credential not in CREDENTIAL_KINDS:
-            raise InvalidSetting("CMK_CREDENTIAL", f"must be one of {', '.join(CREDENTIAL_KINDS)} (got {credential!r})")
+            raise InvalidSetting(
+                "CMK_CREDENTIAL",
+                f"must be one of {', '.join(CREDENTIAL_KINDS)} (got {describe_value(credential, quote=True)})",
+            )
         verify = (get("CMK_VERIFY_CHALLENGE_RESOURCE", "true") or "true").lower()
         if verify not in ("true", "false"):
-            raise InvalidSetting("CMK_VERIFY_CHALLENGE_RESOURCE", f"must be true or false (got {verify!r})")
+            raise InvalidSetting(
+                "CMK_VERIFY_CHALLENGE_RESOURCE", f"must be true or false (got {describe_value(verify, quote=True)})"
+            )
         arm = get("CMK_ARM_ENDPOINT", "https://management.azure.com") or ""
         if not arm.startswith("https://"):
-            raise InvalidSetting("CMK_ARM_ENDPOINT", f"must be an https URL (got {arm!r})")
+            raise InvalidSetting("CMK_ARM_ENDPOINT", f"must be an https URL (got {describe_value(arm, quote=True)})")
         ca = get("CMK_CA_BUNDLE")
         if ca and not Path(ca).is_file():
             raise InvalidSetting("CMK_CA_BUNDLE", f"file not found ({ca})")
@@ -114,5 +120,6 @@ def require_local_for_insecure(
     if alert_endpoint and urlsplit(alert_endpoint).scheme.lower() != "https" and not is_loopback(alert_endpoint):
         raise InvalidSetting(
             "CMK_ALERT_TOPIC_ENDPOINT",
-            f"must be an https URL outside the local run, or its key would travel in clear (got {alert_endpoint!r})",
+            "must be an https URL outside the local run, or its key would travel in clear "
+            f"(got {describe_value(alert_endpoint, quote=True)})",
         )

@@ -29,6 +29,7 @@ from shared.azure.retry import default_retry_policy
 from shared.errors import Forbidden, InvalidInput, KeyNotFound, UnwrapFailed
 from shared.model import KeyRef, KeyVersion, LifetimeAction, RotationActionType, RotationPolicy, WrapResult
 from shared.ports import WRAP_ALGORITHM
+from shared.untrusted import describe_value
 
 
 def _key_size(key: KeyVaultKey) -> int | None:
@@ -225,7 +226,7 @@ class AzureKeyVault:
         try:
             alg = KeyWrapAlgorithm(algorithm)
         except ValueError:
-            raise InvalidInput("algorithm", f"unsupported algorithm {algorithm!r}") from None
+            raise InvalidInput("algorithm", f"unsupported algorithm {describe_value(algorithm, quote=True)}") from None
         try:
             return self._unwrap_client(key_id).unwrap_key(alg, wrapped).key
         except HttpResponseError as exc:

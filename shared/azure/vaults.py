@@ -14,6 +14,7 @@ from azure.mgmt.keyvault import KeyVaultManagementClient
 from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.retry import default_retry_policy
 from shared.errors import InvalidInput, NotFound, UnexpectedResponse
+from shared.untrusted import describe_value
 from shared.vault_settings import VaultSettings, vault_settings_from_arm
 
 
@@ -27,7 +28,9 @@ def _vault_parts(resource_id: str) -> tuple[str, str, str]:
         or lowered[2] != "resourcegroups"
         or lowered[4:7] != ["providers", "microsoft.keyvault", "vaults"]
     ):
-        raise InvalidInput("resource_id", f"not a Microsoft.KeyVault/vaults resource id ({resource_id[:200]!r})")
+        raise InvalidInput(
+            "resource_id", f"not a Microsoft.KeyVault/vaults resource id ({describe_value(resource_id, quote=True)})"
+        )
     return parts[1], parts[3], parts[7]
 
 

@@ -15,24 +15,11 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.keyvault.keys import KeyClient
 
+from localrun.system import OTHER_CREDENTIAL_VARIABLES
 from tests.emulators.conftest import CRYPTO_OFFICER, Grant
 from tests.support.emulators import Emulators
 
 pytestmark = pytest.mark.emulator
-
-# Variables that would make DefaultAzureCredential pick another credential before the managed identity.
-OTHER_CREDENTIAL_VARIABLES = (
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_USERNAME",
-    "AZURE_PASSWORD",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-    "MSI_ENDPOINT",
-)
 
 
 @pytest.fixture
