@@ -157,7 +157,15 @@ def test_mysql_key_version_with_an_expiry_is_critical(deployment):
 
 def test_access_policy_vault_is_critical_and_its_policies_are_judged(deployment):
     from azure.mgmt.keyvault import KeyVaultManagementClient
-    from azure.mgmt.keyvault.models import VaultPatchParameters, VaultPatchProperties
+    from azure.mgmt.keyvault.models import (
+        AccessPolicyEntry,
+        AccessPolicyUpdateKind,
+        Permissions,
+        VaultAccessPolicyParameters,
+        VaultAccessPolicyProperties,
+        VaultPatchParameters,
+        VaultPatchProperties,
+    )
 
     from emulators.credential import EmulatorCredential
 
@@ -174,13 +182,44 @@ def test_access_policy_vault_is_critical_and_its_policies_are_judged(deployment)
         patch = VaultPatchParameters(properties=VaultPatchProperties(enable_rbac_authorization=flag))
         operator.vaults.update(group, name, patch)
 
+    def add_policy(object_id: str, permissions: list[str]) -> None:
+        entry = AccessPolicyEntry(
+            tenant_id=emulators.tenant_id, object_id=object_id, permissions=Permissions(keys_property=permissions)
+        )
+        operator.vaults.update_access_policy(
+            group,
+            name,
+            AccessPolicyUpdateKind.ADD,
+            VaultAccessPolicyParameters(properties=VaultAccessPolicyProperties(access_policies=[entry])),
+        )
+
+    def remove_policy(object_id: str) -> None:
+        entry = AccessPolicyEntry(tenant_id=emulators.tenant_id, object_id=object_id, permissions=Permissions())
+        operator.vaults.update_access_policy(
+            group,
+            name,
+            AccessPolicyUpdateKind.REMOVE,
+            VaultAccessPolicyParameters(properties=VaultAccessPolicyProperties(access_policies=[entry])),
+        )
+
+    aks, mysql = deployment.key("aks-encryption-key"), deployment.key("mysql-encryption-key")
+    stranger = str(uuid.uuid4())
     use_rbac(False)
     try:
+        add_policy(mysql.identity.principal_id, ["get", "wrapKey", "unwrapKey"])
+        add_policy(stranger, ["get", "decrypt"])
         report = deployment.report()
     finally:
+        remove_policy(mysql.identity.principal_id)
+        remove_policy(stranger)
         use_rbac(True)
-    aks = {f.code for f in report.findings if f.key == deployment.key("aks-encryption-key").name}
-    # No access policies: role assignments do not count, so both consumers have lost their keys.
-    assert {"VaultAccessPolicyModel", "AccessMissing"} <= aks
+    codes = {k.name: {f.code for f in k.findings} for k in report.keys}
     model = next(f for f in report.findings if f.code == "VaultAccessPolicyModel")
     assert model.severity.value == "critical"
+    # Role assignments no longer count: AKS's identity, which holds only one, has lost its key, and so has the app
+    # (its Crypto Officer grant is an assignment too), which the emulated Key Vault shows as it would in Azure.
+    assert codes[aks.name] == {"VaultAccessPolicyModel", "AccessMissing", "AccessExtra", "KeyUnreadable"}
+    # MySQL's identity is served by its policy, which reaches every key of the vault (AKS's too: extra there).
+    assert codes[mysql.name] == {"VaultAccessPolicyModel", "AccessTooBroad", "AccessExtra", "KeyUnreadable"}
+    extra = {(f.key, f.detail["principal_id"]) for f in report.findings if f.code == "AccessExtra"}
+    assert extra == {(aks.name, stranger), (mysql.name, stranger), (aks.name, mysql.identity.principal_id)}
