@@ -53,6 +53,26 @@ def test_keys_report_the_emulated_keys_and_their_findings(system: LocalSystem, w
     assert wire.keys()["summary"]["compliant"] == 2
 
 
+def test_control_plane_roles_are_not_key_use_and_a_group_grant_is_named(system: LocalSystem, wire: Wire):
+    """Over the wire: the app reads each role's definition from ARM (as its own managed identity) and judges it."""
+    inventory = system.cloud.inventory()
+    subscription = f"/subscriptions/{inventory.vaults[0].subscription_id}"
+    group = str(uuid.uuid4())
+    made = [
+        system.cloud.assign(subscription, role, str(uuid.uuid4()))
+        for role in (roles.OWNER, roles.CONTRIBUTOR, roles.ARM_READER, roles.USER_ACCESS_ADMINISTRATOR)
+    ]
+    made.append(system.cloud.assign(inventory.key("aks-encryption-key").scope, roles.CRYPTO_USER, group, "Group"))
+    try:
+        findings = [f for k in wire.keys()["keys"] for f in k["findings"]]
+        assert [(f["key"], f["code"], f["detail"]["principal_id"]) for f in findings] == [
+            ("aks-encryption-key", "AccessViaGroup", group)
+        ]
+    finally:
+        for assignment in made:
+            system.cloud.revoke(assignment)
+
+
 @pytest.mark.parametrize("key", [None, "wrong"], ids=["missing-key", "wrong-key"])
 def test_function_key_is_enforced(wire: Wire, key):
     headers = {"x-functions-key": "not-the-key"} if key else {}
