@@ -17,8 +17,10 @@ SUB = "00000000-0000-0000-0000-0000000000aa"
 class Side:
     """One backend, and how a test changes a vault on it (the fake directly; ARM through the management SDK)."""
 
-    def __init__(self, vaults: Vaults, vault_id: str, switch, add_policy) -> None:
+    def __init__(self, vaults: Vaults, vault_id: str, switch, add_policy, remove_policy=None) -> None:
         self.vaults, self.vault_id, self.switch, self.add_policy = vaults, vault_id, switch, add_policy
+        self.remove_policy = remove_policy or (lambda object_id: None)
+        self.added: list[str] = []
 
 
 def _fake_side() -> Side:
@@ -63,19 +65,25 @@ def _emulator_side(cloud) -> Side:
             group, name, VaultPatchParameters(properties=VaultPatchProperties(enable_rbac_authorization=rbac))
         )
 
-    def add_policy(object_id: str, permissions: list[str]) -> None:
+    def update_policy(kind: AccessPolicyUpdateKind, object_id: str, permissions: list[str]) -> None:
         entry = AccessPolicyEntry(
             tenant_id=emulators.tenant_id, object_id=object_id, permissions=Permissions(keys_property=permissions)
         )
         operator.vaults.update_access_policy(
             group,
             name,
-            AccessPolicyUpdateKind.ADD,
+            kind,
             VaultAccessPolicyParameters(properties=VaultAccessPolicyProperties(access_policies=[entry])),
         )
 
     adapter = AzureVaults(cloud.credential(), base_url=emulators.arm_url, connection_verify=emulators.ca_cert)
-    return Side(adapter, vault_id, switch, add_policy)
+    return Side(
+        adapter,
+        vault_id,
+        switch,
+        lambda oid, perms: update_policy(AccessPolicyUpdateKind.ADD, oid, perms),
+        lambda oid: update_policy(AccessPolicyUpdateKind.REMOVE, oid, []),
+    )
 
 
 @pytest.fixture(params=["fake", "emulator"])
@@ -87,7 +95,9 @@ def side(request):
     try:
         yield built
     finally:
-        built.switch(True)  # the session's vault goes back to RBAC for the other tests
+        for object_id in built.added:
+            built.remove_policy(object_id)
+        built.switch(True)  # the session's vault goes back to RBAC, without this test's policies, for the others
 
 
 def test_a_new_vault_uses_rbac_with_soft_delete_for_90_days_and_purge_protection(side):
@@ -101,6 +111,7 @@ def test_switching_to_access_policies_is_reported_with_the_policies(side):
     consumer = str(uuid.uuid4())
     side.switch(False)
     side.add_policy(consumer, ["get", "wrapKey", "unwrapKey"])
+    side.added.append(consumer)
     settings = side.vaults.get_vault(side.vault_id)
     assert settings.rbac_authorization is False
     [entry] = [p for p in settings.access_policies if p.object_id == consumer]
