@@ -7,9 +7,11 @@ suite runs each fake and its adapter (against the local emulators) through the s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from shared.audit import AuditRecord
+from shared.claims import Claim, ClaimResult
 from shared.model import (
     Alert,
     ConsumerState,
@@ -152,13 +154,39 @@ class Alerts(Protocol):
 
 
 @runtime_checkable
-class Ledger(Protocol):
-    """A record per action (e.g. event id -> outcome). Makes duplicates cheap; correctness never depends on it."""
+class Claims(Protocol):
+    """Exactly-once claims (Table Storage). See shared.claims for why they are keyed on state."""
 
-    def record(self, action_id: str, outcome: dict) -> bool:
-        """True when this is the first record for `action_id`; False when one existed (left unchanged)."""
+    def claim(self, claim_id: str, owner: str, *, now: datetime, ttl: timedelta) -> ClaimResult:
+        """Insert an in-progress claim that fails on conflict; take over an existing in-progress one whose
+        `expires_at` <= now (ETag-guarded: of two takers only one wins). Otherwise return the existing claim."""
 
-    def get(self, action_id: str) -> dict | None: ...
+    def complete(self, claim: Claim, outcome: dict) -> Claim:
+        """Mark `claim` (as returned when taken) completed with `outcome`. PreconditionFailed when somebody else
+        took it over meanwhile (the holder's act may then have been repeated: decide from state)."""
+
+    def release(self, claim: Claim) -> None:
+        """Delete `claim` if it is still ours (after a failure, so the next trigger retries at once)."""
+
+    def get(self, claim_id: str) -> Claim | None: ...
+
+
+@runtime_checkable
+class AuditTrail(Protocol):
+    """Append-only records of what the app did (Table Storage), read newest first."""
+
+    def append(self, record: AuditRecord) -> AuditRecord: ...
+
+    def page(
+        self,
+        *,
+        key: str | None = None,
+        since: datetime | None = None,
+        continuation: str | None = None,
+        page_size: int = 50,
+    ) -> Page:
+        """Records (AuditRecord) newest first, at or after `since`, only `key`'s when given; `continuation` from
+        the previous page's. InvalidInput naming `continuation` for a token this store did not issue."""
 
 
 @runtime_checkable

@@ -1,4 +1,4 @@
-"""Fakes for the outbound ports: work queue, alerts, ledger and the Azure-resource consumers."""
+"""Fakes for the outbound ports: work queue, alerts and the Azure-resource consumers."""
 
 from __future__ import annotations
 
@@ -49,21 +49,6 @@ class FakeAlerts:
             self._failures -= 1
             raise ServiceUnavailable("alert topic unreachable")
         self.published.append(alert)
-
-
-class FakeLedger:
-    def __init__(self) -> None:
-        self._records: dict[str, dict] = {}
-
-    def record(self, action_id: str, outcome: dict) -> bool:
-        if action_id in self._records:
-            return False
-        self._records[action_id] = dict(outcome)
-        return True
-
-    def get(self, action_id: str) -> dict | None:
-        found = self._records.get(action_id)
-        return dict(found) if found is not None else None
 
 
 class FakeConsumers:

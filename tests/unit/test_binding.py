@@ -99,16 +99,16 @@ def test_a_handler_is_inspected_once_and_its_binding_kept(world):
 
 
 def test_adding_a_port_is_adding_one_property(world):
-    class WithLedger(FakePorts):
+    class WithLog(FakePorts):
         @property
-        def ledger(self) -> list:
-            return self._port("ledger", ["rotated"])
+        def log(self) -> list:
+            return self._port("log", ["rotated"])
 
-    def on_rotate(name: str, *, ledger: list, clock: Clock) -> str:
-        return f"{name}: {ledger[0]}"
+    def on_rotate(name: str, *, log: list, clock: Clock) -> str:
+        return f"{name}: {log[0]}"
 
-    ports = WithLedger(world)
-    assert "ledger" in ports.ports()
+    ports = WithLog(world)
+    assert "log" in ports.ports()
     assert ports.call(on_rotate, "aks") == "aks: rotated"
 
 
