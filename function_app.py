@@ -82,7 +82,10 @@ def _handle_event(event: func.EventGridEvent | func.CloudEvent, trigger: str) ->
         raise
     outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS, call=deps.call)
     level = logging.WARNING if outcome.status == "rejected" else logging.INFO
-    log.log(level, "%s: %s %s", trigger, outcome.status, outcome.summary)
+    result = getattr(outcome.result, "to_json", None)
+    log.log(
+        level, "%s: %s %s%s", trigger, outcome.status, outcome.summary, f" -> {json.dumps(result())}" if result else ""
+    )
 
 
 @app.event_grid_trigger(arg_name="event")

@@ -9,6 +9,13 @@ An event type without a line is logged as ignored, with its type and key.
 
 from __future__ import annotations
 
+from functions import rotation_triggers
 from functions.registry import HandlerRegistry
+from shared.events import KeyExpired, KeyNearExpiry
 
-EVENT_HANDLERS = HandlerRegistry({})
+EVENT_HANDLERS = HandlerRegistry(
+    {
+        KeyNearExpiry: rotation_triggers.on_near_expiry,
+        KeyExpired: rotation_triggers.on_expired,
+    }
+)

@@ -1,13 +1,22 @@
-"""The periodic sweep. Today: the compliance report and a drift alert; rotation and clean-up join it later."""
+"""The periodic sweep, the source of truth: rotate what is due, give keys the inventory's rotation policy (enforce
+mode), then report compliance on the state that leaves, alerting on high and critical drift.
+
+Its Key Vault reads go through one snapshot, so the rotation step and the report share them: a sweep with nothing
+due reads each key and its policy once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from functions.compliance import ComplianceReport, report_keys
+from functions.rotation import RotationOutcome
+from functions.sweep_rotation import PolicyChange, rotate_due_keys, sync_rotation_policies
+from shared.keyvault_snapshot import SnapshotKeyVault
 from shared.model import Alert, Severity
-from shared.ports import AccessControl, Alerts, Clock, KeyVault, RoleDefinitions, Vaults
+from shared.pacing import CreationPacer
+from shared.ports import AccessControl, Alerts, AuditTrail, Claims, Clock, KeyVault, RoleDefinitions, Vaults
 
 ALERT_ON = (Severity.HIGH, Severity.CRITICAL)
 DRIFT_ALERT_TYPE = "CmkGuardian.Compliance.Drift"
@@ -17,6 +26,8 @@ DRIFT_ALERT_TYPE = "CmkGuardian.Compliance.Drift"
 class SweepOutcome:
     report: ComplianceReport
     alert: Alert | None
+    rotations: tuple[RotationOutcome, ...] = field(default=())
+    policies: tuple[PolicyChange, ...] = field(default=())
 
 
 def run_sweep(
@@ -28,13 +39,21 @@ def run_sweep(
     vault_settings: Vaults,
     clock: Clock,
     alerts: Alerts,
+    claims: Claims,
+    audit: AuditTrail,
+    pacer: CreationPacer,
 ) -> SweepOutcome:
+    snapshot = SnapshotKeyVault(vault)
+    rotations = rotate_due_keys(
+        inventory=inventory, vault=snapshot, claims=claims, audit=audit, alerts=alerts, clock=clock, pacer=pacer
+    )
+    policies = sync_rotation_policies(inventory=inventory, vault=snapshot, audit=audit, clock=clock)
     report = report_keys(
-        inventory=inventory, vault=vault, access=access, roles=roles, vault_settings=vault_settings, clock=clock
+        inventory=inventory, vault=snapshot, access=access, roles=roles, vault_settings=vault_settings, clock=clock
     )
     serious = [f for f in report.findings if f.severity in ALERT_ON]
     if not serious:
-        return SweepOutcome(report, None)
+        return SweepOutcome(report, None, tuple(rotations), tuple(policies))
     worst = Severity.CRITICAL if any(f.severity == Severity.CRITICAL for f in serious) else Severity.HIGH
     keys = sorted({f.key for f in serious})
     alert = Alert(
@@ -45,4 +64,4 @@ def run_sweep(
         data={"findings": [f.to_json() for f in serious], "mode": str(inventory.mode)},
     )
     alerts.publish(alert)
-    return SweepOutcome(report, alert)
+    return SweepOutcome(report, alert, tuple(rotations), tuple(policies))

@@ -174,6 +174,13 @@ class Container:
 
         return self._once("_publisher", build)
 
+    @property
+    def pacer(self):
+        """One pacer per process: the sweep's key creations stay under the vault's HSM creation limit."""
+        from shared.pacing import CreationPacer
+
+        return self._once("_pacer", CreationPacer)
+
     @cached_property
     def clock(self) -> SystemClock | RemoteClock:
         if self.settings.clock_url:

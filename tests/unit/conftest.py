@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -10,10 +10,14 @@ import pytest
 from functions.compliance import report_keys
 from shared import roles
 from shared.inventory import Inventory, load_inventory
+from shared.pacing import CreationPacer
 from shared.role_catalog import RoleCatalog
 from tests.fakes.access import FakeAccessControl
+from tests.fakes.audit import FakeAuditTrail
+from tests.fakes.claims import FakeClaims
 from tests.fakes.clock import FakeClock
 from tests.fakes.keyvault import FakeKeyVault
+from tests.fakes.outbound import FakeAlerts
 from tests.fakes.vaults import FakeVaults
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +30,10 @@ class World:
     access: FakeAccessControl
     clock: FakeClock
     vaults: FakeVaults
+    claims: FakeClaims = field(default_factory=FakeClaims)
+    audit: FakeAuditTrail = field(default_factory=FakeAuditTrail)
+    alerts: FakeAlerts = field(default_factory=FakeAlerts)
+    slept: list = field(default_factory=list)
 
     def ports(self) -> dict:
         """What the report and the sweep are called with (the role catalog fresh, so a test sees its own roles)."""
@@ -37,6 +45,26 @@ class World:
             "vault_settings": self.vaults,
             "clock": self.clock,
         }
+
+    def rotation_ports(self) -> dict:
+        """What rotation handlers are called with."""
+        return {
+            "vault": self.vault,
+            "claims": self.claims,
+            "audit": self.audit,
+            "alerts": self.alerts,
+            "clock": self.clock,
+        }
+
+    def sweep_ports(self) -> dict:
+        elapsed = [0.0]
+
+        def sleep(seconds: float) -> None:  # pacing without waiting: time moves only when the pacer sleeps
+            elapsed[0] += seconds
+            self.slept.append(seconds)
+
+        pacer = CreationPacer(monotonic=lambda: elapsed[0], sleep=sleep)
+        return {**self.ports(), "alerts": self.alerts, "claims": self.claims, "audit": self.audit, "pacer": pacer}
 
     def report(self):
         return report_keys(**self.ports())

@@ -46,6 +46,18 @@ class FakePorts(Container):
         return self._port("roles", self.world.ports()["roles"])
 
     @property
+    def claims(self):
+        return self._port("claims", self.world.claims)
+
+    @property
+    def audit(self):
+        return self._port("audit", self.world.audit)
+
+    @property
+    def pacer(self):
+        return self._port("pacer", self.world.sweep_ports()["pacer"])
+
+    @property
     def vault_settings(self):
         return self._port("vault_settings", self.world.vaults)
 

@@ -74,7 +74,7 @@ def test_delivery_failure_propagates_so_the_host_retries():
 
 def test_sweep_alerts_only_on_high_or_critical(world):
     alerts = FakeAlerts()
-    deps = world.ports()
+    deps = {k: v for k, v in world.sweep_ports().items() if k != "alerts"}
     assert run_sweep(**deps, alerts=alerts).alert is None
     world.grant(world.key("aks-encryption-key").scope, world.inventory.break_glass[0].principal_id)
     assert run_sweep(**deps, alerts=alerts).alert is None  # info only

@@ -1,0 +1,111 @@
+"""The sweep's rotation step, the source of truth: events only make rotation faster. Key Vault raises events only for
+versions created after a subscription exists, so a key nobody has touched since is found here or nowhere.
+
+It rotates what is due (past `rotate_after`, within `notify_before` of expiry, or expired), paced under the vault's
+HSM creation limit, and in enforce mode gives a key without the inventory's rotation policy that policy (validated
+here first against the documented minimums, so a bad inventory never reaches the vault as a 400).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from functions.key_review import review_policy
+from functions.rotation import RotationOutcome, rotate_from, rotation_due
+from shared.audit import AuditRecord
+from shared.errors import CmkError, KeyNotFound
+from shared.pacing import CreationPacer
+from shared.ports import Alerts, AuditTrail, Claims, Clock, KeyVault
+from shared.rotation_policy import validate_rotation_policy
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    key: str
+    status: str  # "set", "differs" (audit mode: reported only), "failed"
+    reason: str
+
+
+def rotate_due_keys(
+    *,
+    inventory: Any,
+    vault: KeyVault,
+    claims: Claims,
+    audit: AuditTrail,
+    alerts: Alerts,
+    clock: Clock,
+    pacer: CreationPacer,
+) -> list[RotationOutcome]:
+    outcomes = []
+    for managed in inventory.keys:
+        try:
+            current = vault.get_key(managed.ref)
+        except KeyNotFound:
+            continue  # reported by the compliance step; creating keys is an operator's decision
+        except CmkError:
+            continue  # unreadable now: the compliance step reports it, the next sweep retries
+        decision = rotation_due(managed, current, clock.now())
+        if not decision.due:
+            continue
+        pacer.acquire(managed.ref.vault_host)
+        outcomes.append(
+            rotate_from(
+                managed,
+                current.version,
+                trigger="timer",
+                reason=decision.reason,
+                emergency=decision.emergency,
+                vault=vault,
+                claims=claims,
+                audit=audit,
+                alerts=alerts,
+                clock=clock,
+            )
+        )
+    return outcomes
+
+
+def _policy_drift(managed: Any, policy: Any) -> list[str]:
+    """How the key's policy differs from the inventory's, as the compliance report judges it (one judgement)."""
+    drift: list[str] = []
+    review_policy(managed, policy, lambda code, message, **detail: drift.append(message))
+    return drift
+
+
+def sync_rotation_policies(*, inventory: Any, vault: KeyVault, audit: AuditTrail, clock: Clock) -> list[PolicyChange]:
+    """Give each key the inventory's rotation policy when it has none or another (enforce mode); in audit mode only
+    say which differ. The service adds a default Notify to a policy without one; that difference is not drift."""
+    changes = []
+    for managed in inventory.keys:
+        try:
+            policy = vault.get_rotation_policy(managed.ref)
+        except CmkError:
+            continue  # a missing key or an unreadable policy is the compliance step's finding
+        drift = _policy_drift(managed, policy)
+        if not drift:
+            continue
+        if not inventory.enforcing:
+            changes.append(PolicyChange(managed.name, "differs", "; ".join(drift)))
+            continue
+        wanted = managed.rotation.to_policy()
+        try:
+            validate_rotation_policy(wanted)
+            vault.set_rotation_policy(managed.ref, wanted)
+        except CmkError as exc:
+            changes.append(PolicyChange(managed.name, "failed", f"{exc.code}: {exc}"))
+            continue
+        audit.append(
+            AuditRecord(
+                uuid.uuid4().hex,
+                clock.now(),
+                "set-rotation-policy",
+                "timer",
+                managed.name,
+                "policy-set",
+                detail={"reason": "; ".join(drift), "expires_in": wanted.expires_in},
+            )
+        )
+        changes.append(PolicyChange(managed.name, "set", "; ".join(drift)))
+    return changes
