@@ -47,6 +47,10 @@ def guide(system: LocalSystem) -> str:
     clock_curl = f'curl -s --cacert {ca} {json_post} \'{{"advance_iso": "P91D"}}\' {cloud.admin_url}/clock'
     run_sweep = f"{base}/admin/functions/compliance_sweep"
     sweep_curl = f'curl -s -i -H "x-functions-key: {mkey}" {json_post} \'{{"input": ""}}\' {run_sweep}'
+    clock_window = f'curl -s --cacert {ca} {json_post} \'{{"advance_iso": "P151D"}}\' {cloud.admin_url}/clock'
+    audit_curl = f'curl -s -H "x-functions-key: {fkey}" "{base}/api/audit?key=aks-encryption-key"'
+    rotation = '{"key": "mysql-encryption-key", "reason": "guide: operator rotation"}'
+    rotate_curl = f"curl -s -i -H \"x-functions-key: {fkey}\" {json_post} '{rotation}' {base}/api/rotations"
     t = system.timings
     return f"""
 cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
@@ -72,6 +76,15 @@ Try it, from this folder in another terminal:
     $ {localrun} revoke --principal aks --key mysql-encryption-key
  4. Run the compliance sweep now instead of waiting for its schedule (any function runs this way).
     $ {sweep_curl}
+ 5. Rotation by the app: take the vault's own Rotate action off the AKS key, move the clock into its near-expiry
+    window, and watch keyvault_events rotate it once ("status": "rotated" in the log below); then see the new
+    version in /api/keys and the record in the audit trail. An operator can rotate too (201; the same request again
+    answers 200 "already-rotated").
+    $ {localrun} policy --key aks-encryption-key --notify-only
+    $ {clock_window}
+    $ {keys_curl}
+    $ {audit_curl}
+    $ {rotate_curl}
 
 Ctrl-C stops everything this run started. The function log follows.
 """
@@ -156,6 +169,31 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    """Set a key's rotation policy in the emulated vault: the inventory's, or Notify only (the vault then never
+    rotates the key itself, so the app's own rotation can be watched)."""
+    from shared.model import LifetimeAction, RotationActionType, RotationPolicy
+
+    cloud = load_running(Path(args.state_dir))
+    key = cloud.inventory().key(args.key)
+    if args.notify_only:
+        expires = key.rotation.expire_after.text if key.rotation.expire_after else None
+        notify = (LifetimeAction(RotationActionType.NOTIFY, None, "P30D"),) if expires else ()
+        policy = RotationPolicy(expires, notify)
+    else:
+        policy = key.rotation.to_policy()
+    vault = cloud.keyvault(cloud.identities.app)
+    try:
+        saved = vault.set_rotation_policy(key.ref, policy)
+    finally:
+        vault.close()
+    actions = [
+        {"action": a.action.value, "after": a.time_after_create, "before": a.time_before_expiry} for a in saved.actions
+    ]
+    print(json.dumps({"key": key.name, "expires_in": saved.expires_in, "lifetime_actions": actions}))
+    return 0
+
+
 def cmd_clock(args: argparse.Namespace) -> int:
     cloud = load_running(Path(args.state_dir))
     print(json.dumps(cloud.admin("POST", "/clock", {"advance_iso": args.advance})))
@@ -177,10 +215,22 @@ def main(argv: list[str] | None = None) -> int:
     revoke = sub.add_parser("revoke", help="remove a principal's assignments on a managed key")
     revoke.add_argument("--principal", required=True)
     revoke.add_argument("--key", required=True)
+    policy = sub.add_parser("policy", help="set a managed key's rotation policy in the emulated vault")
+    policy.add_argument("--key", required=True)
+    which = policy.add_mutually_exclusive_group(required=True)
+    which.add_argument("--notify-only", action="store_true", help="no Rotate action: the app must rotate the key")
+    which.add_argument("--inventory", action="store_true", help="the inventory's policy")
     clock = sub.add_parser("clock", help="move the emulated clock forward")
     clock.add_argument("--advance", required=True, help="ISO-8601 duration, e.g. P30D")
     args = parser.parse_args(argv)
-    handlers = {None: cmd_up, "up": cmd_up, "grant": cmd_grant, "revoke": cmd_revoke, "clock": cmd_clock}
+    handlers = {
+        None: cmd_up,
+        "up": cmd_up,
+        "grant": cmd_grant,
+        "revoke": cmd_revoke,
+        "policy": cmd_policy,
+        "clock": cmd_clock,
+    }
     return handlers[args.command](args)
 
 

@@ -189,23 +189,8 @@ class LocalSystem:
         return settings
 
     def _start_devhost(self) -> None:
-        settings_path = self.state_dir / "local.settings.json"
-        settings_path.write_text(json.dumps({"IsEncrypted": False, "Values": self.app_settings()}, indent=2))
-        settings_path.chmod(0o600)
-        env = {k: v for k, v in os.environ.items() if k not in self.app_settings()}
-        # This machine may export CA bundle variables for its own proxy; the app must trust only what it is told.
-        # Nor may a credential variable of this machine put DefaultAzureCredential on another credential before
-        # the managed identity the emulators serve.
-        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", *OTHER_CREDENTIAL_VARIABLES):
-            env.pop(name, None)
-        argv = [
-            sys.executable, "-m", "devhost", "--app", "function_app:app",
-            "--port", str(self.ports.devhost), "--settings", str(settings_path), "--host-json", str(self.host_json),
-        ]  # fmt: skip
         keys = self._devhost_keys()
-        self.group.hide(*keys.values())
-        child = self.group.start("devhost", argv, env=env, cwd=ROOT, echo=True)
-        ready = json.loads(child.wait_for(lambda line: line.startswith('{"devhost"'), 60))
+        ready = self.start_devhost("devhost", self.ports.devhost)
         # devhost prints no key it was given; this run made them, so it knows them
         self.devhost = {
             **ready,
@@ -214,8 +199,28 @@ class LocalSystem:
             "eventgrid_key": keys["eventgrid"],
         }
 
-    def devhost_child(self) -> Child:
-        return next(c for c in self.group.children if c.name == "devhost")
+    def start_devhost(self, name: str, port: int) -> dict[str, Any]:
+        """Start a devhost serving the app with this run's settings; a second one (another name, port 0 for any)
+        is a second instance of the same function app, as Azure Functions' scale-out would run it."""
+        settings_path = self.state_dir / "local.settings.json"
+        settings_path.write_text(json.dumps({"IsEncrypted": False, "Values": self.app_settings()}, indent=2))
+        settings_path.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if k not in self.app_settings()}
+        # This machine may export CA bundle variables for its own proxy; the app must trust only what it is told.
+        # Nor may a credential variable of this machine put DefaultAzureCredential on another credential before
+        # the managed identity the emulators serve.
+        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", *OTHER_CREDENTIAL_VARIABLES):
+            env.pop(variable, None)
+        argv = [
+            sys.executable, "-m", "devhost", "--app", "function_app:app",
+            "--port", str(port), "--settings", str(settings_path), "--host-json", str(self.host_json),
+        ]  # fmt: skip
+        self.group.hide(*self._devhost_keys().values())
+        child = self.group.start(name, argv, env=env, cwd=ROOT, echo=True)
+        return json.loads(child.wait_for(lambda line: line.startswith('{"devhost"'), 60))
+
+    def devhost_child(self, name: str = "devhost") -> Child:
+        return next(c for c in self.group.children if c.name == name)
 
     def _write_info(self) -> None:
         info = {

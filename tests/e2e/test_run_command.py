@@ -68,7 +68,7 @@ def test_following_the_printed_guide(tmp_path):
     state = tmp_path / "run"
     run = Run(state)
     try:
-        keys, clock, grant, keys_again, revoke, sweep = run.steps()
+        keys, clock, grant, keys_again, revoke, sweep, policy, window, keys_rotated, audit, rotate = run.steps()
 
         # 1. every managed key, compliant as seeded
         report = json.loads(shell(keys))
@@ -101,6 +101,23 @@ def test_following_the_printed_guide(tmp_path):
         mark = len(run.lines)
         assert "202 Accepted" in shell(sweep)
         run.wait_for(lambda line: "Executed 'Functions.compliance_sweep' (Succeeded" in line, after=mark)
+
+        # 5. the app rotates: no Rotate action in the vault, the clock in the near-expiry window -> one rotation
+        before = {k["name"]: k["version"] for k in json.loads(shell(keys))["keys"]}
+        assert [a["action"] for a in json.loads(shell(policy))["lifetime_actions"]] == ["Notify"]
+        mark = len(run.lines)
+        assert "now" in json.loads(shell(window))
+        run.wait_for(
+            lambda line: "keyvault_events: handled" in line and "KeyNearExpiry" in line and '"rotated"' in line,
+            after=mark,
+        )
+        after = {k["name"]: k["version"] for k in json.loads(shell(keys_rotated))["keys"]}
+        assert after["aks-encryption-key"] != before["aks-encryption-key"]
+        records = json.loads(shell(audit))["records"]
+        assert [r["to_version"] for r in records if r["outcome"] == "rotated"] == [after["aks-encryption-key"]]
+        first = shell(rotate)
+        assert first.startswith("HTTP/1.1 201"), first
+        assert shell(rotate).startswith("HTTP/1.1 200")  # the same request again: already rotated
 
         children = recorded_pids(state)
         assert len(children) == 3
