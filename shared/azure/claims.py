@@ -44,6 +44,8 @@ class TableClaims:
                     existing = _claim(client.get_entity(*keys))
                 except ResourceNotFoundError:
                     continue  # released between our insert and our read: insert again
+                if existing.status is ClaimStatus.IN_PROGRESS and existing.owner == owner:
+                    return ClaimResult(True, existing)  # ours: the insert landed but its reply was lost and retried
                 if existing.status is not ClaimStatus.IN_PROGRESS or existing.expires_at > fresh.taken_at:
                     return ClaimResult(False, existing)
                 try:

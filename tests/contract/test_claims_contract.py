@@ -84,6 +84,13 @@ def test_a_live_claim_is_not_taken_again(claims):
     assert second.claim == first.claim and second.claim.owner == "owner-a"
 
 
+def test_claiming_again_as_the_same_owner_is_a_retry_that_still_holds(claims):
+    first = claims.claim(CLAIM, "owner-a", now=NOW, ttl=TTL)
+    again = claims.claim(CLAIM, "owner-a", now=NOW + timedelta(seconds=1), ttl=TTL)
+    assert again.taken and again.claim == first.claim and again.claim.etag == first.claim.etag
+    assert claims.complete(again.claim, {"ok": True}).status is ClaimStatus.COMPLETED
+
+
 def test_eight_concurrent_claimers_one_wins(claims):
     results = _race(RACERS, lambda i: claims.claim(CLAIM, f"owner-{i}", now=NOW, ttl=TTL))
     winners = [r for r in results if r.taken]

@@ -24,6 +24,8 @@ class FakeClaims:
         fresh = Claim(claim_id, owner, ClaimStatus.IN_PROGRESS, now, now + ttl, {}, uuid.uuid4().hex)
         with self._lock:
             existing = self._claims.get(claim_id)
+            if existing is not None and existing.status is ClaimStatus.IN_PROGRESS and existing.owner == owner:
+                return ClaimResult(True, existing)  # owners are per attempt: the same owner is a retry of this claim
             if existing is None or (existing.status is ClaimStatus.IN_PROGRESS and existing.expires_at <= now):
                 self._claims[claim_id] = fresh
                 return ClaimResult(True, fresh)
