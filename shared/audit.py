@@ -6,11 +6,21 @@ material: versions, ids, reasons and outcomes only.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.errors import InvalidInput
 from shared.timestamps import iso_utc
+
+# A Table string property holds at most 64 KiB (32K UTF-16 units); detail is context, so it is cut, never refused.
+MAX_DETAIL_CHARS = 16_000
+TRUNCATED = "_truncated"
+MAX_PAGE_SIZE = 1000  # what one Table query returns at most
+# Record ids are part of the store's sort key, so they are plain: uuid4 hex, or any short id of these characters.
+RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -39,3 +49,19 @@ class AuditRecord:
             "duration_ms": self.duration_ms,
             "detail": dict(self.detail),
         }
+
+
+def check_record_id(record_id: str) -> str:
+    if not isinstance(record_id, str) or not RECORD_ID.fullmatch(record_id):
+        raise InvalidInput("record_id", "must be 1-64 letters, digits, '-' or '_' (a uuid4 hex)")
+    return record_id
+
+
+def stored_detail(detail: dict) -> dict:
+    """`detail` as every audit store keeps it: JSON (anything else as its text) and bounded. An oversize detail
+    becomes `{"_truncated": true, "original_chars": n, "head": "<the first part of its JSON>"}` rather than
+    failing the append: losing the record of an act would be worse than losing part of its context."""
+    text = json.dumps(detail if isinstance(detail, dict) else {"value": detail}, sort_keys=True, default=str)
+    if len(text) <= MAX_DETAIL_CHARS:
+        return json.loads(text)
+    return {TRUNCATED: True, "original_chars": len(text), "head": text[: MAX_DETAIL_CHARS - 200]}

@@ -147,6 +147,44 @@ class Container:
 
         return self._once(f"_queue_{name}", build)
 
+    def _table(self, name: str):
+        """A table on AzureWebJobsStorage: its connection string, or else its identity-based table service URI with
+        the app's credential (the role it then needs: Storage Table Data Contributor on the account)."""
+        from shared.azure.tables import LazyTable, table_client
+
+        s = self.settings
+        if s.storage_connection:
+            return LazyTable(table_client(name, connection_string=s.storage_connection))
+        if s.table_service_uri:
+            return LazyTable(table_client(name, service_uri=s.table_service_uri, credential=self.credential))
+        raise InvalidSetting(
+            "AzureWebJobsStorage",
+            "is required for tables (claims, audit trail): a connection string, or "
+            "AzureWebJobsStorage__tableServiceUri with the app's identity",
+        )
+
+    @property
+    def claims(self):
+        """Exactly-once claims (rotation), in the CMK_CLAIMS_TABLE table."""
+
+        def build():
+            from shared.azure.claims import TableClaims
+
+            return TableClaims(self._table(self.settings.claims_table))
+
+        return self._once("_claims", build)
+
+    @property
+    def audit(self):
+        """The audit trail, in the CMK_AUDIT_TABLE table."""
+
+        def build():
+            from shared.azure.audit import TableAuditTrail
+
+            return TableAuditTrail(self._table(self.settings.audit_table))
+
+        return self._once("_audit", build)
+
     @property
     def alerts(self):
         """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains."""

@@ -8,9 +8,15 @@ so two takers cannot both win). A completed claim keeps its outcome, so a late d
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from shared.errors import InvalidInput
+
+# A Table string property holds at most 64 KiB (32K UTF-16 units): an outcome is a summary, never a payload.
+MAX_OUTCOME_CHARS = 30_000
 
 
 class ClaimStatus(StrEnum):
@@ -40,3 +46,17 @@ class ClaimResult:
 
 def rotation_claim_id(vault_host: str, key_name: str, from_version: str) -> str:
     return f"rotate|{vault_host.lower()}|{key_name.lower()}|{from_version.lower()}"
+
+
+def outcome_json(outcome: dict) -> str:
+    """The outcome as stored with a completed claim: a JSON object small enough for one table property.
+    InvalidInput naming `outcome` otherwise, before anything is written (every store checks the same way)."""
+    if not isinstance(outcome, dict):
+        raise InvalidInput("outcome", "must be a JSON object")
+    try:
+        text = json.dumps(outcome, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("outcome", f"not JSON-serialisable ({exc})") from None
+    if len(text) > MAX_OUTCOME_CHARS:
+        raise InvalidInput("outcome", f"too large ({len(text)} characters as JSON, at most {MAX_OUTCOME_CHARS})")
+    return text

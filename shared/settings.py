@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INVENTORY_PATH_SETTING = "CMK_INVENTORY_PATH"
 DEFAULT_INVENTORY_PATH = "inventory/reference.yaml"
 CREDENTIAL_KINDS = ("default", "managed-identity")
+TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class Settings:
     storage_connection: str | None
     sweep_schedule: str
     clock_url: str | None = None
+    table_service_uri: str | None = None  # identity-based AzureWebJobsStorage, when there is no connection string
+    claims_table: str = "cmkclaims"
+    audit_table: str = "cmkaudit"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,11 +79,25 @@ class Settings:
             storage_connection=get("AzureWebJobsStorage"),
             sweep_schedule=get("CMK_SWEEP_SCHEDULE", "0 0 * * * *") or "0 0 * * * *",
             clock_url=get("CMK_CLOCK_URL"),
+            table_service_uri=get("AzureWebJobsStorage__tableServiceUri"),
+            claims_table=table_name("CMK_CLAIMS_TABLE", get("CMK_CLAIMS_TABLE", "cmkclaims")),
+            audit_table=table_name("CMK_AUDIT_TABLE", get("CMK_AUDIT_TABLE", "cmkaudit")),
         )
 
     @property
     def connection_verify(self) -> str | bool:
         return self.ca_bundle or True
+
+
+def table_name(setting: str, value: str | None) -> str:
+    """Table Storage's rule, checked here so a bad name fails naming its setting, not as a 400 from the service."""
+    if not value or not TABLE_NAME.fullmatch(value) or value.lower() == "tables":
+        raise InvalidSetting(
+            setting,
+            "must be a table name: 3-63 letters and digits, starting with a letter "
+            f"(got {describe_value(value or '', quote=True)})",
+        )
+    return value
 
 
 def inventory_path(env: Mapping[str, str]) -> Path:

@@ -6,11 +6,12 @@ Thread-safe, so race tests can run many claimers against one fake as they would 
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import uuid
 from datetime import datetime, timedelta
 
-from shared.claims import Claim, ClaimResult, ClaimStatus
+from shared.claims import Claim, ClaimResult, ClaimStatus, outcome_json
 from shared.errors import PreconditionFailed
 
 
@@ -23,19 +24,20 @@ class FakeClaims:
         fresh = Claim(claim_id, owner, ClaimStatus.IN_PROGRESS, now, now + ttl, {}, uuid.uuid4().hex)
         with self._lock:
             existing = self._claims.get(claim_id)
+            if existing is not None and existing.status is ClaimStatus.IN_PROGRESS and existing.owner == owner:
+                return ClaimResult(True, existing)  # owners are per attempt: the same owner is a retry of this claim
             if existing is None or (existing.status is ClaimStatus.IN_PROGRESS and existing.expires_at <= now):
                 self._claims[claim_id] = fresh
                 return ClaimResult(True, fresh)
             return ClaimResult(False, existing)
 
     def complete(self, claim: Claim, outcome: dict) -> Claim:
+        stored = json.loads(outcome_json(outcome))  # what a table keeps: JSON, bounded, checked before the write
         with self._lock:
             current = self._claims.get(claim.claim_id)
             if current is None or current.etag != claim.etag:
                 raise PreconditionFailed(f"claim {claim.claim_id}: taken over or released meanwhile")
-            done = dataclasses.replace(
-                current, status=ClaimStatus.COMPLETED, outcome=dict(outcome), etag=uuid.uuid4().hex
-            )
+            done = dataclasses.replace(current, status=ClaimStatus.COMPLETED, outcome=stored, etag=uuid.uuid4().hex)
             self._claims[claim.claim_id] = done
             return done
 
