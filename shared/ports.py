@@ -159,7 +159,8 @@ class Claims(Protocol):
 
     def claim(self, claim_id: str, owner: str, *, now: datetime, ttl: timedelta) -> ClaimResult:
         """Insert an in-progress claim that fails on conflict; take over an existing in-progress one whose
-        `expires_at` <= now (ETag-guarded: of two takers only one wins). Otherwise return the existing claim."""
+        `expires_at` <= now (ETag-guarded: of two takers only one wins). The same owner asking again is a retry of
+        an insert whose reply was lost: it still holds the claim. Otherwise return the existing claim."""
 
     def complete(self, claim: Claim, outcome: dict) -> Claim:
         """Mark `claim` (as returned when taken) completed with `outcome`. PreconditionFailed when somebody else
