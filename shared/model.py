@@ -156,12 +156,25 @@ class ConsumerKind(StrEnum):
 
 @dataclass(frozen=True)
 class ConsumerState:
-    """Which key version a consumer (an Azure resource) uses right now, as read back from ARM."""
+    """Which key version a consumer (an Azure resource) uses right now, as read back from ARM, and whether it can.
+
+    `key_url` is the versioned key the resource uses for its data (MySQL `primaryKeyURI`, DES `activeKey.keyUrl`);
+    `other_key_urls` are the other versions it still depends on (MySQL's geo-backup key, a DES's `previousKeys`), which
+    no retirement may touch either. `available` is False when the resource reports it cannot reach its key (MySQL
+    `state: Inaccessible`), with the service's own words in `error`.
+    """
 
     kind: ConsumerKind
     resource_id: str
     key_url: str | None
     follows_latest: bool = False
+    available: bool = True
+    error: str | None = None
+    other_key_urls: tuple[str, ...] = ()
+
+    @property
+    def key_urls_in_use(self) -> tuple[str, ...]:
+        return tuple(u for u in (self.key_url, *self.other_key_urls) if u)
 
 
 class Severity(StrEnum):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from shared.audit import AuditRecord
+from shared.budget import BudgetGrant
 from shared.claims import Claim, ClaimResult
 from shared.model import (
     Alert,
@@ -142,9 +143,22 @@ class WorkQueue(Protocol):
 class Consumers(Protocol):
     """Azure resources that use a key (MySQL flexible server, disk encryption set), read and updated through ARM."""
 
-    def get_state(self, kind: str, resource_id: str) -> ConsumerState: ...
+    def get_state(self, kind: str, resource_id: str) -> ConsumerState:
+        """NotFound for a resource that does not exist."""
 
-    def point_to(self, kind: str, resource_id: str, key_url: str) -> ConsumerState: ...
+    def point_to(self, kind: str, resource_id: str, key_url: str) -> ConsumerState:
+        """Move the resource to the versioned `key_url` (an ARM long-running PATCH, followed to its end) and return
+        the state read back afterwards. InvalidInput naming `key_url` for a versionless or foreign URL."""
+
+
+@runtime_checkable
+class RewrapBudget(Protocol):
+    """One budget of Key Vault operations per vault and time window, shared by every re-wrap worker of every
+    instance (Table Storage), so that together they stay within their share of the vault's limit."""
+
+    def reserve(self, scope: str, want: int, *, now: datetime, limit_per_window: int, window: timedelta) -> BudgetGrant:
+        """Take up to `want` operations from `scope`'s current window (ETag-guarded, so concurrent reservers never
+        over-spend it). A grant of 0 carries `retry_after` seconds: when the next window opens."""
 
 
 @runtime_checkable
