@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from shared.commands import AuditQuery, RotateCommand
 from shared.errors import InvalidInput, UnsupportedMediaType
+from shared.timestamps import iso_utc
 from shared.untrusted import describe_value, type_name
 
 MAX_BODY_BYTES = 4096
@@ -26,6 +27,7 @@ MAX_CONTINUATION_CHARS = 2048
 MAX_SINCE_CHARS = 64
 DEFAULT_AUDIT_LIMIT = 50
 MAX_AUDIT_LIMIT = 200
+EARLIEST_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
 
 ROTATE_FIELDS = ("key", "reason")
 # `code` is the function key when it is passed in the query string: Azure hands it to the function with the rest.
@@ -144,7 +146,7 @@ def _refuse_unknown(
     shown = [describe_value(name, limit=64, quote=True) for name in unknown[:5]]
     more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
     raise InvalidInput(
-        describe_value(unknown[0], limit=64),
+        describe_value(unknown[0], limit=64) or "body",
         f"unknown {what}{'s' if len(unknown) > 1 else ''} {', '.join(shown)}{more}; allowed: {', '.join(allowed)}",
     )
 
@@ -191,7 +193,14 @@ def _since(value: str | None) -> datetime | None:
         ) from None
     if since.tzinfo is None or since.utcoffset() is None:
         raise InvalidInput("since", f"{describe_value(text, quote=True)} has no offset; add Z or e.g. +01:00")
-    return since.astimezone(UTC)
+    try:
+        since = since.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 and 9999-12-31T23:59-01:00 have no UTC instant
+        raise InvalidInput("since", f"{describe_value(text, quote=True)} is out of range in UTC") from None
+    if since < EARLIEST_SINCE:
+        # The trail records nothing before the app existed, and its store cannot even name such an instant.
+        raise InvalidInput("since", f"{describe_value(text, quote=True)} is before {iso_utc(EARLIEST_SINCE)}")
+    return since
 
 
 def _continuation(value: str | None) -> str | None:

@@ -160,6 +160,7 @@ def test_a_bad_rotation_request_names_its_field_and_creates_no_version(
     [
         ({"since": "2026-12-01T00:00:00"}, 400, "since"),
         ({"since": "last tuesday"}, 400, "since"),
+        ({"since": "1969-07-20T20:17:00Z"}, 400, "since"),
         ({"limit": "0"}, 400, "limit"),
         ({"limit": "201"}, 400, "limit"),
         ({"limit": "many"}, 400, "limit"),
@@ -167,7 +168,17 @@ def test_a_bad_rotation_request_names_its_field_and_creates_no_version(
         ({"continuation": "not-issued-by-the-trail"}, 400, "continuation"),
         ({"key": "no-such-key"}, 404, None),
     ],
-    ids=["naive-since", "bad-since", "limit-zero", "limit-over", "limit-word", "unknown-parameter", "bad-token", "key"],
+    ids=[
+        "naive-since",
+        "bad-since",
+        "since-1969",
+        "limit-zero",
+        "limit-over",
+        "limit-word",
+        "unknown-parameter",
+        "bad-token",
+        "key",
+    ],
 )
 def test_a_bad_audit_query_names_its_parameter(system: LocalSystem, wire: Wire, params, status, field):
     before = version_counts(system)

@@ -115,6 +115,11 @@ def test_every_unknown_field_is_named_and_the_allowed_ones_listed():
     assert "'alpha', 'zeta'" in error.reason and "allowed: key, reason" in error.reason
 
 
+def test_an_unnamed_unknown_field_is_the_bodys():
+    error = refused(body({"key": "k", "reason": "r", "": 1}))
+    assert error.field == "body" and "unknown field ''" in error.reason
+
+
 def test_an_unknown_field_name_is_escaped_and_capped():
     error = refused(body({"key": "k", "reason": "r", "x\n" + "y" * 500: 1}))
     assert "\n" not in error.field and "\n" not in error.reason
@@ -202,6 +207,9 @@ def test_since_with_z_is_utc():
         ("since=yesterday", "since", "not an ISO-8601 time"),
         ("since=2026-12-01T00:00:00+01:00", "since", "%2B"),  # an unescaped + reads as a space
         ("since=", "since", "must not be blank"),
+        ("since=1969-12-31T23:59:59Z", "since", "is before 1970-01-01T00:00:00Z"),
+        ("since=0001-01-01T00:00:00%2B01:00", "since", "out of range in UTC"),
+        ("since=9999-12-31T23:59:59-01:00", "since", "out of range in UTC"),
         ("limit=0", "limit", "from 1 to 200"),
         ("limit=201", "limit", "from 1 to 200"),
         ("limit=-1", "limit", "from 1 to 200"),
@@ -222,6 +230,9 @@ def test_since_with_z_is_utc():
         "not-a-time",
         "unescaped-plus",
         "blank-since",
+        "before-1970",
+        "before-year-one-utc",
+        "after-year-9999-utc",
         "limit-zero",
         "limit-over",
         "limit-negative",
