@@ -13,14 +13,15 @@ import os
 
 import azure.functions as func
 
-from functions import alerting, compliance, sweep
+from functions import alerting, audit_log, compliance, rotation_triggers, sweep
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
+from functions.http_answers import Answer, error_answer, ok, rotation_answer
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
 from shared.errors import CmkError, MalformedMessage
 from shared.events import parse_event
-from shared.http_errors import error_response
+from shared.http_requests import parse_audit_request, parse_rotate_request
 from shared.timestamps import iso_utc
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -33,10 +34,13 @@ def _json(status: int, body: object, headers: dict[str, str] | None = None) -> f
     )
 
 
+def _respond(answer: Answer) -> func.HttpResponse:
+    return _json(answer.status, answer.body, answer.headers)
+
+
 def _error(exc: Exception) -> func.HttpResponse:
     """One error shape for every route, from one table (shared.http_errors); a bug is logged there, answered 500."""
-    answer = error_response(exc)
-    return _json(answer.status, answer.body, answer.headers)
+    return _respond(error_answer(exc))
 
 
 @app.route(route="keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -47,6 +51,26 @@ def list_keys(req: func.HttpRequest) -> func.HttpResponse:
     except Exception as exc:
         return _error(exc)
     return _json(200, report.to_json())
+
+
+@app.route(route="rotations", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def rotations(req: func.HttpRequest) -> func.HttpResponse:
+    """An operator's rotation: `{"key", "reason"}` -> 201 rotated, 200 already rotated, 409 in progress."""
+    try:
+        command = parse_rotate_request(req.get_body(), dict(req.headers))
+        return _respond(rotation_answer(bootstrap.deps().call(rotation_triggers.rotate_now, command)))
+    except Exception as exc:
+        return _error(exc)
+
+
+@app.route(route="audit", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def audit_trail(req: func.HttpRequest) -> func.HttpResponse:
+    """The audit trail, newest first: `?key=&since=&continuation=&limit=` -> `{"records", "continuation"}`."""
+    try:
+        query = parse_audit_request(req.url)
+        return _respond(ok(bootstrap.deps().call(audit_log.read_audit, query).to_json()))
+    except Exception as exc:
+        return _error(exc)
 
 
 def _event_dict(event: func.EventGridEvent | func.CloudEvent) -> dict:

@@ -63,6 +63,12 @@ class InvalidInput(CmkError):
         self.reason = message
 
 
+class UnsupportedMediaType(InvalidInput):
+    """The request's body is in a format the route does not read (e.g. not `application/json`): HTTP 415."""
+
+    code = "UnsupportedMediaType"
+
+
 class UnwrapFailed(CmkError):
     """The service could not unwrap the value with that key version: wrong version, or corrupt ciphertext."""
 

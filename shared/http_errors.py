@@ -23,6 +23,7 @@ from shared.errors import (
     PreconditionFailed,
     ServiceUnavailable,
     Throttled,
+    UnsupportedMediaType,
     UnwrapFailed,
 )
 from shared.inventory_model import InventoryError
@@ -30,9 +31,10 @@ from shared.inventory_model import InventoryError
 log = logging.getLogger("cmk")
 
 # Most specific type first: the first entry the error is an instance of answers it. InvalidSetting is an InvalidInput
-# (it names a field) but the operator's to fix, so it must come before InvalidInput's 400.
+# (it names a field) but the operator's to fix, so it must come before InvalidInput's 400; UnsupportedMediaType too.
 STATUS_BY_ERROR: tuple[tuple[type[CmkError], int], ...] = (
     (InvalidSetting, 500),
+    (UnsupportedMediaType, 415),
     (InvalidInput, 400),
     (NotFound, 404),
     (Conflict, 409),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions import alerting, compliance, sweep
+from functions import alerting, audit_log, compliance, rotation_triggers, sweep
 from functions.event_handlers import EVENT_HANDLERS
 from shared.binding import UnboundPort, port_parameters
 from shared.bootstrap import Container
@@ -120,7 +120,14 @@ def test_the_real_container_offers_the_ports_handlers_name():
 
 @pytest.mark.parametrize(
     "handler",
-    [compliance.report_keys, sweep.run_sweep, alerting.deliver_alert, *EVENT_HANDLERS.values()],
+    [
+        compliance.report_keys,
+        sweep.run_sweep,
+        alerting.deliver_alert,
+        rotation_triggers.rotate_now,
+        audit_log.read_audit,
+        *EVENT_HANDLERS.values(),
+    ],
     ids=lambda h: h.__qualname__,
 )
 def test_every_handler_the_app_calls_binds_without_building_anything(handler):

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
     "list_keys": {"type": "httpTrigger", "route": "keys", "methods": ["GET"], "authLevel": "FUNCTION"},
+    "rotations": {"type": "httpTrigger", "route": "rotations", "methods": ["POST"], "authLevel": "FUNCTION"},
+    "audit_trail": {"type": "httpTrigger", "route": "audit", "methods": ["GET"], "authLevel": "FUNCTION"},
     "keyvault_events": {"type": "eventGridTrigger"},
     "role_assignment_events": {"type": "eventGridTrigger"},
     "compliance_sweep": {"type": "timerTrigger", "schedule": "0 0 * * * *", "runOnStartup": False},
@@ -94,3 +96,31 @@ def test_a_bug_behind_a_route_is_an_internal_error_without_details():
     body = json.loads(response.get_body())
     assert body["error"]["code"] == "InternalError"
     assert "NoneType" not in response.get_body().decode()
+
+
+def test_a_bad_rotation_request_is_answered_from_the_table_before_any_port_is_built(monkeypatch):
+    """Parsing comes first: a refused request never reaches bootstrap (which would build adapters from settings)."""
+    import azure.functions as func
+
+    import function_app
+
+    monkeypatch.setattr(function_app.bootstrap, "deps", lambda: pytest.fail("deps() reached for a refused request"))
+    request = func.HttpRequest(
+        "POST",
+        "https://app.example/api/rotations",
+        headers={"Content-Type": "application/json"},
+        body=b'{"key": "aks-encryption-key", "reason": "r", "force": true}',
+    )
+    response = function_app.rotations(request)
+    assert response.status_code == 400
+    assert json.loads(response.get_body())["error"]["field"] == "force"
+    text_body = func.HttpRequest("POST", "https://app.example/api/rotations", headers={}, body=b"key=k")
+    assert function_app.rotations(text_body).status_code == 415
+    query = func.HttpRequest("GET", "https://app.example/api/audit?since=2026-12-01T00:00:00", body=b"")
+    response = function_app.audit_trail(query)
+    assert response.status_code == 400
+    assert json.loads(response.get_body())["error"] == {
+        "code": "InvalidField",
+        "field": "since",
+        "message": "'2026-12-01T00:00:00' has no offset; add Z or e.g. +01:00",
+    }

@@ -18,6 +18,7 @@ from shared.inventory_model import InventoryError, UnknownKey
     [
         (errors.InvalidInput("reason", "must be one of rotate, expire"), 400, "InvalidField"),
         (errors.MalformedMessage("type", "missing"), 400, "MalformedMessage"),
+        (errors.UnsupportedMediaType("Content-Type", "must be application/json"), 415, "UnsupportedMediaType"),
         (errors.NotFound("scope /x: not found"), 404, "NotFound"),
         (errors.KeyNotFound("key k: not found"), 404, "KeyNotFound"),
         (UnknownKey("no managed key 'k'"), 404, "UnknownKey"),
@@ -43,7 +44,7 @@ def test_each_error_gets_its_status_and_code(exc, status, code):
 
 
 def test_every_status_of_the_contract_is_in_the_table():
-    assert {status for _, status in STATUS_BY_ERROR} == {400, 404, 409, 412, 429, 500, 502}
+    assert {status for _, status in STATUS_BY_ERROR} == {400, 404, 409, 412, 415, 429, 500, 502}
 
 
 def test_no_entry_is_shadowed_by_an_earlier_base():

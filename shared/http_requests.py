@@ -1,0 +1,219 @@
+"""Operators' HTTP requests -> commands (shared.commands), refused at the edge before anything is read or changed.
+
+Pure (no azure.functions): the trigger hands over the raw body, headers and URL, so a test can send every malformed
+request a person or a script can produce. Each refusal is an InvalidInput naming the field and what was wrong, and
+quotes what the caller sent only through shared.untrusted (a header or a field name can carry a forged log line).
+The body is judged on its raw bytes first: its size before it is decoded, its encoding before it is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from shared.commands import AuditQuery, RotateCommand
+from shared.errors import InvalidInput, UnsupportedMediaType
+from shared.timestamps import iso_utc
+from shared.untrusted import describe_value, type_name
+
+MAX_BODY_BYTES = 4096
+MAX_REASON_CHARS = 500
+MAX_CALLER_CHARS = 128
+MAX_CONTINUATION_CHARS = 2048
+MAX_SINCE_CHARS = 64
+DEFAULT_AUDIT_LIMIT = 50
+MAX_AUDIT_LIMIT = 200
+EARLIEST_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
+
+ROTATE_FIELDS = ("key", "reason")
+# `code` is the function key when it is passed in the query string: Azure hands it to the function with the rest.
+AUDIT_PARAMETERS = ("key", "since", "continuation", "limit")
+HOST_PARAMETERS = frozenset({"code"})
+
+# Set by App Service authentication (Easy Auth) for a signed-in caller; it strips any a client sends itself.
+PRINCIPAL_NAME_HEADER = "X-MS-CLIENT-PRINCIPAL-NAME"
+PRINCIPAL_ID_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
+FUNCTION_KEY_CALLER = "function-key"
+
+# Key Vault's own rules: a key name is 1-127 letters, digits and dashes; a vault name 3-24, starting with a letter.
+# `vault/key` is how the inventory tells apart two vaults' keys of the same name.
+_KEY_NAME = re.compile(r"(?:[A-Za-z][0-9A-Za-z-]{2,23}/)?[0-9A-Za-z-]{1,127}")
+_LIMIT = re.compile(r"[0-9]{1,4}")
+
+
+def parse_rotate_request(body: bytes, headers: Mapping[str, str]) -> RotateCommand:
+    """`POST /api/rotations`: `{"key": "...", "reason": "..."}` from a JSON body; the caller from the headers."""
+    _require_json(headers)
+    document = _json_object(body)
+    _refuse_unknown(document, ROTATE_FIELDS, "field")
+    key = _key_name(document.get("key"), "key", required=True)
+    reason = _text(document.get("reason"), "reason", MAX_REASON_CHARS)
+    return RotateCommand(key=key, reason=reason, caller=caller_from(headers))
+
+
+def caller_from(headers: Mapping[str, str]) -> str:
+    """Who asked, for the audit trail: the signed-in principal's name, else its id, else that a function key was
+    used. Never the key itself; capped and escaped, because it is written to records, alerts and logs."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    for header in (PRINCIPAL_NAME_HEADER, PRINCIPAL_ID_HEADER):
+        value = (lowered.get(header.lower()) or "").strip()
+        if value:
+            return describe_value(value, limit=MAX_CALLER_CHARS)
+    return FUNCTION_KEY_CALLER
+
+
+def parse_audit_request(url: str) -> AuditQuery:
+    """`GET /api/audit?key=&since=&continuation=&limit=`, read from the request's URL so that a parameter given twice
+    is refused instead of one copy silently winning."""
+    pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    params = _single_values(pairs)
+    _refuse_unknown(params, AUDIT_PARAMETERS, "query parameter", ignored=HOST_PARAMETERS)
+    return AuditQuery(
+        key=_key_name(params.get("key"), "key", required=False),
+        since=_since(params.get("since")),
+        continuation=_continuation(params.get("continuation")),
+        limit=_limit(params.get("limit")),
+    )
+
+
+def _require_json(headers: Mapping[str, str]) -> None:
+    """415 for anything but JSON: a form post or a text body would otherwise be read as JSON by accident."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    content_type = (lowered.get("content-type") or "").strip()
+    media_type, _, parameters = content_type.partition(";")
+    if media_type.strip().lower() != "application/json":
+        shown = describe_value(content_type, limit=80, quote=True) if content_type else "missing"
+        raise UnsupportedMediaType("Content-Type", f"must be application/json (got {shown})")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType("Content-Type", f"charset must be utf-8 (got {describe_value(value.strip())})")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidInput("body", f"is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
+    if not body.strip():
+        raise InvalidInput("body", 'is empty; send a JSON object such as {"key": "...", "reason": "..."}')
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("body", f"is not UTF-8 (byte {exc.start})") from None
+    try:
+        document = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("body", f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise InvalidInput("body", "nests too deeply to be a request") from None
+    if not isinstance(document, dict):
+        raise InvalidInput("body", f"must be a JSON object, got {type_name(document)}")
+    return document
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A field given twice is refused: parsers disagree on which copy wins, so the caller's intent is unknown."""
+    document: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in document:
+            raise InvalidInput(describe_value(name, limit=64), "is given more than once")
+        document[name] = value
+    return document
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidInput("body", f"is not valid JSON: {name} is not a JSON value")
+
+
+def _single_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise InvalidInput(describe_value(name, limit=64), "is given more than once")
+        params[name] = value
+    return params
+
+
+def _refuse_unknown(
+    given: Mapping[str, Any], allowed: tuple[str, ...], what: str, ignored: frozenset[str] = frozenset()
+) -> None:
+    unknown = sorted(name for name in given if name not in allowed and name not in ignored)
+    if not unknown:
+        return
+    shown = [describe_value(name, limit=64, quote=True) for name in unknown[:5]]
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    raise InvalidInput(
+        describe_value(unknown[0], limit=64) or "body",
+        f"unknown {what}{'s' if len(unknown) > 1 else ''} {', '.join(shown)}{more}; allowed: {', '.join(allowed)}",
+    )
+
+
+def _text(value: object, field: str, limit: int) -> str:
+    if value is None:
+        raise InvalidInput(field, "is required")
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a string, got {type_name(value)}")
+    if not value.strip():
+        raise InvalidInput(field, "must not be blank")
+    if len(value) > limit:
+        raise InvalidInput(field, f"is {len(value)} characters; at most {limit} are accepted")
+    if not value.isprintable():
+        # A newline or an escape sequence would forge lines in the log and the alert that quote the reason.
+        raise InvalidInput(field, "must be a single line of printable text (no control characters)")
+    return value
+
+
+def _key_name(value: object, field: str, *, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    name = _text(value, field, 152)
+    if not _KEY_NAME.fullmatch(name):
+        raise InvalidInput(
+            field,
+            f"{describe_value(name, limit=64, quote=True)} is not a key name "
+            "(1-127 letters, digits and dashes, optionally prefixed by 'vault/')",
+        )
+    return name
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    text = _text(value, "since", MAX_SINCE_CHARS)
+    try:
+        since = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            "since",
+            f"{describe_value(text, quote=True)} is not an ISO-8601 time such as 2026-12-01T00:00:00Z "
+            "(in a URL, write + as %2B)",
+        ) from None
+    if since.tzinfo is None or since.utcoffset() is None:
+        raise InvalidInput("since", f"{describe_value(text, quote=True)} has no offset; add Z or e.g. +01:00")
+    try:
+        since = since.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 and 9999-12-31T23:59-01:00 have no UTC instant
+        raise InvalidInput("since", f"{describe_value(text, quote=True)} is out of range in UTC") from None
+    if since < EARLIEST_SINCE:
+        # The trail records nothing before the app existed, and its store cannot even name such an instant.
+        raise InvalidInput("since", f"{describe_value(text, quote=True)} is before {iso_utc(EARLIEST_SINCE)}")
+    return since
+
+
+def _continuation(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return _text(value, "continuation", MAX_CONTINUATION_CHARS)
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_AUDIT_LIMIT
+    if not _LIMIT.fullmatch(value) or not 1 <= int(value) <= MAX_AUDIT_LIMIT:
+        raise InvalidInput(
+            "limit", f"{describe_value(value, limit=32, quote=True)} is not a whole number from 1 to {MAX_AUDIT_LIMIT}"
+        )
+    return int(value)
