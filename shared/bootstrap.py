@@ -186,6 +186,13 @@ class Container:
         return self._once("_audit", build)
 
     @property
+    def rewrap_queue(self):
+        """Where the new-version handler and the sweep put re-wrap pages, and the re-wrap worker puts their rest."""
+        from shared.queues import REWRAP_QUEUE
+
+        return self.queue(REWRAP_QUEUE)
+
+    @property
     def alerts(self):
         """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains."""
         from shared.alerts import ALERT_QUEUE, OutboxAlerts
