@@ -13,7 +13,7 @@ import os
 
 import azure.functions as func
 
-from functions import alerting, audit_log, compliance, rotation_triggers, sweep
+from functions import alerting, audit_log, key_status, rotation_triggers, sweep
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
 from functions.http_answers import Answer, error_answer, ok, rotation_answer
@@ -47,12 +47,12 @@ def _error(exc: Exception) -> func.HttpResponse:
 
 @app.route(route="keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_keys(req: func.HttpRequest) -> func.HttpResponse:
-    """Every managed key: current version, attributes, rotation policy and compliance findings."""
+    """Every managed key: current version, attributes, rotation policy, compliance findings and its dependents."""
     try:
-        report = bootstrap.deps().call(compliance.report_keys)
+        status = bootstrap.deps().call(key_status.keys_status)
     except Exception as exc:
         return _error(exc)
-    return _json(200, report.to_json())
+    return _json(200, status)
 
 
 @app.route(route="rotations", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)

@@ -345,3 +345,28 @@ def test_the_sweep_resumes_a_stalled_rewrap_moves_stragglers_and_then_retires(wo
     assert not world.vault.get_key(world.key(MYSQL).ref, old.version).enabled
     state = world.consumers.get_state("mysql-flexible-server", world.key(MYSQL).consumers[0].resource_id)
     assert state.key_url == new.key_id
+
+
+def test_the_keys_status_shows_deks_per_version_the_consumers_and_the_rewrap_in_flight(world):
+    from functions.key_status import keys_status
+
+    _seed(world, MYSQL, 150, shards=1)
+    old = world.vault.get_key(world.key(MYSQL).ref)
+    new = _rotate(world, MYSQL)
+    on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    [first] = world.rewrap_queue.drain()
+    rewrap_page(first, **_worker_ports(world))  # one page of 100 done, its continuation still queued
+    ports = {k: v for k, v in world.sweep_ports().items() if k not in ("alerts", "claims", "pacer", "rewrap_queue")}
+    body = keys_status(**ports)
+    mysql = next(k for k in body["keys"] if k["name"] == MYSQL)["dependents"]
+    assert mysql["deks_by_version"] == {old.version: 50, new.version: 100}
+    assert mysql["rewrap"] == {
+        "target_version": new.version,
+        "processed": 100,
+        "succeeded": 100,
+        "failed": 0,
+        "remaining": 50,
+        "running": True,
+    }
+    [server] = mysql["consumers"]
+    assert (server["kind"], server["version"], server["available"]) == ("mysql-flexible-server", new.version, True)
