@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,10 @@ def test_ctrl_c_under_tee_leaves_nothing_running(tmp_path):
     )
     try:
         pipeline.wait_for(lambda line: line.startswith("Ctrl-C stops everything"), timeout=180)
+        # tee writes its stdout before its file: wait for the file too, or Ctrl-C may land between the two writes.
+        deadline = time.monotonic() + 10
+        while "Ctrl-C stops everything" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         children = recorded_pids(state)
         assert len(children) == 3
         run_sessions = {pipeline.proc.pid, *children}
