@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from shared.dek_sharding import DEFAULT_SHARDS, shard_count, shard_of
 from shared.errors import CmkError, InvalidInput, KeyDisabled
 from shared.inventory_model import ManagedKey
-from shared.model import ConsumerKind, KeyRef, WrappedDek
+from shared.model import ConsumerKind, KeyRef, KeyVersion, WrappedDek
 from shared.ports import DekStore, KeyVault
 
 DEK_BYTES = 32
@@ -118,10 +118,12 @@ def create_dek(
     dek_id: str | None = None,
     prefix: str | None = None,
     shards: int | None = None,
+    current: KeyVersion | None = None,
 ) -> DekHandle:
     """A new DEK under `key`'s current version, stored and returned open. Its partition is `partition`, else its shard
     under `prefix` (default: a ManagedKey's dek-table consumer's partition_prefix and shard count, else the key's
-    name and 16 shards), computed by shared.dek_sharding as the re-wrap fan-out computes it."""
+    name and 16 shards), computed by shared.dek_sharding as the re-wrap fan-out computes it. `current`, when the caller
+    already read the key's current version (a batch of DEKs), saves one vault read per DEK."""
     ref = key.ref if isinstance(key, ManagedKey) else key
     dek_id = dek_id or uuid.uuid4().hex
     if partition is None:
@@ -129,7 +131,7 @@ def create_dek(
         prefix = prefix if prefix is not None else str(options.get("partition_prefix") or ref.name)
         count = shards if shards is not None else (shard_count(options) if options else DEFAULT_SHARDS)
         partition = shard_of(dek_id, prefix, count)
-    current = vault.get_key(ref)
+    current = current or vault.get_key(ref)
     if not current.enabled:
         raise KeyDisabled(f"key {ref.name}/{current.version}: the current version is disabled; no DEK can be made")
     secret = bytearray(secrets.token_bytes(DEK_BYTES))
