@@ -11,8 +11,9 @@ A 4096-bit RSA wrapped value is 512 bytes, twice that with the previous copy: fa
 
 Replace is If-Match on the ETag read (412 -> PreconditionFailed), add an insert (409 -> Conflict). list_page's
 continuation is ours (the next RowKey, as base64 JSON, as the audit adapter's), so a page resumes exactly where the
-last ended. count_by_key_id selects only KeyId, never the wrapped bytes; it still reads one row per DEK of the key
-(Table Storage has no server-side count), about 1,000 rows per round trip: seconds for 100,000 DEKs.
+last ended. count_by_key_id selects only KeyId, never the wrapped bytes, but Table Storage has no server-side count
+and KeyBase is no key: the service scans every partition and returns one small row per DEK of the key, up to 1,000
+per round trip (about 100 round trips for 100,000 DEKs): for status and the retirement guard, not per request.
 partitions() reads only PartitionKey of every entity in the table: a full scan, for status pages, not hot paths
 (the re-wrap fan-out computes its shards with shared.dek_sharding instead).
 """
