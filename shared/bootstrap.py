@@ -159,7 +159,7 @@ class Container:
             return LazyTable(table_client(name, service_uri=s.table_service_uri, credential=self.credential))
         raise InvalidSetting(
             "AzureWebJobsStorage",
-            "is required for tables (claims, audit trail): a connection string, or "
+            "is required for tables (claims, audit trail, DEK registry, re-wrap budget): a connection string, or "
             "AzureWebJobsStorage__tableServiceUri with the app's identity",
         )
 
@@ -191,6 +191,29 @@ class Container:
         from shared.queues import REWRAP_QUEUE
 
         return self.queue(REWRAP_QUEUE)
+
+    @property
+    def dekstore(self):
+        """The DEK registry, in the CMK_DEK_TABLE table: the same setting the inventory's dek-table consumers name
+        with `${CMK_DEK_TABLE:-cmkdeks}`, so the registry the app writes is the one the inventory describes."""
+
+        def build():
+            from shared.azure.dekstore import TableDekStore
+
+            return TableDekStore(self._table(self.settings.dek_table))
+
+        return self._once("_dekstore", build)
+
+    @property
+    def budget(self):
+        """The re-wrap budget every worker of every instance shares, in the CMK_BUDGET_TABLE table."""
+
+        def build():
+            from shared.azure.budget import TableRewrapBudget
+
+            return TableRewrapBudget(self._table(self.settings.budget_table))
+
+        return self._once("_budget", build)
 
     @property
     def alerts(self):
