@@ -19,6 +19,7 @@ from typing import Any
 
 from functions.rewrap_messages import RewrapMessage
 from shared.audit import AuditRecord
+from shared.dek_sharding import all_shards, shard_count
 from shared.errors import CmkError, ServiceUnavailable, Throttled
 from shared.events import KeyNewVersionCreated
 from shared.model import Alert, ConsumerKind, KeyVersion, Severity
@@ -116,13 +117,14 @@ def move_dependents(
     return MoveOutcome(managed.name, current.key_id, tuple(steps), record.record_id)
 
 
-def dek_partitions(managed: Any, consumer: Any, dekstore: DekStore) -> list[str]:
+def dek_partitions(managed: Any, consumer: Any) -> list[str]:
+    """Every shard the key's DEKs may be in: known from the consumer's options, so no scan of the table."""
     prefix = consumer.options.get("partition_prefix") or managed.name
-    return [p for p in dekstore.partitions() if p.startswith(prefix)]
+    return all_shards(prefix, shard_count(consumer.options))
 
 
 def _fan_out(managed, consumer, current: KeyVersion, dekstore: DekStore, queue: WorkQueue, clock: Clock):
-    partitions = dek_partitions(managed, consumer, dekstore)
+    partitions = dek_partitions(managed, consumer)
     for partition in partitions:
         queue.send(RewrapMessage(managed.name, current.key_id, partition, started_at=clock.now()).to_json())
     prefix = consumer.options.get("partition_prefix") or managed.name

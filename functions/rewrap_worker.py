@@ -22,9 +22,9 @@ from typing import Any
 
 from functions.rewrap_messages import RewrapMessage, parse_rewrap_message
 from shared.audit import AuditRecord
+from shared.envelope import rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
 from shared.inventory_model import UnknownKey
-from shared.kcv import kcv_matches
 from shared.model import Alert, Severity, WrappedDek
 from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
 
@@ -190,27 +190,12 @@ def _rewrap_one(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: Key
     'failed' (transient: retried by a later message)."""
     for _attempt in range(2):
         try:
-            plaintext = vault.unwrap_key(dek.key_id, dek.wrapped, dek.algorithm)
+            with unwrap_checked(dek, vault=vault) as opened:  # the plaintext lives only inside this block
+                moved = rewrapped(opened, vault=vault, key=managed.ref, version=msg.target_version)
         except TRANSIENT:
             return "failed"
         except CmkError:
-            return "refused"  # the version refuses (disabled, deleted, corrupt value): an operator must look
-        try:
-            if not kcv_matches(plaintext, dek.kcv):
-                return "refused"
-            wrapped = vault.wrap_key(managed.ref, msg.target_version, plaintext)
-        except TRANSIENT:
-            return "failed"
-        finally:
-            del plaintext  # DEK plaintext lives only for this one DEK's move
-        moved = dataclasses.replace(
-            dek,
-            key_id=wrapped.key_id,
-            algorithm=wrapped.algorithm,
-            wrapped=wrapped.wrapped,
-            previous_key_id=dek.key_id,
-            previous_wrapped=dek.wrapped,
-        )
+            return "refused"  # KCV mismatch, or the version refuses (disabled, deleted, corrupt value): look at it
         try:
             dekstore.replace(moved)
             return "moved"

@@ -81,7 +81,7 @@ def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, au
         return 0  # in flight
     shards = 0
     for consumer in tables:
-        for partition in dek_partitions(managed, consumer, dekstore):
+        for partition in dek_partitions(managed, consumer):
             queue.send(RewrapMessage(managed.name, current.key_id, partition, started_at=clock.now()).to_json())
             shards += 1
     return shards

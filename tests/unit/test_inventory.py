@@ -369,6 +369,12 @@ UNIT_CASES = [
         "at least 7 days before expire_after (P180D)",
     ),
     (
+        "shards-not-a-number",
+        change("keys.0.consumers.1.options", {"table": "deks", "partition_prefix": "aks-", "shards": "many"}),
+        "keys[aks-key].consumers[1].options.shards",
+        "must be an integer from 1 to 1000",
+    ),
+    (
         "expiry-too-short",
         change("keys.0.rotation.expire_after", "P20D"),
         "keys[aks-key].rotation.expire_after",
@@ -598,6 +604,7 @@ def test_the_base_document_of_the_rejection_cases_is_valid(inventory: Inventory)
     assert inventory.key("mysql-key").consumers_of(ConsumerKind.DEK_TABLE)[0].options == {
         "table": "deks",
         "partition_prefix": "mysql-key",
+        "shards": 16,  # the default
     }
 
 
@@ -832,7 +839,7 @@ def test_to_json_is_a_serialisable_summary(inventory: Inventory):
     assert aks["consumers"][1] == {
         "kind": "dek-table",
         "resource_id": None,
-        "options": {"table": "deks", "partition_prefix": "aks-"},
+        "options": {"table": "deks", "partition_prefix": "aks-", "shards": 16},
     }
 
 

@@ -17,10 +17,11 @@ from functions.rewrap_messages import RewrapMessage
 from functions.rewrap_worker import COMPLETED_ALERT, KCV_ALERT, WholePageFailed, rewrap_page
 from functions.sweep import run_sweep
 from shared.budget import BudgetGrant
+from shared.dek_sharding import all_shards, shard_of
+from shared.envelope import key_check_value
 from shared.errors import MalformedMessage, Throttled
 from shared.event_values import EVENT_GRID
 from shared.events import KeyNewVersionCreated
-from shared.kcv import key_check_value
 from shared.model import WrappedDek
 
 MYSQL, AKS = "mysql-encryption-key", "aks-encryption-key"
@@ -46,20 +47,22 @@ class StingyBudget:
         return BudgetGrant(granted, 0.0 if granted else 3.2)
 
 
-def _seed(world, name: str, count: int, shards: int = 3) -> dict[tuple[str, str], bytes]:
-    """DEKs under the key's current version, spread over shards; returns their plaintexts (the test's record)."""
+def _seed(world, name: str, count: int, partition: str | None = None) -> dict[tuple[str, str], bytes]:
+    """DEKs under the key's current version, in their shards (or all in one); returns their plaintexts (the test's
+    record)."""
     managed = world.key(name)
     prefix = next(c for c in managed.consumers if c.kind.value == "dek-table").options["partition_prefix"]
     current = world.vault.get_key(managed.ref)
     plaintexts = {}
     for i in range(count):
         dek = os.urandom(32)
-        partition, dek_id = f"{prefix}{i % shards:03d}", f"dek-{i:05d}"
+        dek_id = f"dek-{i:05d}"
+        shard = partition or shard_of(dek_id, prefix)
         wrapped = world.vault.wrap_key(managed.ref, current.version, dek)
         world.dekstore.add(
-            WrappedDek(partition, dek_id, wrapped.key_id, wrapped.algorithm, wrapped.wrapped, key_check_value(dek))
+            WrappedDek(shard, dek_id, wrapped.key_id, wrapped.algorithm, wrapped.wrapped, key_check_value(dek))
         )
-        plaintexts[(partition, dek_id)] = dek
+        plaintexts[(shard, dek_id)] = dek
     return plaintexts
 
 
@@ -116,11 +119,11 @@ def _assert_all_open_on(world, plaintexts, key_id: str) -> None:
 
 
 def test_a_new_version_fans_out_one_message_per_shard_and_moves_the_azure_consumers(world):
-    _seed(world, MYSQL, 9, shards=3)
+    _seed(world, MYSQL, 9)
     new = _rotate(world, MYSQL)
     outcome = on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
     messages = world.rewrap_queue.visible()
-    assert sorted(m["partition"] for m in messages) == ["mysql-000", "mysql-001", "mysql-002"]
+    assert sorted(m["partition"] for m in messages) == all_shards("mysql-")  # every shard, known without a scan
     assert {m["target"] for m in messages} == {new.key_id}
     mysql = world.key(MYSQL).consumers[0]
     assert world.consumers.get_state(mysql.kind.value, mysql.resource_id).key_url == new.key_id
@@ -128,13 +131,13 @@ def test_a_new_version_fans_out_one_message_per_shard_and_moves_the_azure_consum
 
 
 def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completion_once(world):
-    plaintexts = _seed(world, MYSQL, 250, shards=2)  # pages of 100: continuations
+    plaintexts = _seed(world, MYSQL, 250)  # pages of 100: continuations
     old = world.vault.get_key(world.key(MYSQL).ref)
     new = _rotate(world, MYSQL)
     on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
     outcomes = _drain(world)
     _assert_all_open_on(world, plaintexts, new.key_id)
-    some = world.dekstore.get("mysql-000", "dek-00000")
+    some = world.dekstore.get(shard_of("dek-00000", "mysql-"), "dek-00000")
     assert some.previous_key_id == old.key_id and some.previous_wrapped
     assert sum(o.succeeded for o in outcomes) == 250
     completed = [a for a in world.alerts.published if a.type == COMPLETED_ALERT]
@@ -149,7 +152,7 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
 def test_a_wrong_kcv_or_a_flipped_byte_never_replaces_the_good_copy(world):
     import dataclasses
 
-    plaintexts = _seed(world, MYSQL, 10, shards=1)
+    plaintexts = _seed(world, MYSQL, 10, partition="mysql-000")
     bad_kcv = world.dekstore.get("mysql-000", "dek-00003")
     world.dekstore.replace(dataclasses.replace(bad_kcv, kcv="0" * 32))
     flipped = world.dekstore.get("mysql-000", "dek-00007")
@@ -159,7 +162,7 @@ def test_a_wrong_kcv_or_a_flipped_byte_never_replaces_the_good_copy(world):
     before = {i: world.dekstore.get("mysql-000", i) for i in ("dek-00003", "dek-00007")}
     new = _rotate(world, MYSQL)
     on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
-    [outcome] = _drain(world)
+    outcome = next(o for o in _drain(world) if o.partition == "mysql-000")
     assert set(outcome.refused) == {"dek-00003", "dek-00007"} and outcome.succeeded == 8
     for dek_id, entity in before.items():
         after = world.dekstore.get("mysql-000", dek_id)
@@ -188,7 +191,7 @@ class ThrottlingVault:
 
 
 def test_throttling_never_fails_a_dek_it_only_retries_it(world):
-    plaintexts = _seed(world, MYSQL, 60, shards=2)
+    plaintexts = _seed(world, MYSQL, 60)
     new = _rotate(world, MYSQL)
     on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
     throttling = ThrottlingVault(world.vault, 0.4)
@@ -198,7 +201,7 @@ def test_throttling_never_fails_a_dek_it_only_retries_it(world):
 
 
 def test_a_page_fails_only_when_every_dek_of_it_failed(world):
-    _seed(world, MYSQL, 5, shards=1)
+    _seed(world, MYSQL, 5, partition="mysql-000")
     new = _rotate(world, MYSQL)
     message = RewrapMessage(MYSQL, new.key_id, "mysql-000").to_json()
     with pytest.raises(WholePageFailed):
@@ -206,7 +209,7 @@ def test_a_page_fails_only_when_every_dek_of_it_failed(world):
 
 
 def test_deks_beyond_the_budget_grant_are_deferred_not_dropped(world):
-    plaintexts = _seed(world, MYSQL, 30, shards=1)
+    plaintexts = _seed(world, MYSQL, 30, partition="mysql-000")
     new = _rotate(world, MYSQL)
     message = RewrapMessage(MYSQL, new.key_id, "mysql-000").to_json()
     first = rewrap_page(message, **_worker_ports(world, StingyBudget(12)))
@@ -218,9 +221,9 @@ def test_deks_beyond_the_budget_grant_are_deferred_not_dropped(world):
 
 
 def test_four_workers_on_the_same_shards_lose_no_update(world):
-    plaintexts = _seed(world, MYSQL, 120, shards=3)
+    plaintexts = _seed(world, MYSQL, 120)
     new = _rotate(world, MYSQL)
-    messages = [RewrapMessage(MYSQL, new.key_id, f"mysql-{s:03d}").to_json() for s in range(3)]
+    messages = [RewrapMessage(MYSQL, new.key_id, shard).to_json() for shard in all_shards("mysql-")]
     barrier = threading.Barrier(4)
     errors = []
 
@@ -264,7 +267,7 @@ class CrashingStore:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_a_worker_that_dies_at_any_point_loses_no_dek(world, seed):
-    plaintexts = _seed(world, MYSQL, 80, shards=2)
+    plaintexts = _seed(world, MYSQL, 80)
     new = _rotate(world, MYSQL)
     on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
     rng = random.Random(seed)
@@ -309,7 +312,7 @@ def _with_retirement(world, days: str = "P30D"):
 
 def test_the_guard_keeps_a_version_that_a_dek_or_a_consumer_still_needs(world):
     _with_retirement(world)
-    _seed(world, MYSQL, 5, shards=1)
+    _seed(world, MYSQL, 5)
     old = world.vault.get_key(world.key(MYSQL).ref)
     new = _rotate(world, MYSQL)
     world.clock.advance(timedelta(days=31))
@@ -332,12 +335,12 @@ def test_the_guard_keeps_a_version_that_a_dek_or_a_consumer_still_needs(world):
 
 def test_the_sweep_resumes_a_stalled_rewrap_moves_stragglers_and_then_retires(world):
     _with_retirement(world)
-    plaintexts = _seed(world, MYSQL, 20, shards=2)
+    plaintexts = _seed(world, MYSQL, 20)
     old = world.vault.get_key(world.key(MYSQL).ref)
     new = _rotate(world, MYSQL)  # the event was lost: nobody fanned out
     first = run_sweep(**world.sweep_ports())
     mysql = next(d for d in first.dependents if d.key == MYSQL)
-    assert mysql.resumed_shards == 2 and mysql.moved
+    assert mysql.resumed_shards == 16 and mysql.moved  # every shard of the key, known without a scan
     _drain(world)
     _assert_all_open_on(world, plaintexts, new.key_id)
     world.clock.advance(timedelta(days=31))
@@ -350,11 +353,11 @@ def test_the_sweep_resumes_a_stalled_rewrap_moves_stragglers_and_then_retires(wo
 def test_the_keys_status_shows_deks_per_version_the_consumers_and_the_rewrap_in_flight(world):
     from functions.key_status import keys_status
 
-    _seed(world, MYSQL, 150, shards=1)
+    _seed(world, MYSQL, 150, partition="mysql-000")
     old = world.vault.get_key(world.key(MYSQL).ref)
     new = _rotate(world, MYSQL)
     on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
-    [first] = world.rewrap_queue.drain()
+    first = next(m for m in world.rewrap_queue.drain() if m["partition"] == "mysql-000")
     rewrap_page(first, **_worker_ports(world))  # one page of 100 done, its continuation still queued
     ports = {k: v for k, v in world.sweep_ports().items() if k not in ("alerts", "claims", "pacer", "rewrap_queue")}
     body = keys_status(**ports)
