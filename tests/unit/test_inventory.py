@@ -369,6 +369,12 @@ UNIT_CASES = [
         "at least 7 days before expire_after (P180D)",
     ),
     (
+        "retire-after-not-a-duration",
+        change("keys.0.rotation.retire_after", "a month"),
+        "keys[aks-key].rotation.retire_after",
+        "not an ISO-8601 duration ('a month')",
+    ),
+    (
         "shards-not-a-number",
         change("keys.0.consumers.1.options", {"table": "deks", "partition_prefix": "aks-", "shards": "many"}),
         "keys[aks-key].consumers[1].options.shards",
@@ -848,3 +854,11 @@ def test_values_are_hashable_and_frozen(inventory: Inventory):
     assert {key, inventory.key("aks-key")} == {key}
     with pytest.raises(AttributeError):
         key.name = "x"  # type: ignore[misc]
+
+
+def test_retire_after_is_optional_and_read_as_a_duration():
+    doc = valid_doc()
+    doc["keys"][1]["rotation"]["retire_after"] = "P30D"
+    inv = parse_inventory(doc, source="test.yaml", variables={})
+    assert inv.key("mysql-key").rotation.retire_after.delta.days == 30
+    assert inv.key("aks-key").rotation.retire_after is None  # unset: never retired automatically
