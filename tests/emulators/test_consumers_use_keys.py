@@ -145,3 +145,17 @@ def test_the_history_counts_checks_and_can_be_cleared(world: ConsumerWorld) -> N
     assert world.history(server.resource_id)["available_checks"] > before
     world.emu.admin("DELETE", "consumers", expect=204)
     assert world.emu.admin("GET", "consumers", expect=200)[1]["consumers"] == {}
+
+
+def test_the_local_runs_seeded_consumers_can_use_their_keys_from_the_start(emu: Emulators, tmp_path) -> None:
+    from localrun.cloud import Cloud, Identities, seed
+
+    inventory = seed(
+        Cloud(emu.info, Identities.load_or_create(tmp_path / "ids.json"), resource_group="rg-cmk-reference")
+    )
+    consumers = emu.admin("GET", "consumers", expect=200)[1]["consumers"]
+    seeded = [c.resource_id for key in inventory.keys for c in key.consumers if c.kind.value != "dek-table"]
+    assert seeded and {rid.lower() for rid in seeded} <= {rid.lower() for rid in consumers}
+    for rid in seeded:
+        history = next(v for k, v in consumers.items() if k.lower() == rid.lower())
+        assert history["available_checks"] >= 1 and history["unavailable_checks"] == 0, (rid, history)
