@@ -4,9 +4,12 @@ through that identity. Shared by the contract tests and the emulator tests."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
 
 from tests.support.emulators import Emulators
 
@@ -38,10 +41,23 @@ class ConsumerWorld:
         self.arm = ResourceManagementClient(
             emu.credential(self.operator), emu.subscription_id, base_url=emu.arm_url, connection_verify=emu.ca_cert
         )
-        self.grant(self.operator, ADMINISTRATOR, emu.vault_resource_id())
+        self._assignments: list[str] = []
+        self._resources: list[tuple[str, str]] = []  # (id, api-version), deleted in reverse order
+        self._keys: set[str] = set()
+        self._operator_grant = self.grant(self.operator, ADMINISTRATOR, emu.vault_resource_id())
         self.keys = emu.key_client(self.operator)
 
     def close(self) -> None:
+        """Take away everything made here, so a shared emulator (the contract session's) is left as it was."""
+        for resource_id, api in reversed(self._resources):
+            self.call("DELETE", resource_id, api)
+        for name in self._keys:
+            with contextlib.suppress(ResourceNotFoundError):  # the test deleted it itself
+                self.keys.begin_delete_key(name).wait()
+        for assignment in self._assignments:
+            if assignment != self._operator_grant:
+                self.revoke(assignment)
+        self.revoke(self._operator_grant)
         self.keys.close()
         self.arm.close()
         self.authorization.close()
@@ -49,6 +65,9 @@ class ConsumerWorld:
     # ---- ARM ----------------------------------------------------------------------------------------------
     def call(self, method: str, resource_id: str, api: str, body: Any = None) -> tuple[int, Any]:
         from azure.core.rest import HttpRequest
+
+        if method == "PUT":
+            self._resources.append((resource_id, api))
 
         response = self.arm.send_request(
             HttpRequest(method, f"{self.emu.arm_url}{resource_id}?api-version={api}", json=body)
@@ -74,16 +93,20 @@ class ConsumerWorld:
                 }
             },
         )
+        self._assignments.append(created.id)
         return created.id
 
     def revoke(self, assignment_id: str) -> None:
-        self.authorization.role_assignments.delete_by_id(assignment_id)
+        if assignment_id in self._assignments:
+            self._assignments.remove(assignment_id)
+            self.authorization.role_assignments.delete_by_id(assignment_id)
 
     # ---- keys ---------------------------------------------------------------------------------------------
     def new_key(self, name: str | None = None) -> tuple[str, str]:
         """(key name, versioned key id)."""
         name = name or f"cmk-{uuid.uuid4().hex[:8]}"
         key = self.keys.create_rsa_key(name, size=2048)
+        self._keys.add(name)
         return name, key.id
 
     def new_version(self, name: str) -> str:
