@@ -2,10 +2,11 @@
 
 A real server or disk encryption set keeps a data encryption key (DEK) of its own, wrapped by the customer-managed
 key version it points at, and must unwrap it, as its own identity, to serve data. Pointing at a version only matters
-if that is observable: so each emulated consumer holds a random DEK (never logged, never persisted, never returned),
-wrapped under its version, and unwraps it through the Key Vault emulator's own authorizer and store whenever it is
-changed (a PUT or PATCH: it wraps its DEK under the new version first, as a real server does, then proves it can
-unwrap it) and whenever the clock moves (the admin API's hook and the lifecycle tick).
+if that is observable: so each emulated consumer holds a random DEK (its plaintext never logged, persisted or
+returned), wrapped under its version, and unwraps it through the Key Vault emulator's own authorizer and store (in
+process: no faults, latency or throttling counted against the app's calls) whenever it is changed (a PUT or PATCH: it
+wraps its DEK under the new version first, as a real server does, then proves it can unwrap it) and whenever the
+clock moves (the admin API's hook and the lifecycle tick, about once a second).
 
 When it cannot (identity without the role, version disabled, key or vault deleted, identity deleted) its state says
 so, in Azure's shape: a MySQL server goes `properties.state: "Inaccessible"` with
@@ -16,7 +17,11 @@ expired version still unwraps (Key Vault allows unwrap after exp), so expiry alo
 
 A disk encryption set with `rotationToLatestKeyVersionEnabled` moves itself to the key's newest version once that
 version is `follow_delay_seconds` old on the emulated clock (Azure: within an hour), keeping the old one in
-`previousKeys`.
+`previousKeys`, and only after proving it can use the new version; when it cannot it stays where it is with an
+`autoKeyRotationError`, and (as Azure documents) does not try that version again until the set is written.
+
+Only the wrapped DEK is persisted (the state file); after a restart the plaintext comes back by an unwrap, as a real
+server's would.
 
 `history()` counts, per consumer, the checks that found it available and unavailable, so a test can assert that a
 consumer "stayed available throughout" a rotation.
@@ -24,6 +29,7 @@ consumer "stayed available throughout" a rotation.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
@@ -110,15 +116,18 @@ class ConsumerKeys:
         self.follow_delay_seconds = follow_delay_seconds
         self._deks: dict[str, HeldDek] = {}
         self._history: dict[str, History] = {}
+        self._rotation_blocked: dict[str, tuple[str, ConsumerUnavailable]] = {}  # id -> (target, why it failed)
 
     # ---- driving ------------------------------------------------------------------------------------------
     def on_write(self, resource_id: str, resource_type: str) -> None:
         """ARM's hook after a PUT or PATCH: a changed consumer proves at once that it can use its (new) key."""
         if resource_type.lower() in (MYSQL_SERVERS, DISK_ENCRYPTION_SETS):
+            self._rotation_blocked.pop(resource_id.lower(), None)
             self.check(resource_id)
 
     def on_delete(self, resource_id: str) -> None:
         self._deks.pop(resource_id.lower(), None)
+        self._rotation_blocked.pop(resource_id.lower(), None)
 
     def check_all(self) -> int:
         """One pass over every consumer (after a clock move, and on the lifecycle tick); how many were checked."""
@@ -135,25 +144,60 @@ class ConsumerKeys:
     def reset(self) -> None:
         self._deks.clear()
         self._history.clear()
+        self._rotation_blocked.clear()
 
     def clear_history(self) -> None:
         self._history.clear()
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Wrapped DEKs only, as a server persists them; the plaintext is recovered by an unwrap after a restart."""
+        return [
+            {
+                "resource_id": rid,
+                "key_url": held.key_url,
+                "wrapped": base64.b64encode(held.wrapped).decode("ascii"),
+                "check": base64.b64encode(held.check).decode("ascii"),
+            }
+            for rid, held in self._deks.items()
+        ]
+
+    def restore(self, data: list[dict[str, Any]]) -> None:
+        self._deks = {
+            item["resource_id"].lower(): HeldDek(
+                item["key_url"], base64.b64decode(item["wrapped"]), base64.b64decode(item["check"])
+            )
+            for item in data
+        }
+
+    def _now(self) -> str | None:
+        """The emulated time (every store shares the host's clock)."""
+        store = next((s.store for s in self._services.values()), None)
+        return store.clock.now().isoformat().replace("+00:00", "Z") if store else None
+
     # ---- one consumer -------------------------------------------------------------------------------------
     def check(self, resource_id: str) -> bool:
+        """Whether the consumer can use its active key now; also where a DES following latest moves itself."""
         document = self._arm.resource(resource_id)
         if document is None:
             return False
-        resource_type = document["type"].lower()
-        props = document.get("properties", {})
-        if resource_type == DISK_ENCRYPTION_SETS and props.get("rotationToLatestKeyVersionEnabled"):
-            self._follow_latest(document)
-            document = self._arm.resource(resource_id) or document
-            props = document.get("properties", {})
-        if resource_type == MYSQL_SERVERS:
-            encryption = props.get("dataEncryption") or {}
+        if document["type"].lower() == MYSQL_SERVERS:
+            encryption = document.get("properties", {}).get("dataEncryption") or {}
             if str(encryption.get("type", "")).lower() != "azurekeyvault":
                 return True  # service-managed keys: nothing of the customer's to lose
+        problem = self._check_active(document)
+        rotation_problem = None
+        if problem is None and document["type"].lower() == DISK_ENCRYPTION_SETS:
+            try:
+                self._follow_latest(document)
+            except ConsumerUnavailable as failed:  # it stays on the version it has; the error says why
+                rotation_problem = failed
+        self._record(document, problem, rotation_problem)
+        return problem is None
+
+    def _check_active(self, document: dict[str, Any]) -> ConsumerUnavailable | None:
+        props = document.get("properties", {})
+        if document["type"].lower() == MYSQL_SERVERS:
+            encryption = props.get("dataEncryption") or {}
             key_url = encryption.get("primaryKeyURI")
             identity_id = encryption.get("primaryUserAssignedIdentityId")
         else:
@@ -163,10 +207,8 @@ class ConsumerKeys:
             principal = self._principal(document, identity_id)
             self._use_key(document["id"], principal, str(key_url or ""))
         except ConsumerUnavailable as problem:
-            self._record(document, problem)
-            return False
-        self._record(document, None)
-        return True
+            return problem
+        return None
 
     def _principal(self, document: dict[str, Any], identity_id: str | None) -> str:
         """The principal the consumer calls Key Vault as: its user-assigned identity's (looked up in ARM, so
@@ -227,7 +269,11 @@ class ConsumerKeys:
         held.plaintext = unwrapped
 
     def _follow_latest(self, document: dict[str, Any]) -> None:
+        """Move to the newest version once it is old enough, but only after proving the set can use it (its DEK
+        re-wrapped and unwrapped there as its identity): a rotation that fails leaves the active key alone."""
         props = document["properties"]
+        if not props.get("rotationToLatestKeyVersionEnabled"):
+            return
         active = props.get("activeKey") or {}
         try:
             service, name, version = self._service(str(active.get("keyUrl", "")))
@@ -239,7 +285,16 @@ class ConsumerKeys:
             return
         if version and service.store.clock.timestamp() < latest.created + self.follow_delay_seconds:
             return
-        moved = {**active, "keyUrl": service.store.key_id(key.name, latest.version)}
+        target = service.store.key_id(key.name, latest.version)
+        blocked = self._rotation_blocked.get(document["id"].lower())
+        if blocked is not None and blocked[0] == target:
+            raise blocked[1]  # as in Azure: not attempted again until the error is fixed (the set is written)
+        try:
+            self._use_key(document["id"], self._principal(document, None), target)
+        except ConsumerUnavailable as problem:
+            self._rotation_blocked[document["id"].lower()] = (target, problem)
+            raise
+        moved = {**active, "keyUrl": target}
         previous = list(props.get("previousKeys") or [])
         if version:
             previous.append(copy.deepcopy(active))
@@ -248,7 +303,13 @@ class ConsumerKeys:
             changes["lastKeyRotationTimestamp"] = service.store.clock.now().isoformat().replace("+00:00", "Z")
         self._arm.set_properties(document["id"], changes)
 
-    def _record(self, document: dict[str, Any], problem: ConsumerUnavailable | None) -> None:
+    def _record(
+        self,
+        document: dict[str, Any],
+        problem: ConsumerUnavailable | None,
+        rotation_problem: ConsumerUnavailable | None = None,
+    ) -> None:
+        """History counts whether the active key worked; a DES's error also reports a failed automatic rotation."""
         rid = document["id"]
         history = self._history.setdefault(rid, History())
         was = history.transitions[-1]["available"] if history.transitions else None
@@ -258,7 +319,13 @@ class ConsumerKeys:
             history.unavailable += 1
             history.last_error = f"{problem.code}: {problem.message}"
         if was is not (problem is None):
-            history.transitions.append({"available": problem is None, "error": history.last_error if problem else None})
+            history.transitions.append(
+                {
+                    "at": self._now(),
+                    "available": problem is None,
+                    "error": history.last_error if problem else None,
+                }
+            )
         if document["type"].lower() == MYSQL_SERVERS:
             encryption = dict(document["properties"].get("dataEncryption") or {})
             encryption["primaryEncryptionKeyStatus"] = "Valid" if problem is None else "Invalid"
@@ -273,10 +340,9 @@ class ConsumerKeys:
                         f"access is restored ({problem.code}: {problem.message})"
                     ),
                 )
-        elif problem is None:
-            changes = {"autoKeyRotationError": None}
         else:
-            changes = {"autoKeyRotationError": {"code": problem.code, "message": problem.message}}
+            shown = problem or rotation_problem
+            changes = {"autoKeyRotationError": {"code": shown.code, "message": shown.message} if shown else None}
         self._arm.set_properties(rid, changes)
 
 

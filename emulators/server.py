@@ -328,6 +328,7 @@ class EmulatorHost:
             "clock_offset": self.clock.timestamp() - time.time(),
             "vaults": {name: store.snapshot() for name, store in self.stores.items()},
             "arm": self.arm.snapshot(),
+            "consumers": self.consumers.snapshot(),
             "eventgrid": self.eventgrid.snapshot(),
             "identities": self.identities.snapshot(),
         }
@@ -346,6 +347,7 @@ class EmulatorHost:
                     self.stores[name].restore(store_data)
             if data.get("arm") is not None:
                 self.arm.restore(data["arm"])
+            self.consumers.restore(data.get("consumers") or [])
             if data.get("eventgrid") is not None:
                 self.eventgrid.restore(data["eventgrid"])
             self.identities.restore(data.get("identities") or [])

@@ -5,12 +5,15 @@ and recover when they can again. This is what makes "never lock a consumer out" 
 from __future__ import annotations
 
 import datetime as dt
+import random
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.consumers import DES_API, MYSQL_API, ConsumerWorld
-from tests.support.emulators import Emulators
+from tests.support.emulators import Emulators, start_emulators
 
 
 @pytest.fixture
@@ -159,3 +162,91 @@ def test_the_local_runs_seeded_consumers_can_use_their_keys_from_the_start(emu: 
     for rid in seeded:
         history = next(v for k, v in consumers.items() if k.lower() == rid.lower())
         assert history["available_checks"] >= 1 and history["unavailable_checks"] == 0, (rid, history)
+
+
+def test_deleting_the_vault_locks_its_consumers_out(world: ConsumerWorld) -> None:
+    _, key_id = world.new_key()
+    server = world.mysql(key_id)
+    assert world.call("DELETE", world.emu.vault_resource_id(), "2023-07-01")[0] == 200
+    world.emu.advance_clock(60)
+    assert "KeyVaultNotFound" in mysql_state(world, server.resource_id)["stateReason"]
+
+
+def _free_port_base(count: int) -> int:
+    for _ in range(50):
+        base = random.randint(20000, 60000)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free port range")
+
+
+def test_a_consumer_survives_a_restart_and_goes_on_checking_its_key(tmp_path: Path) -> None:
+    base = _free_port_base(4)  # the same ports again, so the key URLs the servers hold stay valid
+    first = start_emulators(tmp_path / "run1", state_dir=tmp_path / "state", port_base=base)
+    try:
+        world = ConsumerWorld(first)
+        _, key_id = world.new_key()
+        server = world.mysql(key_id)
+    finally:
+        assert first.stop() == 0
+
+    second = start_emulators(tmp_path / "run2", state_dir=tmp_path / "state", port_base=base)
+    try:
+        again = ConsumerWorld(second)
+        second.advance_clock(60)
+        assert again.properties(server.resource_id, MYSQL_API)["state"] == "Ready"
+        assert again.history(server.resource_id)["unavailable_checks"] == 0
+        again.revoke(server.assignment)
+        second.advance_clock(60)
+        assert again.properties(server.resource_id, MYSQL_API)["state"] == "Inaccessible"
+        again.close()
+    finally:
+        assert second.stop() == 0
+
+
+def test_a_des_with_an_error_does_not_rotate_until_the_error_is_fixed(world: ConsumerWorld) -> None:
+    name, v1 = world.new_key()
+    des = world.des(v1, follow_latest=True)
+    world.revoke(des.assignment)
+    v2 = world.new_version(name)
+    world.emu.advance_clock(2 * 3600)
+    props = world.properties(des.resource_id, DES_API)
+    assert props["activeKey"]["keyUrl"] == v1 and props["autoKeyRotationError"]["code"] == "ForbiddenByRbac"
+
+    world.grant(des.principal_id, "e147488a-f6f5-4113-8e2d-b22465e65bf6", world.emu.key_scope(name))
+    world.emu.advance_clock(1)
+    world.emu.advance_clock(1)
+    props = world.properties(des.resource_id, DES_API)
+    assert props["activeKey"]["keyUrl"] == v2 and "autoKeyRotationError" not in props
+
+
+def test_a_des_that_cannot_use_the_newest_version_stays_on_its_own_and_says_why(world: ConsumerWorld) -> None:
+    name, v1 = world.new_key()
+    des = world.des(v1, follow_latest=True)
+    v2 = world.new_version(name)
+    world.disable(v2)
+    world.emu.advance_clock(2 * 3600)
+    world.emu.advance_clock(60)
+    props = world.properties(des.resource_id, DES_API)
+    assert props["activeKey"]["keyUrl"] == v1
+    assert props["autoKeyRotationError"]["code"] == "KeyDisabled"
+    assert world.history(des.resource_id)["unavailable_checks"] == 0  # its disks still open with v1
+
+    world.keys.update_key_properties(name, v2.rsplit("/", 1)[1], enabled=True)
+    world.emu.advance_clock(60)
+    assert world.properties(des.resource_id, DES_API)["activeKey"]["keyUrl"] == v1  # not retried on its own
+
+    status, _ = world.call("PATCH", des.resource_id, DES_API, {"tags": {"fixed": "yes"}})  # the owner fixes it
+    assert status == 202
+    props = world.properties(des.resource_id, DES_API)
+    assert props["activeKey"]["keyUrl"] == v2 and "autoKeyRotationError" not in props

@@ -99,7 +99,7 @@ class ConsumerWorld:
     def revoke(self, assignment_id: str) -> None:
         if assignment_id in self._assignments:
             self._assignments.remove(assignment_id)
-            self.authorization.role_assignments.delete_by_id(assignment_id)
+        self.authorization.role_assignments.delete_by_id(assignment_id)
 
     # ---- keys ---------------------------------------------------------------------------------------------
     def new_key(self, name: str | None = None) -> tuple[str, str]:
