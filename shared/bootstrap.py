@@ -137,6 +137,19 @@ class Container:
 
         return self._once("_vault_settings", build)
 
+    @property
+    def consumers(self):
+        """MySQL flexible servers and disk encryption sets, read and moved to new key versions through ARM."""
+
+        def build():
+            from shared.azure.consumers import AzureConsumers
+
+            return AzureConsumers(
+                self.credential, base_url=self.settings.arm_endpoint, connection_verify=self.settings.connection_verify
+            )
+
+        return self._once("_consumers", build)
+
     def queue(self, name: str):
         def build():
             from shared.azure.queue import StorageWorkQueue
