@@ -94,7 +94,7 @@ def _topic(system: LocalSystem, event_type: str, key: str) -> list[dict]:
 
 
 def _consumer_history(system: LocalSystem) -> dict:
-    return system.cloud.admin("GET", "/consumers")
+    return system.cloud.admin("GET", "/consumers")["consumers"]
 
 
 def _mysql_server(system: LocalSystem) -> str:
