@@ -13,15 +13,17 @@ import os
 
 import azure.functions as func
 
-from functions import alerting, audit_log, compliance, rotation_triggers, sweep
+from functions import alerting, audit_log, key_status, rotation_triggers, sweep
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
 from functions.http_answers import Answer, error_answer, ok, rotation_answer
+from functions.rewrap_worker import rewrap_page
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
 from shared.errors import CmkError, MalformedMessage
 from shared.events import parse_event
 from shared.http_requests import parse_audit_request, parse_rotate_request
+from shared.queues import REWRAP_QUEUE
 from shared.timestamps import iso_utc
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -45,12 +47,12 @@ def _error(exc: Exception) -> func.HttpResponse:
 
 @app.route(route="keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_keys(req: func.HttpRequest) -> func.HttpResponse:
-    """Every managed key: current version, attributes, rotation policy and compliance findings."""
+    """Every managed key: current version, attributes, rotation policy, compliance findings and its dependents."""
     try:
-        report = bootstrap.deps().call(compliance.report_keys)
+        status = bootstrap.deps().call(key_status.keys_status)
     except Exception as exc:
         return _error(exc)
-    return _json(200, report.to_json())
+    return _json(200, status)
 
 
 @app.route(route="rotations", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -155,3 +157,19 @@ def deliver_alerts(msg: func.QueueMessage) -> None:
         log.error("deliver_alerts: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)
         return
     log.info("deliver_alerts: published %s %s %s", alert.severity.value, alert.type, alert.subject)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=REWRAP_QUEUE, connection="AzureWebJobsStorage")
+def rewrap_worker(msg: func.QueueMessage) -> None:
+    """One page of one shard's DEKs moved to the key's new version. Partial failures are re-enqueued by the handler;
+    it raises only when the whole page failed, so the host retries it, then poisons it (`cmk-rewrap-poison`)."""
+    try:
+        message = json.loads(msg.get_body())
+    except ValueError:
+        message = None
+    try:
+        outcome = bootstrap.deps().call(rewrap_page, message)
+    except MalformedMessage as exc:
+        log.error("rewrap_worker: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)
+        return
+    log.info("rewrap_worker: %s", json.dumps(outcome.to_json(), sort_keys=True))

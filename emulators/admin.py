@@ -1,6 +1,7 @@
 """The emulators' admin API (raw JSON under /admin on the ARM listener): time travel, faults, latency, throttling,
-counters and reset. Tests and the local runner drive the emulators through it; it needs no token, so it answers
-only callers on the loopback interface.
+counters and reset (each consumer's availability history is `/admin/consumers`, in emulators.consumers). Tests and
+the local runner drive the emulators through it; it needs no token, so it answers only callers on the loopback
+interface.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -52,6 +52,7 @@ from emulators.arm_resources import (
     bad_request,
     build_patch,
     build_put,
+    merge_patch,
 )
 from emulators.arm_roles import ROLES_BY_GUID, RoleDefinition, role_guid_from_id
 from emulators.core import EventSink, MovableClock
@@ -156,6 +157,11 @@ class Call:
         return cls("", {}, method, "", "127.0.0.1", str(uuid.uuid4()), str(uuid.uuid4()))
 
 
+class ConsumerHook(Protocol):
+    def on_write(self, resource_id: str, resource_type: str) -> None: ...
+    def on_delete(self, resource_id: str) -> None: ...
+
+
 class ArmState:
     """Role assignments and resources of one tenant/subscription; thread-safe; implements `Authorizer`."""
 
@@ -181,6 +187,9 @@ class ArmState:
         self._vaults: dict[str, VaultRegistration] = {}  # lower-cased id -> registration
         self._operations: dict[str, dict[str, str]] = {}  # operation id -> {resource_id, location, namespace}
         self._custom_roles: dict[str, RoleDefinition] = {}  # lower-cased GUID -> custom role definition
+        # Set by the host when Key Vault runs alongside (emulators.consumers.ConsumerKeys): consumers that are
+        # written re-check their key at once, so the state a PATCH's poller reads back is the one they reached.
+        self.consumer_hook: ConsumerHook | None = None
 
     # ----------------------------------------------------------------------------------------------- Authorizer
     def _assignments_for(self, principal_id: str, scope: str) -> list[RoleAssignment]:
@@ -602,7 +611,9 @@ class ArmState:
             document = build_put(rid, previous, body, self._clock.now())
             self._resources[str(rid).lower()] = document
         self._after_write(rid, previous, document, call, evidence)
-        return (200 if previous else 201), copy.deepcopy(document)
+        if self.consumer_hook is not None:
+            self.consumer_hook.on_write(str(rid), rid.resource_type)
+        return (200 if previous else 201), copy.deepcopy(self.resource(str(rid)) or document)
 
     def patch_resource(self, resource_id: str, body: object, call: Call) -> tuple[dict[str, Any], str | None]:
         """The new document and, for long-running types, the id of the (already finished) operation."""
@@ -624,7 +635,9 @@ class ArmState:
                     "start": _utc_text(self._clock),
                 }
         self._after_write(rid, previous, document, call, evidence)
-        return copy.deepcopy(document), operation
+        if self.consumer_hook is not None:
+            self.consumer_hook.on_write(str(rid), rid.resource_type)
+        return copy.deepcopy(self.resource(str(rid)) or document), operation
 
     def delete_resource(self, resource_id: str, call: Call) -> bool:
         rid = self._resource_id(resource_id)
@@ -634,10 +647,24 @@ class ArmState:
             evidence = self._evidence(call, str(rid), f"{rid.resource_type}/delete", None)
             del self._resources[str(rid).lower()]
             self._vaults.pop(str(rid).lower(), None)
+        if self.consumer_hook is not None:
+            self.consumer_hook.on_delete(str(rid))
         self._emit(
             DELETE_SUCCESS, str(rid), f"{rid.resource_type}/delete", rid.namespace, call, evidence, include_http=True
         )
         return True
+
+    def resources_of_type(self, resource_type: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(d) for d in self._resources.values() if d["type"].lower() == resource_type.lower()]
+
+    def set_properties(self, resource_id: str, changes: dict[str, Any]) -> None:
+        """What the service itself changes on a resource (read-only state, an automatic key move): merged into
+        `properties` (null deletes), no write event, as no caller wrote it."""
+        with self._lock:
+            document = self._resources.get(normalize(resource_id).lower())
+            if document is not None:
+                document["properties"] = merge_patch(document.get("properties", {}), changes)
 
     def operation(self, operation_id: str) -> dict[str, str] | None:
         with self._lock:

@@ -242,6 +242,10 @@ class EmulatorHost:
             )
             vault_info[vault.name] = {"url": url, "resource_id": resource_id}
 
+        from emulators.consumers import ConsumerKeys, consumer_admin_routes
+
+        self.consumers = ConsumerKeys(self.arm, self.services)
+        self.arm.consumer_hook = self.consumers
         restored = self.restore()
         self.register_vaults()
         if not restored:
@@ -251,6 +255,7 @@ class EmulatorHost:
         arm_app = web.Application(middlewares=[loopback_only, self._persist_mutations], client_max_size=4 * 1024**2)
         arm_app.add_routes(admin_routes(self))
         arm_app.add_routes(identity_admin_routes(self.identities, identity_endpoint))
+        arm_app.add_routes(consumer_admin_routes(self.consumers))
         eventgrid_admin = web.Application()
         eventgrid_admin.add_routes(eventgrid_admin_routes(self.eventgrid))
         arm_app.add_subapp("/admin/eventgrid", eventgrid_admin)
@@ -323,6 +328,7 @@ class EmulatorHost:
             "clock_offset": self.clock.timestamp() - time.time(),
             "vaults": {name: store.snapshot() for name, store in self.stores.items()},
             "arm": self.arm.snapshot(),
+            "consumers": self.consumers.snapshot(),
             "eventgrid": self.eventgrid.snapshot(),
             "identities": self.identities.snapshot(),
         }
@@ -341,6 +347,7 @@ class EmulatorHost:
                     self.stores[name].restore(store_data)
             if data.get("arm") is not None:
                 self.arm.restore(data["arm"])
+            self.consumers.restore(data.get("consumers") or [])
             if data.get("eventgrid") is not None:
                 self.eventgrid.restore(data["eventgrid"])
             self.identities.restore(data.get("identities") or [])
@@ -360,6 +367,7 @@ class EmulatorHost:
         async with self._lifecycle_lock:
             for store in self.stores.values():
                 await run_lifecycle(store)
+            self.consumers.check_all()
 
     async def after_clock_move(self) -> None:
         await self.run_lifecycle()
@@ -380,6 +388,7 @@ class EmulatorHost:
                 store.reset()
             self.clock.reset()
             self.arm.reset()
+            self.consumers.reset()
             self.eventgrid.reset()
             self.register_vaults()
         self.state.mark_dirty()

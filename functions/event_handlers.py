@@ -9,13 +9,14 @@ An event type without a line is logged as ignored, with its type and key.
 
 from __future__ import annotations
 
-from functions import rotation_triggers
+from functions import rewrap, rotation_triggers
 from functions.registry import HandlerRegistry
-from shared.events import KeyExpired, KeyNearExpiry
+from shared.events import KeyExpired, KeyNearExpiry, KeyNewVersionCreated
 
 EVENT_HANDLERS = HandlerRegistry(
     {
         KeyNearExpiry: rotation_triggers.on_near_expiry,
         KeyExpired: rotation_triggers.on_expired,
+        KeyNewVersionCreated: rewrap.on_new_version,
     }
 )

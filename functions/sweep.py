@@ -1,5 +1,6 @@
 """The periodic sweep, the source of truth: rotate what is due, give keys the inventory's rotation policy (enforce
-mode), then report compliance on the state that leaves, alerting on high and critical drift.
+mode), finish moving what depends on each key and retire what nothing needs, then report compliance on the state
+that leaves, alerting on high and critical drift.
 
 Its Key Vault reads go through one snapshot, so the rotation step and the report share them: a sweep with nothing
 due reads each key and its policy once.
@@ -12,11 +13,24 @@ from typing import Any
 
 from functions.compliance import ComplianceReport, report_keys
 from functions.rotation import RotationOutcome
+from functions.sweep_dependents import DependentsOutcome, tend_dependents
 from functions.sweep_rotation import PolicyChange, rotate_due_keys, sync_rotation_policies
 from shared.keyvault_snapshot import SnapshotKeyVault
 from shared.model import Alert, Severity
 from shared.pacing import CreationPacer
-from shared.ports import AccessControl, Alerts, AuditTrail, Claims, Clock, KeyVault, RoleDefinitions, Vaults
+from shared.ports import (
+    AccessControl,
+    Alerts,
+    AuditTrail,
+    Claims,
+    Clock,
+    Consumers,
+    DekStore,
+    KeyVault,
+    RoleDefinitions,
+    Vaults,
+    WorkQueue,
+)
 
 ALERT_ON = (Severity.HIGH, Severity.CRITICAL)
 DRIFT_ALERT_TYPE = "CmkGuardian.Compliance.Drift"
@@ -28,6 +42,7 @@ class SweepOutcome:
     alert: Alert | None
     rotations: tuple[RotationOutcome, ...] = field(default=())
     policies: tuple[PolicyChange, ...] = field(default=())
+    dependents: tuple[DependentsOutcome, ...] = field(default=())
 
 
 def run_sweep(
@@ -42,18 +57,25 @@ def run_sweep(
     claims: Claims,
     audit: AuditTrail,
     pacer: CreationPacer,
+    dekstore: DekStore,
+    rewrap_queue: WorkQueue,
+    consumers: Consumers,
 ) -> SweepOutcome:
     snapshot = SnapshotKeyVault(vault)
     rotations = rotate_due_keys(
         inventory=inventory, vault=snapshot, claims=claims, audit=audit, alerts=alerts, clock=clock, pacer=pacer
     )
     policies = sync_rotation_policies(inventory=inventory, vault=snapshot, audit=audit, clock=clock)
+    dependents = tend_dependents(
+        inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, consumers=consumers,
+        claims=claims, audit=audit, alerts=alerts, clock=clock,
+    )  # fmt: skip
     report = report_keys(
         inventory=inventory, vault=snapshot, access=access, roles=roles, vault_settings=vault_settings, clock=clock
     )
     serious = [f for f in report.findings if f.severity in ALERT_ON]
     if not serious:
-        return SweepOutcome(report, None, tuple(rotations), tuple(policies))
+        return SweepOutcome(report, None, tuple(rotations), tuple(policies), tuple(dependents))
     worst = Severity.CRITICAL if any(f.severity == Severity.CRITICAL for f in serious) else Severity.HIGH
     keys = sorted({f.key for f in serious})
     alert = Alert(
@@ -64,4 +86,4 @@ def run_sweep(
         data={"findings": [f.to_json() for f in serious], "mode": str(inventory.mode)},
     )
     alerts.publish(alert)
-    return SweepOutcome(report, alert, tuple(rotations), tuple(policies))
+    return SweepOutcome(report, alert, tuple(rotations), tuple(policies), tuple(dependents))

@@ -137,6 +137,19 @@ class Container:
 
         return self._once("_vault_settings", build)
 
+    @property
+    def consumers(self):
+        """MySQL flexible servers and disk encryption sets, read and moved to new key versions through ARM."""
+
+        def build():
+            from shared.azure.consumers import AzureConsumers
+
+            return AzureConsumers(
+                self.credential, base_url=self.settings.arm_endpoint, connection_verify=self.settings.connection_verify
+            )
+
+        return self._once("_consumers", build)
+
     def queue(self, name: str):
         def build():
             from shared.azure.queue import StorageWorkQueue
@@ -159,7 +172,7 @@ class Container:
             return LazyTable(table_client(name, service_uri=s.table_service_uri, credential=self.credential))
         raise InvalidSetting(
             "AzureWebJobsStorage",
-            "is required for tables (claims, audit trail): a connection string, or "
+            "is required for tables (claims, audit trail, DEK registry, re-wrap budget): a connection string, or "
             "AzureWebJobsStorage__tableServiceUri with the app's identity",
         )
 
@@ -184,6 +197,36 @@ class Container:
             return TableAuditTrail(self._table(self.settings.audit_table))
 
         return self._once("_audit", build)
+
+    @property
+    def rewrap_queue(self):
+        """Where the new-version handler and the sweep put re-wrap pages, and the re-wrap worker puts their rest."""
+        from shared.queues import REWRAP_QUEUE
+
+        return self.queue(REWRAP_QUEUE)
+
+    @property
+    def dekstore(self):
+        """The DEK registry, in the CMK_DEK_TABLE table: the same setting the inventory's dek-table consumers name
+        with `${CMK_DEK_TABLE:-cmkdeks}`, so the registry the app writes is the one the inventory describes."""
+
+        def build():
+            from shared.azure.dekstore import TableDekStore
+
+            return TableDekStore(self._table(self.settings.dek_table))
+
+        return self._once("_dekstore", build)
+
+    @property
+    def budget(self):
+        """The re-wrap budget every worker of every instance shares, in the CMK_BUDGET_TABLE table."""
+
+        def build():
+            from shared.azure.budget import TableRewrapBudget
+
+            return TableRewrapBudget(self._table(self.settings.budget_table))
+
+        return self._once("_budget", build)
 
     @property
     def alerts(self):

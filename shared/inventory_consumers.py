@@ -11,6 +11,8 @@ import difflib
 import re
 from typing import Any
 
+from shared.dek_sharding import shard_count
+from shared.errors import InvalidInput
 from shared.inventory_checks import arm_id_check
 from shared.inventory_model import Consumer
 from shared.inventory_problems import shown
@@ -23,7 +25,7 @@ CONSUMER_RESOURCE_TYPES: dict[ConsumerKind, str] = {
     ConsumerKind.DISK_ENCRYPTION_SET: "Microsoft.Compute/diskEncryptionSets",
 }
 _CONSUMER_FIELDS = ("kind", "resource_id", "options")
-_DEK_TABLE_OPTIONS = ("table", "partition_prefix")
+_DEK_TABLE_OPTIONS = ("table", "partition_prefix", "shards")
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
@@ -78,9 +80,16 @@ def read_dek_table(section: Section, options: dict[str, Any], key_name: str | No
     if not isinstance(prefix, str) or not prefix.strip() or re.search(r"[/\\#?\x00-\x1f\x7f]", prefix):
         section.problem("options.partition_prefix", f"not a valid partition prefix ({shown(prefix)})")
         ok = False
+    try:
+        shards = shard_count(options)
+    except InvalidInput as exc:
+        section.problem("options.shards", f"{exc.reason} ({shown(options.get('shards'))}); fixed once DEKs exist")
+        ok = False
     if not ok:
         return None
-    return Consumer(ConsumerKind.DEK_TABLE, None, {"table": table.strip(), "partition_prefix": prefix.strip()})
+    return Consumer(
+        ConsumerKind.DEK_TABLE, None, {"table": table.strip(), "partition_prefix": prefix.strip(), "shards": shards}
+    )
 
 
 def consumer_label(consumer: Consumer) -> str:

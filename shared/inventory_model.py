@@ -91,11 +91,14 @@ class Rotation:
     """When a key gets a new version, when versions expire, and how long before expiry Key Vault warns.
 
     `expire_after` and `notify_before` are None for a key whose versions must never expire (one a MySQL flexible
-    server consumes): it rotates on age alone."""
+    server consumes): it rotates on age alone. `retire_after`, when set, lets the sweep disable a superseded version
+    that long after its successor appeared, once nothing depends on it (no DEK, no consumer); unset, versions are
+    never retired automatically."""
 
     rotate_after: IsoDuration
     expire_after: IsoDuration | None
     notify_before: IsoDuration | None
+    retire_after: IsoDuration | None = None
 
     def expiry_for(self, created: datetime) -> datetime | None:
         """When a version created at `created` should expire; None for a key that must never expire."""
@@ -318,6 +321,7 @@ class Inventory:
                         "rotate_after": k.rotation.rotate_after.text,
                         "expire_after": k.rotation.expire_after.text if k.rotation.expire_after else None,
                         "notify_before": k.rotation.notify_before.text if k.rotation.notify_before else None,
+                        "retire_after": k.rotation.retire_after.text if k.rotation.retire_after else None,
                     },
                     "consumers": [
                         {"kind": c.kind.value, "resource_id": c.resource_id, "options": dict(c.options)}

@@ -16,7 +16,7 @@ from shared.rotation_policy import MIN_ROTATE_AFTER_CREATE as MIN_ROTATE_AFTER
 from shared.rotation_policy import MIN_ROTATE_BEFORE_EXPIRY
 
 DEFAULT_NOTIFY_BEFORE = "P30D"
-_ROTATION_FIELDS = ("rotate_after", "expire_after", "notify_before")
+_ROTATION_FIELDS = ("rotate_after", "expire_after", "notify_before", "retire_after")
 _NO_EXPIRY = (
     "not allowed on a key consumed by a MySQL flexible server: Microsoft requires its key to have no expiration "
     "date (the server goes Inaccessible when it expires); rotate on rotate_after only"
@@ -32,6 +32,7 @@ def read_rotation(key: Section, *, forbid_expiry: bool = False) -> Rotation | No
         text = section.text(name, required=default is None, default=default, check=duration_check)
         return None if text is None else parse_duration(text)  # type: ignore[return-value]
 
+    retire = duration("retire_after", "") if section.raw("retire_after", False) is not MISSING else None
     if forbid_expiry:
         ok = True
         for name in ("expire_after", "notify_before"):
@@ -42,7 +43,7 @@ def read_rotation(key: Section, *, forbid_expiry: bool = False) -> Rotation | No
         if rotate and rotate.delta < MIN_ROTATE_AFTER:
             section.problem("rotate_after", f"{rotate} is below Key Vault's minimum of 7 days after creation")
             ok = False
-        return Rotation(rotate, None, None) if ok and rotate else None
+        return Rotation(rotate, None, None, retire) if ok and rotate else None
 
     rotate, expire = duration("rotate_after"), duration("expire_after")
     notify = duration("notify_before", DEFAULT_NOTIFY_BEFORE)
@@ -62,4 +63,4 @@ def read_rotation(key: Section, *, forbid_expiry: bool = False) -> Rotation | No
     if notify and expire and notify.delta >= expire.delta:
         section.problem("notify_before", f"{notify} must be shorter than expire_after ({expire})")
         ok = False
-    return Rotation(rotate, expire, notify) if ok else None  # type: ignore[arg-type]
+    return Rotation(rotate, expire, notify, retire) if ok else None  # type: ignore[arg-type]

@@ -38,6 +38,8 @@ class Settings:
     table_service_uri: str | None = None  # identity-based AzureWebJobsStorage, when there is no connection string
     claims_table: str = "cmkclaims"
     audit_table: str = "cmkaudit"
+    dek_table: str = "cmkdeks"
+    budget_table: str = "cmkbudget"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +84,8 @@ class Settings:
             table_service_uri=get("AzureWebJobsStorage__tableServiceUri"),
             claims_table=table_name("CMK_CLAIMS_TABLE", get("CMK_CLAIMS_TABLE", "cmkclaims")),
             audit_table=table_name("CMK_AUDIT_TABLE", get("CMK_AUDIT_TABLE", "cmkaudit")),
+            dek_table=table_name("CMK_DEK_TABLE", get("CMK_DEK_TABLE", "cmkdeks")),
+            budget_table=table_name("CMK_BUDGET_TABLE", get("CMK_BUDGET_TABLE", "cmkbudget")),
         )
 
     @property

@@ -34,6 +34,10 @@ class Wire:
         headers = {"x-functions-key": self.system.devhost[f"{key}_key"]} if key else {}
         return requests.get(f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
+    def post(self, path: str, *, key: str | None = "function", **kwargs) -> requests.Response:
+        headers = {"x-functions-key": self.system.devhost[f"{key}_key"]} if key else {}
+        return requests.post(f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
     def run_function(self, name: str, payload: str = "") -> requests.Response:
         return requests.post(
             f"{self.url}/admin/functions/{name}",

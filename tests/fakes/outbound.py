@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from shared.azure.consumers import consumer_kind, require_versioned_key_url
 from shared.errors import InvalidInput, NotFound, ServiceUnavailable
 from shared.model import Alert, ConsumerKind, ConsumerState
 
@@ -52,26 +53,48 @@ class FakeAlerts:
 
 
 class FakeConsumers:
-    """Azure resources that use a key, by (kind, resource id). Unknown resources are NotFound, as in ARM."""
+    """Azure resources that use a key, by (kind, resource id), validated as AzureConsumers validates them: the kind
+    must be a consumer ARM can move, the id of that kind's type, the key URL versioned. Unknown resources are
+    NotFound, as in ARM. `set_available(...)` plays the service losing (or regaining) its key."""
 
     def __init__(self) -> None:
         self._states: dict[tuple[str, str], ConsumerState] = {}
+        self.moves: list[tuple[str, str]] = []  # (resource id, key url) of every point_to, in order
 
-    def add(self, kind: str, resource_id: str, key_url: str | None, follows_latest: bool = False) -> None:
+    def add(
+        self,
+        kind: str,
+        resource_id: str,
+        key_url: str | None,
+        follows_latest: bool = False,
+        *,
+        other_key_urls: tuple[str, ...] = (),
+    ) -> None:
         self._states[(kind, resource_id.lower())] = ConsumerState(
-            ConsumerKind(kind), resource_id, key_url, follows_latest
+            ConsumerKind(kind), resource_id, key_url, follows_latest, other_key_urls=tuple(other_key_urls)
+        )
+
+    def set_available(self, kind: str, resource_id: str, available: bool, error: str | None = None) -> None:
+        state = self.get_state(kind, resource_id)
+        self._states[(kind, resource_id.lower())] = replace(
+            state, available=available, error=None if available else (error or "the resource reports Inaccessible")
         )
 
     def get_state(self, kind: str, resource_id: str) -> ConsumerState:
+        consumer_kind(kind, resource_id)
         try:
             return self._states[(kind, resource_id.lower())]
         except KeyError:
             raise NotFound(f"{kind} {resource_id} not found") from None
 
     def point_to(self, kind: str, resource_id: str, key_url: str) -> ConsumerState:
+        consumer_kind(kind, resource_id)
+        key_url = require_versioned_key_url(key_url)
         state = self.get_state(kind, resource_id)
-        if "/keys/" not in key_url or len(key_url.split("/keys/", 1)[1].strip("/").split("/")) != 2:
-            raise InvalidInput("key_url", f"must be a versioned key URL ({key_url!r})")
         updated = replace(state, key_url=key_url)
+        moved = state.key_url is not None and state.key_url.lower() != key_url.lower()
+        if state.kind is ConsumerKind.DISK_ENCRYPTION_SET and moved:  # a DES keeps its old key in previousKeys
+            updated = replace(updated, other_key_urls=(*state.other_key_urls, state.key_url))
         self._states[(kind, resource_id.lower())] = updated
+        self.moves.append((resource_id, key_url))
         return updated

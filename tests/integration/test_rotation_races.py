@@ -16,7 +16,8 @@ from functions.sweep import run_sweep
 from functions.sweep_rotation import rotate_due_keys
 from shared.claims import rotation_claim_id
 from shared.pacing import CreationPacer
-from tests.fakes.outbound import FakeAlerts
+from tests.fakes.dekstore import FakeDekStore
+from tests.fakes.outbound import FakeAlerts, FakeConsumers, FakeWorkQueue
 from tests.support.azurite import start_azurite
 from tests.support.deployment import Deployment
 
@@ -147,6 +148,9 @@ def test_what_a_sweep_costs_in_key_vault_calls(deployment, stores, record_proper
         "claims": claims,
         "audit": audit,
         "pacer": CreationPacer(),
+        "dekstore": FakeDekStore(),
+        "rewrap_queue": FakeWorkQueue(),
+        "consumers": FakeConsumers(),
     }
     run_sweep(**ports)  # warm: the challenge round trip and the role catalog, as a worker's first sweep pays
     keys = len(deployment.inventory.keys)

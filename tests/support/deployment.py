@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Deployment:
     """The reference deployment, its keys renamed so that tests sharing the session's emulators never collide."""
 
-    def __init__(self, cloud) -> None:
+    def __init__(self, cloud, variables: dict[str, str] | None = None) -> None:
         from shared.azure.vaults import AzureVaults
 
         self.cloud = cloud
@@ -30,23 +30,23 @@ class Deployment:
         self.suffix = uuid.uuid4().hex[:8]
         self.aks_id, self.mysql_id, self.group_id = (str(uuid.uuid4()) for _ in range(3))
         document = yaml.safe_load((ROOT / "inventory/reference.yaml").read_text())
+        self.document = document
         for key in document["keys"]:
             key["name"] = f"{key['name']}-{self.suffix}"
             for consumer in key["consumers"]:
                 if consumer["kind"] == "dek-table":
                     consumer["options"]["partition_prefix"] = f"{key['name']}-"
-        self.inventory = parse_inventory(
-            document,
-            variables={
-                "CMK_VAULT_NAME": vault_name,
-                "CMK_VAULT_URL": cloud.vault_url,
-                "CMK_SUBSCRIPTION_ID": sub,
-                "CMK_RESOURCE_GROUP": group,
-                "AKS_IDENTITY_PRINCIPAL_ID": self.aks_id,
-                "MYSQL_IDENTITY_PRINCIPAL_ID": self.mysql_id,
-                "CMK_APP_PRINCIPAL_ID": cloud.app_principal,
-            },
-        )
+        self.variables = {
+            "CMK_VAULT_NAME": vault_name,
+            "CMK_VAULT_URL": cloud.vault_url,
+            "CMK_SUBSCRIPTION_ID": sub,
+            "CMK_RESOURCE_GROUP": group,
+            "AKS_IDENTITY_PRINCIPAL_ID": self.aks_id,
+            "MYSQL_IDENTITY_PRINCIPAL_ID": self.mysql_id,
+            "CMK_APP_PRINCIPAL_ID": cloud.app_principal,
+            **(variables or {}),
+        }
+        self.inventory = parse_inventory(document, variables=self.variables)
         self.sub = sub
         self.vault = cloud.app_keyvault()
         self.access = cloud.app_access()

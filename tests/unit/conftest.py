@@ -16,8 +16,9 @@ from tests.fakes.access import FakeAccessControl
 from tests.fakes.audit import FakeAuditTrail
 from tests.fakes.claims import FakeClaims
 from tests.fakes.clock import FakeClock
+from tests.fakes.dekstore import FakeDekStore
 from tests.fakes.keyvault import FakeKeyVault
-from tests.fakes.outbound import FakeAlerts
+from tests.fakes.outbound import FakeAlerts, FakeConsumers, FakeWorkQueue
 from tests.fakes.vaults import FakeVaults
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,10 @@ class World:
     audit: FakeAuditTrail = field(default_factory=FakeAuditTrail)
     alerts: FakeAlerts = field(default_factory=FakeAlerts)
     slept: list = field(default_factory=list)
+    dekstore: FakeDekStore = field(default_factory=FakeDekStore)
+    consumers: FakeConsumers = field(default_factory=FakeConsumers)
+    rewrap_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
+    budget: object = None
 
     def ports(self) -> dict:
         """What the report and the sweep are called with (the role catalog fresh, so a test sees its own roles)."""
@@ -64,7 +69,28 @@ class World:
             self.slept.append(seconds)
 
         pacer = CreationPacer(monotonic=lambda: elapsed[0], sleep=sleep)
-        return {**self.ports(), "alerts": self.alerts, "claims": self.claims, "audit": self.audit, "pacer": pacer}
+        return {
+            **self.ports(),
+            "alerts": self.alerts,
+            "claims": self.claims,
+            "audit": self.audit,
+            "pacer": pacer,
+            "dekstore": self.dekstore,
+            "rewrap_queue": self.rewrap_queue,
+            "consumers": self.consumers,
+        }
+
+    def rewrap_ports(self) -> dict:
+        """What the new-version handler and the re-wrap worker are called with."""
+        return {
+            "vault": self.vault,
+            "dekstore": self.dekstore,
+            "rewrap_queue": self.rewrap_queue,
+            "consumers": self.consumers,
+            "audit": self.audit,
+            "alerts": self.alerts,
+            "clock": self.clock,
+        }
 
     def report(self):
         return report_keys(**self.ports())
@@ -97,4 +123,8 @@ def world() -> World:
         vault.create_key(key.ref, kty=key.kty, size=key.size, ops=key.ops, expires=key.rotation.expiry_for(clock.now()))
         vault.set_rotation_policy(key.ref, key.rotation.to_policy())
         w.grant(key.scope, key.identity.principal_id, key.role)
+        current = vault.get_key(key.ref)
+        for consumer in key.consumers:
+            if consumer.resource_id:  # the Azure consumers start on the key's first version
+                w.consumers.add(consumer.kind.value, consumer.resource_id, current.key_id)
     return w

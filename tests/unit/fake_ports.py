@@ -58,6 +58,22 @@ class FakePorts(Container):
         return self._port("pacer", self.world.sweep_ports()["pacer"])
 
     @property
+    def dekstore(self):
+        return self._port("dekstore", self.world.dekstore)
+
+    @property
+    def consumers(self):
+        return self._port("consumers", self.world.consumers)
+
+    @property
+    def rewrap_queue(self):
+        return self._port("rewrap_queue", self.world.rewrap_queue)
+
+    @property
+    def budget(self):
+        return self._port("budget", self.world.budget)
+
+    @property
     def vault_settings(self):
         return self._port("vault_settings", self.world.vaults)
 

@@ -25,6 +25,7 @@ EXPECTED = {
     "role_assignment_events": {"type": "eventGridTrigger"},
     "compliance_sweep": {"type": "timerTrigger", "schedule": "0 0 * * * *", "runOnStartup": False},
     "deliver_alerts": {"type": "queueTrigger", "queueName": "cmk-alerts", "connection": "AzureWebJobsStorage"},
+    "rewrap_worker": {"type": "queueTrigger", "queueName": "cmk-rewrap", "connection": "AzureWebJobsStorage"},
 }
 
 

@@ -369,6 +369,18 @@ UNIT_CASES = [
         "at least 7 days before expire_after (P180D)",
     ),
     (
+        "retire-after-not-a-duration",
+        change("keys.0.rotation.retire_after", "a month"),
+        "keys[aks-key].rotation.retire_after",
+        "not an ISO-8601 duration ('a month')",
+    ),
+    (
+        "shards-not-a-number",
+        change("keys.0.consumers.1.options", {"table": "deks", "partition_prefix": "aks-", "shards": "many"}),
+        "keys[aks-key].consumers[1].options.shards",
+        "must be an integer from 1 to 1000",
+    ),
+    (
         "expiry-too-short",
         change("keys.0.rotation.expire_after", "P20D"),
         "keys[aks-key].rotation.expire_after",
@@ -598,6 +610,7 @@ def test_the_base_document_of_the_rejection_cases_is_valid(inventory: Inventory)
     assert inventory.key("mysql-key").consumers_of(ConsumerKind.DEK_TABLE)[0].options == {
         "table": "deks",
         "partition_prefix": "mysql-key",
+        "shards": 16,  # the default
     }
 
 
@@ -832,7 +845,7 @@ def test_to_json_is_a_serialisable_summary(inventory: Inventory):
     assert aks["consumers"][1] == {
         "kind": "dek-table",
         "resource_id": None,
-        "options": {"table": "deks", "partition_prefix": "aks-"},
+        "options": {"table": "deks", "partition_prefix": "aks-", "shards": 16},
     }
 
 
@@ -841,3 +854,11 @@ def test_values_are_hashable_and_frozen(inventory: Inventory):
     assert {key, inventory.key("aks-key")} == {key}
     with pytest.raises(AttributeError):
         key.name = "x"  # type: ignore[misc]
+
+
+def test_retire_after_is_optional_and_read_as_a_duration():
+    doc = valid_doc()
+    doc["keys"][1]["rotation"]["retire_after"] = "P30D"
+    inv = parse_inventory(doc, source="test.yaml", variables={})
+    assert inv.key("mysql-key").rotation.retire_after.delta.days == 30
+    assert inv.key("aks-key").rotation.retire_after is None  # unset: never retired automatically

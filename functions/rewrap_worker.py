@@ -1,0 +1,249 @@
+"""One page of re-wraps: every DEK of one shard page moved to the target version, or left exactly as it was.
+
+Per DEK: unwrap remotely under the DEK's own version, check the KCV, wrap locally with the target's public key (no
+Key Vault call), replace the entity with an ETag match. A crash between any two steps leaves the DEK wrapped under a
+version that still works, because the only write is the last step and it is all-or-nothing. A 412 means another
+worker moved it first: re-read, and skip it if it is on the target. A KCV mismatch stops that DEK, leaves it
+untouched and alerts: the good copy is never replaced by bytes nobody can check.
+
+Throttling never fails a DEK: it is retried later by a message of its own; the page fails (so the host retries it,
+then poisons it) only when every DEK in it failed. Key Vault traffic stays inside one budget shared by all workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from functions.rewrap_messages import RewrapMessage, parse_rewrap_message
+from shared.audit import AuditRecord
+from shared.envelope import rewrapped, unwrap_checked
+from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
+from shared.inventory_model import UnknownKey
+from shared.model import Alert, Severity, WrappedDek
+from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
+
+PAGE_SIZE = 100
+# The vault's budget for RSA-2048 HSM keys is 2,000 operations per 10 s; re-wrap may use this share of it, leaving
+# the rest to the consumers (MySQL, AKS) that unwrap on the same vault.
+HSM_OPS_PER_WINDOW = 2000
+BUDGET_SHARE = 0.5
+BUDGET_WINDOW = timedelta(seconds=10)
+RETRY_DELAY_SECONDS = 10
+COMPLETED_ALERT = "CmkGuardian.Rewrap.Completed"
+KCV_ALERT = "CmkGuardian.Rewrap.KcvMismatch"
+TRANSIENT = (Throttled, ServiceUnavailable)
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    key: str
+    partition: str
+    target: str
+    processed: int = 0
+    succeeded: int = 0
+    skipped: int = 0  # already on the target
+    failed: tuple[str, ...] = ()  # retried later (transient), by DEK id
+    refused: tuple[str, ...] = ()  # KCV mismatch or a refusal no retry fixes: left untouched, alerted
+    deferred: int = 0  # beyond this page's budget grant: re-enqueued
+    continued: bool = False
+    completed: bool = False  # this page finished the key's re-wrap
+    alerts: tuple[Alert, ...] = field(default=(), compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "partition": self.partition,
+            "target": self.target,
+            "processed": self.processed,
+            "succeeded": self.succeeded,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "refused": len(self.refused),
+            "deferred": self.deferred,
+            "continued": self.continued,
+            "completed": self.completed,
+        }
+
+
+class WholePageFailed(ServiceUnavailable):
+    """Every DEK of the page failed: raised so the host retries the message (and poisons it in the end)."""
+
+    code = "RewrapPageFailed"
+
+
+def rewrap_page(
+    message: object,
+    *,
+    inventory: Any,
+    vault: KeyVault,
+    dekstore: DekStore,
+    rewrap_queue: WorkQueue,
+    budget: RewrapBudget,
+    claims: Claims,
+    audit: AuditTrail,
+    alerts: Alerts,
+    clock: Clock,
+) -> PageOutcome:
+    started = time.monotonic()
+    msg = parse_rewrap_message(message)
+    try:
+        managed = inventory.key(msg.key)
+    except UnknownKey:
+        raise MalformedMessage("key", f"{msg.key!r} is not a managed key (no longer in the inventory?)") from None
+    if msg.dek_ids:
+        items, continuation = _by_id(dekstore, msg), None
+    else:
+        page = dekstore.list_page(msg.partition, msg.continuation, PAGE_SIZE)
+        items, continuation = list(page.items), page.continuation
+    target = msg.target.lower()
+    todo = [d for d in items if d.key_id.lower() != target]
+    grant = (
+        budget.reserve(
+            managed.ref.vault_host,
+            len(todo),
+            now=clock.now(),
+            limit_per_window=int(HSM_OPS_PER_WINDOW * BUDGET_SHARE),
+            window=BUDGET_WINDOW,
+        )
+        if todo
+        else None
+    )
+    allowed = grant.granted if grant else 0
+    now_work, later = todo[:allowed], todo[allowed:]
+    succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
+    for dek in now_work:
+        result = _rewrap_one(dek, msg, managed, vault=vault, dekstore=dekstore)
+        if result == "moved":
+            succeeded += 1
+        elif result == "skipped":
+            skipped += 1
+        elif result == "refused":
+            refused.append(dek.dek_id)
+        else:
+            failed.append(dek.dek_id)
+    if now_work and len(failed) == len(now_work) and not succeeded and not skipped:
+        # Nothing moved: the host retries this very message (and poisons it in the end), so nothing is enqueued
+        # here, or a retry would start a second continuation chain.
+        raise WholePageFailed(f"re-wrap of {managed.name}/{msg.partition}: every DEK of the page failed")
+    if continuation:
+        rewrap_queue.send(dataclasses.replace(msg, continuation=continuation, dek_ids=()).to_json())
+    retry_ids = failed + [d.dek_id for d in later]
+    if retry_ids:
+        delay = RETRY_DELAY_SECONDS if failed else max(1, math.ceil(grant.retry_after if grant else 1))
+        retry = dataclasses.replace(msg, continuation=None, dek_ids=tuple(retry_ids))
+        rewrap_queue.send(retry.to_json(), delay_seconds=delay)
+    outcome = PageOutcome(
+        managed.name,
+        msg.partition,
+        msg.target,
+        processed=len(items),
+        succeeded=succeeded,
+        skipped=skipped,
+        failed=tuple(failed),
+        refused=tuple(refused),
+        deferred=len(later),
+        continued=bool(continuation),
+    )
+    for dek_id in refused:
+        sent.append(_kcv_alert(managed, msg, dek_id))
+    if not continuation and not retry_ids:
+        done = _completion(managed, msg, dekstore=dekstore, claims=claims, clock=clock)
+        if done is not None:
+            sent.append(done)
+            outcome = dataclasses.replace(outcome, completed=True)
+    for alert in sent:
+        alerts.publish(alert)
+    audit.append(
+        AuditRecord(
+            uuid.uuid4().hex,
+            clock.now(),
+            "rewrap-page",
+            "queue",
+            managed.name,
+            "completed" if outcome.completed else ("failed" if failed and not succeeded else "rewrapped"),
+            to_version=msg.target_version,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            detail=outcome.to_json(),
+        )
+    )
+    return dataclasses.replace(outcome, alerts=tuple(sent))
+
+
+def _by_id(dekstore: DekStore, msg: RewrapMessage) -> list[WrappedDek]:
+    found = []
+    for dek_id in msg.dek_ids:
+        try:
+            found.append(dekstore.get(msg.partition, dek_id))
+        except NotFound:
+            continue  # deleted since: nothing to move
+    return found
+
+
+def _rewrap_one(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore) -> str:
+    """'moved', 'skipped' (someone else moved it), 'refused' (never retried: KCV or a permanent refusal), or
+    'failed' (transient: retried by a later message)."""
+    for _attempt in range(2):
+        try:
+            with unwrap_checked(dek, vault=vault) as opened:  # the plaintext lives only inside this block
+                moved = rewrapped(opened, vault=vault, key=managed.ref, version=msg.target_version)
+        except TRANSIENT:
+            return "failed"
+        except CmkError:
+            return "refused"  # KCV mismatch, or the version refuses (disabled, deleted, corrupt value): look at it
+        try:
+            dekstore.replace(moved)
+            return "moved"
+        except PreconditionFailed:
+            try:
+                dek = dekstore.get(dek.partition, dek.dek_id)
+            except NotFound:
+                return "skipped"
+            if dek.key_id.lower() == msg.target.lower():
+                return "skipped"
+        except TRANSIENT:
+            return "failed"
+    return "failed"
+
+
+def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str) -> Alert:
+    return Alert(
+        KCV_ALERT,
+        f"/keys/{managed.vault.name}/{managed.name}/deks/{dek_id}",
+        Severity.HIGH,
+        f"DEK {dek_id} of {managed.name} was not re-wrapped: its unwrap could not be verified (KCV) or was refused; "
+        "its entity is untouched",
+        {"key": managed.name, "partition": msg.partition, "dek_id": dek_id, "target": msg.target},
+    )
+
+
+def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, clock: Clock) -> Alert | None:
+    """When no DEK of the key remains on another version: the one "re-wrap completed" alert (a claim makes it one,
+    whichever shard finishes last, on whichever instance)."""
+    counts = dekstore.count_by_key_id(managed.ref)
+    remaining = sum(n for key_id, n in counts.items() if key_id.lower() != msg.target.lower())
+    if remaining:
+        return None
+    claim = claims.claim(
+        f"rewrap-done|{managed.ref.vault_host}|{managed.name.lower()}|{msg.target_version.lower()}",
+        uuid.uuid4().hex,
+        now=clock.now(),
+        ttl=timedelta(days=3650),
+    )
+    if not claim.taken:
+        return None
+    total = counts.get(msg.target, 0) or sum(counts.values())
+    seconds = (clock.now() - msg.started_at).total_seconds() if msg.started_at else None
+    claims.complete(claim.claim, {"deks": total})
+    return Alert(
+        COMPLETED_ALERT,
+        f"/keys/{managed.vault.name}/{managed.name}",
+        Severity.INFO,
+        f"every DEK of {managed.name} ({total}) is on version {msg.target_version}",
+        {"key": managed.name, "target": msg.target, "deks": total, "duration_s": seconds},
+    )

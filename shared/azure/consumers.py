@@ -1,0 +1,172 @@
+"""The Consumers port over azure-mgmt-resource's generic resources: MySQL flexible servers and disk encryption sets
+read and moved to a new key version through ARM.
+
+Generic resources (`get_by_id` / `begin_update_by_id`) rather than the typed MySQL and Compute clients: two small
+documents do not justify two more SDKs, and the api-version per type is all that differs. The PATCH is a
+long-running operation; its poller (azure-mgmt-core's ARM polling) is followed to the end, and the state returned
+is read back afterwards, never assumed from what was sent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.resource.resources.models import GenericResource
+
+from shared.azure.errors import SDK_ERRORS, translate_error
+from shared.azure.retry import default_retry_policy
+from shared.errors import InvalidInput, NotFound, UnexpectedResponse
+from shared.model import ConsumerKind, ConsumerState
+from shared.untrusted import describe_value
+
+API_VERSIONS = {
+    ConsumerKind.MYSQL_FLEXIBLE_SERVER: "2023-12-30",
+    ConsumerKind.DISK_ENCRYPTION_SET: "2024-03-02",
+}
+RESOURCE_TYPES = {
+    ConsumerKind.MYSQL_FLEXIBLE_SERVER: "microsoft.dbformysql/flexibleservers",
+    ConsumerKind.DISK_ENCRYPTION_SET: "microsoft.compute/diskencryptionsets",
+}
+_VERSIONED_KEY_URL = re.compile(r"https://[^/\s?#]+/keys/[0-9A-Za-z-]{1,127}/[0-9a-fA-F]{32}", re.I)
+_RESOURCE_ID = re.compile(
+    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/[^/]+/providers/(?P<type>[^/]+/[^/]+)/[^/]+", re.I
+)
+
+
+def require_versioned_key_url(key_url: object) -> str:
+    """A consumer may only be pointed at one exact version: `https://{vault}/keys/{name}/{32 hex digits}`.
+    A versionless URL would let the service pick "latest" behind the app's back (or be refused by it)."""
+    if not isinstance(key_url, str) or not _VERSIONED_KEY_URL.fullmatch(key_url.strip()):
+        raise InvalidInput(
+            "key_url",
+            "must be a versioned Key Vault key URL, https://{vault}/keys/{name}/{version} "
+            f"(got {describe_value(key_url, quote=True)})",
+        )
+    return key_url.strip()
+
+
+def consumer_kind(kind: str, resource_id: str) -> tuple[ConsumerKind, str]:
+    """The kind and subscription of a consumer id; InvalidInput when the id is not of that kind's resource type."""
+    try:
+        known = ConsumerKind(kind)
+    except ValueError:
+        known = None
+    if known not in API_VERSIONS:
+        raise InvalidInput("kind", f"must be one of {', '.join(API_VERSIONS)} (got {describe_value(kind, quote=True)})")
+    assert known is not None
+    match = _RESOURCE_ID.fullmatch(resource_id.strip().rstrip("/")) if isinstance(resource_id, str) else None
+    if match is None or match.group("type").lower() != RESOURCE_TYPES[known]:
+        raise InvalidInput(
+            "resource_id",
+            f"must be a {RESOURCE_TYPES[known]} resource id (got {describe_value(resource_id, quote=True)})",
+        )
+    return known, match.group("sub")
+
+
+def state_from_arm(kind: ConsumerKind, resource_id: str, document: dict[str, Any]) -> ConsumerState:
+    """What the resource reports, in the REST (camelCase) shape ARM sent."""
+    props = document.get("properties")
+    if not isinstance(props, dict):
+        raise UnexpectedResponse(f"{kind} {resource_id}: ARM returned no properties")
+    if kind is ConsumerKind.MYSQL_FLEXIBLE_SERVER:
+        encryption = props.get("dataEncryption") or {}
+        geo = encryption.get("geoBackupKeyURI")
+        state = props.get("state")
+        inaccessible = isinstance(state, str) and state.lower() == "inaccessible"
+        return ConsumerState(
+            kind,
+            resource_id,
+            encryption.get("primaryKeyURI"),
+            follows_latest=False,
+            available=not inaccessible,
+            error=(props.get("stateReason") or "the server reports state Inaccessible") if inaccessible else None,
+            other_key_urls=(geo,) if geo else (),
+        )
+    error = props.get("autoKeyRotationError")
+    previous = tuple(k["keyUrl"] for k in props.get("previousKeys") or [] if isinstance(k, dict) and k.get("keyUrl"))
+    failed = str(props.get("provisioningState", "")).lower() == "failed"
+    message = None
+    if isinstance(error, dict) and error:
+        message = f"{error.get('code', 'Error')}: {error.get('message', '')}".strip()
+    elif failed:
+        message = "the disk encryption set reports provisioningState Failed"
+    return ConsumerState(
+        kind,
+        resource_id,
+        (props.get("activeKey") or {}).get("keyUrl"),
+        follows_latest=bool(props.get("rotationToLatestKeyVersionEnabled")),
+        available=message is None,
+        error=message,
+        other_key_urls=previous,
+    )
+
+
+class AzureConsumers:
+    def __init__(
+        self,
+        credential: TokenCredential,
+        *,
+        base_url: str = "https://management.azure.com",
+        connection_verify: str | bool = True,
+    ) -> None:
+        self._credential = credential
+        self._base_url = base_url
+        self._verify = connection_verify
+        self._clients: dict[str, ResourceManagementClient] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, subscription_id: str) -> ResourceManagementClient:
+        with self._lock:
+            client = self._clients.get(subscription_id.lower())
+            if client is None:
+                client = ResourceManagementClient(
+                    self._credential,
+                    subscription_id,
+                    base_url=self._base_url,
+                    connection_verify=self._verify,
+                    retry_policy=default_retry_policy(),
+                )
+                self._clients[subscription_id.lower()] = client
+            return client
+
+    def _properties(self, client: ResourceManagementClient, kind: ConsumerKind, resource_id: str) -> dict[str, Any]:
+        try:
+            resource = client.resources.get_by_id(resource_id, api_version=API_VERSIONS[kind])
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"{kind} {resource_id}", NotFound) from exc
+        if not isinstance(resource.properties, dict):
+            raise UnexpectedResponse(f"{kind} {resource_id}: ARM returned no properties")
+        return resource.properties
+
+    def get_state(self, kind: str, resource_id: str) -> ConsumerState:
+        known, subscription = consumer_kind(kind, resource_id)
+        properties = self._properties(self._client(subscription), known, resource_id)
+        return state_from_arm(known, resource_id, {"properties": properties})
+
+    def point_to(self, kind: str, resource_id: str, key_url: str) -> ConsumerState:
+        known, subscription = consumer_kind(kind, resource_id)
+        key_url = require_versioned_key_url(key_url)
+        client = self._client(subscription)
+        current = self._properties(client, known, resource_id)
+        # The whole encryption object goes back with only the key changed: the services validate it as a unit
+        # (MySQL wants the identity alongside the key; a DES keeps its sourceVault).
+        if known is ConsumerKind.MYSQL_FLEXIBLE_SERVER:
+            patch = {"dataEncryption": {**(current.get("dataEncryption") or {}), "primaryKeyURI": key_url}}
+        else:
+            patch = {"activeKey": {**(current.get("activeKey") or {}), "keyUrl": key_url}}
+        try:
+            poller = client.resources.begin_update_by_id(
+                resource_id, GenericResource(properties=patch), api_version=API_VERSIONS[known]
+            )
+            poller.result()
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"{known} {resource_id}: moving to {key_url}", NotFound) from exc
+        return self.get_state(kind, resource_id)
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()

@@ -1,0 +1,181 @@
+"""The DekStore port on Table Storage: one entity per DEK, PartitionKey = its shard, RowKey = its id.
+
+Layout (Format 1), pinned by tests/contract/test_dekstore_contract.py:
+  PartitionKey, RowKey   shard and DEK id, escaped (shared.azure.tables); readable copies in Partition and DekId
+  KeyId                  the versioned KEK id it is wrapped under
+  KeyBase, KeyVersion    KeyId's versionless part lower-cased and its version, so count_by_key_id filters one column
+  Alg, Wrapped, Kcv      wrap algorithm, wrapped bytes (Edm.Binary), key check value
+  PreviousKeyId, PreviousWrapped   the copy before the last re-wrap (absent on a DEK never re-wrapped)
+  Format                 this layout's number, so a later layout can read old entities
+A 4096-bit RSA wrapped value is 512 bytes, twice that with the previous copy: far below the 64 KiB binary limit.
+
+Replace is If-Match on the ETag read (412 -> PreconditionFailed), add an insert (409 -> Conflict). list_page's
+continuation is ours (the next RowKey, as base64 JSON, as the audit adapter's), so a page resumes exactly where the
+last ended. count_by_key_id selects only KeyId, never the wrapped bytes, but Table Storage has no server-side count
+and KeyBase is no key: the service scans every partition and returns one small row per DEK of the key, up to 1,000
+per round trip (about 100 round trips for 100,000 DEKs): for status and the retirement guard, not per request.
+partitions() reads only PartitionKey of every entity in the table: a full scan, for status pages, not hot paths
+(the re-wrap fan-out computes its shards with shared.dek_sharding instead).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+from itertools import islice
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableEntity, UpdateMode
+
+from shared.azure.errors import SDK_ERRORS, translate_error
+from shared.azure.tables import LazyTable, checked_key, unescape_key
+from shared.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UnexpectedResponse
+from shared.model import KeyRef, Page, WrappedDek
+
+FORMAT = 1
+MAX_PAGE_SIZE = 1000  # Table Storage returns at most 1,000 entities per response
+TOKEN_VERSION = 1
+
+
+class TableDekStore:
+    def __init__(self, table: LazyTable) -> None:
+        self._table = table
+
+    def add(self, dek: WrappedDek) -> WrappedDek:
+        entity = to_entity(dek)
+        try:
+            meta = self._table.ensure().create_entity(entity)
+        except ResourceExistsError as exc:
+            raise Conflict(f"DEK {dek.partition}/{dek.dek_id} already exists") from exc
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK {dek.partition}/{dek.dek_id}", NotFound) from exc
+        return _with_etag(dek, meta["etag"])
+
+    def get(self, partition: str, dek_id: str) -> WrappedDek:
+        keys = (checked_key("partition", partition), checked_key("dek_id", dek_id))
+        try:
+            return from_entity(self._table.ensure().get_entity(*keys))
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"DEK {partition}/{dek_id} not found") from exc
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK {partition}/{dek_id}", NotFound) from exc
+
+    def replace(self, dek: WrappedDek) -> WrappedDek:
+        if not dek.etag:
+            raise InvalidInput("etag", "a replace needs the ETag it read")
+        entity = to_entity(dek)
+        try:
+            meta = self._table.ensure().update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=dek.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except ResourceModifiedError as exc:
+            raise PreconditionFailed(f"DEK {dek.partition}/{dek.dek_id} changed since it was read") from exc
+        except ResourceNotFoundError as exc:
+            raise NotFound(f"DEK {dek.partition}/{dek.dek_id} not found") from exc
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK {dek.partition}/{dek.dek_id}", NotFound) from exc
+        return _with_etag(dek, meta["etag"])
+
+    def list_page(self, partition: str, continuation: str | None = None, page_size: int = 100) -> Page:
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
+        clauses, parameters = ["PartitionKey eq @pk"], {"pk": checked_key("partition", partition)}
+        if continuation:
+            clauses.append("RowKey ge @start")
+            parameters["start"] = decode_token(continuation)
+        try:
+            entities = self._table.ensure().query_entities(
+                " and ".join(clauses), parameters=parameters, results_per_page=min(page_size + 1, MAX_PAGE_SIZE)
+            )
+            rows = list(islice(entities, page_size + 1))  # one more than asked tells whether another page exists
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        token = encode_token(rows[page_size]["RowKey"]) if len(rows) > page_size else None
+        return Page(tuple(from_entity(e) for e in rows[:page_size]), token)
+
+    def partitions(self) -> list[str]:
+        try:
+            keys = {e["PartitionKey"] for e in self._table.ensure().list_entities(select=["PartitionKey"])}
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        return sorted(unescape_key(k) for k in keys)
+
+    def count_by_key_id(self, key: KeyRef) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        try:
+            rows = self._table.ensure().query_entities(
+                "KeyBase eq @base", parameters={"base": key.versionless_id.lower()}, select=["KeyId"]
+            )
+            for row in rows:
+                counts[row["KeyId"]] = counts.get(row["KeyId"], 0) + 1
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        return counts
+
+
+def to_entity(dek: WrappedDek) -> dict:
+    base, _, version = dek.key_id.rstrip("/").rpartition("/")
+    if "/keys/" not in base or not version:
+        raise InvalidInput("key_id", "must be a versioned key id (https://{vault}/keys/{name}/{version})")
+    if not isinstance(dek.wrapped, bytes) or not dek.wrapped:
+        raise InvalidInput("wrapped", "must be non-empty bytes")
+    if (dek.previous_key_id is None) != (dek.previous_wrapped is None):
+        raise InvalidInput("previous_wrapped", "previous_key_id and previous_wrapped go together")
+    entity = {
+        "PartitionKey": checked_key("partition", dek.partition),
+        "RowKey": checked_key("dek_id", dek.dek_id),
+        "Partition": dek.partition,
+        "DekId": dek.dek_id,
+        "KeyId": dek.key_id,
+        "KeyBase": base.lower(),
+        "KeyVersion": version,
+        "Alg": dek.algorithm,
+        "Wrapped": dek.wrapped,
+        "Kcv": dek.kcv,
+        "Format": FORMAT,
+    }
+    if dek.previous_key_id is not None:
+        entity["PreviousKeyId"] = dek.previous_key_id
+        entity["PreviousWrapped"] = dek.previous_wrapped
+    return entity
+
+
+def from_entity(entity: TableEntity) -> WrappedDek:
+    if entity.get("Format") != FORMAT:
+        raise UnexpectedResponse(f"DEK entity {entity.get('RowKey')!r}: unknown layout {entity.get('Format')!r}")
+    return WrappedDek(
+        partition=entity["Partition"],
+        dek_id=entity["DekId"],
+        key_id=entity["KeyId"],
+        algorithm=entity["Alg"],
+        wrapped=bytes(entity["Wrapped"]),
+        kcv=entity["Kcv"],
+        previous_key_id=entity.get("PreviousKeyId"),
+        previous_wrapped=bytes(entity["PreviousWrapped"]) if entity.get("PreviousWrapped") is not None else None,
+        etag=entity.metadata["etag"],
+    )
+
+
+def encode_token(start_row: str) -> str:
+    raw = json.dumps({"v": TOKEN_VERSION, "start": start_row}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    """The RowKey a token resumes at; InvalidInput naming `continuation` for anything this store did not issue."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError, AttributeError, TypeError):
+        data = None
+    start = data.get("start") if isinstance(data, dict) and data.get("v") == TOKEN_VERSION else None
+    if not isinstance(start, str) or not start:
+        raise InvalidInput("continuation", "not a token this DEK store issued")
+    return start
+
+
+def _with_etag(dek: WrappedDek, etag: str) -> WrappedDek:
+    return dataclasses.replace(dek, etag=etag)

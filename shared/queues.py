@@ -1,0 +1,5 @@
+"""Names of the app's work queues (Azure Storage queues), which function_app.py and the container share."""
+
+from __future__ import annotations
+
+REWRAP_QUEUE = "cmk-rewrap"

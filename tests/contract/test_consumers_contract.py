@@ -1,0 +1,178 @@
+"""FakeConsumers and AzureConsumers (azure-mgmt-resource generic resources against the ARM emulator, whose consumers
+really unwrap with their keys) must agree: what a consumer reports, how point_to moves it, and what is refused."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from shared.errors import InvalidInput, NotFound
+from shared.model import ConsumerKind
+from shared.ports import Consumers
+from tests.fakes.outbound import FakeConsumers
+
+SUB = "00000000-0000-0000-0000-0000000000aa"
+MYSQL = ConsumerKind.MYSQL_FLEXIBLE_SERVER.value
+DES = ConsumerKind.DISK_ENCRYPTION_SET.value
+
+
+@dataclass
+class Made:
+    resource_id: str
+    key_url: str
+    key_name: str
+    geo_key_url: str | None = None
+
+
+@dataclass
+class Side:
+    """One backend and how a test arranges things on it (the fake directly; the emulated cloud as a deployment)."""
+
+    consumers: Consumers
+    group: str  # resource group id for made-up resource ids
+    make: Callable[..., Made]  # make(kind, geo=False) -> Made
+    new_version: Callable[[str], str]  # key name -> versioned URL of a new version
+    lose_key: Callable[[str, Made], None]  # the consumer's identity loses its role on the key
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _fake_side() -> Side:
+    fake = FakeConsumers()
+    group = f"/subscriptions/{SUB}/resourceGroups/rg"
+
+    def version_url(name: str) -> str:
+        return f"https://kv-contract.vault.azure.net/keys/{name}/{uuid.uuid4().hex}"
+
+    def make(kind: str, geo: bool = False) -> Made:
+        name = f"cmk-{uuid.uuid4().hex[:6]}"
+        provider = "Microsoft.DBforMySQL/flexibleServers" if kind == MYSQL else "Microsoft.Compute/diskEncryptionSets"
+        made = Made(f"{group}/providers/{provider}/c-{uuid.uuid4().hex[:6]}", version_url(name), name)
+        if geo:
+            made.geo_key_url = version_url(name)
+        fake.add(kind, made.resource_id, made.key_url, other_key_urls=(made.geo_key_url,) if geo else ())
+        return made
+
+    def lose(kind: str, made: Made) -> None:
+        fake.set_available(kind, made.resource_id, False, "ForbiddenByRbac: unwrapkey refused")
+
+    return Side(fake, group, make, version_url, lose)
+
+
+def _emulator_side(cloud) -> Side:
+    from shared.azure.consumers import AzureConsumers
+    from tests.support.consumers import ConsumerWorld
+
+    world = ConsumerWorld(cloud.emulators)
+    adapter = AzureConsumers(
+        cloud.credential(), base_url=cloud.emulators.arm_url, connection_verify=cloud.emulators.ca_cert
+    )
+    made_assignments: dict[str, str] = {}
+
+    def make(kind: str, geo: bool = False) -> Made:
+        name, key_url = world.new_key()
+        geo_url = world.new_version(name) if geo else None
+        if geo:  # the primary stays on the first version; the geo-backup key is another version
+            consumer = world.mysql(key_url, geo_key_id=geo_url)
+        else:
+            consumer = world.mysql(key_url) if kind == MYSQL else world.des(key_url)
+        made_assignments[consumer.resource_id] = consumer.assignment
+        return Made(consumer.resource_id, key_url, name, geo_url)
+
+    def lose(kind: str, made: Made) -> None:
+        world.revoke(made_assignments[made.resource_id])
+        cloud.emulators.advance_clock(600)
+
+    side = Side(adapter, world.group, make, world.new_version, lose)
+    side.cleanup += [adapter.close, world.close]
+    return side
+
+
+@pytest.fixture(params=["fake", "emulator"])
+def side(request) -> Iterator[Side]:
+    if request.param == "fake":
+        yield _fake_side()
+        return
+    built = _emulator_side(request.getfixturevalue("cloud_with_app_identity"))
+    try:
+        yield built
+    finally:
+        for step in built.cleanup:
+            step()
+
+
+@pytest.mark.parametrize("kind", [MYSQL, DES])
+def test_a_consumer_reports_the_version_it_uses_and_that_it_can_use_it(side: Side, kind: str) -> None:
+    made = side.make(kind)
+    state = side.consumers.get_state(kind, made.resource_id)
+    assert state.kind == ConsumerKind(kind) and state.resource_id == made.resource_id
+    assert state.key_url == made.key_url
+    assert state.available is True and state.error is None
+    assert state.follows_latest is False
+
+
+@pytest.mark.parametrize("kind", [MYSQL, DES])
+def test_point_to_moves_the_consumer_and_returns_what_it_reads_back(side: Side, kind: str) -> None:
+    made = side.make(kind)
+    moved_to = side.new_version(made.key_name)
+    state = side.consumers.point_to(kind, made.resource_id, moved_to)
+    assert state.key_url == moved_to and state.available is True
+    assert side.consumers.get_state(kind, made.resource_id).key_url == moved_to
+
+
+def test_a_des_keeps_the_key_it_moved_from_among_the_keys_it_uses(side: Side) -> None:
+    made = side.make(DES)
+    moved_to = side.new_version(made.key_name)
+    state = side.consumers.point_to(DES, made.resource_id, moved_to)
+    assert state.other_key_urls == (made.key_url,)
+    assert set(state.key_urls_in_use) == {made.key_url, moved_to}
+
+
+def test_a_mysql_geo_backup_key_is_reported_as_another_key_in_use(side: Side) -> None:
+    made = side.make(MYSQL, geo=True)
+    state = side.consumers.get_state(MYSQL, made.resource_id)
+    assert state.other_key_urls == (made.geo_key_url,)
+    assert state.key_urls_in_use == (made.key_url, made.geo_key_url)
+
+
+@pytest.mark.parametrize("kind", [MYSQL, DES])
+def test_a_versionless_key_url_is_refused_naming_key_url(side: Side, kind: str) -> None:
+    made = side.make(kind)
+    versionless = made.key_url.rsplit("/", 1)[0]
+    for bad in (versionless, versionless + "/", "http://kv.example/keys/x/" + "0" * 32, ""):
+        with pytest.raises(InvalidInput) as refused:
+            side.consumers.point_to(kind, made.resource_id, bad)
+        assert refused.value.field == "key_url"
+    assert side.consumers.get_state(kind, made.resource_id).key_url == made.key_url
+
+
+@pytest.mark.parametrize("kind", [MYSQL, DES])
+def test_an_unknown_resource_is_not_found(side: Side, kind: str) -> None:
+    made = side.make(kind)
+    missing = made.resource_id.rsplit("/", 1)[0] + "/missing-" + uuid.uuid4().hex[:6]
+    with pytest.raises(NotFound):
+        side.consumers.get_state(kind, missing)
+    with pytest.raises(NotFound):
+        side.consumers.point_to(kind, missing, made.key_url)
+
+
+def test_an_id_of_another_resource_type_or_an_unknown_kind_is_refused(side: Side) -> None:
+    made = side.make(DES)
+    with pytest.raises(InvalidInput) as refused:
+        side.consumers.get_state(MYSQL, made.resource_id)
+    assert refused.value.field == "resource_id"
+    with pytest.raises(InvalidInput) as refused:
+        side.consumers.get_state("dek-table", made.resource_id)
+    assert refused.value.field == "kind"
+
+
+@pytest.mark.parametrize("kind", [MYSQL, DES])
+def test_a_consumer_that_lost_its_key_reports_it_with_the_services_words(side: Side, kind: str) -> None:
+    made = side.make(kind)
+    side.lose_key(kind, made)
+    state = side.consumers.get_state(kind, made.resource_id)
+    assert state.available is False
+    assert state.error and "ForbiddenByRbac" in state.error
+    assert state.key_url == made.key_url

@@ -1,0 +1,148 @@
+"""Never a lockout, over the wire: after a rotation, every DEK of the registry and the emulated MySQL server move to
+the new version while the server stays available throughout (it unwraps its own DEK as its identity on every change
+and clock move); the old version is retired only once nothing depends on it, and the guard refuses before that."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from localrun.system import LocalSystem, Ports
+from tests.e2e.conftest import FAST_QUEUES, Wire, write_host_json
+
+pytestmark = pytest.mark.e2e
+
+AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"
+NEVER = "0 0 0 1 1 *"
+DEKS = 60
+
+
+@pytest.fixture
+def system(tmp_path) -> Iterator[LocalSystem]:
+    local = LocalSystem(
+        tmp_path / "run",
+        ports=Ports.free(),
+        extra_settings={"CMK_SWEEP_SCHEDULE": NEVER},
+        host_json=write_host_json(tmp_path / "host.json", FAST_QUEUES),
+    )
+    with local:
+        yield local
+
+
+@pytest.fixture
+def wire(system: LocalSystem) -> Wire:
+    return Wire(system)
+
+
+def _wait(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Registry:
+    """The app's DEK registry in the run's Azurite, seeded by this test, which keeps every plaintext to check."""
+
+    def __init__(self, system: LocalSystem) -> None:
+        from shared.azure.dekstore import TableDekStore
+        from shared.azure.tables import LazyTable, table_client
+
+        table = system.app_settings().get("CMK_DEK_TABLE") or "cmkdeks"
+        self.store = TableDekStore(LazyTable(table_client(table, connection_string=system.storage_connection)))
+        self.vault = system.cloud.keyvault(system.cloud.identities.app)
+        self.inventory = system.cloud.inventory()
+        self.kept: dict[tuple[str, str], bytes] = {}
+
+    def seed(self, name: str, count: int) -> None:
+        from shared.dek_sharding import shard_of
+        from shared.envelope import key_check_value
+        from shared.model import WrappedDek
+
+        managed = self.inventory.key(name)
+        consumer = next(c for c in managed.consumers if c.kind.value == "dek-table")
+        current = self.vault.get_key(managed.ref)
+        for i in range(count):
+            dek, dek_id = os.urandom(32), f"{name}-dek-{i:04d}"
+            partition = shard_of(dek_id, consumer.options["partition_prefix"], consumer.options["shards"])
+            wrapped = self.vault.wrap_key(managed.ref, current.version, dek)
+            self.store.add(
+                WrappedDek(partition, dek_id, wrapped.key_id, wrapped.algorithm, wrapped.wrapped, key_check_value(dek))
+            )
+            self.kept[(partition, dek_id)] = dek
+
+    def on_version(self, name: str, key_id: str) -> bool:
+        return all(self.store.get(p, d).key_id == key_id for (p, d) in self.kept if d.startswith(name))
+
+    def all_open(self) -> bool:
+        for (partition, dek_id), original in self.kept.items():
+            entity = self.store.get(partition, dek_id)
+            if self.vault.unwrap_key(entity.key_id, entity.wrapped, entity.algorithm) != original:
+                return False
+        return True
+
+
+def _topic(system: LocalSystem, event_type: str, key: str) -> list[dict]:
+    events = system.cloud.admin("GET", "/eventgrid/topic-events")["value"]
+    return [e for e in events if e.get("type") == event_type and (e.get("data") or {}).get("key") == key]
+
+
+def _consumer_history(system: LocalSystem) -> dict:
+    return system.cloud.admin("GET", "/consumers")["consumers"]
+
+
+def _mysql_server(system: LocalSystem) -> str:
+    return next(c.resource_id for c in system.cloud.inventory().key(MYSQL).consumers if c.resource_id)
+
+
+def test_a_rotation_moves_every_dek_and_the_server_which_stays_available_then_the_old_version_retires(system, wire):
+    registry = Registry(system)
+    registry.seed(MYSQL, DEKS)
+    old = registry.vault.get_key(registry.inventory.key(MYSQL).ref)
+    system.cloud.admin("DELETE", "/consumers")  # count availability from here on
+    answer = wire.post("/api/rotations", json={"key": MYSQL, "reason": "e2e: re-wrap and move the consumers"})
+    assert answer.status_code == 201, answer.text
+    new_id = registry.vault.get_key(registry.inventory.key(MYSQL).ref).key_id
+
+    _wait(lambda: _topic(system, "CmkGuardian.Rewrap.Completed", MYSQL), what="the re-wrap completed alert")
+    assert registry.on_version(MYSQL, new_id) and registry.all_open()
+    server = system.cloud.get_resource(_mysql_server(system))
+    assert server["properties"]["dataEncryption"]["primaryKeyURI"] == new_id
+
+    # 31 days on, nothing depends on the old version: the sweep retires it; the server never lost its key.
+    system.cloud.admin("POST", "/clock", {"advance_iso": "P31D"})
+    mark = wire.mark()
+    assert wire.run_function("compliance_sweep").status_code == 202
+    wire.wait_for_log(lambda t: "Executed 'Functions.compliance_sweep' (Succeeded" in t, after=mark, timeout=60)
+    assert not registry.vault.get_key(registry.inventory.key(MYSQL).ref, old.version).enabled
+    history = _consumer_history(system)
+    server_history = next(h for rid, h in history.items() if rid.lower() == _mysql_server(system).lower())
+    assert server_history["unavailable_checks"] == 0 and server_history["available_checks"] > 0
+    assert registry.all_open()
+
+
+def test_the_guard_refuses_to_retire_a_version_that_deks_still_need(system, wire):
+    registry = Registry(system)
+    registry.seed(MYSQL, DEKS)
+    managed = registry.inventory.key(MYSQL)
+    old = registry.vault.get_key(managed.ref)
+    for subscription in system.cloud.admin("GET", "/eventgrid/subscriptions")["value"]:
+        system.cloud.admin("DELETE", f"/eventgrid/subscriptions/{subscription['name']}")  # nobody hears the rotation
+    registry.vault.rotate_key(managed.ref)
+    system.cloud.admin("POST", "/clock", {"advance_iso": "P31D"})
+    mark = wire.mark()
+    assert wire.run_function("compliance_sweep").status_code == 202
+    wire.wait_for_log(lambda t: "Executed 'Functions.compliance_sweep' (Succeeded" in t, after=mark, timeout=60)
+    # The sweep found the DEKs behind and resumed their re-wrap, but in the same pass the guard kept the old version.
+    assert registry.vault.get_key(managed.ref, old.version).enabled
+    records = wire.get(f"/api/audit?key={MYSQL}").json()["records"]
+    assert not [r for r in records if r["action"] == "retire-version" and r["outcome"] == "retired"]
+    new_id = registry.vault.get_key(managed.ref).key_id
+    _wait(lambda: registry.on_version(MYSQL, new_id), what="the resumed re-wrap")
+    assert registry.all_open()
