@@ -13,7 +13,7 @@ import os
 
 import azure.functions as func
 
-from functions import alerting, audit_log, key_status, rotation_triggers, sweep
+from functions import alerting, audit_log, key_status, rewrap_poison, rotation_triggers, sweep
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
 from functions.http_answers import Answer, error_answer, ok, rotation_answer
@@ -173,3 +173,14 @@ def rewrap_worker(msg: func.QueueMessage) -> None:
         log.error("rewrap_worker: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)
         return
     log.info("rewrap_worker: %s", json.dumps(outcome.to_json(), sort_keys=True))
+
+
+@app.queue_trigger(arg_name="msg", queue_name=f"{REWRAP_QUEUE}-poison", connection="AzureWebJobsStorage")
+def rewrap_poisoned(msg: func.QueueMessage) -> None:
+    """A re-wrap page the host gave up on: alert (high), so somebody knows its DEKs are not moving."""
+    try:
+        message = json.loads(msg.get_body())
+    except ValueError:
+        message = None
+    alert = bootstrap.deps().call(rewrap_poison.alert_poisoned_page, message)
+    log.error("rewrap_poisoned: %s %s", alert.subject, json.dumps(alert.data, sort_keys=True))

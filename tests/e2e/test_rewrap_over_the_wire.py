@@ -114,6 +114,12 @@ def test_a_rotation_moves_every_dek_and_the_server_which_stays_available_then_th
     assert registry.on_version(MYSQL, new_id) and registry.all_open()
     server = system.cloud.get_resource(_mysql_server(system))
     assert server["properties"]["dataEncryption"]["primaryKeyURI"] == new_id
+    status = next(k for k in wire.keys()["keys"] if k["name"] == MYSQL)["dependents"]
+    new_version = new_id.rsplit("/", 1)[1]
+    assert status["deks_by_version"] == {new_version: DEKS}
+    assert status["rewrap"]["remaining"] == 0 and status["rewrap"]["succeeded"] == DEKS
+    [consumer] = status["consumers"]
+    assert (consumer["version"], consumer["available"]) == (new_version, True)
 
     # 31 days on, nothing depends on the old version: the sweep retires it; the server never lost its key.
     system.cloud.admin("POST", "/clock", {"advance_iso": "P31D"})

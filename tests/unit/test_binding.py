@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from functions import alerting, audit_log, compliance, key_status, rewrap_worker, rotation_triggers, sweep
+from functions import (
+    alerting,
+    audit_log,
+    compliance,
+    key_status,
+    rewrap_poison,
+    rewrap_worker,
+    rotation_triggers,
+    sweep,
+)
 from functions.event_handlers import EVENT_HANDLERS
 from shared.binding import UnboundPort, port_parameters
 from shared.bootstrap import Container
@@ -128,6 +137,7 @@ def test_the_real_container_offers_the_ports_handlers_name():
         rotation_triggers.rotate_now,
         audit_log.read_audit,
         rewrap_worker.rewrap_page,
+        rewrap_poison.alert_poisoned_page,
         *EVENT_HANDLERS.values(),
     ],
     ids=lambda h: h.__qualname__,

@@ -373,3 +373,14 @@ def test_the_keys_status_shows_deks_per_version_the_consumers_and_the_rewrap_in_
     }
     [server] = mysql["consumers"]
     assert (server["kind"], server["version"], server["available"]) == ("mysql-flexible-server", new.version, True)
+
+
+def test_a_poisoned_page_alerts_with_where_it_was_and_nothing_secret(world):
+    from functions.rewrap_poison import POISONED_ALERT, alert_poisoned_page
+
+    message = RewrapMessage(MYSQL, world.vault.get_key(world.key(MYSQL).ref).key_id, "mysql-007").to_json()
+    alert = alert_poisoned_page(message, alerts=world.alerts)
+    assert (alert.type, alert.severity.value) == (POISONED_ALERT, "high")
+    assert alert.data["partition"] == "mysql-007" and world.alerts.published == [alert]
+    odd = alert_poisoned_page({"version": 9}, alerts=world.alerts)
+    assert odd.data == {"malformed": "version"}
