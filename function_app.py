@@ -108,10 +108,10 @@ def _handle_event(event: func.EventGridEvent | func.CloudEvent, trigger: str) ->
         raise
     outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS, call=deps.call)
     level = logging.WARNING if outcome.status == "rejected" else logging.INFO
-    result = getattr(outcome.result, "to_json", None)
-    log.log(
-        level, "%s: %s %s%s", trigger, outcome.status, outcome.summary, f" -> {json.dumps(result())}" if result else ""
-    )
+    results = outcome.result if isinstance(outcome.result, list) else [outcome.result]
+    shown = [r.to_json() for r in results if hasattr(r, "to_json")]
+    result = f" -> {json.dumps(shown[0] if len(shown) == 1 else shown)}" if shown else ""
+    log.log(level, "%s: %s %s%s", trigger, outcome.status, outcome.summary, result)
 
 
 @app.event_grid_trigger(arg_name="event")

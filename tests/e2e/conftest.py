@@ -72,7 +72,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     local = LocalSystem(
         state,
         ports=Ports.free(),
-        extra_settings={"CMK_SWEEP_SCHEDULE": "*/2 * * * * *"},
+        # Audit mode: the shared system's drift must stay in place for the tests that observe it (enforce mode's
+        # remediation is tested on systems of its own, tests/e2e/test_access_over_the_wire.py).
+        extra_settings={"CMK_SWEEP_SCHEDULE": "*/2 * * * * *", "CMK_MODE": "audit"},
         host_json=write_host_json(state / "host.json", FAST_QUEUES),
     )
     with local:
