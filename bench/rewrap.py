@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +50,7 @@ from azure.core.exceptions import AzureError  # noqa: E402
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy  # noqa: E402
 from azure.data.tables import TableClient, UpdateMode  # noqa: E402
 
+import functions.rewrap_worker as rewrap_worker  # noqa: E402
 from emulators.credential import EmulatorCredential  # noqa: E402
 from shared import roles  # noqa: E402
 from shared.azure.access import AzureAccessControl  # noqa: E402
@@ -66,6 +68,7 @@ LOAD_THREADS = 8
 VERIFY_OPEN_SAMPLE = 500
 NAIVE_SAMPLE = 300
 WORKER_IDLE_POLL_SECONDS = 0.05
+CONCURRENCY = 4  # pages in flight per worker process (a Functions instance runs up to batchSize=16)
 KEY_NAME = "mysql-encryption-key"
 
 
@@ -117,7 +120,6 @@ def worker(config_path: str) -> int:
     until the stop file appears; print one JSON line per page and a final one with this process's counts."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-    import functions.rewrap_worker as rewrap_worker
     from shared.azure.audit import TableAuditTrail
     from shared.azure.budget import TableRewrapBudget
     from shared.azure.claims import TableClaims
@@ -129,6 +131,12 @@ def worker(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
     rewrap_worker.HSM_OPS_PER_WINDOW = config["ops_per_window"]
     rewrap_worker.BUDGET_SHARE = config["budget_share"]
+    if config.get("budget_window_s"):  # an experiment on the pacing's granularity, not the default
+        window = config["budget_window_s"]
+        rewrap_worker.BUDGET_WINDOW = timedelta(seconds=window)
+        rewrap_worker.HSM_OPS_PER_WINDOW = config["ops_per_window"] * window / WINDOW_SECONDS
+    if config.get("page_size"):
+        rewrap_worker.PAGE_SIZE = config["page_size"]
     connection = config["connection"]
     tables = CountingPolicy()
 
@@ -161,9 +169,14 @@ def worker(config_path: str) -> int:
         message_decode_policy=TextBase64DecodePolicy(),
     )
     stop, deadline = Path(config["stop_file"]), time.monotonic() + config["max_seconds"]
-    errors = 0
-    print("ready", flush=True)
-    try:
+    errors: list[str] = []
+    printing = threading.Lock()
+
+    def emit(line: dict) -> None:
+        with printing:
+            print(json.dumps(line), flush=True)
+
+    def drain() -> None:
         while not stop.exists() and time.monotonic() < deadline:
             messages = list(queue.receive_messages(max_messages=1, visibility_timeout=60))
             if not messages:
@@ -175,15 +188,24 @@ def worker(config_path: str) -> int:
                 except rewrap_worker.WholePageFailed:
                     continue  # back on the queue after its visibility timeout
                 except Exception as exc:  # counted; the message comes back, as on the host
-                    errors += 1
-                    print(json.dumps({"error": type(exc).__name__}), flush=True)
+                    errors.append(type(exc).__name__)
+                    emit({"error": type(exc).__name__})
                     continue
                 queue.delete_message(message)
-                print(json.dumps({"page": outcome.to_json(), "at": time.time()}), flush=True)
+                emit({"page": outcome.to_json(), "at": time.time()})
+
+    # Like one Functions instance, which runs up to host.json's batchSize messages at once: `concurrency` pages.
+    threads = [threading.Thread(target=drain, daemon=True) for _ in range(config["concurrency"])]
+    print("ready", flush=True)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     finally:
-        final = {"final": True, "table_ops": tables.requests, "kv_times": vault.times, "errors": errors}
+        final = {"final": True, "table_ops": tables.requests, "kv_times": vault.times, "errors": len(errors)}
         final["alerts"] = [a.type for a in alerts.sent]
-        print(json.dumps(final), flush=True)
+        emit(final)
     return 0
 
 
@@ -196,12 +218,15 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=0.5)
     parser.add_argument("--production-load", type=float, default=0.3)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="pages at once per worker process")
+    parser.add_argument("--budget-window-s", type=float, help="experiment: the budget's window (default: the worker's)")
+    parser.add_argument("--page-size", type=int, help="experiment: DEKs per page, so per grant (default: the worker's)")
     parser.add_argument("--naive-sample", type=int, default=NAIVE_SAMPLE)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         sys.exit(worker(args.worker))
-    for name in ("deks", "workers"):
+    for name in ("deks", "workers", "concurrency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name}: must be at least 1")
     if not 0 < args.budget <= 1:
@@ -323,6 +348,11 @@ class Run:
             "bench": "rewrap",
             "deks": deks,
             "workers": self.args.workers,
+            "pages_in_flight_per_worker": self.args.concurrency,
+            "worker_pacing": {
+                "budget_window_s": self.args.budget_window_s or rewrap_worker.BUDGET_WINDOW.total_seconds(),
+                "page_size": self.args.page_size or rewrap_worker.PAGE_SIZE,
+            },
             "latency_ms": self.args.latency_ms,
             "throttle": self.args.throttle,
             "budget_share": self.args.budget,
@@ -402,6 +432,9 @@ class Run:
                     "ops_per_window": HSM_RSA2048_OPS_PER_WINDOW,
                     "budget_share": self.args.budget,
                     "stop_file": str(self.tmp / "stop"),
+                    "concurrency": self.args.concurrency,
+                    "budget_window_s": self.args.budget_window_s,
+                    "page_size": self.args.page_size,
                     "max_seconds": self._max_seconds(),
                 }
             )
