@@ -335,10 +335,10 @@ class Run:
         after = _vault_requests(emu.counters())
         (self.tmp / "stop").touch()
         finals = self._collect_finals()
+        pages = [line["page"] for lines in self.lines for line in lines if "page" in line]
         seconds = done_at - started
         kv_times = sorted(t for f in finals for t in f["kv_times"])
         rewrap_requests = after - before - load.requests
-        emu.set_throttle(mode="off")  # the verification reads are not part of the measurement
         naive = self._naive(kept, new, managed)
         verified = self._verify(kept, new.key_id)
         deks = len(kept)
@@ -368,6 +368,9 @@ class Run:
             "production_unwraps": load.calls,
             "production_ops_per_s": round(load.calls / seconds, 1),
             "table_ops_per_dek": round(sum(f["table_ops"] for f in finals) / deks, 2),
+            "pages": len(pages),
+            "deferred_deks": sum(p["deferred"] for p in pages),  # granted nothing yet: re-enqueued by id
+            "rewrap_calls_per_window": _per_window(kv_times),
             "worker_errors": sum(f["errors"] for f in finals),
             "ratio_vs_naive": round(rate / naive["deks_per_s"], 2),
             "naive": naive,
@@ -497,7 +500,6 @@ class Run:
         raw = RawVault(self.emu.vault_url(), EmulatorCredential(self.app, self.emu.tenant_id), self.emu.ca_cert)
         client = self._table("deks")
         path = f"/keys/{managed.name}/{new.version}"
-        self.emu.set_throttle(mode="real" if self.args.throttle == "hsm-rsa2048" else "off")
         started = time.perf_counter()
         for partition, dek_id in sample:
             dek = from_entity(client.get_entity(partition, dek_id))
@@ -656,6 +658,17 @@ def _read_lines(proc: subprocess.Popen, into: list[dict]) -> None:
 
 def _vault_requests(counters: dict[str, Any]) -> int:
     return sum(op["requests"] for ops in counters.values() for op in ops.values())
+
+
+def _per_window(times: list[float]) -> list[int]:
+    """Re-wrap calls in each epoch-aligned 10-s window (the budget's windows), first to last."""
+    if not times:
+        return []
+    first = int(times[0] // WINDOW_SECONDS)
+    counts = [0] * (int(times[-1] // WINDOW_SECONDS) - first + 1)
+    for t in times:
+        counts[int(t // WINDOW_SECONDS) - first] += 1
+    return counts
 
 
 def _window_figures(times: list[float], started: float, ended: float, limit: int) -> tuple[float, float, float]:
