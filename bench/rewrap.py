@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
-from azure.core.exceptions import AzureError  # noqa: E402
+from azure.core.exceptions import AzureError, HttpResponseError  # noqa: E402
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy  # noqa: E402
 from azure.data.tables import TableClient, UpdateMode  # noqa: E402
 
@@ -191,7 +191,11 @@ def worker(config_path: str) -> int:
                     errors.append(type(exc).__name__)
                     emit({"error": type(exc).__name__})
                     continue
-                queue.delete_message(message)
+                try:
+                    queue.delete_message(message)
+                except HttpResponseError as exc:  # it outlasted its visibility timeout: redelivered, idempotent
+                    if exc.error_code not in ("PopReceiptMismatch", "MessageNotFound"):
+                        raise
                 emit({"page": outcome.to_json(), "at": time.time()})
 
     # Like one Functions instance, which runs up to host.json's batchSize messages at once: `concurrency` pages.
