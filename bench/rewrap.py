@@ -131,10 +131,8 @@ def worker(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
     rewrap_worker.HSM_OPS_PER_WINDOW = config["ops_per_window"]
     rewrap_worker.BUDGET_SHARE = config["budget_share"]
-    if config.get("budget_window_s"):  # an experiment on the pacing's granularity, not the default
-        window = config["budget_window_s"]
-        rewrap_worker.BUDGET_WINDOW = timedelta(seconds=window)
-        rewrap_worker.HSM_OPS_PER_WINDOW = config["ops_per_window"] * window / WINDOW_SECONDS
+    if config.get("budget_window_s"):  # an experiment on the pacing's granularity (the worker scales its limit)
+        rewrap_worker.BUDGET_WINDOW = timedelta(seconds=config["budget_window_s"])
     if config.get("page_size"):
         rewrap_worker.PAGE_SIZE = config["page_size"]
     connection = config["connection"]
@@ -161,6 +159,7 @@ def worker(config_path: str) -> int:
         "audit": TableAuditTrail(table(config["tables"]["audit"])),
         "alerts": alerts,
         "clock": SystemClock(),
+        "sleep": time.sleep,
     }
     queue = QueueClient.from_connection_string(
         connection,

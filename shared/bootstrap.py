@@ -280,6 +280,13 @@ class Container:
 
         return self._once("_pacer", CreationPacer)
 
+    @property
+    def sleep(self):
+        """How a handler waits (for the next budget window): the real sleep; tests pass one that moves a clock."""
+        import time
+
+        return time.sleep
+
     @cached_property
     def clock(self) -> SystemClock | RemoteClock:
         if self.settings.clock_url:

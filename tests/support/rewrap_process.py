@@ -54,6 +54,7 @@ def main(config_path: str) -> int:
         "audit": TableAuditTrail(table(config["tables"]["audit"])),
         "alerts": FakeAlerts(),
         "clock": SystemClock(),
+        "sleep": time.sleep,
     }
     queue = QueueClient.from_connection_string(
         connection,
