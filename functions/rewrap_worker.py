@@ -38,7 +38,7 @@ BUDGET_SHARE = 0.5
 # sliding 10 s, wherever it starts, holds more than the share, and the re-wrap still uses W/(W+1) of it (95% here).
 BUDGET_WINDOW = timedelta(seconds=0.4)
 RETRY_DELAY_SECONDS = 10
-RESERVE_CHUNK = 10  # operations reserved at a time, spent at once
+RESERVE_CHUNK = 10  # operations reserved at a time and spent at once
 MAX_WAIT_SECONDS = 20.0  # a page waits for at most two budget windows in-process, then defers the rest
 COMPLETED_ALERT = "CmkGuardian.Rewrap.Completed"
 KCV_ALERT = "CmkGuardian.Rewrap.KcvMismatch"
