@@ -240,7 +240,7 @@ def test_reconcile_reaches_least_privilege_without_ever_locking_a_consumer_out(c
         consumer = managed.identity.principal_id.lower()
         at_key = [a for a in access.list_assignments(managed.scope) if normalize_scope(a.scope) == key_scope]
         if consumer not in revoked:
-            # (a) exactly what it needs at its own key: read + wrap + unwrap, no other key use
+            # (a) exactly what it needs at its own key: read + wrap + unwrap, nothing more
             ops = frozenset().union(
                 *(
                     access.get_role_definition(a.role_definition_id).key_operations()
@@ -248,7 +248,7 @@ def test_reconcile_reaches_least_privilege_without_ever_locking_a_consumer_out(c
                     if a.principal_id.lower() == consumer
                 )
             )
-            assert ops >= CONSUMER_NEEDS and ops & KEY_USE == {"wrap", "unwrap"}, (name, ops)
+            assert ops == CONSUMER_NEEDS, (name, ops)
         # (b) nobody else keeps key use at key scope, apart from break-glass and the app
         for a in at_key:
             principal = a.principal_id.lower()
