@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -91,7 +92,8 @@ class WatchedAccess(FakeAccessControl):
 
     def __init__(self) -> None:
         super().__init__()
-        self.watching: dict[str, object] = {}  # key name -> managed key, for the consumers that must never lose
+        self.started = False  # the test's own set-up is not watched
+        self.watching: dict[str, Any] = {}  # key name -> managed key, for the consumers that must never lose access
         self.had: set[str] = set()
         self.lapses: list[str] = []
         self.created: list = []
@@ -106,6 +108,7 @@ class WatchedAccess(FakeAccessControl):
 
     def start(self, managed_keys) -> None:
         self.watching = {k.name: k for k in managed_keys}
+        self.started = True
         self._observe("start")
 
     def _observe(self, what: str) -> None:
@@ -117,16 +120,16 @@ class WatchedAccess(FakeAccessControl):
 
     def create_assignment(self, scope, role_definition_id, principal_id, principal_type, name=None):
         made = super().create_assignment(scope, role_definition_id, principal_id, principal_type, name)
-        if self.watching:
+        if self.started:
             self.created.append(made)
             self._observe(f"create {made.id}")
         return made
 
     def delete_assignment(self, assignment_id: str) -> bool:
-        if self.watching:
+        if self.started:
             self.deleted.extend(a for a in self.all() if a.id.lower() == assignment_id.lower())
         gone = super().delete_assignment(assignment_id)
-        if self.watching:
+        if self.started:
             self._observe(f"delete {assignment_id}")
         return gone
 
@@ -233,6 +236,11 @@ def test_reconcile_reaches_least_privilege_without_ever_locking_a_consumer_out(c
     if not c["enforce"]:
         assert {a.id for a in access.all()} == before and not access.created  # audit mode reports, changes nothing
         return
+    # every change made is an audit record, and each deletion one of the plan's
+    made = {"access-grant", "access-remove", "trim-key-ops"}
+    executed = [step for o in first.values() for step in o.executed]
+    assert len([r for r in ports["audit"].all() if r.action in made]) == len(executed)
+    assert len(access.deleted) == len([s for s in executed if s.startswith("RemoveAssignment")])
     # (c) at no step of any plan was a consumer without read + wrap + unwrap on its own key, once it had it
     assert access.lapses == []
     for name, managed in keys.items():
