@@ -123,8 +123,11 @@ def plan_access(
             if principal != consumer:
                 reports.append(Report(principal, f"role {a.role_guid} could not be read: left as it is", a.id))
             continue
-        if not ops & KEY_USE:
-            continue  # control-plane or metadata-only: never touched
+        own_key_grant = principal == consumer and consumer_allowed and at_key
+        if not ops & KEY_USE and not (own_key_grant and ops - CONSUMER_NEEDS):
+            # Control-plane or metadata-only: never touched. At its own key the consumer holds exactly read + wrap +
+            # unwrap, so a grant of its there that adds anything (delete, purge, rotation policy) goes too.
+            continue
         role = _name(definitions, a)
         if principal == consumer and consumer_allowed:
             if at_key and ops == CONSUMER_NEEDS:
