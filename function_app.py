@@ -13,7 +13,7 @@ import os
 
 import azure.functions as func
 
-from functions import alerting, audit_log, key_status, rewrap_poison, rotation_triggers, sweep
+from functions import access, alerting, audit_log, key_status, rewrap_poison, rotation_triggers, sweep
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
 from functions.http_answers import Answer, error_answer, ok, rotation_answer
@@ -23,7 +23,7 @@ from shared.alerts import ALERT_QUEUE
 from shared.errors import CmkError, MalformedMessage
 from shared.events import parse_event
 from shared.http_requests import parse_audit_request, parse_rotate_request
-from shared.queues import REWRAP_QUEUE
+from shared.queues import ACCESS_CHECK_QUEUE, REWRAP_QUEUE
 from shared.timestamps import iso_utc
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -108,10 +108,10 @@ def _handle_event(event: func.EventGridEvent | func.CloudEvent, trigger: str) ->
         raise
     outcome = dispatch(parse_event(_event_dict(event), inventory), EVENT_HANDLERS, call=deps.call)
     level = logging.WARNING if outcome.status == "rejected" else logging.INFO
-    result = getattr(outcome.result, "to_json", None)
-    log.log(
-        level, "%s: %s %s%s", trigger, outcome.status, outcome.summary, f" -> {json.dumps(result())}" if result else ""
-    )
+    results = outcome.result if isinstance(outcome.result, list) else [outcome.result]
+    shown = [r.to_json() for r in results if hasattr(r, "to_json")]
+    result = f" -> {json.dumps(shown[0] if len(shown) == 1 else shown)}" if shown else ""
+    log.log(level, "%s: %s %s%s", trigger, outcome.status, outcome.summary, result)
 
 
 @app.event_grid_trigger(arg_name="event")
@@ -184,3 +184,18 @@ def rewrap_poisoned(msg: func.QueueMessage) -> None:
         message = None
     alert = bootstrap.deps().call(rewrap_poison.alert_poisoned_page, message)
     log.error("rewrap_poisoned: %s %s", alert.subject, json.dumps(alert.data, sort_keys=True))
+
+
+@app.queue_trigger(arg_name="msg", queue_name=ACCESS_CHECK_QUEUE, connection="AzureWebJobsStorage")
+def access_check(msg: func.QueueMessage) -> None:
+    """The follow-up of an access remediation, once Key Vault has applied the RBAC change."""
+    try:
+        message = json.loads(msg.get_body())
+    except ValueError:
+        message = None
+    try:
+        outcome = bootstrap.deps().call(access.follow_up_check, message)
+    except MalformedMessage as exc:
+        log.error("access_check: dropped malformed message %s: %s", msg.id, exc)
+        return
+    log.info("access_check: %s", json.dumps(outcome.to_json(), sort_keys=True))

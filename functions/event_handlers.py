@@ -9,14 +9,22 @@ An event type without a line is logged as ignored, with its type and key.
 
 from __future__ import annotations
 
-from functions import rewrap, rotation_triggers
+from functions import access, rewrap, rotation_triggers
 from functions.registry import HandlerRegistry
-from shared.events import KeyExpired, KeyNearExpiry, KeyNewVersionCreated
+from shared.events import (
+    KeyExpired,
+    KeyNearExpiry,
+    KeyNewVersionCreated,
+    RoleAssignmentChanged,
+    VaultAccessPolicyChanged,
+)
 
 EVENT_HANDLERS = HandlerRegistry(
     {
         KeyNearExpiry: rotation_triggers.on_near_expiry,
         KeyExpired: rotation_triggers.on_expired,
         KeyNewVersionCreated: rewrap.on_new_version,
+        RoleAssignmentChanged: access.on_role_assignment_changed,
+        VaultAccessPolicyChanged: access.on_vault_access_policy_changed,
     }
 )

@@ -16,6 +16,7 @@ import dataclasses
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -33,8 +34,12 @@ PAGE_SIZE = 100
 # the rest to the consumers (MySQL, AKS) that unwrap on the same vault.
 HSM_OPS_PER_WINDOW = 2000
 BUDGET_SHARE = 0.5
-BUDGET_WINDOW = timedelta(seconds=10)
+# The shared budget is kept in short windows, each allowed 1/(W+1) of the 10 s share (W windows per 10 s): then no
+# sliding 10 s, wherever it starts, holds more than the share, and the re-wrap still uses W/(W+1) of it (95% here).
+BUDGET_WINDOW = timedelta(seconds=0.4)
 RETRY_DELAY_SECONDS = 10
+RESERVE_CHUNK = 10  # operations reserved at a time and spent at once
+MAX_WAIT_SECONDS = 20.0  # a page waits for at most two budget windows in-process, then defers the rest
 COMPLETED_ALERT = "CmkGuardian.Rewrap.Completed"
 KCV_ALERT = "CmkGuardian.Rewrap.KcvMismatch"
 TRANSIENT = (Throttled, ServiceUnavailable)
@@ -71,6 +76,13 @@ class PageOutcome:
         }
 
 
+def window_limit() -> int:
+    """Operations per budget window: (W + 1) windows of it fit in the 10 s share, W = windows per 10 s."""
+    per_ten_seconds = HSM_OPS_PER_WINDOW * BUDGET_SHARE
+    windows = 10.0 / BUDGET_WINDOW.total_seconds()
+    return max(1, int(per_ten_seconds / (windows + 1)))
+
+
 class WholePageFailed(ServiceUnavailable):
     """Every DEK of the page failed: raised so the host retries the message (and poisons it in the end)."""
 
@@ -89,6 +101,7 @@ def rewrap_page(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    sleep: Callable[[float], None],
 ) -> PageOutcome:
     started = time.monotonic()
     msg = parse_rewrap_message(message)
@@ -103,30 +116,40 @@ def rewrap_page(
         items, continuation = list(page.items), page.continuation
     target = msg.target.lower()
     todo = [d for d in items if d.key_id.lower() != target]
-    grant = (
-        budget.reserve(
+    succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
+    now_work, later, retry_after = [], [], 0.0
+    pending, waited = list(todo), 0.0
+    while pending:
+        # Reserve a few operations right before spending them, so a grant is spent in the window it was granted in
+        # and no worker holds budget it is not using; when the window is spent, wait for the next one in-process.
+        chunk, pending = pending[:RESERVE_CHUNK], pending[RESERVE_CHUNK:]
+        grant = budget.reserve(
             managed.ref.vault_host,
-            len(todo),
+            len(chunk),
             now=clock.now(),
-            limit_per_window=int(HSM_OPS_PER_WINDOW * BUDGET_SHARE),
+            limit_per_window=window_limit(),
             window=BUDGET_WINDOW,
         )
-        if todo
-        else None
-    )
-    allowed = grant.granted if grant else 0
-    now_work, later = todo[:allowed], todo[allowed:]
-    succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
-    for dek in now_work:
-        result = _rewrap_one(dek, msg, managed, vault=vault, dekstore=dekstore)
-        if result == "moved":
-            succeeded += 1
-        elif result == "skipped":
-            skipped += 1
-        elif result == "refused":
-            refused.append(dek.dek_id)
-        else:
-            failed.append(dek.dek_id)
+        if not grant.granted:
+            if waited + grant.retry_after > MAX_WAIT_SECONDS:
+                later, retry_after = chunk + pending, grant.retry_after
+                break
+            sleep(max(grant.retry_after, 0.01))
+            waited += max(grant.retry_after, 0.01)
+            pending = chunk + pending
+            continue
+        use, pending = chunk[: grant.granted], chunk[grant.granted :] + pending
+        now_work.extend(use)
+        for dek in use:
+            result = _rewrap_one(dek, msg, managed, vault=vault, dekstore=dekstore)
+            if result == "moved":
+                succeeded += 1
+            elif result == "skipped":
+                skipped += 1
+            elif result == "refused":
+                refused.append(dek.dek_id)
+            else:
+                failed.append(dek.dek_id)
     if now_work and len(failed) == len(now_work) and not succeeded and not skipped:
         # Nothing moved: the host retries this very message (and poisons it in the end), so nothing is enqueued
         # here, or a retry would start a second continuation chain.
@@ -135,7 +158,7 @@ def rewrap_page(
         rewrap_queue.send(dataclasses.replace(msg, continuation=continuation, dek_ids=()).to_json())
     retry_ids = failed + [d.dek_id for d in later]
     if retry_ids:
-        delay = RETRY_DELAY_SECONDS if failed else max(1, math.ceil(grant.retry_after if grant else 1))
+        delay = RETRY_DELAY_SECONDS if failed else max(1, math.ceil(retry_after or 1))
         retry = dataclasses.replace(msg, continuation=None, dek_ids=tuple(retry_ids))
         rewrap_queue.send(retry.to_json(), delay_seconds=delay)
     outcome = PageOutcome(

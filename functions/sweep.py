@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.access import ReconcileOutcome, reconcile_key
 from functions.compliance import ComplianceReport, report_keys
 from functions.rotation import RotationOutcome
 from functions.sweep_dependents import DependentsOutcome, tend_dependents
@@ -27,6 +28,7 @@ from shared.ports import (
     Consumers,
     DekStore,
     KeyVault,
+    Revocations,
     RoleDefinitions,
     Vaults,
     WorkQueue,
@@ -43,6 +45,7 @@ class SweepOutcome:
     rotations: tuple[RotationOutcome, ...] = field(default=())
     policies: tuple[PolicyChange, ...] = field(default=())
     dependents: tuple[DependentsOutcome, ...] = field(default=())
+    access: tuple[ReconcileOutcome, ...] = field(default=())
 
 
 def run_sweep(
@@ -60,6 +63,7 @@ def run_sweep(
     dekstore: DekStore,
     rewrap_queue: WorkQueue,
     consumers: Consumers,
+    revocations: Revocations,
 ) -> SweepOutcome:
     snapshot = SnapshotKeyVault(vault)
     rotations = rotate_due_keys(
@@ -70,12 +74,20 @@ def run_sweep(
         inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, consumers=consumers,
         claims=claims, audit=audit, alerts=alerts, clock=clock,
     )  # fmt: skip
+    access_outcomes = [
+        reconcile_key(
+            managed, trigger="timer", inventory=inventory, access=access, roles=roles, vault=snapshot,
+            vault_settings=vault_settings, revocations=revocations, audit=audit, alerts=alerts, clock=clock,
+            all_versions=False,  # the current version's ops (already read); events check every version
+        )
+        for managed in inventory.keys
+    ]  # fmt: skip
     report = report_keys(
         inventory=inventory, vault=snapshot, access=access, roles=roles, vault_settings=vault_settings, clock=clock
     )
     serious = [f for f in report.findings if f.severity in ALERT_ON]
     if not serious:
-        return SweepOutcome(report, None, tuple(rotations), tuple(policies), tuple(dependents))
+        return SweepOutcome(report, None, tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes))
     worst = Severity.CRITICAL if any(f.severity == Severity.CRITICAL for f in serious) else Severity.HIGH
     keys = sorted({f.key for f in serious})
     alert = Alert(
@@ -86,4 +98,4 @@ def run_sweep(
         data={"findings": [f.to_json() for f in serious], "mode": str(inventory.mode)},
     )
     alerts.publish(alert)
-    return SweepOutcome(report, alert, tuple(rotations), tuple(policies), tuple(dependents))
+    return SweepOutcome(report, alert, tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes))

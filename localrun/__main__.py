@@ -69,11 +69,11 @@ Try it, from this folder in another terminal:
  2. Let 91 days pass in the emulated cloud. Key Vault's rotation policy creates new versions and Event Grid delivers
     KeyNewVersionCreated to the keyvault_events function: watch for it in the log below.
     $ {clock_curl}
- 3. Drift: give the AKS identity access to the MySQL key. ARM raises ResourceWriteSuccess, the role_assignment_events
-    function logs it, and /api/keys reports AccessExtra on mysql-encryption-key. Then take it back.
+ 3. Drift: give the AKS identity access to the MySQL key. ARM raises ResourceWriteSuccess, role_assignment_events
+    reconciles the key (enforce mode): the grant is removed ("remediated" in the log below), the Access.Violation and
+    Access.Remediated alerts go to the topic, and /api/keys is compliant again.
     $ {localrun} grant --principal aks --key mysql-encryption-key
     $ {keys_curl}
-    $ {localrun} revoke --principal aks --key mysql-encryption-key
  4. Run the compliance sweep now instead of waiting for its schedule (any function runs this way).
     $ {sweep_curl}
  5. Rotation by the app: take the vault's own Rotate action off the AKS key, move the clock into its near-expiry

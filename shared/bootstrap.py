@@ -188,6 +188,24 @@ class Container:
         return self._once("_claims", build)
 
     @property
+    def revocations(self):
+        """Principals revoked from keys on purpose, in the CMK_REVOCATIONS_TABLE table."""
+
+        def build():
+            from shared.azure.revocations import TableRevocations
+
+            return TableRevocations(self._table(self.settings.revocations_table))
+
+        return self._once("_revocations", build)
+
+    @property
+    def access_checks(self):
+        """Follow-up access checks, delivered after Key Vault has had time to apply an RBAC change."""
+        from shared.queues import ACCESS_CHECK_QUEUE
+
+        return self.queue(ACCESS_CHECK_QUEUE)
+
+    @property
     def audit(self):
         """The audit trail, in the CMK_AUDIT_TABLE table."""
 
@@ -261,6 +279,13 @@ class Container:
         from shared.pacing import CreationPacer
 
         return self._once("_pacer", CreationPacer)
+
+    @property
+    def sleep(self):
+        """How a handler waits (for the next budget window): the real sleep; tests pass one that moves a clock."""
+        import time
+
+        return time.sleep
 
     @cached_property
     def clock(self) -> SystemClock | RemoteClock:

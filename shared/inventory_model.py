@@ -153,6 +153,9 @@ class Policy:
     require_hsm: bool = True
     min_rsa_size: int = 2048
     allowed_ops: tuple[str, ...] = ("wrapKey", "unwrapKey")
+    # Grants above a key (vault, resource group, subscription) reach other resources too: by default they are only
+    # reported; true lets enforce mode remove those that give key use to anyone not allowed.
+    remove_inherited_grants: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ KEY_OPS: dict[str, str | None] = {
     "export": None,
 }
 _CANONICAL_OPS = {op.lower(): op for op in KEY_OPS}
-_POLICY_FIELDS = ("require_hsm", "min_rsa_size", "allowed_ops")
+_POLICY_FIELDS = ("require_hsm", "min_rsa_size", "allowed_ops", "remove_inherited_grants")
 
 
 def read_ops(section: Section, name: str, *, allowed: Collection[str] | None) -> tuple[str, ...] | None:
@@ -68,4 +68,10 @@ def read_policy(root: Section) -> Policy:
     ops = default.allowed_ops
     if section.raw("allowed_ops", required=False) is not MISSING:
         ops = read_ops(section, "allowed_ops", allowed=None) or default.allowed_ops
-    return Policy(require_hsm=require_hsm, min_rsa_size=min_size or default.min_rsa_size, allowed_ops=ops)
+    remove_inherited = section.boolean("remove_inherited_grants", default.remove_inherited_grants)
+    return Policy(
+        require_hsm=require_hsm,
+        min_rsa_size=min_size or default.min_rsa_size,
+        allowed_ops=ops,
+        remove_inherited_grants=remove_inherited,
+    )

@@ -205,6 +205,19 @@ class AuditTrail(Protocol):
 
 
 @runtime_checkable
+class Revocations(Protocol):
+    """Principals an operator revoked from a key on purpose (Table Storage). Reconciliation never grants them back."""
+
+    def revoked(self, key: str) -> set[str]:
+        """Lower-case principal ids revoked from the inventory key `key`."""
+
+    def record(self, key: str, principal_id: str, *, reason: str, at: datetime) -> None: ...
+
+    def clear(self, key: str, principal_id: str) -> None:
+        """A restoration: the principal may be granted again."""
+
+
+@runtime_checkable
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC."""

@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 REWRAP_QUEUE = "cmk-rewrap"
+ACCESS_CHECK_QUEUE = "cmk-access-check"

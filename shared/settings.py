@@ -38,6 +38,7 @@ class Settings:
     table_service_uri: str | None = None  # identity-based AzureWebJobsStorage, when there is no connection string
     claims_table: str = "cmkclaims"
     audit_table: str = "cmkaudit"
+    revocations_table: str = "cmkrevocations"
     dek_table: str = "cmkdeks"
     budget_table: str = "cmkbudget"
 
@@ -84,6 +85,7 @@ class Settings:
             table_service_uri=get("AzureWebJobsStorage__tableServiceUri"),
             claims_table=table_name("CMK_CLAIMS_TABLE", get("CMK_CLAIMS_TABLE", "cmkclaims")),
             audit_table=table_name("CMK_AUDIT_TABLE", get("CMK_AUDIT_TABLE", "cmkaudit")),
+            revocations_table=table_name("CMK_REVOCATIONS_TABLE", get("CMK_REVOCATIONS_TABLE", "cmkrevocations")),
             dek_table=table_name("CMK_DEK_TABLE", get("CMK_DEK_TABLE", "cmkdeks")),
             budget_table=table_name("CMK_BUDGET_TABLE", get("CMK_BUDGET_TABLE", "cmkbudget")),
         )

@@ -10,8 +10,6 @@ page ended and a token from anywhere else is refused by its shape.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from datetime import UTC, datetime
@@ -22,7 +20,7 @@ from azure.data.tables import EdmType, EntityProperty, TableEntity
 
 from shared.audit import MAX_PAGE_SIZE, AuditRecord, check_record_id, stored_detail
 from shared.azure.errors import SDK_ERRORS, translate_error
-from shared.azure.tables import LazyTable, utc_instant
+from shared.azure.tables import LazyTable, decode_row_token, encode_row_token, utc_instant
 from shared.errors import InvalidInput, NotFound
 from shared.model import Page
 
@@ -31,7 +29,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INSTANT_DIGITS = 18
 _LAST = 10**INSTANT_DIGITS - 1  # > microseconds from 1970 to 9999-12-31
 _ROW = re.compile(r"\d{18}-[A-Za-z0-9_-]{1,64}")
-TOKEN_VERSION = 1
 
 
 class TableAuditTrail:
@@ -97,21 +94,11 @@ def row_key(at: datetime, record_id: str) -> str:
 
 
 def encode_token(start_row: str) -> str:
-    raw = json.dumps({"v": TOKEN_VERSION, "start": start_row}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_row_token(start_row)
 
 
 def decode_token(token: str) -> str:
-    """The RowKey a token resumes at; InvalidInput naming `continuation` for anything this store did not issue."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError, AttributeError, TypeError):
-        data = None
-    start = data.get("start") if isinstance(data, dict) and data.get("v") == TOKEN_VERSION else None
-    if not isinstance(start, str) or not _ROW.fullmatch(start):
-        raise InvalidInput("continuation", "not a token this audit trail issued")
-    return start
+    return decode_row_token(token, store="audit trail", valid=_ROW.fullmatch)
 
 
 def _inverted(at: datetime) -> int:

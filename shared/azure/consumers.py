@@ -10,15 +10,14 @@ is read back afterwards, never assumed from what was sent.
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.resource.resources.models import GenericResource
 
+from shared.azure.arm_clients import PerSubscription
 from shared.azure.errors import SDK_ERRORS, translate_error
-from shared.azure.retry import default_retry_policy
 from shared.errors import InvalidInput, NotFound, UnexpectedResponse
 from shared.model import ConsumerKind, ConsumerState
 from shared.untrusted import describe_value
@@ -113,25 +112,9 @@ class AzureConsumers:
         base_url: str = "https://management.azure.com",
         connection_verify: str | bool = True,
     ) -> None:
-        self._credential = credential
-        self._base_url = base_url
-        self._verify = connection_verify
-        self._clients: dict[str, ResourceManagementClient] = {}
-        self._lock = threading.Lock()
-
-    def _client(self, subscription_id: str) -> ResourceManagementClient:
-        with self._lock:
-            client = self._clients.get(subscription_id.lower())
-            if client is None:
-                client = ResourceManagementClient(
-                    self._credential,
-                    subscription_id,
-                    base_url=self._base_url,
-                    connection_verify=self._verify,
-                    retry_policy=default_retry_policy(),
-                )
-                self._clients[subscription_id.lower()] = client
-            return client
+        self._client = PerSubscription(
+            ResourceManagementClient, credential, base_url=base_url, connection_verify=connection_verify
+        )
 
     def _properties(self, client: ResourceManagementClient, kind: ConsumerKind, resource_id: str) -> dict[str, Any]:
         try:
@@ -168,5 +151,4 @@ class AzureConsumers:
         return self.get_state(kind, resource_id)
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
+        self._client.close()

@@ -20,10 +20,7 @@ partitions() reads only PartitionKey of every entity in the table: a full scan, 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import json
 from itertools import islice
 
 from azure.core import MatchConditions
@@ -31,13 +28,12 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableEntity, UpdateMode
 
 from shared.azure.errors import SDK_ERRORS, translate_error
-from shared.azure.tables import LazyTable, checked_key, unescape_key
+from shared.azure.tables import LazyTable, checked_key, decode_row_token, encode_row_token, unescape_key
 from shared.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UnexpectedResponse
 from shared.model import KeyRef, Page, WrappedDek
 
 FORMAT = 1
 MAX_PAGE_SIZE = 1000  # Table Storage returns at most 1,000 entities per response
-TOKEN_VERSION = 1
 
 
 class TableDekStore:
@@ -160,21 +156,11 @@ def from_entity(entity: TableEntity) -> WrappedDek:
 
 
 def encode_token(start_row: str) -> str:
-    raw = json.dumps({"v": TOKEN_VERSION, "start": start_row}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_row_token(start_row)
 
 
 def decode_token(token: str) -> str:
-    """The RowKey a token resumes at; InvalidInput naming `continuation` for anything this store did not issue."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError, AttributeError, TypeError):
-        data = None
-    start = data.get("start") if isinstance(data, dict) and data.get("v") == TOKEN_VERSION else None
-    if not isinstance(start, str) or not start:
-        raise InvalidInput("continuation", "not a token this DEK store issued")
-    return start
+    return decode_row_token(token, store="DEK store")
 
 
 def _with_etag(dek: WrappedDek, etag: str) -> WrappedDek:

@@ -9,8 +9,12 @@ no two ids share a key.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import json
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -106,3 +110,25 @@ def utc_instant(value: datetime) -> datetime:
     """A plain aware UTC datetime: naive taken as UTC, as everywhere in the app (the SDK's own conversion would
     take it as local time), and the SDK's datetime subclass dropped on the way back."""
     return datetime.fromisoformat(iso_utc(value))
+
+
+ROW_TOKEN_VERSION = 1
+
+
+def encode_row_token(start_row: str) -> str:
+    """An opaque continuation token: the RowKey the next page starts at, versioned, base64url JSON."""
+    raw = json.dumps({"v": ROW_TOKEN_VERSION, "start": start_row}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_row_token(token: str, *, store: str, valid: Callable[[str], object] = bool) -> str:
+    """The RowKey a token resumes at; InvalidInput naming `continuation` for anything `store` did not issue."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError, AttributeError, TypeError):
+        data = None
+    start = data.get("start") if isinstance(data, dict) and data.get("v") == ROW_TOKEN_VERSION else None
+    if not isinstance(start, str) or not start or not valid(start):
+        raise InvalidInput("continuation", f"not a token this {store} issued")
+    return start

@@ -6,13 +6,11 @@ built on first use; the SDK's own pipeline retries on the same schedule as the o
 
 from __future__ import annotations
 
-import threading
-
 from azure.core.credentials import TokenCredential
 from azure.mgmt.keyvault import KeyVaultManagementClient
 
+from shared.azure.arm_clients import PerSubscription
 from shared.azure.errors import SDK_ERRORS, translate_error
-from shared.azure.retry import default_retry_policy
 from shared.errors import InvalidInput, NotFound, UnexpectedResponse
 from shared.untrusted import describe_value
 from shared.vault_settings import VaultSettings, vault_settings_from_arm
@@ -42,25 +40,9 @@ class AzureVaults:
         base_url: str = "https://management.azure.com",
         connection_verify: str | bool = True,
     ) -> None:
-        self._credential = credential
-        self._base_url = base_url
-        self._verify = connection_verify
-        self._clients: dict[str, KeyVaultManagementClient] = {}
-        self._lock = threading.Lock()
-
-    def _client(self, subscription_id: str) -> KeyVaultManagementClient:
-        with self._lock:
-            client = self._clients.get(subscription_id.lower())
-            if client is None:
-                client = KeyVaultManagementClient(
-                    self._credential,
-                    subscription_id,
-                    base_url=self._base_url,
-                    connection_verify=self._verify,
-                    retry_policy=default_retry_policy(),
-                )
-                self._clients[subscription_id.lower()] = client
-            return client
+        self._client = PerSubscription(
+            KeyVaultManagementClient, credential, base_url=base_url, connection_verify=connection_verify
+        )
 
     def get_vault(self, resource_id: str) -> VaultSettings:
         subscription, group, name = _vault_parts(resource_id)
@@ -74,5 +56,4 @@ class AzureVaults:
             raise UnexpectedResponse(f"vault {resource_id}: ARM returned no usable vault ({exc})") from exc
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
+        self._client.close()

@@ -6,6 +6,7 @@ Later capabilities add their end-to-end scenarios as tests using `system` (and `
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     local = LocalSystem(
         state,
         ports=Ports.free(),
-        extra_settings={"CMK_SWEEP_SCHEDULE": "*/2 * * * * *"},
+        # Audit mode: the shared system's drift must stay in place for the tests that observe it (enforce mode's
+        # remediation is tested on systems of its own, tests/e2e/test_access_over_the_wire.py).
+        extra_settings={"CMK_SWEEP_SCHEDULE": "*/2 * * * * *", "CMK_MODE": "audit"},
         host_json=write_host_json(state / "host.json", FAST_QUEUES),
     )
     with local:
@@ -82,3 +85,38 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
 @pytest.fixture(scope="session")
 def wire(system: LocalSystem) -> Wire:
     return Wire(system)
+
+
+NEVER = "0 0 0 1 1 *"  # a sweep schedule that never fires during a test: the test runs the sweep when it wants
+
+
+def fresh_system(tmp_path: Path, **settings: str) -> LocalSystem:
+    """A local system of a test's own (for tests that move the clock or change the mode), sweep on demand only."""
+    return LocalSystem(
+        tmp_path / "run",
+        ports=Ports.free(),
+        extra_settings={"CMK_SWEEP_SCHEDULE": NEVER, **settings},
+        host_json=write_host_json(tmp_path / "host.json", FAST_QUEUES),
+    )
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def topic_events(system: LocalSystem, event_type: str, key: str) -> list[dict]:
+    """The app's alerts that reached the Event Grid topic, of one type, about one key."""
+    events = system.cloud.admin("GET", "/eventgrid/topic-events")["value"]
+    return [e for e in events if e.get("type") == event_type and (e.get("data") or {}).get("key") == key]
+
+
+def audit_records(wire: Wire, key: str) -> list[dict]:
+    response = wire.get(f"/api/audit?key={key}")
+    assert response.status_code == 200, response.text
+    return response.json()["records"]

@@ -5,29 +5,22 @@ and clock move); the old version is retired only once nothing depends on it, and
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from localrun.system import LocalSystem, Ports
-from tests.e2e.conftest import FAST_QUEUES, Wire, write_host_json
+from localrun.system import LocalSystem
+from tests.e2e.conftest import Wire, fresh_system, topic_events, wait_until
 
 pytestmark = pytest.mark.e2e
 
 AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"
-NEVER = "0 0 0 1 1 *"
 DEKS = 60
 
 
 @pytest.fixture
 def system(tmp_path) -> Iterator[LocalSystem]:
-    local = LocalSystem(
-        tmp_path / "run",
-        ports=Ports.free(),
-        extra_settings={"CMK_SWEEP_SCHEDULE": NEVER},
-        host_json=write_host_json(tmp_path / "host.json", FAST_QUEUES),
-    )
+    local = fresh_system(tmp_path)
     with local:
         yield local
 
@@ -35,16 +28,6 @@ def system(tmp_path) -> Iterator[LocalSystem]:
 @pytest.fixture
 def wire(system: LocalSystem) -> Wire:
     return Wire(system)
-
-
-def _wait(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Registry:
@@ -88,11 +71,6 @@ class Registry:
         return True
 
 
-def _topic(system: LocalSystem, event_type: str, key: str) -> list[dict]:
-    events = system.cloud.admin("GET", "/eventgrid/topic-events")["value"]
-    return [e for e in events if e.get("type") == event_type and (e.get("data") or {}).get("key") == key]
-
-
 def _consumer_history(system: LocalSystem) -> dict:
     return system.cloud.admin("GET", "/consumers")["consumers"]
 
@@ -110,7 +88,7 @@ def test_a_rotation_moves_every_dek_and_the_server_which_stays_available_then_th
     assert answer.status_code == 201, answer.text
     new_id = registry.vault.get_key(registry.inventory.key(MYSQL).ref).key_id
 
-    _wait(lambda: _topic(system, "CmkGuardian.Rewrap.Completed", MYSQL), what="the re-wrap completed alert")
+    wait_until(lambda: topic_events(system, "CmkGuardian.Rewrap.Completed", MYSQL), what="the re-wrap completed alert")
     assert registry.on_version(MYSQL, new_id) and registry.all_open()
     server = system.cloud.get_resource(_mysql_server(system))
     assert server["properties"]["dataEncryption"]["primaryKeyURI"] == new_id
@@ -150,5 +128,5 @@ def test_the_guard_refuses_to_retire_a_version_that_deks_still_need(system, wire
     records = wire.get(f"/api/audit?key={MYSQL}").json()["records"]
     assert not [r for r in records if r["action"] == "retire-version" and r["outcome"] == "retired"]
     new_id = registry.vault.get_key(managed.ref).key_id
-    _wait(lambda: registry.on_version(MYSQL, new_id), what="the resumed re-wrap")
+    wait_until(lambda: registry.on_version(MYSQL, new_id), what="the resumed re-wrap")
     assert registry.all_open()

@@ -6,29 +6,22 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from localrun.system import LocalSystem, Ports
-from tests.e2e.conftest import FAST_QUEUES, Wire, write_host_json
+from localrun.system import LocalSystem
+from tests.e2e.conftest import Wire, audit_records, fresh_system, topic_events, wait_until
 
 pytestmark = pytest.mark.e2e
 
 AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"
-NEVER = "0 0 0 1 1 *"  # the sweep runs only when a test runs it
 
 
 @pytest.fixture
 def system(tmp_path) -> Iterator[LocalSystem]:
-    local = LocalSystem(
-        tmp_path / "run",
-        ports=Ports.free(),
-        extra_settings={"CMK_SWEEP_SCHEDULE": NEVER},
-        host_json=write_host_json(tmp_path / "host.json", FAST_QUEUES),
-    )
+    local = fresh_system(tmp_path)
     with local:
         yield local
 
@@ -72,27 +65,6 @@ def _notify_only_policy(system: LocalSystem, name: str) -> None:
         vault.close()
 
 
-def _topic_events(system: LocalSystem, event_type: str, key: str) -> list[dict]:
-    events = system.cloud.admin("GET", "/eventgrid/topic-events")["value"]
-    return [e for e in events if e.get("type") == event_type and (e.get("data") or {}).get("key") == key]
-
-
-def _wait(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _audit(wire: Wire, key: str) -> list[dict]:
-    response = wire.get(f"/api/audit?key={key}")
-    assert response.status_code == 200, response.text
-    return response.json()["records"]
-
-
 def test_near_expiry_event_rotates_once_with_one_alert_and_one_audit_record(system, wire):
     _notify_only_policy(system, AKS)
     old = _current(system, AKS).version
@@ -102,11 +74,11 @@ def test_near_expiry_event_rotates_once_with_one_alert_and_one_audit_record(syst
         lambda t: "keyvault_events: handled" in t and "KeyNearExpiry" in t and '"status": "rotated"' in t, after=mark
     )
     assert AKS in line and old in line
-    rotated = _wait(lambda: _topic_events(system, "CmkGuardian.Key.Rotated", AKS), what="the Rotated CloudEvent")
+    rotated = wait_until(lambda: topic_events(system, "CmkGuardian.Key.Rotated", AKS), what="the Rotated CloudEvent")
     assert len(rotated) == 1 and rotated[0]["data"]["old_version"] == old
     versions = _versions(system, AKS)
     assert len(versions) == 2 and _current(system, AKS).version == rotated[0]["data"]["new_version"]
-    records = [r for r in _audit(wire, AKS) if r["outcome"] == "rotated"]
+    records = [r for r in audit_records(wire, AKS) if r["outcome"] == "rotated"]
     assert len(records) == 1 and records[0]["trigger"].startswith("event:")
     assert records[0]["id"] == rotated[0]["data"]["audit_id"]
 
@@ -123,7 +95,7 @@ def test_the_sweep_rotates_a_key_past_rotate_after_and_gives_it_the_inventorys_p
     keys = {k["name"]: k for k in wire.keys()["keys"]}
     actions = {a["action"] for a in keys[AKS]["rotation_policy"]["lifetime_actions"]}
     assert "Rotate" in actions  # the inventory's policy is back
-    outcomes = {(r["action"], r["outcome"]) for r in _audit(wire, AKS)}
+    outcomes = {(r["action"], r["outcome"]) for r in audit_records(wire, AKS)}
     assert {("rotate", "rotated"), ("set-rotation-policy", "policy-set")} <= outcomes
 
 
@@ -137,7 +109,7 @@ def test_an_expired_current_version_is_rotated_at_once_with_a_critical_alert(sys
     mark = wire.mark()
     assert wire.run_function("compliance_sweep").status_code == 202
     wire.wait_for_log(lambda t: "Executed 'Functions.compliance_sweep' (Succeeded" in t, after=mark, timeout=60)
-    expired = _wait(lambda: _topic_events(system, "CmkGuardian.Key.Expired", AKS), what="the Expired CloudEvent")
+    expired = wait_until(lambda: topic_events(system, "CmkGuardian.Key.Expired", AKS), what="the Expired CloudEvent")
     assert expired[0]["data"]["old_version"] == old
     assert (expired[0].get("data") or {}).get("key") == AKS
     assert _current(system, AKS).version == expired[0]["data"]["new_version"]
@@ -179,5 +151,5 @@ def test_two_instances_sweeping_at_once_make_one_version(system, wire):
     wire.wait_for_log(lambda t: done in t, after=marks[0], timeout=60)
     system.devhost_child("devhost-2").wait_for(lambda t: done in t, 60, start=marks[1])
     assert len(_versions(system, AKS)) == 2
-    rotated = [r for r in _audit(wire, AKS) if r["outcome"] == "rotated"]
+    rotated = [r for r in audit_records(wire, AKS) if r["outcome"] == "rotated"]
     assert len(rotated) == 1

@@ -18,6 +18,7 @@ from shared.claims import rotation_claim_id
 from shared.pacing import CreationPacer
 from tests.fakes.dekstore import FakeDekStore
 from tests.fakes.outbound import FakeAlerts, FakeConsumers, FakeWorkQueue
+from tests.fakes.revocations import FakeRevocations
 from tests.support.azurite import start_azurite
 from tests.support.deployment import Deployment
 
@@ -151,6 +152,7 @@ def test_what_a_sweep_costs_in_key_vault_calls(deployment, stores, record_proper
         "dekstore": FakeDekStore(),
         "rewrap_queue": FakeWorkQueue(),
         "consumers": FakeConsumers(),
+        "revocations": FakeRevocations(),
     }
     run_sweep(**ports)  # warm: the challenge round trip and the role catalog, as a worker's first sweep pays
     keys = len(deployment.inventory.keys)

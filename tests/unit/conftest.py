@@ -19,6 +19,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.dekstore import FakeDekStore
 from tests.fakes.keyvault import FakeKeyVault
 from tests.fakes.outbound import FakeAlerts, FakeConsumers, FakeWorkQueue
+from tests.fakes.revocations import FakeRevocations
 from tests.fakes.vaults import FakeVaults
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,8 @@ class World:
     consumers: FakeConsumers = field(default_factory=FakeConsumers)
     rewrap_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
     budget: object = None
+    revocations: FakeRevocations = field(default_factory=FakeRevocations)
+    access_checks: FakeWorkQueue = field(default_factory=FakeWorkQueue)
 
     def ports(self) -> dict:
         """What the report and the sweep are called with (the role catalog fresh, so a test sees its own roles)."""
@@ -78,6 +81,21 @@ class World:
             "dekstore": self.dekstore,
             "rewrap_queue": self.rewrap_queue,
             "consumers": self.consumers,
+            "revocations": self.revocations,
+        }
+
+    def access_ports(self) -> dict:
+        """What access reconciliation is called with."""
+        return {
+            "inventory": self.inventory,
+            "access": self.access,
+            "roles": self.ports()["roles"],
+            "vault": self.vault,
+            "vault_settings": self.vaults,
+            "revocations": self.revocations,
+            "audit": self.audit,
+            "alerts": self.alerts,
+            "clock": self.clock,
         }
 
     def rewrap_ports(self) -> dict:

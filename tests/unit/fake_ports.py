@@ -74,6 +74,18 @@ class FakePorts(Container):
         return self._port("budget", self.world.budget)
 
     @property
+    def revocations(self):
+        return self._port("revocations", self.world.revocations)
+
+    @property
+    def access_checks(self):
+        return self._port("access_checks", self.world.access_checks)
+
+    @property
+    def sleep(self):
+        return self._port("sleep", lambda seconds: None)
+
+    @property
     def vault_settings(self):
         return self._port("vault_settings", self.world.vaults)
 

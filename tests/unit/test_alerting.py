@@ -73,6 +73,11 @@ def test_delivery_failure_propagates_so_the_host_retries():
 
 
 def test_sweep_alerts_only_on_high_or_critical(world):
+    import dataclasses
+
+    from shared.inventory import Mode
+
+    world.inventory = dataclasses.replace(world.inventory, mode=Mode.AUDIT)  # report drift, do not remove it
     alerts = FakeAlerts()
     deps = {k: v for k, v in world.sweep_ports().items() if k != "alerts"}
     assert run_sweep(**deps, alerts=alerts).alert is None
@@ -80,7 +85,8 @@ def test_sweep_alerts_only_on_high_or_critical(world):
     assert run_sweep(**deps, alerts=alerts).alert is None  # info only
     world.grant(world.key("mysql-encryption-key").scope, str(uuid.uuid4()), roles.CRYPTO_USER)
     outcome = run_sweep(**deps, alerts=alerts)
-    assert alerts.published == [outcome.alert]
+    assert [a.type for a in alerts.published] == ["CmkGuardian.Access.Violation", DRIFT_ALERT_TYPE]
+    assert alerts.published[-1] == outcome.alert
     assert outcome.alert.type == DRIFT_ALERT_TYPE and outcome.alert.severity == Severity.HIGH
     assert [f["code"] for f in outcome.alert.data["findings"]] == ["AccessExtra"]
     assert "mysql-encryption-key" in outcome.alert.subject

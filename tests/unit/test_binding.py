@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from functions import (
+    access,
     alerting,
     audit_log,
     compliance,
@@ -138,6 +139,7 @@ def test_the_real_container_offers_the_ports_handlers_name():
         audit_log.read_audit,
         rewrap_worker.rewrap_page,
         rewrap_poison.alert_poisoned_page,
+        access.follow_up_check,
         *EVENT_HANDLERS.values(),
     ],
     ids=lambda h: h.__qualname__,

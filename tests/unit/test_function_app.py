@@ -26,6 +26,7 @@ EXPECTED = {
     "compliance_sweep": {"type": "timerTrigger", "schedule": "0 0 * * * *", "runOnStartup": False},
     "deliver_alerts": {"type": "queueTrigger", "queueName": "cmk-alerts", "connection": "AzureWebJobsStorage"},
     "rewrap_worker": {"type": "queueTrigger", "queueName": "cmk-rewrap", "connection": "AzureWebJobsStorage"},
+    "access_check": {"type": "queueTrigger", "queueName": "cmk-access-check", "connection": "AzureWebJobsStorage"},
     "rewrap_poisoned": {
         "type": "queueTrigger",
         "queueName": "cmk-rewrap-poison",

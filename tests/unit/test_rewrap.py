@@ -36,15 +36,30 @@ class UnlimitedBudget:
         return BudgetGrant(want)
 
 
-class StingyBudget:
-    """Grants `per_call` at most, as a shared budget nearly spent by other workers would."""
+class ExhaustibleBudget:
+    """`capacity` operations, then nothing (retry after 3.2 s) whatever the clock says: a budget other workers spend."""
 
-    def __init__(self, per_call: int) -> None:
-        self.per_call = per_call
+    def __init__(self, capacity: int) -> None:
+        self.left = capacity
 
     def reserve(self, scope, want, *, now, limit_per_window, window):
-        granted = min(want, self.per_call)
+        granted = min(want, self.left)
+        self.left -= granted
         return BudgetGrant(granted, 0.0 if granted else 3.2)
+
+
+class WindowBudget:
+    """`per_window` operations per 10 s of the (fake) clock, like the shared budget's arithmetic."""
+
+    def __init__(self, per_window: int) -> None:
+        self.per_window, self.used, self.calls = per_window, {}, []
+
+    def reserve(self, scope, want, *, now, limit_per_window, window):
+        index = int(now.timestamp() // 10)
+        granted = min(want, self.per_window - self.used.get(index, 0))
+        self.used[index] = self.used.get(index, 0) + granted
+        self.calls.append((index, granted))
+        return BudgetGrant(granted, 0.0 if granted else 10 - now.timestamp() % 10)
 
 
 def _seed(world, name: str, count: int, partition: str | None = None) -> dict[tuple[str, str], bytes]:
@@ -90,7 +105,11 @@ def _event(world, name: str, version: str) -> KeyNewVersionCreated:
 def _worker_ports(world, budget=None) -> dict:
     ports = {**world.rewrap_ports(), "inventory": world.inventory, "claims": world.claims}
     ports.pop("consumers")
-    return {**ports, "budget": budget or UnlimitedBudget()}
+
+    def sleep(seconds: float) -> None:  # waiting for the next budget window moves the fake clock, nothing else
+        world.clock.advance(timedelta(seconds=seconds))
+
+    return {**ports, "budget": budget or UnlimitedBudget(), "sleep": sleep}
 
 
 def _drain(world, budget=None, vault=None) -> list:
@@ -208,15 +227,26 @@ def test_a_page_fails_only_when_every_dek_of_it_failed(world):
         rewrap_page(message, **{**_worker_ports(world), "vault": ThrottlingVault(world.vault, 1.0)})
 
 
-def test_deks_beyond_the_budget_grant_are_deferred_not_dropped(world):
+def test_a_page_waits_for_the_next_budget_window_and_never_spends_more_than_a_window(world):
+    plaintexts = _seed(world, MYSQL, 30, partition="mysql-000")
+    new = _rotate(world, MYSQL)
+    budget = WindowBudget(12)
+    message = RewrapMessage(MYSQL, new.key_id, "mysql-000").to_json()
+    outcome = rewrap_page(message, **_worker_ports(world, budget))
+    assert (outcome.succeeded, outcome.deferred) == (30, 0)  # three windows, waited for in-process
+    assert max(budget.used.values()) == 12 and len(budget.used) == 3
+    _assert_all_open_on(world, plaintexts, new.key_id)
+
+
+def test_deks_beyond_what_the_budget_gives_within_two_windows_are_deferred_not_dropped(world):
     plaintexts = _seed(world, MYSQL, 30, partition="mysql-000")
     new = _rotate(world, MYSQL)
     message = RewrapMessage(MYSQL, new.key_id, "mysql-000").to_json()
-    first = rewrap_page(message, **_worker_ports(world, StingyBudget(12)))
+    first = rewrap_page(message, **_worker_ports(world, ExhaustibleBudget(12)))
     assert (first.succeeded, first.deferred) == (12, 18)
     [retry] = world.rewrap_queue.messages
-    assert retry.delay_seconds == 1 and len(retry.message["dek_ids"]) == 18
-    _drain(world, StingyBudget(12))
+    assert retry.delay_seconds == 4 and len(retry.message["dek_ids"]) == 18
+    _drain(world)
     _assert_all_open_on(world, plaintexts, new.key_id)
 
 
@@ -359,7 +389,8 @@ def test_the_keys_status_shows_deks_per_version_the_consumers_and_the_rewrap_in_
     on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
     first = next(m for m in world.rewrap_queue.drain() if m["partition"] == "mysql-000")
     rewrap_page(first, **_worker_ports(world))  # one page of 100 done, its continuation still queued
-    ports = {k: v for k, v in world.sweep_ports().items() if k not in ("alerts", "claims", "pacer", "rewrap_queue")}
+    skip = ("alerts", "claims", "pacer", "rewrap_queue", "revocations")
+    ports = {k: v for k, v in world.sweep_ports().items() if k not in skip}
     body = keys_status(**ports)
     mysql = next(k for k in body["keys"] if k["name"] == MYSQL)["dependents"]
     assert mysql["deks_by_version"] == {old.version: 50, new.version: 100}
