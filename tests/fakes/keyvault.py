@@ -7,11 +7,11 @@ crypto use and cached per process, so tests that never wrap pay nothing for them
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -28,9 +28,18 @@ DEFAULT_POLICY = RotationPolicy(None, (DEFAULT_NOTIFY,))
 _HASHES = {"RSA-OAEP-256": hashes.SHA256, "RSA-OAEP": hashes.SHA1}
 
 
-@lru_cache(maxsize=64)
+_PRIVATE_KEYS: dict[tuple[int, int], rsa.RSAPrivateKey] = {}
+_PRIVATE_KEYS_LOCK = threading.Lock()
+
+
 def _private_key(size: int, seq: int) -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=size)
+    """One RSA key per (size, version sequence), made once and kept: generating is slow, so fakes of many tests share
+    them, and a key must never change under a version (an lru_cache could evict it, or race to make two)."""
+    with _PRIVATE_KEYS_LOCK:
+        key = _PRIVATE_KEYS.get((size, seq))
+        if key is None:
+            key = _PRIVATE_KEYS[(size, seq)] = rsa.generate_private_key(public_exponent=65537, key_size=size)
+        return key
 
 
 @dataclass
