@@ -23,7 +23,7 @@ from shared.dek_sharding import all_shards, shard_count
 from shared.errors import CmkError, ServiceUnavailable, Throttled
 from shared.events import KeyNewVersionCreated
 from shared.model import Alert, ConsumerKind, KeyVersion, Severity
-from shared.ports import Alerts, AuditTrail, Clock, Consumers, DekStore, KeyVault, WorkQueue
+from shared.ports import Alerts, AuditTrail, Clock, Consumers, KeyVault, WorkQueue
 
 CONSUMER_ALERT = "CmkGuardian.Consumer.NotMoved"
 # Azure moves a DES that follows the latest version within about an hour.
@@ -59,7 +59,6 @@ def on_new_version(
     event: KeyNewVersionCreated,
     *,
     vault: KeyVault,
-    dekstore: DekStore,
     rewrap_queue: WorkQueue,
     consumers: Consumers,
     audit: AuditTrail,
@@ -70,7 +69,6 @@ def on_new_version(
         event.key,
         trigger=f"event:{event.event_id}",
         vault=vault,
-        dekstore=dekstore,
         rewrap_queue=rewrap_queue,
         consumers=consumers,
         audit=audit,
@@ -88,7 +86,6 @@ def move_dependents(
     *,
     trigger: str,
     vault: KeyVault,
-    dekstore: DekStore,
     rewrap_queue: WorkQueue,
     consumers: Consumers,
     audit: AuditTrail,
@@ -99,7 +96,7 @@ def move_dependents(
     steps: list[ConsumerStep] = []
     for consumer in managed.consumers:
         if consumer.kind == ConsumerKind.DEK_TABLE:
-            steps.append(_fan_out(managed, consumer, current, dekstore, rewrap_queue, clock))
+            steps.append(_fan_out(managed, consumer, current, rewrap_queue, clock))
         else:
             steps.append(_move_resource(managed, consumer, current, consumers, alerts, clock))
     record = audit.append(
@@ -123,7 +120,7 @@ def dek_partitions(managed: Any, consumer: Any) -> list[str]:
     return all_shards(prefix, shard_count(consumer.options))
 
 
-def _fan_out(managed, consumer, current: KeyVersion, dekstore: DekStore, queue: WorkQueue, clock: Clock):
+def _fan_out(managed, consumer, current: KeyVersion, queue: WorkQueue, clock: Clock):
     partitions = dek_partitions(managed, consumer)
     for partition in partitions:
         queue.send(RewrapMessage(managed.name, current.key_id, partition, started_at=clock.now()).to_json())

@@ -54,7 +54,7 @@ def tend_dependents(
             continue  # missing or unreadable: the compliance step reports it
         resumed = _resume_rewrap(managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock)
         moved = _move_stragglers(
-            managed, current, vault=vault, dekstore=dekstore, queue=rewrap_queue, consumers=consumers, audit=audit,
+            managed, current, vault=vault, queue=rewrap_queue, consumers=consumers, audit=audit,
             alerts=alerts, clock=clock,
         )  # fmt: skip
         retirements = _retire(
@@ -87,7 +87,7 @@ def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, au
     return shards
 
 
-def _move_stragglers(managed, current, *, vault, dekstore, queue, consumers: Consumers, audit, alerts, clock):
+def _move_stragglers(managed, current, *, vault, queue, consumers: Consumers, audit, alerts, clock):
     behind = []
     for consumer in managed.consumers:
         if consumer.kind == ConsumerKind.DEK_TABLE:
@@ -114,7 +114,7 @@ def _move_stragglers(managed, current, *, vault, dekstore, queue, consumers: Con
         behind.append(consumer.resource_id)
     if behind:
         move_dependents(
-            managed, trigger="timer", vault=vault, dekstore=dekstore, rewrap_queue=queue, consumers=consumers,
+            managed, trigger="timer", vault=vault, rewrap_queue=queue, consumers=consumers,
             audit=audit, alerts=alerts, clock=clock,
         )  # fmt: skip
     return behind

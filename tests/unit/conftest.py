@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from functions.compliance import report_keys
 from shared import roles
+from shared.event_values import EVENT_GRID
 from shared.inventory import Inventory, load_inventory
 from shared.pacing import CreationPacer
 from shared.role_catalog import RoleCatalog
@@ -98,11 +100,26 @@ class World:
             "clock": self.clock,
         }
 
+    def key_event(self, cls, name: str, version: str):
+        """A Key Vault event of type `cls` about `name`'s `version`, as shared.events would have parsed it."""
+        managed = self.key(name)
+        return cls(
+            event_id=str(uuid.uuid4()),
+            event_time=self.clock.now(),
+            key=managed,
+            key_ref=managed.ref,
+            version=version,
+            vault_name=managed.vault.name,
+            nbf=None,
+            exp=None,
+            topic=None,
+            schema=EVENT_GRID,
+        )
+
     def rewrap_ports(self) -> dict:
         """What the new-version handler and the re-wrap worker are called with."""
         return {
             "vault": self.vault,
-            "dekstore": self.dekstore,
             "rewrap_queue": self.rewrap_queue,
             "consumers": self.consumers,
             "audit": self.audit,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,6 @@ from shared.budget import BudgetGrant
 from shared.dek_sharding import all_shards, shard_of
 from shared.envelope import key_check_value
 from shared.errors import MalformedMessage, Throttled
-from shared.event_values import EVENT_GRID
 from shared.events import KeyNewVersionCreated
 from shared.model import WrappedDek
 
@@ -86,24 +84,8 @@ def _rotate(world, name: str):
     return world.vault.rotate_key(world.key(name).ref)
 
 
-def _event(world, name: str, version: str) -> KeyNewVersionCreated:
-    managed = world.key(name)
-    return KeyNewVersionCreated(
-        event_id=str(uuid.uuid4()),
-        event_time=world.clock.now(),
-        key=managed,
-        key_ref=managed.ref,
-        version=version,
-        vault_name=managed.vault.name,
-        nbf=None,
-        exp=None,
-        topic=None,
-        schema=EVENT_GRID,
-    )
-
-
 def _worker_ports(world, budget=None) -> dict:
-    ports = {**world.rewrap_ports(), "inventory": world.inventory, "claims": world.claims}
+    ports = {**world.rewrap_ports(), "inventory": world.inventory, "claims": world.claims, "dekstore": world.dekstore}
     ports.pop("consumers")
 
     def sleep(seconds: float) -> None:  # waiting for the next budget window moves the fake clock, nothing else
@@ -140,7 +122,7 @@ def _assert_all_open_on(world, plaintexts, key_id: str) -> None:
 def test_a_new_version_fans_out_one_message_per_shard_and_moves_the_azure_consumers(world):
     _seed(world, MYSQL, 9)
     new = _rotate(world, MYSQL)
-    outcome = on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    outcome = on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     messages = world.rewrap_queue.visible()
     assert sorted(m["partition"] for m in messages) == all_shards("mysql-")  # every shard, known without a scan
     assert {m["target"] for m in messages} == {new.key_id}
@@ -153,7 +135,7 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
     plaintexts = _seed(world, MYSQL, 250)  # pages of 100: continuations
     old = world.vault.get_key(world.key(MYSQL).ref)
     new = _rotate(world, MYSQL)
-    on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     outcomes = _drain(world)
     _assert_all_open_on(world, plaintexts, new.key_id)
     some = world.dekstore.get(shard_of("dek-00000", "mysql-"), "dek-00000")
@@ -162,7 +144,7 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
     completed = [a for a in world.alerts.published if a.type == COMPLETED_ALERT]
     assert len(completed) == 1 and completed[0].data["deks"] == 250
     # A duplicate delivery of the event later moves nothing and alerts nothing more.
-    on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     again = _drain(world)
     assert sum(o.succeeded for o in again) == 0 and sum(o.skipped for o in again) == 250
     assert len([a for a in world.alerts.published if a.type == COMPLETED_ALERT]) == 1
@@ -180,7 +162,7 @@ def test_a_wrong_kcv_or_a_flipped_byte_never_replaces_the_good_copy(world):
     world.dekstore.replace(dataclasses.replace(flipped, wrapped=bytes(corrupt)))
     before = {i: world.dekstore.get("mysql-000", i) for i in ("dek-00003", "dek-00007")}
     new = _rotate(world, MYSQL)
-    on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     outcome = next(o for o in _drain(world) if o.partition == "mysql-000")
     assert set(outcome.refused) == {"dek-00003", "dek-00007"} and outcome.succeeded == 8
     for dek_id, entity in before.items():
@@ -212,7 +194,7 @@ class ThrottlingVault:
 def test_throttling_never_fails_a_dek_it_only_retries_it(world):
     plaintexts = _seed(world, MYSQL, 60)
     new = _rotate(world, MYSQL)
-    on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     throttling = ThrottlingVault(world.vault, 0.4)
     _drain(world, vault=throttling)
     assert throttling.throttled > 0
@@ -299,7 +281,7 @@ class CrashingStore:
 def test_a_worker_that_dies_at_any_point_loses_no_dek(world, seed):
     plaintexts = _seed(world, MYSQL, 80)
     new = _rotate(world, MYSQL)
-    on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     rng = random.Random(seed)
     pending = world.rewrap_queue.drain()
     for _ in range(200):
@@ -354,7 +336,7 @@ def test_the_guard_keeps_a_version_that_a_dek_or_a_consumer_still_needs(world):
     assert not decision.allowed and any("DEK" in b for b in decision.blockers)
     assert any("consumer" in b for b in decision.blockers)
     assert world.vault.get_key(world.key(MYSQL).ref, old.version).enabled
-    on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     _drain(world)
     [decision] = retire_unused_versions(world.key(MYSQL), enforce=True, **retire)
     assert decision.allowed
@@ -386,7 +368,7 @@ def test_the_keys_status_shows_deks_per_version_the_consumers_and_the_rewrap_in_
     _seed(world, MYSQL, 150, partition="mysql-000")
     old = world.vault.get_key(world.key(MYSQL).ref)
     new = _rotate(world, MYSQL)
-    on_new_version(_event(world, MYSQL, new.version), **world.rewrap_ports())
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     first = next(m for m in world.rewrap_queue.drain() if m["partition"] == "mysql-000")
     rewrap_page(first, **_worker_ports(world))  # one page of 100 done, its continuation still queued
     skip = ("alerts", "claims", "pacer", "rewrap_queue", "revocations")

@@ -7,7 +7,6 @@ itself, expiry, an operator's request and its dedupe, failure and retry, a crash
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -27,28 +26,11 @@ from functions.sweep import run_sweep
 from shared.claims import rotation_claim_id
 from shared.commands import RotateCommand
 from shared.errors import ServiceUnavailable
-from shared.event_values import EVENT_GRID
 from shared.events import KeyExpired, KeyNearExpiry
 from shared.inventory import UnknownKey
 from shared.model import Severity
 
 AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"
-
-
-def _event(world, cls, name: str, version: str):
-    managed = world.key(name)
-    return cls(
-        event_id=str(uuid.uuid4()),
-        event_time=world.clock.now(),
-        key=managed,
-        key_ref=managed.ref,
-        version=version,
-        vault_name=managed.vault.name,
-        nbf=None,
-        exp=None,
-        topic=None,
-        schema=EVENT_GRID,
-    )
 
 
 def _versions(world, name: str) -> list:
@@ -107,7 +89,7 @@ def test_the_sweep_rotates_a_key_past_rotate_after_once(world):
 def test_an_expired_current_version_is_rotated_at_once_with_a_critical_alert(world):
     world.clock.advance(timedelta(days=181))
     version = _current(world, AKS).version
-    outcome = on_expired(_event(world, KeyExpired, AKS, version), **world.rotation_ports())
+    outcome = on_expired(world.key_event(KeyExpired, AKS, version), **world.rotation_ports())
     assert outcome.status is RotationStatus.ROTATED and outcome.alert.type == EXPIRED_ALERT
     assert outcome.alert.severity is Severity.CRITICAL
     assert _current(world, AKS).version == outcome.to_version
@@ -115,7 +97,7 @@ def test_an_expired_current_version_is_rotated_at_once_with_a_critical_alert(wor
 
 def test_duplicate_near_expiry_events_make_one_version(world):
     version = _current(world, AKS).version
-    event = _event(world, KeyNearExpiry, AKS, version)
+    event = world.key_event(KeyNearExpiry, AKS, version)
     first = on_near_expiry(event, **world.rotation_ports())
     second = on_near_expiry(event, **world.rotation_ports())
     assert first.status is RotationStatus.ROTATED
@@ -125,9 +107,9 @@ def test_duplicate_near_expiry_events_make_one_version(world):
 
 def test_near_expiry_for_an_old_version_after_the_new_one_is_superseded(world):
     old = _current(world, AKS).version
-    rotated = on_near_expiry(_event(world, KeyNearExpiry, AKS, old), **world.rotation_ports())
+    rotated = on_near_expiry(world.key_event(KeyNearExpiry, AKS, old), **world.rotation_ports())
     world.alerts.published.clear()
-    late = on_near_expiry(_event(world, KeyNearExpiry, AKS, old), **world.rotation_ports())
+    late = on_near_expiry(world.key_event(KeyNearExpiry, AKS, old), **world.rotation_ports())
     assert late.status is RotationStatus.SUPERSEDED and "superseded" in late.reason
     assert [(a.type, a.severity) for a in world.alerts.published] == [(SUPERSEDED_ALERT, Severity.INFO)]
     assert world.alerts.published[0].data["new_version"] == rotated.to_version
@@ -139,7 +121,7 @@ def test_a_version_the_vault_made_itself_counts_as_the_rotation(world):
     old = _current(world, AKS).version
     world.clock.advance(timedelta(seconds=1))
     world.vault.rotate_key(managed.ref)  # the vault's own policy, at the same moment as our event
-    outcome = on_near_expiry(_event(world, KeyNearExpiry, AKS, old), **world.rotation_ports())
+    outcome = on_near_expiry(world.key_event(KeyNearExpiry, AKS, old), **world.rotation_ports())
     assert outcome.status is RotationStatus.SUPERSEDED
     assert len(_versions(world, AKS)) == 2
 
@@ -157,9 +139,9 @@ def test_the_vault_rotating_between_the_claim_and_the_create_is_seen(world):
 
 def test_an_expired_event_for_an_old_version_does_nothing(world):
     old = _current(world, AKS).version
-    on_near_expiry(_event(world, KeyNearExpiry, AKS, old), **world.rotation_ports())
+    on_near_expiry(world.key_event(KeyNearExpiry, AKS, old), **world.rotation_ports())
     world.alerts.published.clear()
-    outcome = on_expired(_event(world, KeyExpired, AKS, old), **world.rotation_ports())
+    outcome = on_expired(world.key_event(KeyExpired, AKS, old), **world.rotation_ports())
     assert outcome.status is RotationStatus.SUPERSEDED and world.alerts.published == []
     assert len(_versions(world, AKS)) == 2
 
@@ -219,7 +201,7 @@ class FlakyCreates:
 def test_a_failed_rotation_alerts_releases_its_claim_and_the_retry_rotates_once(world):
     version = _current(world, AKS).version
     ports = {**world.rotation_ports(), "vault": FlakyCreates(world.vault, 1)}
-    event = _event(world, KeyNearExpiry, AKS, version)
+    event = world.key_event(KeyNearExpiry, AKS, version)
     with pytest.raises(ServiceUnavailable):
         on_near_expiry(event, **ports)  # raised after recording, so Event Grid redelivers
     assert [(a.type, a.severity) for a in world.alerts.published] == [(FAILED_ALERT, Severity.HIGH)]
