@@ -111,22 +111,34 @@ def test_a_rotation_moves_every_dek_and_the_server_which_stays_available_then_th
     assert registry.all_open()
 
 
-def test_the_guard_refuses_to_retire_a_version_that_deks_still_need(system, wire):
+def test_the_guard_refuses_to_retire_a_version_that_a_dek_still_needs(system, wire):
+    """One DEK cannot be moved (its KCV no longer matches: the worker refuses it and leaves it untouched), so the old
+    version keeps a dependent however often the sweep runs, and the guard keeps it enabled."""
+    import dataclasses
+
     registry = Registry(system)
     registry.seed(MYSQL, DEKS)
     managed = registry.inventory.key(MYSQL)
     old = registry.vault.get_key(managed.ref)
+    stuck_key = next(k for k in registry.kept if k[1].endswith("-0007"))
+    stuck = registry.store.get(*stuck_key)
+    registry.store.replace(dataclasses.replace(stuck, kcv="0" * len(stuck.kcv)))
     for subscription in system.cloud.admin("GET", "/eventgrid/subscriptions")["value"]:
         system.cloud.admin("DELETE", f"/eventgrid/subscriptions/{subscription['name']}")  # nobody hears the rotation
-    registry.vault.rotate_key(managed.ref)
+    new_id = registry.vault.rotate_key(managed.ref).key_id
     system.cloud.admin("POST", "/clock", {"advance_iso": "P31D"})
-    mark = wire.mark()
-    assert wire.run_function("compliance_sweep").status_code == 202
-    wire.wait_for_log(lambda t: "Executed 'Functions.compliance_sweep' (Succeeded" in t, after=mark, timeout=60)
-    # The sweep found the DEKs behind and resumed their re-wrap, but in the same pass the guard kept the old version.
+
+    def sweep() -> None:
+        mark = wire.mark()
+        assert wire.run_function("compliance_sweep").status_code == 202
+        wire.wait_for_log(lambda t: "Executed 'Functions.compliance_sweep' (Succeeded" in t, after=mark, timeout=60)
+
+    sweep()  # resumes the re-wrap the lost event should have started
+    others = [k for k in registry.kept if k != stuck_key]
+    wait_until(lambda: all(registry.store.get(*k).key_id == new_id for k in others), what="the resumed re-wrap")
+    sweep()  # everything else has moved: only the stuck DEK still depends on the old version
     assert registry.vault.get_key(managed.ref, old.version).enabled
     records = wire.get(f"/api/audit?key={MYSQL}").json()["records"]
     assert not [r for r in records if r["action"] == "retire-version" and r["outcome"] == "retired"]
-    new_id = registry.vault.get_key(managed.ref).key_id
-    wait_until(lambda: registry.on_version(MYSQL, new_id), what="the resumed re-wrap")
-    assert registry.all_open()
+    assert registry.store.get(*stuck_key).key_id == old.key_id
+    assert wait_until(lambda: topic_events(system, "CmkGuardian.Rewrap.KcvMismatch", MYSQL), what="the KCV alert")
