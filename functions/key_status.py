@@ -14,7 +14,17 @@ from functions.sweep_dependents import STALL_AFTER
 from shared.arm_ids import last_segment
 from shared.errors import CmkError
 from shared.model import ConsumerKind
-from shared.ports import AccessControl, AuditTrail, Clock, Consumers, DekStore, KeyVault, RoleDefinitions, Vaults
+from shared.ports import (
+    AccessControl,
+    AuditTrail,
+    Clock,
+    Consumers,
+    DekStore,
+    KeyVault,
+    Revocations,
+    RoleDefinitions,
+    Vaults,
+)
 
 
 def keys_status(
@@ -28,9 +38,16 @@ def keys_status(
     dekstore: DekStore,
     consumers: Consumers,
     audit: AuditTrail,
+    revocations: Revocations | None = None,
 ) -> dict[str, Any]:
     report = report_keys(
-        inventory=inventory, vault=vault, access=access, roles=roles, vault_settings=vault_settings, clock=clock
+        inventory=inventory,
+        vault=vault,
+        access=access,
+        roles=roles,
+        vault_settings=vault_settings,
+        clock=clock,
+        revocations=revocations,
     )
     body = report.to_json()
     for key_json, managed in zip(body["keys"], inventory.keys, strict=True):

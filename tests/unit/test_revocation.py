@@ -302,3 +302,16 @@ def test_a_restoration_of_a_revocation_still_being_carried_out_is_a_conflict(wor
     stuck = world.revocations.update(outcome.revocation.moved(RevocationState.PLANNED, world.clock.now()))
     with pytest.raises(Conflict):
         _restore(world, checks, stuck.revocation_id)
+
+
+def test_the_compliance_report_calls_a_revocation_in_force_sanctioned_not_drift(world, checks):
+    from functions.compliance import report_keys
+
+    _revoke(world, checks, service="mysql", dry_run=False)
+    _revoke(world, checks, key=AKS, action="disable-key", dry_run=False, confirm=AKS)
+    plain = {(f.key, f.code) for f in report_keys(**world.ports()).findings}
+    assert {(MYSQL, "AccessMissing"), (AKS, "KeyDisabled")} <= plain
+    report = report_keys(**world.ports(), revocations=world.revocations)
+    codes = {(f.key, f.code): f.severity.value for f in report.findings}
+    assert codes[(MYSQL, "AccessRevoked")] == "warning" and codes[(AKS, "KeyShredded")] == "warning"
+    assert (MYSQL, "AccessMissing") not in codes and (AKS, "KeyDisabled") not in codes
