@@ -50,11 +50,29 @@ def keys_status(
         revocations=revocations,
     )
     body = report.to_json()
+    active = _active_revocations(revocations)
     for key_json, managed in zip(body["keys"], inventory.keys, strict=True):
+        key_json["revocations"] = active.get(managed.name.lower(), [])
         key_json["dependents"] = dependents(
             managed, key_json.get("key_id"), dekstore=dekstore, consumers=consumers, audit=audit, clock=clock
         )
     return body
+
+
+def _active_revocations(revocations: Revocations | None) -> dict[str, list[dict[str, Any]]]:
+    """Each key's revocations in force, so that an operator looking at a key sees that it is revoked on purpose."""
+    if revocations is None:
+        return {}
+    try:
+        active = revocations.active()
+    except CmkError as exc:
+        return {"": [{"error": f"{exc.code}: the revocation ledger could not be read"}]}
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for r in active:
+        by_key.setdefault(r.key.lower(), []).append(
+            {"id": r.revocation_id, "action": r.action.value, "principal_id": r.principal_id, "state": r.state.value}
+        )
+    return by_key
 
 
 def dependents(

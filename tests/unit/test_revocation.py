@@ -315,3 +315,21 @@ def test_the_compliance_report_calls_a_revocation_in_force_sanctioned_not_drift(
     codes = {(f.key, f.code): f.severity.value for f in report.findings}
     assert codes[(MYSQL, "AccessRevoked")] == "warning" and codes[(AKS, "KeyShredded")] == "warning"
     assert (MYSQL, "AccessMissing") not in codes and (AKS, "KeyDisabled") not in codes
+
+
+def test_the_key_status_shows_the_revocations_in_force(world, checks):
+    from functions.key_status import keys_status
+
+    revocation = _revoke(world, checks, service="mysql", dry_run=False).revocation
+    ports = {**world.ports(), "dekstore": world.dekstore, "consumers": world.consumers, "audit": world.audit}
+    body = keys_status(**ports, revocations=world.revocations)
+    by_name = {k["name"]: k for k in body["keys"]}
+    assert by_name[MYSQL]["revocations"] == [
+        {
+            "id": revocation.revocation_id,
+            "action": "revoke-access",
+            "principal_id": revocation.principal_id,
+            "state": "executed",
+        }
+    ]
+    assert by_name[AKS]["revocations"] == []
