@@ -289,3 +289,116 @@ class Registry:
             response = unwrap_as(self.system, self.system.cloud.identities.app, entity.key_id, entity.wrapped)
             count += response.status_code == 200 and opened(response) == dek
         return count
+
+
+# ---- the bad requests ------------------------------------------------------------------------------------------
+EXECUTE = {"key": MYSQL, "service": "mysql", "action": "revoke-access", "reason": "e2e: bad request", "dry_run": False}
+SHRED = {"key": MYSQL, "action": "disable-key", "reason": "e2e: bad request", "dry_run": False}
+RESTORE = {"revocation_id": NEVER_MADE, "reason": "e2e: bad request"}
+JSON = {"Content-Type": "application/json"}
+
+
+def _except(body: dict, *names: str) -> dict:
+    return {k: v for k, v in body.items() if k not in names}
+
+
+# (path, raw body or JSON document, headers, status, field). Every one would change something if it were accepted.
+BAD_REQUESTS = [
+    ("/api/revocations", b'{"key": "mysql-encryption-key", ', JSON, 400, "body"),
+    ("/api/revocations", b"[]", JSON, 400, "body"),
+    ("/api/revocations", b"", JSON, 400, "body"),
+    ("/api/revocations", {**EXECUTE, "reason": "x" * 4100}, None, 400, "body"),  # oversize: over 4096 bytes
+    ("/api/revocations", json.dumps(EXECUTE).encode(), {"Content-Type": "text/plain"}, 415, "Content-Type"),
+    ("/api/revocations", {**EXECUTE, "dry_run": "false"}, None, 400, "dry_run"),
+    ("/api/revocations", {**EXECUTE, "reason": 7}, None, 400, "reason"),
+    ("/api/revocations", _except(EXECUTE, "reason"), None, 400, "reason"),
+    ("/api/revocations", {**EXECUTE, "reason": "line one\nforged: line two"}, None, 400, "reason"),
+    ("/api/revocations", _except(EXECUTE, "action"), None, 400, "action"),
+    ("/api/revocations", {**EXECUTE, "action": "delete-key"}, None, 400, "action"),
+    ("/api/revocations", {**EXECUTE, "key": "no-such-key"}, None, 404, "key"),
+    ("/api/revocations", {**EXECUTE, "key": "not a key name!"}, None, 400, "key"),
+    ("/api/revocations", {**EXECUTE, "service": "postgres"}, None, 422, "service"),
+    ("/api/revocations", {**_except(EXECUTE, "service"), "principal_id": UNKNOWN_PRINCIPAL}, None, 422, "principal_id"),
+    ("/api/revocations", {**_except(EXECUTE, "service"), "principal_id": "mysql"}, None, 400, "principal_id"),
+    ("/api/revocations", {**EXECUTE, "principal_id": UNKNOWN_PRINCIPAL}, None, 400, "principal_id"),  # and service
+    ("/api/revocations", _except(EXECUTE, "service"), None, 400, "principal_id"),  # neither
+    ("/api/revocations", {**EXECUTE, "force": True}, None, 400, "force"),
+    ("/api/revocations", {**EXECUTE, "confirm": MYSQL}, None, 400, "confirm"),  # confirm is for disable-key
+    ("/api/revocations", SHRED, None, 400, "confirm"),  # executing a shred without confirm
+    ("/api/revocations", {**SHRED, "confirm": AKS}, None, 422, "confirm"),  # confirm names another key
+    ("/api/revocations", {**SHRED, "confirm": MYSQL, "service": "mysql"}, None, 400, "service"),
+    ("/api/revocations", b'{"key": "aks-encryption-key", "key": "mysql-encryption-key"}', JSON, 400, "key"),
+    ("/api/restorations", RESTORE, None, 404, "revocation_id"),  # never revoked
+    ("/api/restorations", {**RESTORE, "revocation_id": "../../etc"}, None, 400, "revocation_id"),
+    ("/api/restorations", _except(RESTORE, "reason"), None, 400, "reason"),
+    ("/api/restorations", {**RESTORE, "dry_run": False}, None, 400, "dry_run"),
+]
+
+
+def cloud_state(system: LocalSystem) -> dict:
+    """What a bad request must not change: assignments at the vault and the keys, versions, consumers, ledger."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from shared.azure.tables import table_client
+
+    inventory = system.cloud.inventory()
+    access = system.cloud.access()
+    try:
+        scopes = [system.cloud.vault_resource_id, *(k.scope for k in inventory.keys)]
+        assignments = sorted(
+            {(a.id.lower(), a.principal_id.lower()) for s in scopes for a in access.list_assignments(s)}
+        )
+    finally:
+        access.close()
+    consumers = {}
+    for key in inventory.keys:
+        for c in key.consumers:
+            if c.resource_id:
+                found = properties(system, c.resource_id)
+                consumers[c.resource_id] = (found.get("state"), found.get("autoKeyRotationError"))
+    table = system.app_settings().get("CMK_REVOCATIONS_TABLE") or "cmkrevocations"
+    try:
+        ledger = sorted(
+            json.dumps(dict(e), sort_keys=True, default=str)
+            for e in table_client(table, connection_string=system.storage_connection).list_entities()
+        )
+    except ResourceNotFoundError:
+        ledger = []
+    return {
+        "assignments": assignments,
+        "versions": {k.name: versions(system, k.name) for k in inventory.keys},
+        "consumers": consumers,
+        "ledger": ledger,
+    }
+
+
+CODES = {400: "InvalidField", 404: "NotFound", 415: "UnsupportedMediaType", 422: "Unprocessable"}
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "status", "field"), BAD_REQUESTS)
+def test_a_bad_request_is_refused_naming_the_field_audited_and_changes_nothing(
+    system, path, body, headers, status, field
+):
+    wire = Wire(system)
+    before = cloud_state(system)
+    sent = {"x-functions-key": system.devhost["function_key"], **(headers or {})}
+    if isinstance(body, bytes):
+        response = requests.post(f"{wire.url}{path}", data=body, headers=sent, timeout=30)
+    else:
+        response = requests.post(f"{wire.url}{path}", json=body, headers=sent, timeout=30)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == (CODES[status], field) and error["message"], error
+    refusal = next(r for r in wire.get("/api/audit?limit=20").json()["records"] if r["outcome"] == "refused")
+    assert refusal["trigger"] == "operator:function-key" and refusal["detail"] == {
+        "error": CODES[status],
+        "field": field,
+    }
+    assert cloud_state(system) == before
+
+
+def test_reading_a_revocation_that_was_never_made_names_the_id(system):
+    wire = Wire(system)
+    for path, status in ((f"/api/revocations/{NEVER_MADE}", 404), ("/api/revocations/NOT-AN-ID", 400)):
+        response = wire.get(path)
+        assert response.status_code == status and response.json()["error"]["field"] == "id", response.text
