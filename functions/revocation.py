@@ -491,7 +491,17 @@ def restore(
     managed = _managed(inventory, revocation.key)
     trigger = f"operator:{command.caller}"
     if revocation.state is RevocationState.RESTORED:
-        return RevocationOutcome("already-restored", revocation=revocation)
+        # A repeated break-glass press changes nothing, but it is a call to a dangerous route: on the record too.
+        record_id = _audit(
+            audit,
+            clock,
+            "restoration",
+            trigger,
+            managed.name,
+            "already-restored",
+            {"id": revocation.revocation_id, "reason": command.reason},
+        )
+        return RevocationOutcome("already-restored", revocation=revocation, audit_record_id=record_id)
     if revocation.state is RevocationState.PLANNED:
         raise Conflict(f"revocation {revocation.revocation_id} is still being carried out; restore it once it is")
     now = clock.now()
