@@ -50,14 +50,14 @@ _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def parse_rotate_request(body: bytes, headers: Mapping[str, str]) -> RotateCommand:
+def parse_rotate_request(body: bytes, headers: Mapping[str, str], caller: str | None = None) -> RotateCommand:
     """`POST /api/rotations`: `{"key": "...", "reason": "..."}` from a JSON body; the caller from the headers."""
     _require_json(headers)
     document = _json_object(body)
     _refuse_unknown(document, ROTATE_FIELDS, "field")
     key = _key_name(document.get("key"), "key", required=True)
     reason = _text(document.get("reason"), "reason", MAX_REASON_CHARS)
-    return RotateCommand(key=key, reason=reason, caller=caller_from(headers))
+    return RotateCommand(key=key, reason=reason, caller=caller or caller_from(headers))
 
 
 def parse_revoke_request(body: bytes, headers: Mapping[str, str], caller: str) -> RevokeCommand:
