@@ -65,13 +65,12 @@ def list_keys(req: func.HttpRequest) -> func.HttpResponse:
 def rotations(req: func.HttpRequest) -> func.HttpResponse:
     """An operator's rotation: `{"key", "reason"}` -> 201 rotated, 200 already rotated, 409 in progress."""
     try:
-        from shared.callers import identify
+        from shared.callers import identify, process_policy
 
-        deps = bootstrap.deps()
         # The caller as shared.callers trusts it: in Azure a principal header counts only behind App Service auth.
-        caller = identify(dict(req.headers), deps.caller_policy).name
+        caller = identify(dict(req.headers), process_policy()).name
         command = parse_rotate_request(req.get_body(), dict(req.headers), caller)
-        return _respond(rotation_answer(deps.call(rotation_triggers.rotate_now, command)))
+        return _respond(rotation_answer(bootstrap.deps().call(rotation_triggers.rotate_now, command)))
     except Exception as exc:
         return _error(exc)
 

@@ -220,15 +220,9 @@ class Container:
     @property
     def caller_policy(self):
         """Who may revoke and restore (CMK_OPERATORS, CMK_ALLOW_FUNCTION_KEY_ONLY, App Service authentication)."""
+        from shared.callers import process_policy
 
-        def build():
-            import os
-
-            from shared.callers import CallerPolicy
-
-            return CallerPolicy.from_env(os.environ)
-
-        return self._once("_caller_policy", build)
+        return process_policy()
 
     @property
     def audit(self):

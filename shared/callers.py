@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -110,3 +112,9 @@ def identify(headers: Mapping[str, str], policy: CallerPolicy) -> Caller:
     if not any(i.strip().lower() in policy.operators for i in identities):
         return Caller(shown, False, f"{shown} is not in CMK_OPERATORS")
     return Caller(shown, True)
+
+
+@functools.cache
+def process_policy() -> CallerPolicy:
+    """The policy from this process's app settings, read once (they change only with a restart)."""
+    return CallerPolicy.from_env(os.environ)
