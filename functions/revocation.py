@@ -301,7 +301,7 @@ def revoke(
                 revocation.moved(RevocationState.PLANNED, now, plan=plan.to_json(), failure=None)
             )
         except PreconditionFailed:
-            return RevocationOutcome("already-revoked", revocation=revocations.get(revocation.revocation_id))
+            return _lost_race(revocation, audit, clock, trigger, revocations)
     audit.append(
         AuditRecord(
             record_id if opened else uuid.uuid4().hex,
@@ -326,6 +326,14 @@ def revoke(
         revocation_checks=revocation_checks,
         follow_up_delay=follow_up_delay,
     )
+
+
+def _lost_race(revocation: Revocation, audit, clock, trigger: str, revocations: Revocations | None = None):
+    """Another instance moved this revocation first (same request twice at once): it speaks and alerts for both;
+    this call is still on the record."""
+    current = revocations.get(revocation.revocation_id) if revocations is not None else revocation
+    _audit(audit, clock, "revocation", trigger, revocation.key, "already-revoked", {"id": revocation.revocation_id})
+    return RevocationOutcome("already-revoked", revocation=current, audit_record_id=current.audit_record_id)
 
 
 def _key_use_at_key(managed, principal: str, access: AccessControl, roles: RoleDefinitions) -> list:
@@ -409,7 +417,7 @@ def _execute(
         try:
             failed = revocations.update(failed)
         except PreconditionFailed:
-            return RevocationOutcome("already-revoked", revocation=revocations.get(revocation.revocation_id))
+            return _lost_race(revocation, audit, clock, trigger, revocations)
         _audit(
             audit,
             clock,
@@ -426,7 +434,7 @@ def _execute(
     try:
         executed_rev = revocations.update(revocation.moved(RevocationState.EXECUTED, now, executed=executed))
     except PreconditionFailed:
-        return RevocationOutcome("already-revoked", revocation=revocations.get(revocation.revocation_id))
+        return _lost_race(revocation, audit, clock, trigger, revocations)
     _audit(
         audit,
         clock,

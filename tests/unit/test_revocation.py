@@ -333,3 +333,24 @@ def test_the_key_status_shows_the_revocations_in_force(world, checks):
         }
     ]
     assert by_name[AKS]["revocations"] == []
+
+
+def test_losing_the_race_to_execute_answers_already_revoked_on_the_record_without_a_second_alert(world, checks):
+    from shared.errors import PreconditionFailed
+
+    ledger = world.revocations
+    real_update = ledger.update
+    state = {"raced": False}
+
+    def update_after_a_rival(revocation):
+        if revocation.state is RevocationState.EXECUTED and not state["raced"]:
+            state["raced"] = True
+            real_update(revocation)  # the rival instance got there first
+            raise PreconditionFailed("changed meanwhile")
+        return real_update(revocation)
+
+    ledger.update = update_after_a_rival
+    outcome = _revoke(world, checks, service="mysql", dry_run=False)
+    assert outcome.status == "already-revoked" and outcome.revocation.state is RevocationState.EXECUTED
+    assert world.alerts.published == [] and checks.messages == []  # the rival alerts and schedules, not this call
+    assert world.audit.all()[-1].outcome == "already-revoked"
