@@ -648,7 +648,10 @@ def check_revocation(
     checks = revocation.checks + 1
     trigger = f"follow-up:{revocation.revocation_id}"
     if not wrong and waiting and checks < MAX_CHECKS:
-        revocations.update(replace(revocation, checks=checks, updated_at=now))
+        try:
+            revocations.update(replace(revocation, checks=checks, updated_at=now))
+        except PreconditionFailed:  # a duplicate delivery of this check got there first and rescheduled it
+            return CheckOutcome(revocation.revocation_id, phase, "skipped", ("changed meanwhile",))
         revocation_checks.send(dict(message), delay_seconds=follow_up_delay)
         return CheckOutcome(revocation.revocation_id, phase, "rescheduled", tuple(waiting))
     problems = wrong + waiting
