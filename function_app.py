@@ -199,6 +199,21 @@ def compliance_sweep(timer: func.TimerRequest) -> None:
         log.warning("compliance_sweep: alert queued: %s", outcome.alert.message)
 
 
+def _work_item(trigger: str, handler, msg: func.QueueMessage) -> None:
+    """One work queue message to its handler. A message no retry can fix (not JSON, or refused as malformed) is
+    logged without its body and dropped; any other failure raises, so the host retries it, then poisons it."""
+    try:
+        message = json.loads(msg.get_body())
+    except ValueError:
+        message = None  # judged (and dropped) as malformed by the handler, like any other bad message
+    try:
+        outcome = bootstrap.deps().call(handler, message)
+    except MalformedMessage as exc:
+        log.error("%s: dropped malformed message %s (dequeue %s): %s", trigger, msg.id, msg.dequeue_count, exc)
+        return
+    log.info("%s: %s", trigger, json.dumps(outcome.to_json(), sort_keys=True))
+
+
 @app.queue_trigger(arg_name="msg", queue_name=ALERT_QUEUE, connection="AzureWebJobsStorage")
 def deliver_alerts(msg: func.QueueMessage) -> None:
     """Drains the alert outbox to the Event Grid topic. A failure raises: the host retries, then poisons."""
@@ -219,16 +234,7 @@ def deliver_alerts(msg: func.QueueMessage) -> None:
 def rewrap_worker(msg: func.QueueMessage) -> None:
     """One page of one shard's DEKs moved to the key's new version. Partial failures are re-enqueued by the handler;
     it raises only when the whole page failed, so the host retries it, then poisons it (`cmk-rewrap-poison`)."""
-    try:
-        message = json.loads(msg.get_body())
-    except ValueError:
-        message = None
-    try:
-        outcome = bootstrap.deps().call(rewrap_page, message)
-    except MalformedMessage as exc:
-        log.error("rewrap_worker: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)
-        return
-    log.info("rewrap_worker: %s", json.dumps(outcome.to_json(), sort_keys=True))
+    _work_item("rewrap_worker", rewrap_page, msg)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=f"{REWRAP_QUEUE}-poison", connection="AzureWebJobsStorage")
@@ -245,28 +251,10 @@ def rewrap_poisoned(msg: func.QueueMessage) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=ACCESS_CHECK_QUEUE, connection="AzureWebJobsStorage")
 def access_check(msg: func.QueueMessage) -> None:
     """The follow-up of an access remediation, once Key Vault has applied the RBAC change."""
-    try:
-        message = json.loads(msg.get_body())
-    except ValueError:
-        message = None
-    try:
-        outcome = bootstrap.deps().call(access.follow_up_check, message)
-    except MalformedMessage as exc:
-        log.error("access_check: dropped malformed message %s: %s", msg.id, exc)
-        return
-    log.info("access_check: %s", json.dumps(outcome.to_json(), sort_keys=True))
+    _work_item("access_check", access.follow_up_check, msg)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=REVOCATION_CHECK_QUEUE, connection="AzureWebJobsStorage")
 def revocation_check(msg: func.QueueMessage) -> None:
     """A revocation's (or restoration's) verification, once Key Vault has had time to apply it."""
-    try:
-        message = json.loads(msg.get_body())
-    except ValueError:
-        message = None
-    try:
-        outcome = bootstrap.deps().call(revocation.check_revocation, message)
-    except MalformedMessage as exc:
-        log.error("revocation_check: dropped malformed message %s: %s", msg.id, exc)
-        return
-    log.info("revocation_check: %s", json.dumps(outcome.to_json(), sort_keys=True))
+    _work_item("revocation_check", revocation.check_revocation, msg)
