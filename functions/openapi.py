@@ -319,7 +319,120 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def openapi_document(operations: dict[str, dict[str, dict[str, Any]]] = OPERATIONS) -> dict[str, Any]:
+# The revocation routes (issue 11), written ahead of them: NOT in the served document until their `@app.route`s
+# exist. Merging them is `OPERATIONS.update(REVOCATION_OPERATIONS)` (and their schemas into SCHEMAS).
+REVOCATION_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "32 lower-case hex digits"}
+REVOCATION_SCHEMAS: dict[str, Any] = {
+    "RevokeRequest": {
+        "type": "object",
+        "description": "Exactly one of `principal_id` and `service`; `confirm` (the key's name) for disable-key.",
+        "required": ["key", "action", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "key": {"type": "string", "pattern": KEY_NAME_PATTERN},
+            "principal_id": {
+                "type": "string",
+                "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            },
+            "service": {"type": "string", "minLength": 1},
+            "action": {"type": "string", "enum": ["revoke-access", "disable-key"]},
+            "reason": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_REASON_CHARS,
+                "pattern": PRINTABLE_TEXT_PATTERN,
+            },
+            "dry_run": {"type": "boolean", "default": True},
+            "confirm": {"type": "string"},
+        },
+    },
+    "Revocation": {
+        "type": "object",
+        "required": ["id", "key", "action", "state"],
+        "properties": {
+            "id": REVOCATION_ID,
+            "key": {"type": "string"},
+            "action": {"type": "string", "enum": ["revoke-access", "disable-key"]},
+            "principal_id": NULLABLE_STRING,
+            "service": NULLABLE_STRING,
+            "state": {
+                "type": "string",
+                "enum": ["planned", "executing", "executed", "verified", "failed", "restoring", "restored"],
+            },
+            "plan": {"type": ["object", "null"]},
+            "failure": {"type": ["object", "string", "null"]},
+            "requested_by": NULLABLE_STRING,
+            "reason": NULLABLE_STRING,
+        },
+    },
+    "RestoreRequest": {
+        "type": "object",
+        "required": ["revocation_id", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "revocation_id": REVOCATION_ID,
+            "reason": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_REASON_CHARS,
+                "pattern": PRINTABLE_TEXT_PATTERN,
+            },
+        },
+    },
+}
+LOCATION = {"Location": {"description": "the revocation: /api/revocations/{id}", "schema": {"type": "string"}}}
+_REFUSALS = {
+    "400": _error("the body is not a valid request (`field` names what is wrong); nothing was changed"),
+    "404": _error("no such key (or revocation) in the inventory"),
+    "409": _error("conflicts with a revocation in progress"),
+    "415": _error("UnsupportedMediaType: the body is not sent as application/json (field Content-Type)"),
+    "422": _error("well-formed but not allowed (e.g. disable-key without `confirm`)"),
+    "502": UPSTREAM,
+}
+REVOCATION_OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "/revocations": {
+        "post": {
+            "operationId": "revocations",
+            "summary": "Revoke a principal's access to a key, or disable the key (a dry run unless dry_run is false)",
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("RevokeRequest")}}},
+            "responses": {
+                "200": _ok("a dry run's plan, or `already-revoked` with the first revocation's id", {"type": "object"}),
+                "202": _ok("executing", _ref("Revocation"), LOCATION),
+                **_REFUSALS,
+            },
+        }
+    },
+    "/revocations/{id}": {
+        "get": {
+            "operationId": "revocation_status",
+            "summary": "One revocation and where it stands",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": REVOCATION_ID}],
+            "responses": {
+                "200": _ok("the revocation", _ref("Revocation")),
+                "400": _error("the id is not 32 lower-case hex digits"),
+                "404": _error("no such revocation"),
+                "502": UPSTREAM,
+            },
+        }
+    },
+    "/restorations": {
+        "post": {
+            "operationId": "restorations",
+            "summary": "Undo a revocation",
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("RestoreRequest")}}},
+            "responses": {
+                "200": _ok("already restored", {"type": "object"}),
+                "202": _ok("restoring", _ref("Revocation"), LOCATION),
+                **_REFUSALS,
+            },
+        }
+    },
+}
+
+
+def openapi_document(
+    operations: dict[str, dict[str, dict[str, Any]]] = OPERATIONS, schemas: dict[str, Any] = SCHEMAS
+) -> dict[str, Any]:
     """The whole document: each operation gets the function-key security and the answers every route can give."""
     paths: dict[str, Any] = {}
     for path, methods in operations.items():
@@ -341,5 +454,5 @@ def openapi_document(operations: dict[str, dict[str, dict[str, Any]]] = OPERATIO
         },
         "servers": [{"url": SERVER}],
         "paths": paths,
-        "components": {"securitySchemes": SECURITY_SCHEMES, "schemas": copy.deepcopy(SCHEMAS)},
+        "components": {"securitySchemes": SECURITY_SCHEMES, "schemas": copy.deepcopy(schemas)},
     }

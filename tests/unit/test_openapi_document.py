@@ -12,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
 from functions.http_answers import rotation_answer
-from functions.openapi import OPERATIONS, SERVER, openapi_document
+from functions.openapi import (
+    OPERATIONS,
+    REVOCATION_OPERATIONS,
+    REVOCATION_SCHEMAS,
+    SCHEMAS,
+    SERVER,
+    openapi_document,
+)
 from functions.rotation import RotationOutcome, RotationStatus
 from shared.errors import ServiceUnavailable, Throttled
 from shared.http_errors import STATUS_BY_ERROR
@@ -89,8 +96,11 @@ def _with(outcome: RotationOutcome, **changes) -> RotationOutcome:
     return replace(outcome, **changes)
 
 
-def test_revocation_routes_are_not_documented_until_they_exist():
-    assert all(not path.startswith("/revocations") for path in OPERATIONS)
+def test_the_revocation_draft_is_valid_once_merged_and_not_served_before():
+    merged = openapi_document({**OPERATIONS, **REVOCATION_OPERATIONS}, {**SCHEMAS, **REVOCATION_SCHEMAS})
+    OPENAPI_31_VALIDATOR.validate(merged)
+    schemathesis.openapi.from_dict(merged)
+    assert not set(REVOCATION_OPERATIONS) & set(openapi_document()["paths"])
 
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document())
