@@ -37,6 +37,6 @@ def test_no_request_crashes_breaks_the_document_or_changes_state_when_refused(tm
     api = {route: counts for route, counts in summary["routes"].items() if route.startswith(("GET", "POST /api"))}
     assert set(api) == {"GET /api/keys", "POST /api/rotations", "GET /api/audit", "GET /api/openapi.json"}
     refused = summary["routes"]["POST /api/rotations"]["statuses"]
-    assert {"400", "404", "415"} <= set(refused)  # the campaign reached every kind of refusal
+    assert {"400", "401", "404", "415"} <= set(refused)  # the campaign reached every kind of refusal
     hooks = [counts for route, counts in summary["routes"].items() if "webhooks" in route]
     assert all(h["rejected_logged"] > 0 and h["must_reject"] > 0 for h in hooks)

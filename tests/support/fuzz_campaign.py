@@ -272,12 +272,29 @@ def fuzz_operations(
             _run_mode(api, session, guard, operation, mode, counts, inventory, examples, seed)
             if progress:
                 progress(f"{route} {mode.value}: {counts.requests} requests")
+        _run_unauthenticated(api, session, guard, operation, counts)
         if operation.body:
             _run_raw(api, session, guard, operation, counts, inventory, examples, seed)
             if progress:
                 progress(f"{route} raw: {counts.requests} requests")
     guard.close()
     return results
+
+
+def _run_unauthenticated(api, session, guard, operation, counts) -> None:
+    """No key, a wrong key in the header, and one in `code`: the host's 401, as documented, before the app runs."""
+    url = f"{api.url}/api{operation.path}"
+    body = json.dumps({"key": "mysql-encryption-key", "reason": "no key"}) if operation.body else None
+    for headers, params in (({}, {}), ({"x-functions-key": "wrong"}, {}), ({}, {"code": "wrong"})):
+        headers = {**headers, "Content-Type": "application/json"} if body else headers
+        response = session.request(operation.method.upper(), url, headers=headers, params=params, data=body, timeout=60)
+        description = f"unauthenticated {operation.method.upper()} {operation.path} {sorted(headers)} {sorted(params)}"
+        _judge(operation.Case(media_type="application/json"), response, GenerationMode.NEGATIVE, counts, description)
+        counts.modes["unauthenticated"] += 1
+        if response.status_code != 401:
+            counts.nonconforming += 1
+            counts.violation(f"{response.status_code}, not 401, for {description}")
+        guard.after_unchanging(counts, description)
 
 
 def _run_mode(api, session, guard, operation, mode, counts, inventory, examples, seed) -> None:
