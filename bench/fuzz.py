@@ -28,10 +28,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=1000, help="cases per operation and generation mode")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["api", "webhooks"], help="one half (each on a system of its own)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cmk-fuzz-") as tmp, fresh_system(Path(tmp)) as system:
         summary = campaign(
-            system, examples=args.examples, seed=args.seed, progress=lambda s: print(s, file=sys.stderr, flush=True)
+            system,
+            examples=args.examples,
+            seed=args.seed,
+            progress=lambda s: print(s, file=sys.stderr, flush=True),
+            parts=(args.only,) if args.only else ("api", "webhooks"),
         )
     print(json.dumps(summary))
     return 0 if summary["clean"] else 1
