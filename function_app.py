@@ -131,6 +131,14 @@ def restorations(req: func.HttpRequest) -> func.HttpResponse:
     return _operator_call(req, "restoration-request", parse_restore_request, revocation.restore)
 
 
+@app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI 3.1 document of the routes above (functions.openapi; a test keeps it in step with them)."""
+    from functions.openapi import openapi_document as document  # literals only, but only this route needs them
+
+    return _json(200, document())
+
+
 def _event_dict(event: func.EventGridEvent | func.CloudEvent) -> dict:
     """Rebuild the envelope the host decoded, so shared.events parses one shape of input whatever the schema."""
     if isinstance(event, func.CloudEvent):

@@ -32,11 +32,14 @@ class TableRevocations:
         self._table = table
 
     def _markers(self) -> dict[str, str]:
+        # Reads never create the table (a GET must change nothing): a table not there yet holds no revocation.
         try:
-            rows = self._table.ensure().query_entities(
+            rows = self._table.client.query_entities(
                 "PartitionKey eq @pk", parameters={"pk": ACTIVE}, select=["RowKey", "RevocationId"]
             )
             return {unescape_key(row["RowKey"]): row["RevocationId"] for row in rows}
+        except ResourceNotFoundError:
+            return {}
         except SDK_ERRORS as exc:
             raise translate_error(exc, "the revocation ledger", NotFound) from exc
 
@@ -77,7 +80,7 @@ class TableRevocations:
     def get(self, revocation_id: str) -> Revocation:
         check_revocation_id(revocation_id)
         try:
-            entity = self._table.ensure().get_entity(RECORDS, revocation_id)
+            entity = self._table.client.get_entity(RECORDS, revocation_id)
         except ResourceNotFoundError:
             raise NotFound(f"revocation {revocation_id} was never recorded") from None
         except SDK_ERRORS as exc:

@@ -121,3 +121,20 @@ def test_close_ends_only_its_own_subject_and_a_new_revocation_may_follow(ledger)
 def test_an_unknown_or_malformed_id_is_refused(ledger):
     with pytest.raises(NotFound):
         ledger.get(uuid.uuid4().hex)
+
+
+def test_reads_never_create_the_table(azurite):
+    """A GET that consults the ledger must change nothing, not even bring its table into being."""
+    from azure.data.tables import TableServiceClient
+
+    from shared.azure.revocations import TableRevocations
+    from shared.azure.tables import LazyTable, table_client
+
+    name = f"rev{uuid.uuid4().hex[:12]}"
+    ledger = TableRevocations(LazyTable(table_client(name, connection_string=azurite.connection_string)))
+    assert ledger.revoked("mysql-encryption-key") == set() and ledger.active() == []
+    assert ledger.shredded("aks-encryption-key") is None
+    with pytest.raises(NotFound):
+        ledger.get(uuid.uuid4().hex)
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    assert name not in {t.name for t in service.list_tables()}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.app_imports import modules_loaded_by_import, sdk_clients_among
+from tests.support.app_index import indexed_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,6 +35,7 @@ EXPECTED = {
         "queueName": "cmk-revocation-check",
         "connection": "AzureWebJobsStorage",
     },
+    "openapi_document": {"type": "httpTrigger", "route": "openapi.json", "methods": ["GET"], "authLevel": "FUNCTION"},
     "keyvault_events": {"type": "eventGridTrigger"},
     "role_assignment_events": {"type": "eventGridTrigger"},
     "compliance_sweep": {"type": "timerTrigger", "schedule": "0 0 * * * *", "runOnStartup": False},
@@ -50,9 +52,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def functions():
-    import function_app
-
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return indexed_functions()
 
 
 def test_every_function_is_known(functions):
