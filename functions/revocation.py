@@ -640,7 +640,10 @@ def check_revocation(
     )
     if revocation.state not in wanted or (phase == "restoration" and revocation.restoration.verified_at):
         return CheckOutcome(revocation.revocation_id, phase, "skipped", (f"state is {revocation.state.value}",))
-    managed = _managed(inventory, revocation.key)
+    try:
+        managed = inventory.key(revocation.key)
+    except UnknownKey:
+        raise MalformedMessage("revocation_id", f"its key {revocation.key} is no longer in the inventory") from None
     wrong, waiting = _in_force(
         revocation, managed, phase, access=access, roles=roles, vault=vault, consumers=consumers, dekstore=dekstore
     )
