@@ -95,7 +95,8 @@ class SecretIndex:
     def _find_base64(self, run: bytes) -> tuple[str, str] | None:
         for offset in range(4):
             chunk = run[offset:]
-            chunk = chunk[: len(chunk) // 4 * 4]
+            tail = len(chunk) % 4  # an unpadded end: 2 or 3 characters still carry bytes, 1 carries none
+            chunk = chunk[:-1] if tail == 1 else chunk + b"=" * ((4 - tail) % 4)
             if len(chunk) < 4:
                 continue
             for form, altchars in (("base64", b"+/"), ("base64url", b"-_")):
