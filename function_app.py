@@ -13,17 +13,23 @@ import os
 
 import azure.functions as func
 
-from functions import access, alerting, audit_log, key_status, rewrap_poison, rotation_triggers, sweep
+from functions import access, alerting, audit_log, key_status, revocation, rewrap_poison, rotation_triggers, sweep
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
-from functions.http_answers import Answer, error_answer, ok, rotation_answer
+from functions.http_answers import Answer, error_answer, ok, revocation_answer, rotation_answer
 from functions.rewrap_worker import rewrap_page
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
-from shared.errors import CmkError, MalformedMessage
+from shared.errors import CallerNotAllowed, CmkError, MalformedMessage
 from shared.events import parse_event
-from shared.http_requests import parse_audit_request, parse_rotate_request
-from shared.queues import ACCESS_CHECK_QUEUE, REWRAP_QUEUE
+from shared.http_requests import (
+    parse_audit_request,
+    parse_restore_request,
+    parse_revocation_id,
+    parse_revoke_request,
+    parse_rotate_request,
+)
+from shared.queues import ACCESS_CHECK_QUEUE, REVOCATION_CHECK_QUEUE, REWRAP_QUEUE
 from shared.timestamps import iso_utc
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -59,7 +65,11 @@ def list_keys(req: func.HttpRequest) -> func.HttpResponse:
 def rotations(req: func.HttpRequest) -> func.HttpResponse:
     """An operator's rotation: `{"key", "reason"}` -> 201 rotated, 200 already rotated, 409 in progress."""
     try:
-        command = parse_rotate_request(req.get_body(), dict(req.headers))
+        from shared.callers import identify, process_policy
+
+        # The caller as shared.callers trusts it: in Azure a principal header counts only behind App Service auth.
+        caller = identify(dict(req.headers), process_policy()).name
+        command = parse_rotate_request(req.get_body(), dict(req.headers), caller)
         return _respond(rotation_answer(bootstrap.deps().call(rotation_triggers.rotate_now, command)))
     except Exception as exc:
         return _error(exc)
@@ -73,6 +83,60 @@ def audit_trail(req: func.HttpRequest) -> func.HttpResponse:
         return _respond(ok(bootstrap.deps().call(audit_log.read_audit, query).to_json()))
     except Exception as exc:
         return _error(exc)
+
+
+def _operator_call(req: func.HttpRequest, route: str, parse, handler) -> func.HttpResponse:
+    """The dangerous routes: the caller is identified first (and refused before the body is even read), and every
+    call, refused or not, is on the audit record with its caller."""
+    from shared.callers import identify
+
+    deps = bootstrap.deps()
+    caller = None
+    try:
+        caller = identify(dict(req.headers), deps.caller_policy)
+        if not caller.allowed:
+            raise CallerNotAllowed(caller.why)
+        command = parse(req.get_body(), dict(req.headers), caller.name)
+        return _respond(revocation_answer(deps.call(handler, command)))
+    except Exception as exc:
+        try:
+            deps.call(revocation.record_refusal, route, caller.name if caller else "unknown", exc)
+        except Exception as audit_error:  # the refusal stands; the missing record is logged
+            log.error("%s: refusal not audited (%s)", route, type(audit_error).__name__)
+        return _error(exc)
+
+
+@app.route(route="revocations", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def revocations(req: func.HttpRequest) -> func.HttpResponse:
+    """Revoke a principal's key use or crypto-shred a key: a plan unless `"dry_run": false` (then 202 + Location)."""
+    return _operator_call(req, "revocation-request", parse_revoke_request, revocation.revoke)
+
+
+REVOCATION_ID_PARAMETER = "id"
+
+
+@app.route(route="revocations/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def revocation_status(req: func.HttpRequest) -> func.HttpResponse:
+    """One revocation: its state (planned, executed, verified, failed with why, restoring, restored) and plan."""
+    try:
+        revocation_id = parse_revocation_id(req.route_params.get(REVOCATION_ID_PARAMETER))
+        return _json(200, bootstrap.deps().call(revocation.get_revocation, revocation_id))
+    except Exception as exc:
+        return _error(exc)
+
+
+@app.route(route="restorations", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def restorations(req: func.HttpRequest) -> func.HttpResponse:
+    """Break-glass: give back what a revocation took, `{"revocation_id", "reason"}` -> 202 + Location."""
+    return _operator_call(req, "restoration-request", parse_restore_request, revocation.restore)
+
+
+@app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI 3.1 document of the routes above (functions.openapi; a test keeps it in step with them)."""
+    from functions.openapi import openapi_document as document  # literals only, but only this route needs them
+
+    return _json(200, document())
 
 
 def _event_dict(event: func.EventGridEvent | func.CloudEvent) -> dict:
@@ -143,6 +207,21 @@ def compliance_sweep(timer: func.TimerRequest) -> None:
         log.warning("compliance_sweep: alert queued: %s", outcome.alert.message)
 
 
+def _work_item(trigger: str, handler, msg: func.QueueMessage) -> None:
+    """One work queue message to its handler. A message no retry can fix (not JSON, or refused as malformed) is
+    logged without its body and dropped; any other failure raises, so the host retries it, then poisons it."""
+    try:
+        message = json.loads(msg.get_body())
+    except ValueError:
+        message = None  # judged (and dropped) as malformed by the handler, like any other bad message
+    try:
+        outcome = bootstrap.deps().call(handler, message)
+    except MalformedMessage as exc:
+        log.error("%s: dropped malformed message %s (dequeue %s): %s", trigger, msg.id, msg.dequeue_count, exc)
+        return
+    log.info("%s: %s", trigger, json.dumps(outcome.to_json(), sort_keys=True))
+
+
 @app.queue_trigger(arg_name="msg", queue_name=ALERT_QUEUE, connection="AzureWebJobsStorage")
 def deliver_alerts(msg: func.QueueMessage) -> None:
     """Drains the alert outbox to the Event Grid topic. A failure raises: the host retries, then poisons."""
@@ -163,16 +242,7 @@ def deliver_alerts(msg: func.QueueMessage) -> None:
 def rewrap_worker(msg: func.QueueMessage) -> None:
     """One page of one shard's DEKs moved to the key's new version. Partial failures are re-enqueued by the handler;
     it raises only when the whole page failed, so the host retries it, then poisons it (`cmk-rewrap-poison`)."""
-    try:
-        message = json.loads(msg.get_body())
-    except ValueError:
-        message = None
-    try:
-        outcome = bootstrap.deps().call(rewrap_page, message)
-    except MalformedMessage as exc:
-        log.error("rewrap_worker: dropped malformed message %s (dequeue %s): %s", msg.id, msg.dequeue_count, exc)
-        return
-    log.info("rewrap_worker: %s", json.dumps(outcome.to_json(), sort_keys=True))
+    _work_item("rewrap_worker", rewrap_page, msg)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=f"{REWRAP_QUEUE}-poison", connection="AzureWebJobsStorage")
@@ -189,13 +259,10 @@ def rewrap_poisoned(msg: func.QueueMessage) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=ACCESS_CHECK_QUEUE, connection="AzureWebJobsStorage")
 def access_check(msg: func.QueueMessage) -> None:
     """The follow-up of an access remediation, once Key Vault has applied the RBAC change."""
-    try:
-        message = json.loads(msg.get_body())
-    except ValueError:
-        message = None
-    try:
-        outcome = bootstrap.deps().call(access.follow_up_check, message)
-    except MalformedMessage as exc:
-        log.error("access_check: dropped malformed message %s: %s", msg.id, exc)
-        return
-    log.info("access_check: %s", json.dumps(outcome.to_json(), sort_keys=True))
+    _work_item("access_check", access.follow_up_check, msg)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=REVOCATION_CHECK_QUEUE, connection="AzureWebJobsStorage")
+def revocation_check(msg: func.QueueMessage) -> None:
+    """A revocation's (or restoration's) verification, once Key Vault has had time to apply it."""
+    _work_item("revocation_check", revocation.check_revocation, msg)

@@ -7,7 +7,7 @@ one role cannot be read. Each vault is read once per report and each role defini
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from functions.vault_review import review_vault
 from shared.errors import CmkError, KeyNotFound
 from shared.findings import FindingCode, finding
 from shared.model import Finding, KeyVersion, RotationPolicy, Severity
-from shared.ports import AccessControl, Clock, KeyVault, RoleDefinitions, Vaults
+from shared.ports import AccessControl, Clock, KeyVault, Revocations, RoleDefinitions, Vaults
 from shared.timestamps import iso_utc
 from shared.vault_settings import VaultSettings
 
@@ -106,30 +106,48 @@ def report_keys(
     roles: RoleDefinitions,
     vault_settings: Vaults,
     clock: Clock,
+    revocations: Revocations | None = None,
 ) -> ComplianceReport:
-    """The compliance report for every managed key, in inventory order."""
+    """The compliance report for every managed key, in inventory order. With the revocation ledger, what an
+    operator revoked on purpose is reported as such (a warning: known and intended), not as critical drift."""
     settings: dict[str, VaultSettings | CmkError] = {}
     for v in inventory.vaults:
         try:
             settings[v.resource_id] = vault_settings.get_vault(v.resource_id)
         except CmkError as exc:
             settings[v.resource_id] = exc
-    return ComplianceReport(
-        mode=inventory.mode,
-        generated_at=clock.now(),
-        keys=tuple(
-            assess_key(
-                key,
-                inventory=inventory,
-                vault=vault,
-                access=access,
-                roles=roles,
-                settings=settings[key.vault.resource_id],
-                clock=clock,
-            )
-            for key in inventory.keys
-        ),
+    reports = tuple(
+        assess_key(
+            key,
+            inventory=inventory,
+            vault=vault,
+            access=access,
+            roles=roles,
+            settings=settings[key.vault.resource_id],
+            clock=clock,
+        )
+        for key in inventory.keys
     )
+    if revocations is not None:
+        reports = tuple(_sanctioned(r, inventory.key(f"{r.vault}/{r.name}"), revocations) for r in reports)
+    return ComplianceReport(mode=inventory.mode, generated_at=clock.now(), keys=reports)
+
+
+def _sanctioned(report: KeyReport, managed: Any, revocations: Revocations) -> KeyReport:
+    """AccessMissing of a revoked consumer and KeyDisabled of a shredded key are the revocation working."""
+    try:
+        revoked = revocations.revoked(managed.name)
+        shredded = revocations.shredded(managed.name)
+    except CmkError:
+        return report  # the ledger unreadable: report what is seen, at its full severity
+    findings = []
+    for f in report.findings:
+        if f.code == FindingCode.ACCESS_MISSING and managed.identity.principal_id in revoked:
+            f = finding(FindingCode.ACCESS_REVOKED, managed.name, f.message + " (revoked on purpose)", **f.detail)
+        elif f.code == FindingCode.KEY_DISABLED and shredded:
+            f = finding(FindingCode.KEY_SHREDDED, managed.name, f.message + f" (revocation {shredded})", **f.detail)
+        findings.append(f)
+    return replace(report, findings=tuple(findings))
 
 
 def assess_key(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.revocation import RevocationOutcome
 from functions.rotation import RotationOutcome, RotationStatus
 from shared.errors import CmkError, Conflict, UnexpectedResponse
 from shared.http_errors import error_response
@@ -37,6 +38,8 @@ def rotation_answer(outcome: RotationOutcome) -> Answer:
     so the caller still learns the audit record's id."""
     if outcome.status is RotationStatus.ROTATED:
         return Answer(201, outcome.to_json())
+    if outcome.status is RotationStatus.REFUSED:
+        return _with_outcome(error_answer(Conflict(f"key {outcome.key}: {outcome.reason}")), outcome)
     if outcome.status is RotationStatus.IN_PROGRESS:
         return _with_outcome(error_answer(Conflict(f"key {outcome.key}: {outcome.reason}")), outcome)
     if outcome.status is RotationStatus.FAILED:
@@ -48,3 +51,20 @@ def rotation_answer(outcome: RotationOutcome) -> Answer:
 
 def _with_outcome(answer: Answer, outcome: RotationOutcome) -> Answer:
     return Answer(answer.status, {**answer.body, "rotation": outcome.to_json()}, answer.headers)
+
+
+REVOCATION_ROUTE = "/api/revocations"
+
+
+def revocation_answer(outcome: RevocationOutcome) -> Answer:
+    """A dry run and an identical earlier revocation answer 200; one carried out now (or resumed), or a
+    restoration, 202 with the revocation's Location, where its verification can be followed. A plan that may not
+    run answers 409 with the plan; a failure as its error does, with the revocation beside it."""
+    body = outcome.to_json()
+    if outcome.status in ("executed", "resumed", "restored"):
+        return Answer(202, body, {"Location": f"{REVOCATION_ROUTE}/{outcome.revocation.revocation_id}"})
+    if outcome.status in ("blocked", "failed"):
+        error = outcome.error or Conflict(outcome.status)
+        answer = error_answer(error)
+        return Answer(answer.status, {**answer.body, **body}, answer.headers)
+    return Answer(200, body)

@@ -14,7 +14,17 @@ from functions.sweep_dependents import STALL_AFTER
 from shared.arm_ids import last_segment
 from shared.errors import CmkError
 from shared.model import ConsumerKind
-from shared.ports import AccessControl, AuditTrail, Clock, Consumers, DekStore, KeyVault, RoleDefinitions, Vaults
+from shared.ports import (
+    AccessControl,
+    AuditTrail,
+    Clock,
+    Consumers,
+    DekStore,
+    KeyVault,
+    Revocations,
+    RoleDefinitions,
+    Vaults,
+)
 
 
 def keys_status(
@@ -28,16 +38,41 @@ def keys_status(
     dekstore: DekStore,
     consumers: Consumers,
     audit: AuditTrail,
+    revocations: Revocations | None = None,
 ) -> dict[str, Any]:
     report = report_keys(
-        inventory=inventory, vault=vault, access=access, roles=roles, vault_settings=vault_settings, clock=clock
+        inventory=inventory,
+        vault=vault,
+        access=access,
+        roles=roles,
+        vault_settings=vault_settings,
+        clock=clock,
+        revocations=revocations,
     )
     body = report.to_json()
+    active = _active_revocations(revocations)
     for key_json, managed in zip(body["keys"], inventory.keys, strict=True):
+        key_json["revocations"] = active.get(managed.name.lower(), [])
         key_json["dependents"] = dependents(
             managed, key_json.get("key_id"), dekstore=dekstore, consumers=consumers, audit=audit, clock=clock
         )
     return body
+
+
+def _active_revocations(revocations: Revocations | None) -> dict[str, list[dict[str, Any]]]:
+    """Each key's revocations in force, so that an operator looking at a key sees that it is revoked on purpose."""
+    if revocations is None:
+        return {}
+    try:
+        active = revocations.active()
+    except CmkError as exc:
+        return {"": [{"error": f"{exc.code}: the revocation ledger could not be read"}]}
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for r in active:
+        by_key.setdefault(r.key.lower(), []).append(
+            {"id": r.revocation_id, "action": r.action.value, "principal_id": r.principal_id, "state": r.state.value}
+        )
+    return by_key
 
 
 def dependents(

@@ -38,6 +38,7 @@ class RotationStatus(StrEnum):
     IN_PROGRESS = "in-progress"  # another holder is rotating this version right now
     SUPERSEDED = "superseded"  # the version the trigger names is no longer current
     NOT_DUE = "not-due"
+    REFUSED = "refused"  # the current version is disabled (crypto-shredded): a new one would bring the key back
     FAILED = "failed"
 
 
@@ -72,11 +73,19 @@ class RotationOutcome:
         }
 
 
+DISABLED_REASON = (
+    "current version {version} is disabled (crypto-shredded, or disabled by an operator): a new version would "
+    "bring the key back into use; restore it first"
+)
+
+
 def rotation_due(managed: Any, current: KeyVersion | None, now: datetime) -> RotationDecision:
     """Whether the key's current version must be replaced now, judged from the version alone (the sweep's rule;
     events narrow it to "is the event's version still current")."""
     if current is None:
         return RotationDecision(False, "the key does not exist (a compliance finding, not a rotation)")
+    if not current.enabled:
+        return RotationDecision(False, DISABLED_REASON.format(version=current.version))
     rotation = managed.rotation
     if current.expires is not None and current.expires <= now:
         return RotationDecision(True, f"current version {current.version} expired", emergency=True)
@@ -141,6 +150,9 @@ def rotate_from(
     claim = result.claim
     try:
         current = vault.get_key(managed.ref)
+        if not current.enabled:
+            claims.release(claim)
+            return finish(RotationStatus.REFUSED, DISABLED_REASON.format(version=current.version))
         if current.version != from_version:
             # The vault (its own policy) or an earlier, crashed holder already made the next version: that counts.
             claims.complete(claim, {"to_version": current.version, "by": "observed"})

@@ -83,7 +83,13 @@ def run_sweep(
         for managed in inventory.keys
     ]  # fmt: skip
     report = report_keys(
-        inventory=inventory, vault=snapshot, access=access, roles=roles, vault_settings=vault_settings, clock=clock
+        inventory=inventory,
+        vault=snapshot,
+        access=access,
+        roles=roles,
+        vault_settings=vault_settings,
+        clock=clock,
+        revocations=revocations,
     )
     serious = [f for f in report.findings if f.severity in ALERT_ON]
     if not serious:

@@ -51,6 +51,14 @@ def guide(system: LocalSystem) -> str:
     audit_curl = f'curl -s -H "x-functions-key: {fkey}" "{base}/api/audit?key=aks-encryption-key"'
     rotation = '{"key": "mysql-encryption-key", "reason": "guide: operator rotation"}'
     rotate_curl = f"curl -s -i -H \"x-functions-key: {fkey}\" {json_post} '{rotation}' {base}/api/rotations"
+    revocation = '"key": "mysql-encryption-key", "service": "mysql", "action": "revoke-access", "reason": "drill"'
+    revocations = f"{base}/api/revocations"
+    plan_curl = f"curl -s -H \"x-functions-key: {fkey}\" {json_post} '{{{revocation}}}' {revocations}"
+    execute = f'{{{revocation}, "dry_run": false}}'
+    revoke_curl = f"curl -s -i -H \"x-functions-key: {fkey}\" {json_post} '{execute}' {revocations}"
+    watch_curl = f'curl -s -H "x-functions-key: {fkey}" {revocations}/$REVOCATION_ID'
+    restoration = '"{\\"revocation_id\\": \\"$REVOCATION_ID\\", \\"reason\\": \\"guide: break-glass\\"}"'
+    restore_curl = f'curl -s -i -H "x-functions-key: {fkey}" {json_post} {restoration} {base}/api/restorations'
     t = system.timings
     return f"""
 cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
@@ -85,6 +93,14 @@ Try it, from this folder in another terminal:
     $ {keys_curl}
     $ {audit_curl}
     $ {rotate_curl}
+ 6. Revoke, watch, restore: take the MySQL identity's use of its key away. The first request only plans (who loses
+    what); "dry_run": false carries it out (202, Location: /api/revocations/<id>), the emulated MySQL server goes
+    Inaccessible, and a follow-up check 3 s later (Azure: after RBAC's ~10 minutes) marks it "verified". Set
+    REVOCATION_ID to the "id" it answered, watch it until verified, then give the grant back (break-glass).
+    $ {plan_curl}
+    $ {revoke_curl}
+    $ {watch_curl}
+    $ {restore_curl}
 
 Ctrl-C stops everything this run started. The function log follows.
 """

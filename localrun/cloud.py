@@ -128,6 +128,9 @@ class Cloud:
             "CMK_ALERT_TOPIC": self.ready["eventgrid_topic_url"],
             "CMK_ALERT_TOPIC_ENDPOINT": self.ready["eventgrid_topic_url"],
             "CMK_ALERT_TOPIC_KEY": self.ready["eventgrid_topic_key"],
+            # The emulated Key Vault applies RBAC changes at once (Azure: up to about 10 minutes), so a
+            # revocation's follow-up check can come seconds later here.
+            "CMK_RBAC_PROPAGATION_SECONDS": "3",
         }
 
     def inventory(self) -> Inventory:

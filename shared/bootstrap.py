@@ -206,6 +206,25 @@ class Container:
         return self.queue(ACCESS_CHECK_QUEUE)
 
     @property
+    def revocation_checks(self):
+        """Follow-up checks of revocations and restorations, delivered after RBAC's propagation delay."""
+        from shared.queues import REVOCATION_CHECK_QUEUE
+
+        return self.queue(REVOCATION_CHECK_QUEUE)
+
+    @property
+    def follow_up_delay(self) -> int:
+        """Seconds before a follow-up check: CMK_RBAC_PROPAGATION_SECONDS (Key Vault: up to about 10 minutes)."""
+        return self.settings.rbac_propagation_seconds
+
+    @property
+    def caller_policy(self):
+        """Who may revoke and restore (CMK_OPERATORS, CMK_ALLOW_FUNCTION_KEY_ONLY, App Service authentication)."""
+        from shared.callers import process_policy
+
+        return process_policy()
+
+    @property
     def audit(self):
         """The audit trail, in the CMK_AUDIT_TABLE table."""
 

@@ -23,3 +23,27 @@ class AuditQuery:
     since: datetime | None = None
     continuation: str | None = None
     limit: int = 50
+
+
+@dataclass(frozen=True)
+class RevokeCommand:
+    """`POST /api/revocations`: revoke `principal_id`'s (or `service`'s identity's) use of `key`, or disable the key.
+    Only a plan unless `dry_run` is False; a disable-key also needs `confirm` equal to the key's name."""
+
+    key: str
+    action: str  # a RevocationAction value
+    reason: str
+    caller: str
+    principal_id: str | None = None
+    service: str | None = None
+    dry_run: bool = True
+    confirm: str | None = None
+
+
+@dataclass(frozen=True)
+class RestoreCommand:
+    """`POST /api/restorations`: the break-glass undo of revocation `revocation_id`."""
+
+    revocation_id: str
+    reason: str
+    caller: str

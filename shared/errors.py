@@ -92,3 +92,22 @@ class UnexpectedResponse(CmkError):
     definition we cannot parse is unknown, not one that grants nothing."""
 
     code = "UnexpectedResponse"
+
+
+class UnknownReference(InvalidInput):
+    """A field names something that does not exist (a key outside the inventory, a revocation never made): 404."""
+
+    code = "NotFound"
+
+
+class Unprocessable(InvalidInput):
+    """A well-formed request the state forbids or cannot mean (an unknown service, a confirmation that does not
+    match): 422."""
+
+    code = "Unprocessable"
+
+
+class CallerNotAllowed(CmkError):
+    """The caller is authenticated but may not press this button (not in the operators' list): 403."""
+
+    code = "CallerNotAllowed"

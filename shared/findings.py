@@ -26,6 +26,11 @@ class FindingCode(StrEnum):
 
     KEY_MISSING = ("KeyMissing", Severity.CRITICAL, "the key does not exist in its vault")
     KEY_DISABLED = ("KeyDisabled", Severity.CRITICAL, "the key's current version is disabled")
+    KEY_SHREDDED = (
+        "KeyShredded",
+        Severity.WARNING,
+        "an operator's disable-key revocation (crypto-shred) is in force: every version is disabled on purpose",
+    )
     KEY_EXPIRED = ("KeyExpired", Severity.CRITICAL, "the key's current version has expired")
     KEY_EXPIRY_FORBIDDEN = (
         "KeyExpiryForbidden",
@@ -34,6 +39,11 @@ class FindingCode(StrEnum):
         "server goes Inaccessible when it passes",
     )
     ACCESS_MISSING = ("AccessMissing", Severity.CRITICAL, "the consumer's identity cannot read, wrap and unwrap")
+    ACCESS_REVOKED = (
+        "AccessRevoked",
+        Severity.WARNING,
+        "an operator's revocation of the consumer's identity is in force: its access is missing on purpose",
+    )
     VAULT_ACCESS_POLICY_MODEL = (
         "VaultAccessPolicyModel",
         Severity.CRITICAL,

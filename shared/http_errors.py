@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import (
+    CallerNotAllowed,
     CmkError,
     Conflict,
     Forbidden,
@@ -23,6 +24,8 @@ from shared.errors import (
     PreconditionFailed,
     ServiceUnavailable,
     Throttled,
+    UnknownReference,
+    Unprocessable,
     UnsupportedMediaType,
     UnwrapFailed,
 )
@@ -35,7 +38,10 @@ log = logging.getLogger("cmk")
 STATUS_BY_ERROR: tuple[tuple[type[CmkError], int], ...] = (
     (InvalidSetting, 500),
     (UnsupportedMediaType, 415),
+    (UnknownReference, 404),
+    (Unprocessable, 422),
     (InvalidInput, 400),
+    (CallerNotAllowed, 403),
     (NotFound, 404),
     (Conflict, 409),
     (PreconditionFailed, 412),

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from shared.commands import AuditQuery, RotateCommand
+from shared.commands import AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
 from shared.errors import InvalidInput, UnsupportedMediaType
 from shared.timestamps import iso_utc
 from shared.untrusted import describe_value, type_name
@@ -30,6 +30,9 @@ MAX_AUDIT_LIMIT = 200
 EARLIEST_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
 
 ROTATE_FIELDS = ("key", "reason")
+REVOKE_FIELDS = ("key", "principal_id", "service", "action", "reason", "dry_run", "confirm")
+RESTORE_FIELDS = ("revocation_id", "reason")
+REVOKE_ACTIONS = ("revoke-access", "disable-key")
 # `code` is the function key when it is passed in the query string: Azure hands it to the function with the rest.
 AUDIT_PARAMETERS = ("key", "since", "continuation", "limit")
 HOST_PARAMETERS = frozenset({"code"})
@@ -43,16 +46,93 @@ FUNCTION_KEY_CALLER = "function-key"
 # `vault/key` is how the inventory tells apart two vaults' keys of the same name.
 _KEY_NAME = re.compile(r"(?:[A-Za-z][0-9A-Za-z-]{2,23}/)?[0-9A-Za-z-]{1,127}")
 _LIMIT = re.compile(r"[0-9]{1,4}")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def parse_rotate_request(body: bytes, headers: Mapping[str, str]) -> RotateCommand:
+def parse_rotate_request(body: bytes, headers: Mapping[str, str], caller: str | None = None) -> RotateCommand:
     """`POST /api/rotations`: `{"key": "...", "reason": "..."}` from a JSON body; the caller from the headers."""
     _require_json(headers)
     document = _json_object(body)
     _refuse_unknown(document, ROTATE_FIELDS, "field")
     key = _key_name(document.get("key"), "key", required=True)
     reason = _text(document.get("reason"), "reason", MAX_REASON_CHARS)
-    return RotateCommand(key=key, reason=reason, caller=caller_from(headers))
+    return RotateCommand(key=key, reason=reason, caller=caller or caller_from(headers))
+
+
+def parse_revoke_request(body: bytes, headers: Mapping[str, str], caller: str) -> RevokeCommand:
+    """`POST /api/revocations`. Exactly one of `principal_id` and `service` for revoke-access, neither for
+    disable-key; `dry_run` defaults to true, so only an explicit `false` changes anything."""
+    _require_json(headers)
+    document = _json_object(body)
+    _refuse_unknown(document, REVOKE_FIELDS, "field")
+    key = _key_name(document.get("key"), "key", required=True)
+    action = document.get("action")
+    if action is None:
+        raise InvalidInput("action", f"is required: one of {', '.join(REVOKE_ACTIONS)}")
+    if not isinstance(action, str) or action not in REVOKE_ACTIONS:
+        shown = describe_value(action, limit=40, quote=True) if isinstance(action, str) else type_name(action)
+        raise InvalidInput("action", f"must be one of {', '.join(REVOKE_ACTIONS)} (got {shown})")
+    reason = _text(document.get("reason"), "reason", MAX_REASON_CHARS)
+    dry_run = document.get("dry_run", True)
+    if not isinstance(dry_run, bool):
+        raise InvalidInput("dry_run", f"must be true or false, got {type_name(dry_run)}")
+    principal = document.get("principal_id")
+    service = document.get("service")
+    if action == "disable-key":
+        for name, value in (("principal_id", principal), ("service", service)):
+            if value is not None:
+                raise InvalidInput(name, "is not used by disable-key, which disables the key for everyone")
+    elif principal is not None and service is not None:
+        raise InvalidInput("principal_id", "give either principal_id or service, not both")
+    elif principal is None and service is None:
+        raise InvalidInput("principal_id", "revoke-access needs principal_id (a GUID) or service (an inventory name)")
+    if principal is not None:
+        principal = _text(principal, "principal_id", 36)
+        if not _GUID.fullmatch(principal):
+            raise InvalidInput("principal_id", f"{describe_value(principal, quote=True)} is not a GUID")
+        principal = principal.lower()
+    if service is not None:
+        service = _text(service, "service", 64)
+        if not _SERVICE.fullmatch(service):
+            raise InvalidInput("service", f"{describe_value(service, quote=True)} is not a service name")
+    confirm = document.get("confirm")
+    if confirm is not None:
+        confirm = _text(confirm, "confirm", 152)
+        if action != "disable-key":
+            raise InvalidInput("confirm", "is only for disable-key")
+    if action == "disable-key" and dry_run is False and confirm is None:
+        raise InvalidInput("confirm", "executing disable-key needs confirm equal to the key's name")
+    return RevokeCommand(
+        key=key,
+        action=action,
+        reason=reason,
+        caller=caller,
+        principal_id=principal,
+        service=service,
+        dry_run=dry_run,
+        confirm=confirm,
+    )
+
+
+def parse_restore_request(body: bytes, headers: Mapping[str, str], caller: str) -> RestoreCommand:
+    """`POST /api/restorations`: `{"revocation_id": "<the revocation's id>", "reason": "..."}`."""
+    _require_json(headers)
+    document = _json_object(body)
+    _refuse_unknown(document, RESTORE_FIELDS, "field")
+    revocation_id = _text(document.get("revocation_id"), "revocation_id", 64)
+    if not re.fullmatch(r"[0-9a-f]{32}", revocation_id):
+        raise InvalidInput("revocation_id", "must be a revocation id: 32 lower-case hexadecimal characters")
+    reason = _text(document.get("reason"), "reason", MAX_REASON_CHARS)
+    return RestoreCommand(revocation_id=revocation_id, reason=reason, caller=caller)
+
+
+def parse_revocation_id(value: str | None) -> str:
+    """The `{id}` of `GET /api/revocations/{id}`."""
+    text = (value or "").strip()
+    if not re.fullmatch(r"[0-9a-f]{32}", text):
+        raise InvalidInput("id", "must be a revocation id: 32 lower-case hexadecimal characters")
+    return text
 
 
 def caller_from(headers: Mapping[str, str]) -> str:

@@ -24,6 +24,7 @@ from shared.model import (
     WrappedDek,
     WrapResult,
 )
+from shared.revocation import Revocation
 from shared.role_definitions import RoleDefinition
 from shared.vault_settings import VaultSettings
 
@@ -206,15 +207,31 @@ class AuditTrail(Protocol):
 
 @runtime_checkable
 class Revocations(Protocol):
-    """Principals an operator revoked from a key on purpose (Table Storage). Reconciliation never grants them back."""
+    """The revocation ledger (Table Storage): what an operator revoked on purpose, with its plan and state. Each
+    subject (a principal on a key, or a key) has at most one active revocation; reconciliation never grants an
+    actively revoked principal back, and rotation never renews a shredded key."""
 
     def revoked(self, key: str) -> set[str]:
-        """Lower-case principal ids revoked from the inventory key `key`."""
+        """Lower-case principal ids under an active revoke-access of the inventory key `key`."""
 
-    def record(self, key: str, principal_id: str, *, reason: str, at: datetime) -> None: ...
+    def shredded(self, key: str) -> str | None:
+        """The id of `key`'s active disable-key revocation, None when there is none."""
 
-    def clear(self, key: str, principal_id: str) -> None:
-        """A restoration: the principal may be granted again."""
+    def open(self, revocation: Revocation) -> tuple[Revocation, bool]:
+        """Record `revocation` and make it its subject's active one: `(it, True)`. When the subject already has an
+        active revocation, nothing is written: `(that one, False)`."""
+
+    def get(self, revocation_id: str) -> Revocation:
+        """NotFound for an id the ledger never recorded."""
+
+    def update(self, revocation: Revocation) -> Revocation:
+        """Replace if `revocation.etag` still matches (PreconditionFailed otherwise); returns it with its new ETag."""
+
+    def close(self, revocation: Revocation) -> None:
+        """Its subject is no longer actively revoked (a restoration), if this is still the subject's active one."""
+
+    def active(self) -> list[Revocation]:
+        """Every active revocation."""
 
 
 @runtime_checkable

@@ -4,3 +4,4 @@ from __future__ import annotations
 
 REWRAP_QUEUE = "cmk-rewrap"
 ACCESS_CHECK_QUEUE = "cmk-access-check"
+REVOCATION_CHECK_QUEUE = "cmk-revocation-check"

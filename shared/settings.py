@@ -41,6 +41,7 @@ class Settings:
     revocations_table: str = "cmkrevocations"
     dek_table: str = "cmkdeks"
     budget_table: str = "cmkbudget"
+    rbac_propagation_seconds: int = 600  # how long Key Vault may take to apply an RBAC change
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,11 +89,22 @@ class Settings:
             revocations_table=table_name("CMK_REVOCATIONS_TABLE", get("CMK_REVOCATIONS_TABLE", "cmkrevocations")),
             dek_table=table_name("CMK_DEK_TABLE", get("CMK_DEK_TABLE", "cmkdeks")),
             budget_table=table_name("CMK_BUDGET_TABLE", get("CMK_BUDGET_TABLE", "cmkbudget")),
+            rbac_propagation_seconds=seconds_setting(
+                "CMK_RBAC_PROPAGATION_SECONDS", get("CMK_RBAC_PROPAGATION_SECONDS", "600"), 0, 7 * 24 * 3600
+            ),
         )
 
     @property
     def connection_verify(self) -> str | bool:
         return self.ca_bundle or True
+
+
+def seconds_setting(setting: str, value: str | None, low: int, high: int) -> int:
+    if value is None or not value.isdigit() or not low <= int(value) <= high:
+        raise InvalidSetting(
+            setting, f"must be a whole number of seconds from {low} to {high} (got {describe_value(value or '')})"
+        )
+    return int(value)
 
 
 def table_name(setting: str, value: str | None) -> str:

@@ -46,8 +46,9 @@ class Run:
         return self.proc.wait(30)
 
 
-def shell(command: str) -> str:
-    result = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60)
+def shell(command: str, **env: str) -> str:
+    environment = {**os.environ, **env} if env else None
+    result = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60, env=environment)
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -69,7 +70,9 @@ def test_following_the_printed_guide(tmp_path):
     state = tmp_path / "run"
     run = Run(state)
     try:
-        keys, clock, grant, keys_again, sweep, policy, window, keys_rotated, audit, rotate = run.steps()
+        steps = run.steps()
+        keys, clock, grant, keys_again, sweep, policy, window, keys_rotated, audit, rotate = steps[:10]
+        plan, revoke, watch, restore = steps[10:]
 
         # 1. every managed key, compliant as seeded
         report = json.loads(shell(keys))
@@ -117,6 +120,21 @@ def test_following_the_printed_guide(tmp_path):
         first = shell(rotate)
         assert first.startswith("HTTP/1.1 201"), first
         assert shell(rotate).startswith("HTTP/1.1 200")  # the same request again: already rotated
+
+        # 6. revoke, watch, restore: a plan first, then the revocation, verified by its follow-up, then given back
+        planned = json.loads(shell(plan))
+        assert planned["dry_run"] is True and len(planned["plan"]["remove"]) == 1
+        executed = shell(revoke)
+        assert executed.startswith("HTTP/1.1 202"), executed
+        revocation_id = json.loads(executed.split("\n\n", 1)[1])["id"]
+        assert f"Location: /api/revocations/{revocation_id}" in executed
+        deadline = time.monotonic() + 60
+        while (state_now := json.loads(shell(watch, REVOCATION_ID=revocation_id))["state"]) != "verified":
+            assert state_now == "executed" and time.monotonic() < deadline, state_now
+            time.sleep(0.5)
+        restored = shell(restore, REVOCATION_ID=revocation_id)
+        assert restored.startswith("HTTP/1.1 202"), restored
+        assert json.loads(shell(watch, REVOCATION_ID=revocation_id))["state"] == "restored"
 
         children = recorded_pids(state)
         assert len(children) == 3

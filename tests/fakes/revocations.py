@@ -1,24 +1,84 @@
-"""In-memory revocation ledger: which principals an operator revoked from which key, on purpose."""
+"""In-memory revocation ledger with the Table adapter's semantics: one active revocation per subject, ETag-guarded
+updates, and `open` that records nothing when the subject is already actively revoked."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import threading
-from datetime import datetime
+import uuid
+
+from shared.errors import NotFound, PreconditionFailed
+from shared.revocation import Revocation, RevocationAction, RevocationState
 
 
 class FakeRevocations:
     def __init__(self) -> None:
-        self._revoked: dict[str, dict[str, tuple[str, datetime]]] = {}
+        self._records: dict[str, Revocation] = {}
+        self._active: dict[str, str] = {}  # subject -> revocation id
         self._lock = threading.Lock()
+        self._etags = itertools.count(1)
+
+    def _stamped(self, revocation: Revocation) -> Revocation:
+        stored = dataclasses.replace(revocation, etag=f"W/{next(self._etags)}")
+        self._records[stored.revocation_id] = stored
+        return stored
 
     def revoked(self, key: str) -> set[str]:
         with self._lock:
-            return set(self._revoked.get(key.lower(), {}))
+            prefix = f"access|{key.lower()}|"
+            return {subject[len(prefix) :] for subject in self._active if subject.startswith(prefix)}
 
-    def record(self, key: str, principal_id: str, *, reason: str, at: datetime) -> None:
+    def shredded(self, key: str) -> str | None:
         with self._lock:
-            self._revoked.setdefault(key.lower(), {})[principal_id.lower()] = (reason, at)
+            return self._active.get(f"disable|{key.lower()}")
 
-    def clear(self, key: str, principal_id: str) -> None:
+    def open(self, revocation: Revocation) -> tuple[Revocation, bool]:
         with self._lock:
-            self._revoked.get(key.lower(), {}).pop(principal_id.lower(), None)
+            existing = self._active.get(revocation.subject)
+            if existing == revocation.revocation_id:
+                return self._records[existing], True  # a retry of the open that made it
+            if existing is not None:
+                return self._records[existing], False
+            self._active[revocation.subject] = revocation.revocation_id
+            return self._stamped(revocation), True
+
+    def get(self, revocation_id: str) -> Revocation:
+        with self._lock:
+            found = self._records.get(revocation_id)
+        if found is None:
+            raise NotFound(f"revocation {revocation_id} was never recorded")
+        return found
+
+    def update(self, revocation: Revocation) -> Revocation:
+        with self._lock:
+            current = self._records.get(revocation.revocation_id)
+            if current is None or current.etag != revocation.etag:
+                raise PreconditionFailed(f"revocation {revocation.revocation_id}: changed meanwhile")
+            return self._stamped(revocation)
+
+    def close(self, revocation: Revocation) -> None:
+        with self._lock:
+            if self._active.get(revocation.subject) == revocation.revocation_id:
+                del self._active[revocation.subject]
+
+    def active(self) -> list[Revocation]:
+        with self._lock:
+            return [self._records[i] for i in self._active.values()]
+
+    # Test helper: what a test that only needs "this principal is revoked" would otherwise build by hand.
+    def revoke(self, key: str, principal_id: str, *, at, reason: str = "revoked on purpose") -> Revocation:
+        revocation = Revocation(
+            revocation_id=uuid.uuid4().hex,
+            key=key,
+            action=RevocationAction.REVOKE_ACCESS,
+            principal_id=principal_id.lower(),
+            service=None,
+            reason=reason,
+            requested_by="test",
+            requested_at=at,
+            state=RevocationState.EXECUTED,
+            plan={},
+            updated_at=at,
+        )
+        return self.open(revocation)[0]

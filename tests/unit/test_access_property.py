@@ -187,7 +187,7 @@ def _world(c: dict):
         kind, principal_id = principals[principal]
         access.create_assignment(f"/subscriptions/{sub_id}", roles.role_definition_id(sub_id, role), principal_id, kind)
     for name in c["revoked"]:
-        revocations.record(name, keys[name].identity.principal_id, reason="revoked on purpose", at=clock.now())
+        revocations.revoke(name, keys[name].identity.principal_id, at=clock.now())
     ports = {
         "inventory": inventory,
         "access": access,

@@ -100,7 +100,7 @@ def test_a_consumer_revoked_on_purpose_is_never_granted_back_and_a_regrant_is_re
     key = world.key(MYSQL)
     for a in world.access.list_assignments(key.scope):
         world.access.delete_assignment(a.id)
-    world.revocations.record(MYSQL, key.identity.principal_id, reason="crypto-shred drill", at=world.clock.now())
+    world.revocations.revoke(MYSQL, key.identity.principal_id, at=world.clock.now())
     assert _reconcile(world, MYSQL).status == "compliant"
     assert _key_use_at(world, MYSQL) == {}
     world.grant(key.scope, key.identity.principal_id)  # someone grants it back by hand

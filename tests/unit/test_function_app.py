@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.app_imports import modules_loaded_by_import, sdk_clients_among
+from tests.support.app_index import indexed_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,6 +22,20 @@ EXPECTED = {
     "list_keys": {"type": "httpTrigger", "route": "keys", "methods": ["GET"], "authLevel": "FUNCTION"},
     "rotations": {"type": "httpTrigger", "route": "rotations", "methods": ["POST"], "authLevel": "FUNCTION"},
     "audit_trail": {"type": "httpTrigger", "route": "audit", "methods": ["GET"], "authLevel": "FUNCTION"},
+    "revocations": {"type": "httpTrigger", "route": "revocations", "methods": ["POST"], "authLevel": "FUNCTION"},
+    "revocation_status": {
+        "type": "httpTrigger",
+        "route": "revocations/{id}",
+        "methods": ["GET"],
+        "authLevel": "FUNCTION",
+    },
+    "restorations": {"type": "httpTrigger", "route": "restorations", "methods": ["POST"], "authLevel": "FUNCTION"},
+    "revocation_check": {
+        "type": "queueTrigger",
+        "queueName": "cmk-revocation-check",
+        "connection": "AzureWebJobsStorage",
+    },
+    "openapi_document": {"type": "httpTrigger", "route": "openapi.json", "methods": ["GET"], "authLevel": "FUNCTION"},
     "keyvault_events": {"type": "eventGridTrigger"},
     "role_assignment_events": {"type": "eventGridTrigger"},
     "compliance_sweep": {"type": "timerTrigger", "schedule": "0 0 * * * *", "runOnStartup": False},
@@ -37,9 +52,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def functions():
-    import function_app
-
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return indexed_functions()
 
 
 def test_every_function_is_known(functions):

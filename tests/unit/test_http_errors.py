@@ -44,7 +44,7 @@ def test_each_error_gets_its_status_and_code(exc, status, code):
 
 
 def test_every_status_of_the_contract_is_in_the_table():
-    assert {status for _, status in STATUS_BY_ERROR} == {400, 404, 409, 412, 415, 429, 500, 502}
+    assert {status for _, status in STATUS_BY_ERROR} == {400, 403, 404, 409, 412, 415, 422, 429, 500, 502}
 
 
 def test_no_entry_is_shadowed_by_an_earlier_base():

@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_sample_settings_list_and_document_every_setting_the_app_reads():
     sample = json.loads((ROOT / "local.settings.sample.json").read_text())
-    source = (ROOT / "shared/settings.py").read_text() + (ROOT / "function_app.py").read_text()
-    read = set(re.findall(r'get\("([A-Za-z_]+)"', source)) | set(re.findall(r'environ\.get\("([A-Za-z_]+)"', source))
+    source = "".join((ROOT / f).read_text() for f in ("shared/settings.py", "shared/callers.py", "function_app.py"))
+    read = set(re.findall(r'get\("([A-Z][A-Za-z_]+)"', source)) | set(
+        re.findall(r'environ\.get\("([A-Za-z_]+)"', source)
+    )
     assert read, "no settings found: the pattern is stale"
     assert read <= set(sample["Values"]), read - set(sample["Values"])
     assert set(sample["Values"]) <= set(sample["Documentation"])
