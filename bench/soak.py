@@ -19,7 +19,7 @@ rotation is never late because a step jumped over it):
   emulators' fault API, for that step), SIGKILL of the devhost while a re-wrap or a rotation is in flight (then a
   restart on the same port), Event Grid deliveries duplicated and reordered (captured events re-posted to the
   devhost's webhook), access drift (random grants of key use to random principals at the key, vault or resource
-  group), and (with `--revocation`) one revocation and restore cycle per emulated year;
+  group), and one revocation and restore cycle per emulated year (issue 11's API; `--no-revocation` skips it);
 - invariants, each violation recorded with its step and cause: consumers available except inside a sanctioned
   revocation; every DEK in the registry, unchanged in its check value, on an enabled version, and the sampled ones
   opening and decrypting (all of them at the end); after the step's reconcile only allowed principals hold key use;
@@ -93,7 +93,7 @@ class SoakConfig:
     step_days: float = 2.0
     opens_per_step: int = 12
     fault_rate: float = 0.06  # the chance that a step without a due rotation gets a fault
-    revocation: bool = False  # the revocation cycle needs issue 11's API (POST /api/revocations)
+    revocation: bool = True  # the yearly revocation and restore cycle (issue 11's API)
     keep: Path | None = None  # keep the state directory (logs) here instead of a temporary one
 
 
@@ -151,6 +151,7 @@ class Soak:
         self.pending_kinds = set(STEP_KINDS)
         self.pending_kills = list(KILL_KINDS)
         self.revocation_years_done: set[int] = set()
+        self.revocation_day = self.rng.randint(120, 165)  # day of each emulated year the drill runs
         self.soak_lines: list[str] = []
         self.system: LocalSystem | None = None
         self._tmp: Path | None = None
@@ -364,15 +365,11 @@ class Soak:
         sample = self.rng.sample(sorted(self.deks), min(self.config.opens_per_step, len(self.deks)))
         for ref in sample:
             dek = self.deks[ref]
-            if self.sanctioned(dek.key):
-                continue
             problem = self.open_and_decrypt(dek)
             if problem:
                 self.violation("dek-opens", f"{dek.key} DEK {dek.partition}/{dek.dek_id}: {problem}")
         # the application keeps making DEKs as it goes, under whatever version is current now
         for name in KEYS:
-            if self.sanctioned(name):
-                continue
             dek = self.make_dek(name, self.current(name), f"soak-s{self.step:05d}-{name[:3]}")
             self.deks[(dek.partition, dek.dek_id)] = dek
 
@@ -401,7 +398,7 @@ class Soak:
         """A burst: the next few Key Vault requests (whoever makes them: the event handlers, the re-wrap workers, the
         sweep) fail this way, then the vault recovers. A burst longer than the retry schedule makes a call fail,
         which the app must survive too."""
-        count = self.rng.randint(2, 5)
+        count = self.rng.randint(2, 4)
         spec: dict[str, Any] = {"kind": STORM_KINDS[kind], "count": count}
         if kind == "429-storm":
             spec["retry_after"] = self.rng.choice([1, 2])
@@ -552,54 +549,66 @@ class Soak:
 
     # ---- the revocation and restore cycle (issue 11's API) -----------------------------------------------------
     def revocation_cycle(self) -> None:
-        """One revocation and restore of the MySQL server's access, through POST /api/revocations and POST
-        /api/restorations, with the consumer's unavailability sanctioned while the revocation is in force."""
+        """Once per emulated year: revoke the MySQL server's use of its key (POST /api/revocations, executed), watch
+        it verified, let three days pass under it (each with a sweep: reconciliation must not grant the server
+        back, and its unavailability is sanctioned), then restore it (POST /api/restorations) and watch the server
+        come back. Every deviation is a violation; the window's unavailability is not."""
         name = "mysql-encryption-key"
-        answer = self.api(
-            "POST",
-            "/api/revocations",
-            json={
-                "key": name,
-                "service": "mysql",
-                "action": "revoke-access",
-                "reason": f"soak: yearly revocation drill, step {self.step}",
-                "dry_run": False,
-            },
-        )
-        if answer.status_code not in (200, 202):
-            self.violation("revocation", f"POST /api/revocations: {answer.status_code} {answer.text[:200]}")
+        key = self.inventory.key(name)
+        body = {"key": name, "service": "mysql", "action": "revoke-access", "reason": f"soak drill, step {self.step}"}
+        plan = self.api("POST", "/api/revocations", json=body)
+        if plan.status_code != 200 or plan.json().get("dry_run") is not True:
+            self.violation("revocation", f"the dry run answered {plan.status_code} {plan.text[:200]}")
+        answer = self.api("POST", "/api/revocations", json={**body, "dry_run": False})
+        if answer.status_code != 202:
+            self.violation("revocation", f"POST /api/revocations: {answer.status_code} {answer.text[:300]}")
             return
         revocation_id = answer.json()["id"]
         sanction = Sanction(name, revocation_id, self.step)
         self.sanctions.append(sanction)
-        self.record_fault("revocation", key=name, id=revocation_id)
-        state = self.wait_revocation(revocation_id, {"executed", "verified", "failed"})
-        if state != "verified" and state != "executed":
-            self.violation("revocation", f"revocation {revocation_id} ended {state}")
-        # a few days pass under revocation: the sweep must not grant the server back, nor rotate what it must not
+        again = self.api("POST", "/api/revocations", json={**body, "dry_run": False})
+        if again.status_code != 200 or again.json().get("id") != revocation_id:
+            self.violation("revocation", f"a repeated revocation answered {again.status_code} {again.text[:200]}")
+        self.advance(60)  # the consumers check their keys on every clock move: the server notices at once
+        state = self.wait_revocation(revocation_id, {"verified", "failed"})
+        self.record_fault("revocation", key=name, state=state)
+        if state != "verified":
+            self.violation("revocation", f"revocation {revocation_id} ended {state}, not verified")
         for _ in range(3):
             self.advance(DAY)
             self.sweep()
             if self.consumer_available(name):
-                self.violation("revocation", f"{name}: the consumer is available again inside the revocation")
+                self.violation("revocation", f"{name}: the server is available again inside the revocation")
+            if self.holds_key_use(key, key.identity.principal_id):
+                self.violation("revocation", f"{name}: reconciliation granted the revoked server its key back")
         answer = self.api(
-            "POST",
-            "/api/restorations",
-            json={"revocation_id": revocation_id, "reason": "soak: drill over, access restored"},
+            "POST", "/api/restorations", json={"revocation_id": revocation_id, "reason": "soak: drill over"}
         )
-        if answer.status_code not in (200, 202):
-            self.violation("revocation", f"POST /api/restorations: {answer.status_code} {answer.text[:200]}")
+        if answer.status_code != 202:
+            self.violation("revocation", f"POST /api/restorations: {answer.status_code} {answer.text[:300]}")
         state = self.wait_revocation(revocation_id, {"restored", "failed"})
         if state != "restored":
-            self.violation("revocation", f"restoration of {revocation_id} ended {state}")
+            self.violation("revocation", f"the restoration of {revocation_id} ended {state}, not restored")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not self.consumer_available(name):
             self.advance(60)
-            time.sleep(0.5)
+            time.sleep(0.25)
         sanction.ended_step = self.step
         if not self.consumer_available(name):
-            self.violation("revocation", f"{name}: the consumer is still unavailable after the restoration")
+            self.violation("revocation", f"{name}: the server is still unavailable after the restoration")
+        if not self.holds_key_use(key, key.identity.principal_id):
+            self.violation("revocation", f"{name}: the restoration did not give the server its grant back")
         self.unavailable_seen = self.unavailable_counts()  # what the sanctioned window counted is not a violation
+
+    def holds_key_use(self, key, principal: str) -> bool:
+        access = self.cloud.access()
+        try:
+            return any(
+                a.principal_id.lower() == principal.lower() and a.role_guid in KEY_USE_ROLES
+                for a in access.list_assignments(key.scope)
+            )
+        finally:
+            access.close()
 
     def wait_revocation(self, revocation_id: str, states: set[str], timeout: float = 90.0) -> str:
         deadline = time.monotonic() + timeout
@@ -784,15 +793,20 @@ class Soak:
         due = [name for name in KEYS if now.timestamp() + seconds >= self.due_at[name]]
         steps_left = int((end - now.timestamp()) / (self.config.step_days * DAY))
         kind = self.choose_fault(due, steps_left)
-        year = int((now.timestamp() - self.start.timestamp()) / (365 * DAY))
+        year = int(self.day() // 365)
+        soon = min(self.due_at.values()) - now.timestamp() < 6 * DAY  # the cycle takes 3 days: no rotation inside
         if (
             self.config.revocation
             and year not in self.revocation_years_done
-            and self.day() - year * 365 > 200
-            and not due
+            and self.day() - year * 365 >= self.revocation_day
+            and not soon
+            and kind is None
+            and end - now.timestamp() > 10 * DAY
         ):
             self.revocation_years_done.add(year)
             self.revocation_cycle()
+            now = self.now()
+            seconds = self.next_step_seconds(now)
         if kind in STORM_KINDS:
             self.storm(kind)
         if kind == "kill-mid-rotation":
@@ -919,7 +933,7 @@ class Soak:
             "violations_by_invariant": dict(sorted(counted.items())),
             "key_material_leaks": len(getattr(self, "leaks", [])) if hasattr(self, "leaks") else None,
             "revocation_cycles": len(self.sanctions),
-            "revocation": "on" if self.config.revocation else "off (--no-revocation: issue 11's API is not merged)",
+            "revocation": "on" if self.config.revocation else "off (--no-revocation)",
             "wall_s": round(wall, 1),
             "phase_s": {k: round(v, 1) for k, v in sorted(self.phase_s.items())},
             "violations": [asdict(v) for v in self.violations[:MAX_VIOLATIONS_SHOWN]],
@@ -943,9 +957,9 @@ def parse(argv: list[str] | None = None) -> SoakConfig:
     parser.add_argument("--opens-per-step", type=int, default=12)
     parser.add_argument("--fault-rate", type=float, default=0.06)
     guard = parser.add_mutually_exclusive_group()
-    guard.add_argument("--revocation", dest="revocation", action="store_true", help="run the yearly revocation cycle")
-    guard.add_argument("--no-revocation", dest="revocation", action="store_false", help="(default) skip it")
-    parser.set_defaults(revocation=False)
+    guard.add_argument("--revocation", dest="revocation", action="store_true", help="(default) the yearly drill")
+    guard.add_argument("--no-revocation", dest="revocation", action="store_false", help="skip the revocation cycle")
+    parser.set_defaults(revocation=True)
     parser.add_argument("--keep", type=Path, help="keep the state directory and logs here")
     args = parser.parse_args(argv)
     if args.days < 1 or args.deks < 2 or args.step_days <= 0:

@@ -1,5 +1,5 @@
 """A short lifecycle soak in the suite: bench/soak.py, as a process, through 185 emulated days (two rotations of each
-key) with every fault kind at least once, must end with no invariant violated, no DEK lost, no extra version and no
+key) with every fault kind at least once and one revocation and restore cycle, must end with no invariant violated, no DEK lost, no extra version and no
 key material in any log. The long soak (`--days 730`) is the benchmark's; this keeps its machinery honest."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ KINDS = (
     "access-drift",
     "kill-mid-rewrap",
     "kill-mid-rotation",
+    "revocation",
 )
 
 
@@ -48,3 +49,6 @@ def test_a_short_soak_with_every_fault_kind_keeps_every_invariant(tmp_path):
     assert summary["drift_injected"] == summary["drift_remediated"] >= 1
     assert summary["alerts"].get("CmkGuardian.Access.Remediated", 0) >= 1
     assert summary["deks"] > 100  # the application kept making DEKs as it went
+    assert summary["revocation_cycles"] == 1
+    for alert in ("AccessRevoked", "AccessRestored", "Verified"):
+        assert summary["alerts"].get(f"CmkGuardian.Revocation.{alert}", 0) >= 1, alert
