@@ -4,7 +4,8 @@ Per DEK: unwrap remotely under the DEK's own version, check the KCV, wrap locall
 Key Vault call), replace the entity with an ETag match. A crash between any two steps leaves the DEK wrapped under a
 version that still works, because the only write is the last step and it is all-or-nothing. A 412 means another
 worker moved it first: re-read, and skip it if it is on the target. A KCV mismatch stops that DEK, leaves it
-untouched and alerts: the good copy is never replaced by bytes nobody can check.
+untouched and alerts: the good copy is never replaced by bytes nobody can check. A page whose target is no longer
+the key's current version (delivered late) moves nothing: a DEK never goes back to an older version.
 
 Throttling never fails a DEK: it is retried later by a message of its own; the page fails (so the host retries it,
 then poisons it) only when every DEK in it failed. Key Vault traffic stays inside one budget shared by all workers.
@@ -59,6 +60,7 @@ class PageOutcome:
     deferred: int = 0  # beyond this page's budget grant: re-enqueued
     continued: bool = False
     completed: bool = False  # this page finished the key's re-wrap
+    superseded: bool = False  # the target is no longer the key's current version: nothing was touched
     alerts: tuple[Alert, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -74,6 +76,7 @@ class PageOutcome:
             "deferred": self.deferred,
             "continued": self.continued,
             "completed": self.completed,
+            "superseded": self.superseded,
         }
 
 
@@ -110,6 +113,9 @@ def rewrap_page(
         managed = inventory.key(msg.key)
     except UnknownKey:
         raise MalformedMessage("key", f"{msg.key!r} is not a managed key (no longer in the inventory?)") from None
+    current = vault.get_key(managed.ref)
+    if current.version.lower() != msg.target_version.lower():
+        return _superseded(managed, msg, current.version, audit=audit, clock=clock, started=started)
     if msg.dek_ids:
         items, continuation = _by_id(dekstore, msg), None
     else:
@@ -197,6 +203,30 @@ def rewrap_page(
         )
     )
     return dataclasses.replace(outcome, alerts=tuple(sent))
+
+
+def _superseded(
+    managed: Any, msg: RewrapMessage, current: str, *, audit: AuditTrail, clock: Clock, started: float
+) -> PageOutcome:
+    """A page for a version that is no longer current (a message delivered late: a dead instance's lease ran out, a
+    retry came after the next rotation) moves nothing: its DEKs belong to the current version's own re-wrap, and
+    moving them to the old target would take them backwards, onto a version retirement may already have disabled.
+    Nor does it continue its chain. Recorded, so the trail shows why the page did nothing."""
+    outcome = PageOutcome(managed.name, msg.partition, msg.target, superseded=True)
+    audit.append(
+        AuditRecord(
+            uuid.uuid4().hex,
+            clock.now(),
+            "rewrap-page",
+            "queue",
+            managed.name,
+            "superseded",
+            to_version=msg.target_version,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            detail={**outcome.to_json(), "current": current},
+        )
+    )
+    return outcome
 
 
 def _each(deks: list[WrappedDek], msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore):

@@ -6,11 +6,13 @@ test session. Both go through exactly the same start-up and seeding code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -221,6 +223,23 @@ class LocalSystem:
 
     def devhost_child(self, name: str = "devhost") -> Child:
         return next(c for c in self.group.children if c.name == name)
+
+    def kill_devhost(self, name: str = "devhost") -> None:
+        """SIGKILL the devhost and whatever it started (a crashed Functions instance: no clean shutdown, messages in
+        flight left to their visibility timeout); its log stays, and `restart_devhost` brings it back."""
+        child = self.devhost_child(name)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.proc.pid, signal.SIGKILL)
+        child.proc.wait(10)
+        self.group.children.remove(child)
+
+    def restart_devhost(self, name: str = "devhost") -> dict[str, Any]:
+        """Start the (killed) devhost again on its old port, so Event Grid's subscriptions reach it unchanged."""
+        port = int(self.devhost["url"].rsplit(":", 1)[1].split("/")[0]) if name == "devhost" else 0
+        ready = self.start_devhost(name, port)
+        if name == "devhost":
+            self.devhost = {**self.devhost, **ready}
+        return ready
 
     def _write_info(self) -> None:
         info = {

@@ -150,6 +150,27 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
     assert len([a for a in world.alerts.published if a.type == COMPLETED_ALERT]) == 1
 
 
+def test_a_stale_page_for_a_superseded_version_moves_nothing_back(world):
+    """Found by the soak (bench/soak.py, seed 1, day 678): a page message leased to a host killed mid-re-wrap came back
+    ten minutes later, after six more rotations, and moved DEKs from the current version back to the old target, which
+    had long been retired (disabled): those DEKs could no longer be opened. A page whose target is no longer the key's
+    current version must leave every DEK where it is."""
+    plaintexts = _seed(world, MYSQL, 30)
+    old = _rotate(world, MYSQL)
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, old.version), **world.rewrap_ports())
+    stale = world.rewrap_queue.drain()  # the dead host's leased messages, for a version about to be superseded
+    current = _rotate(world, MYSQL)
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, current.version), **world.rewrap_ports())
+    _drain(world)
+    _assert_all_open_on(world, plaintexts, current.key_id)
+    ports = _worker_ports(world)
+    outcomes = [rewrap_page(message, **ports) for message in stale]  # the leases run out: delivered again
+    assert sum(o.succeeded for o in outcomes) == 0 and all(o.superseded for o in outcomes)
+    _assert_all_open_on(world, plaintexts, current.key_id)
+    assert not world.rewrap_queue.visible()  # no continuation or retry of the stale chain either
+    assert not [a for a in world.alerts.published if a.type == COMPLETED_ALERT and a.data["target"] == old.key_id]
+
+
 def test_a_wrong_kcv_or_a_flipped_byte_never_replaces_the_good_copy(world):
     import dataclasses
 
