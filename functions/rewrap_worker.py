@@ -189,6 +189,12 @@ def rewrap_page(
             outcome = dataclasses.replace(outcome, completed=True)
     for alert in sent:
         alerts.publish(alert)
+    label = "completed" if outcome.completed else ("failed" if failed and not succeeded else "rewrapped")
+    _record_page(audit, clock, managed, msg, label, started, outcome.to_json())
+    return dataclasses.replace(outcome, alerts=tuple(sent))
+
+
+def _record_page(audit: AuditTrail, clock: Clock, managed: Any, msg, label: str, started: float, detail: dict) -> None:
     audit.append(
         AuditRecord(
             uuid.uuid4().hex,
@@ -196,13 +202,12 @@ def rewrap_page(
             "rewrap-page",
             "queue",
             managed.name,
-            "completed" if outcome.completed else ("failed" if failed and not succeeded else "rewrapped"),
+            label,
             to_version=msg.target_version,
             duration_ms=int((time.monotonic() - started) * 1000),
-            detail=outcome.to_json(),
+            detail=detail,
         )
     )
-    return dataclasses.replace(outcome, alerts=tuple(sent))
 
 
 def _superseded(
@@ -213,19 +218,7 @@ def _superseded(
     moving them to the old target would take them backwards, onto a version retirement may already have disabled.
     Nor does it continue its chain. Recorded, so the trail shows why the page did nothing."""
     outcome = PageOutcome(managed.name, msg.partition, msg.target, superseded=True)
-    audit.append(
-        AuditRecord(
-            uuid.uuid4().hex,
-            clock.now(),
-            "rewrap-page",
-            "queue",
-            managed.name,
-            "superseded",
-            to_version=msg.target_version,
-            duration_ms=int((time.monotonic() - started) * 1000),
-            detail={**outcome.to_json(), "current": current},
-        )
-    )
+    _record_page(audit, clock, managed, msg, "superseded", started, {**outcome.to_json(), "current": current})
     return outcome
 
 
