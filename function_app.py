@@ -20,6 +20,7 @@ from functions.http_answers import Answer, error_answer, ok, revocation_answer, 
 from functions.rewrap_worker import rewrap_page
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
+from shared.callers import identify, process_policy
 from shared.errors import CallerNotAllowed, CmkError, MalformedMessage
 from shared.events import parse_event
 from shared.http_requests import (
@@ -65,8 +66,6 @@ def list_keys(req: func.HttpRequest) -> func.HttpResponse:
 def rotations(req: func.HttpRequest) -> func.HttpResponse:
     """An operator's rotation: `{"key", "reason"}` -> 201 rotated, 200 already rotated, 409 in progress."""
     try:
-        from shared.callers import identify, process_policy
-
         # The caller as shared.callers trusts it: in Azure a principal header counts only behind App Service auth.
         caller = identify(dict(req.headers), process_policy()).name
         command = parse_rotate_request(req.get_body(), dict(req.headers), caller)
@@ -88,12 +87,10 @@ def audit_trail(req: func.HttpRequest) -> func.HttpResponse:
 def _operator_call(req: func.HttpRequest, route: str, parse, handler) -> func.HttpResponse:
     """The dangerous routes: the caller is identified first (and refused before the body is even read), and every
     call, refused or not, is on the audit record with its caller."""
-    from shared.callers import identify
-
     deps = bootstrap.deps()
     caller = None
     try:
-        caller = identify(dict(req.headers), deps.caller_policy)
+        caller = identify(dict(req.headers), process_policy())
         if not caller.allowed:
             raise CallerNotAllowed(caller.why)
         command = parse(req.get_body(), dict(req.headers), caller.name)

@@ -30,6 +30,7 @@ from shared.ports import (
     Vaults,
     WorkQueue,
 )
+from shared.role_catalog import definitions_for
 from shared.roles import role_definition_id
 
 VIOLATION_ALERT = "CmkGuardian.Access.Violation"
@@ -78,12 +79,7 @@ def reconcile_key(
     try:
         settings = vault_settings.get_vault(managed.vault.resource_id)
         assignments = [] if not settings.rbac_authorization else access.list_assignments(managed.scope)
-        definitions = {}
-        for a in assignments:
-            try:
-                definitions[a.role_guid] = roles.get(a.role_definition_id)
-            except (CmkError, ValueError):
-                continue  # unreadable: plan_access leaves such a grant alone
+        definitions = definitions_for(assignments, roles)  # an unreadable role: plan_access leaves its grant alone
         versions = vault.list_versions(managed.ref) if all_versions else [vault.get_key(managed.ref)]
         revoked = revocations.revoked(managed.name)
     except CmkError as exc:

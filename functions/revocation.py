@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from functions.revocation_plan import PlannedAssignment, RevocationPlan, plan_revocation
+from functions.revocation_plan import PlannedAssignment, RevocationPlan, key_use, plan_revocation
 from shared.arm_ids import last_segment, normalize_scope
 from shared.audit import AuditRecord
 from shared.commands import RestoreCommand, RevokeCommand
@@ -58,7 +58,7 @@ from shared.revocation import (
     RevocationState,
     check_revocation_id,
 )
-from shared.role_definitions import KEY_USE
+from shared.role_catalog import definitions_for
 from shared.roles import role_definition_id
 
 ACCESS_REVOKED_ALERT = "CmkGuardian.Revocation.AccessRevoked"
@@ -113,7 +113,7 @@ def _managed(inventory: Any, name: str) -> Any:
         raise UnknownReference("key", str(exc)) from None
 
 
-def _principal(command: RevokeCommand, managed: Any, inventory: Any) -> tuple[str | None, str | None]:
+def _principal(command: RevokeCommand, inventory: Any) -> tuple[str | None, str | None]:
     """(principal id, service) for the command; Unprocessable naming the field for a name the inventory lacks."""
     if command.action == RevocationAction.DISABLE_KEY.value:
         return None, None
@@ -132,16 +132,6 @@ def _known_principals(inventory: Any) -> set[str]:
     known = {k.identity.principal_id.lower() for k in inventory.keys}
     known |= {p.principal_id.lower() for p in inventory.break_glass}
     return known | ({inventory.app_identity.lower()} if inventory.app_identity else set())
-
-
-def _definitions(assignments, roles: RoleDefinitions) -> dict:
-    definitions = {}
-    for a in assignments:
-        try:
-            definitions[a.role_guid] = roles.get(a.role_definition_id)
-        except (CmkError, ValueError):
-            continue  # unreadable: the plan says so
-    return definitions
 
 
 def _dek_count(managed: Any, dekstore: DekStore) -> int | None:
@@ -178,15 +168,24 @@ def _plan(
         inventory=inventory,
         rbac_authorization=settings.rbac_authorization,
         assignments=assignments,
-        definitions=_definitions(assignments, roles),
+        definitions=definitions_for(assignments, roles),
         versions=vault.list_versions(managed.ref),
         dek_count=_dek_count(managed, dekstore),
         consumer_states=_consumer_states(managed, consumers),
     )
 
 
-def _audit(audit: AuditTrail, clock: Clock, action: str, trigger: str, key: str, outcome: str, detail: dict) -> str:
-    record = AuditRecord(uuid.uuid4().hex, clock.now(), action, trigger, key, outcome, detail=detail)
+def _audit(
+    audit: AuditTrail,
+    clock: Clock,
+    action: str,
+    trigger: str,
+    key: str,
+    outcome: str,
+    detail: dict,
+    record_id: str | None = None,
+) -> str:
+    record = AuditRecord(record_id or uuid.uuid4().hex, clock.now(), action, trigger, key, outcome, detail=detail)
     audit.append(record)
     return record.record_id
 
@@ -230,7 +229,7 @@ def revoke(
 ) -> RevocationOutcome:
     managed = _managed(inventory, command.key)
     action = RevocationAction(command.action)
-    principal, service = _principal(command, managed, inventory)
+    principal, service = _principal(command, inventory)
     if action is RevocationAction.DISABLE_KEY and not command.dry_run and command.confirm != managed.name:
         raise Unprocessable("confirm", f"must be the key's name, {managed.name!r}, to disable every version of it")
     ports = {
@@ -302,17 +301,8 @@ def revoke(
             )
         except PreconditionFailed:
             return _lost_race(revocation, audit, clock, trigger, revocations)
-    audit.append(
-        AuditRecord(
-            record_id if opened else uuid.uuid4().hex,
-            now,
-            "revocation",
-            trigger,
-            managed.name,
-            status,
-            detail={**detail, "id": revocation.revocation_id},
-        )
-    )
+    detail = {**detail, "id": revocation.revocation_id}
+    _audit(audit, clock, "revocation", trigger, managed.name, status, detail, record_id if opened else None)
     return _execute(
         revocation,
         managed,
@@ -328,24 +318,25 @@ def revoke(
     )
 
 
-def _lost_race(revocation: Revocation, audit, clock, trigger: str, revocations: Revocations | None = None):
+def _lost_race(revocation: Revocation, audit, clock, trigger: str, revocations: Revocations):
     """Another instance moved this revocation first (same request twice at once): it speaks and alerts for both;
     this call is still on the record."""
-    current = revocations.get(revocation.revocation_id) if revocations is not None else revocation
+    current = revocations.get(revocation.revocation_id)
     _audit(audit, clock, "revocation", trigger, revocation.key, "already-revoked", {"id": revocation.revocation_id})
     return RevocationOutcome("already-revoked", revocation=current, audit_record_id=current.audit_record_id)
 
 
 def _key_use_at_key(managed, principal: str, access: AccessControl, roles: RoleDefinitions) -> list:
+    """The principal's assignments at the key itself that grant key use, or might (an unreadable role): judged as
+    the plan judges them."""
     scope = normalize_scope(managed.scope)
-    found = []
-    for a in access.list_assignments(managed.scope):
-        if a.principal_id.lower() != principal or normalize_scope(a.scope) != scope:
-            continue
-        definition = _definitions([a], roles).get(a.role_guid, "unreadable")
-        if definition == "unreadable" or (definition is not None and definition.key_operations() & KEY_USE):
-            found.append(a)
-    return found
+    mine = [
+        a
+        for a in access.list_assignments(managed.scope)
+        if a.principal_id.lower() == principal and normalize_scope(a.scope) == scope
+    ]
+    definitions = definitions_for(mine, roles)
+    return [a for a in mine if key_use(definitions, a) is not False]
 
 
 def _probe_unwrap(managed, dekstore: DekStore, vault: KeyVault) -> str:

@@ -115,7 +115,7 @@ class RevocationPlan:
         }
 
 
-def _key_use(definitions: dict[str, RoleDefinition | None], assignment: RoleAssignment) -> bool | None:
+def key_use(definitions: dict[str, RoleDefinition | None], assignment: RoleAssignment) -> bool | None:
     """Whether the assignment grants key use; None when its role could not be read."""
     if assignment.role_guid not in definitions:
         return None
@@ -179,7 +179,7 @@ def plan_revocation(
     groups = tuple(
         _planned(a, definitions)
         for a in assignments
-        if a.principal_type.lower() in GROUP_TYPES and _key_use(definitions, a) is not False
+        if a.principal_type.lower() in GROUP_TYPES and key_use(definitions, a) is not False
     )
     if groups:
         notes.append(
@@ -192,7 +192,7 @@ def plan_revocation(
         if not enabled:
             notes.append("every version is already disabled")
         holders = sorted(
-            {a.principal_id.lower() for a in assignments if _key_use(definitions, a)} | {managed.identity.principal_id}
+            {a.principal_id.lower() for a in assignments if key_use(definitions, a)} | {managed.identity.principal_id}
         )
         losses = _consumer_losses(managed, consumer_states)
         losses += [Loss(p, "principal", "can no longer wrap or unwrap under any version") for p in holders]
@@ -216,11 +216,11 @@ def plan_revocation(
     at_key = [a for a in mine if normalize_scope(a.scope) == key_scope]
     # At the key itself every key-use grant goes, and one whose role cannot be read too: a deliberate revocation
     # of this principal on this key does not leave a grant there that might still work.
-    remove = tuple(_planned(a, definitions) for a in at_key if _key_use(definitions, a) is not False)
+    remove = tuple(_planned(a, definitions) for a in at_key if key_use(definitions, a) is not False)
     inherited = tuple(
         _planned(a, definitions)
         for a in mine
-        if normalize_scope(a.scope) != key_scope and _key_use(definitions, a) is not False
+        if normalize_scope(a.scope) != key_scope and key_use(definitions, a) is not False
     )
     if not rbac_authorization:
         blockers.append(

@@ -218,13 +218,6 @@ class Container:
         return self.settings.rbac_propagation_seconds
 
     @property
-    def caller_policy(self):
-        """Who may revoke and restore (CMK_OPERATORS, CMK_ALLOW_FUNCTION_KEY_ONLY, App Service authentication)."""
-        from shared.callers import process_policy
-
-        return process_policy()
-
-    @property
     def audit(self):
         """The audit trail, in the CMK_AUDIT_TABLE table."""
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from shared.callers import CallerPolicy, identify
 from shared.commands import AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
 from shared.errors import InvalidInput, UnsupportedMediaType
 from shared.timestamps import iso_utc
@@ -22,7 +23,6 @@ from shared.untrusted import describe_value, type_name
 
 MAX_BODY_BYTES = 4096
 MAX_REASON_CHARS = 500
-MAX_CALLER_CHARS = 128
 MAX_CONTINUATION_CHARS = 2048
 MAX_SINCE_CHARS = 64
 DEFAULT_AUDIT_LIMIT = 50
@@ -36,11 +36,6 @@ REVOKE_ACTIONS = ("revoke-access", "disable-key")
 # `code` is the function key when it is passed in the query string: Azure hands it to the function with the rest.
 AUDIT_PARAMETERS = ("key", "since", "continuation", "limit")
 HOST_PARAMETERS = frozenset({"code"})
-
-# Set by App Service authentication (Easy Auth) for a signed-in caller; it strips any a client sends itself.
-PRINCIPAL_NAME_HEADER = "X-MS-CLIENT-PRINCIPAL-NAME"
-PRINCIPAL_ID_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
-FUNCTION_KEY_CALLER = "function-key"
 
 # Key Vault's own rules: a key name is 1-127 letters, digits and dashes; a vault name 3-24, starting with a letter.
 # `vault/key` is how the inventory tells apart two vaults' keys of the same name.
@@ -135,15 +130,14 @@ def parse_revocation_id(value: str | None) -> str:
     return text
 
 
-def caller_from(headers: Mapping[str, str]) -> str:
-    """Who asked, for the audit trail: the signed-in principal's name, else its id, else that a function key was
-    used. Never the key itself; capped and escaped, because it is written to records, alerts and logs."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    for header in (PRINCIPAL_NAME_HEADER, PRINCIPAL_ID_HEADER):
-        value = (lowered.get(header.lower()) or "").strip()
-        if value:
-            return describe_value(value, limit=MAX_CALLER_CHARS)
-    return FUNCTION_KEY_CALLER
+# Outside Azure: the principal headers read as sent, the function key alone enough (what a test or a script sees).
+LOCAL_POLICY = CallerPolicy(operators=frozenset(), allow_function_key_only=True, in_azure=False, easy_auth=False)
+
+
+def caller_from(headers: Mapping[str, str], policy: CallerPolicy = LOCAL_POLICY) -> str:
+    """Who asked, for the audit trail, as shared.callers decides it (one rule for every route): the signed-in
+    principal, else that a function key was used. Never the key itself; capped and escaped."""
+    return identify(headers, policy).name
 
 
 def parse_audit_request(url: str) -> AuditQuery:

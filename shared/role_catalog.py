@@ -9,11 +9,13 @@ cached, so the next report tries again.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.arm_ids import role_definition_guid
-from shared.errors import NotFound
+from shared.errors import CmkError, NotFound
+from shared.model import RoleAssignment
 from shared.ports import Clock
 from shared.role_definitions import RoleDefinition
 
@@ -52,3 +54,15 @@ class RoleCatalog:
         with self._lock:
             self._cache[guid] = (now, definition)
         return definition
+
+
+def definitions_for(assignments: Iterable[RoleAssignment], roles: Any) -> dict[str, RoleDefinition | None]:
+    """Each assignment's role GUID -> its definition (None: no such role, grants nothing). A GUID whose definition
+    could not be read is left out: the access judgements treat an absent GUID as an unreadable, unknown role."""
+    definitions: dict[str, RoleDefinition | None] = {}
+    for a in assignments:
+        try:
+            definitions[a.role_guid] = roles.get(a.role_definition_id)
+        except (CmkError, ValueError):
+            continue
+    return definitions

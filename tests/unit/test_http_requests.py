@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.callers import FUNCTION_KEY_CALLER
 from shared.commands import AuditQuery, RotateCommand
 from shared.errors import InvalidInput, UnsupportedMediaType
 from shared.http_requests import (
     DEFAULT_AUDIT_LIMIT,
-    FUNCTION_KEY_CALLER,
     MAX_BODY_BYTES,
     MAX_REASON_CHARS,
     caller_from,
