@@ -358,7 +358,7 @@ def _probe_unwrap(managed, dekstore: DekStore, vault: KeyVault) -> str:
     return "no-dek"
 
 
-def _carry_out(revocation: Revocation, managed, plan: RevocationPlan, ports: dict) -> tuple[list[str], list[str]]:
+def _carry_out(revocation: Revocation, managed, ports: dict) -> tuple[list[str], list[str]]:
     """Do the plan's steps, then read back until nothing of it is left (a grant or version that appeared since the
     plan is dealt with too, up to three rounds). Returns (done, still wrong)."""
     access, roles, vault = ports["access"], ports["roles"], ports["vault"]
@@ -393,7 +393,7 @@ def _execute(
 ) -> RevocationOutcome:
     trigger = f"operator:{revocation.requested_by}"
     try:
-        done, wrong = _carry_out(revocation, managed, plan, ports)
+        done, wrong = _carry_out(revocation, managed, ports)
         shred = revocation.action is RevocationAction.DISABLE_KEY
         if not wrong and shred and _probe_unwrap(managed, ports["dekstore"], ports["vault"]) == "unwrapped":
             wrong = ["a registry DEK still unwraps under the key"]

@@ -1,11 +1,11 @@
 """What a revocation will do, decided before anything changes: the plan an operator reads before confirming it.
 
 `plan_revocation` is a pure function of what ARM, the vault, the registry and the consumers report. A dry run returns
-it; an execution carries out exactly its `remove` and `disable` lists and records it with the revocation, so that the
-record shows what was known when the button was pressed. It also says who loses what (consumers and the state they
-go to, registry DEKs that become unreadable) and why it may not run at all (`blockers`): a revocation that would not
-be in force once executed (the principal keeps key use through a grant inherited from above the key) is refused
-rather than carried out half-way and reported as done.
+it; an execution records it with the revocation, so that the record shows what was known when the button was pressed,
+and then acts on what it reads at that moment (a grant or version that appeared since the plan goes too). It also
+says who loses what (consumers and the state they go to, registry DEKs that become unreadable) and why it may not
+run at all (`blockers`): a revocation that would not be in force once executed (the principal keeps key use through a
+grant inherited from above the key) is refused rather than carried out half-way and reported as done.
 """
 
 from __future__ import annotations
