@@ -131,6 +131,7 @@ class Cloud:
             # The emulated Key Vault applies RBAC changes at once (Azure: up to about 10 minutes), so a
             # revocation's follow-up check can come seconds later here.
             "CMK_RBAC_PROPAGATION_SECONDS": "3",
+            "CMK_FOLLOW_UP_SECONDS": "3",
         }
 
     def inventory(self) -> Inventory:

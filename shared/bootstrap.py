@@ -12,6 +12,7 @@ Ports are the Container's public properties, named as handlers name their keywor
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -214,8 +215,14 @@ class Container:
 
     @property
     def follow_up_delay(self) -> int:
-        """Seconds before a follow-up check: CMK_RBAC_PROPAGATION_SECONDS (Key Vault: up to about 10 minutes)."""
-        return self.settings.rbac_propagation_seconds
+        """Real seconds a follow-up check waits in its queue: CMK_FOLLOW_UP_SECONDS (default: the propagation time)."""
+        return self.settings.follow_up_seconds
+
+    @property
+    def rbac_propagation(self) -> timedelta:
+        """How long Key Vault may take to apply an RBAC change, judged on the app's clock: a grant younger than this
+        may not be effective yet (CMK_RBAC_PROPAGATION_SECONDS; Azure: up to about 10 minutes)."""
+        return timedelta(seconds=self.settings.rbac_propagation_seconds)
 
     @property
     def audit(self):

@@ -41,7 +41,10 @@ class Settings:
     revocations_table: str = "cmkrevocations"
     dek_table: str = "cmkdeks"
     budget_table: str = "cmkbudget"
-    rbac_propagation_seconds: int = 600  # how long Key Vault may take to apply an RBAC change
+    rbac_propagation_seconds: int = 600  # how long Key Vault may take to apply an RBAC change (on the app's clock)
+    # How long a follow-up check waits in its queue before it looks again (real seconds). In Azure the same as the
+    # propagation time; the local run looks more often, because its clock can be moved ahead of real time.
+    follow_up_seconds: int = 600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +73,9 @@ class Settings:
         ca = get("CMK_CA_BUNDLE")
         if ca and not Path(ca).is_file():
             raise InvalidSetting("CMK_CA_BUNDLE", f"file not found ({ca})")
+        propagation = seconds_setting(
+            "CMK_RBAC_PROPAGATION_SECONDS", get("CMK_RBAC_PROPAGATION_SECONDS", "600"), 0, 7 * 24 * 3600
+        )
         return cls(
             inventory_path=inventory,
             credential=credential,
@@ -89,8 +95,9 @@ class Settings:
             revocations_table=table_name("CMK_REVOCATIONS_TABLE", get("CMK_REVOCATIONS_TABLE", "cmkrevocations")),
             dek_table=table_name("CMK_DEK_TABLE", get("CMK_DEK_TABLE", "cmkdeks")),
             budget_table=table_name("CMK_BUDGET_TABLE", get("CMK_BUDGET_TABLE", "cmkbudget")),
-            rbac_propagation_seconds=seconds_setting(
-                "CMK_RBAC_PROPAGATION_SECONDS", get("CMK_RBAC_PROPAGATION_SECONDS", "600"), 0, 7 * 24 * 3600
+            rbac_propagation_seconds=propagation,
+            follow_up_seconds=seconds_setting(
+                "CMK_FOLLOW_UP_SECONDS", get("CMK_FOLLOW_UP_SECONDS", str(propagation)), 1, 7 * 24 * 3600
             ),
         )
 

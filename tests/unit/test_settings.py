@@ -34,6 +34,8 @@ def test_sample_settings_list_and_document_every_setting_the_app_reads():
         ({"CMK_VERIFY_CHALLENGE_RESOURCE": "maybe"}, "CMK_VERIFY_CHALLENGE_RESOURCE"),
         ({"CMK_ARM_ENDPOINT": "http://management.azure.com"}, "CMK_ARM_ENDPOINT"),
         ({"CMK_CA_BUNDLE": "/no/such/file.pem"}, "CMK_CA_BUNDLE"),
+        ({"CMK_FOLLOW_UP_SECONDS": "0"}, "CMK_FOLLOW_UP_SECONDS"),
+        ({"CMK_RBAC_PROPAGATION_SECONDS": "ten"}, "CMK_RBAC_PROPAGATION_SECONDS"),
     ],
 )
 def test_bad_settings_name_the_setting(env, field):
@@ -47,6 +49,13 @@ def test_defaults():
     assert s.credential == "default" and s.verify_challenge_resource is True
     assert s.inventory_path == ROOT / "inventory/reference.yaml" and s.inventory_path.is_file()
     assert s.sweep_schedule == "0 0 * * * *" and s.connection_verify is True
+    assert s.rbac_propagation_seconds == 600 and s.follow_up_seconds == 600
+
+
+def test_the_follow_up_interval_defaults_to_the_propagation_time_and_may_be_shorter():
+    assert Settings.from_env({"CMK_RBAC_PROPAGATION_SECONDS": "900"}).follow_up_seconds == 900
+    s = Settings.from_env({"CMK_RBAC_PROPAGATION_SECONDS": "600", "CMK_FOLLOW_UP_SECONDS": "3"})
+    assert (s.rbac_propagation_seconds, s.follow_up_seconds) == (600, 3)
 
 
 AZURE_VAULT = "https://kv-cmk-reference.vault.azure.net"
