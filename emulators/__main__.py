@@ -23,15 +23,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--port-base", type=int, default=0, help="first port (ARM+admin, then topic, then vaults); 0 = free ports"
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (loopback by default)")
+    parser.add_argument(
+        "--rbac-propagation-max-seconds",
+        type=float,
+        help="longest emulated delay before a role assignment change reaches Key Vault (0 = at once; default 600)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from emulators.server import ConfigError, load_config, serve
+    from emulators.server import ConfigError, load_config, serve, with_propagation
 
     try:
         config = load_config(args.config)
+        if args.rbac_propagation_max_seconds is not None:
+            config = with_propagation(config, args.rbac_propagation_max_seconds)
     except ConfigError as exc:
         print(f"emulators: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ class AdminTarget(Protocol):
     clock: MovableClock
     faults: FaultInjector
 
-    async def after_clock_move(self) -> None: ...
+    async def move_clock_to(self, timestamp: float) -> None: ...
     async def reset(self) -> None: ...
 
 
@@ -78,14 +78,15 @@ def admin_routes(target: AdminTarget) -> list[web.RouteDef]:
             body = await _json(request)
             if not isinstance(body, dict) or len({"advance", "advance_iso", "set"} & set(body)) != 1:
                 raise SpecError("body: give exactly one of advance (seconds), advance_iso (e.g. P30D), set (ISO time)")
+            now = target.clock.timestamp()
             if "advance" in body:
                 seconds = body["advance"]
                 if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
                     raise SpecError(f"advance: expected a non-negative number of seconds, got {seconds!r}")
-                target.clock.advance(float(seconds))
+                goal = now + float(seconds)
             elif "advance_iso" in body:
                 try:
-                    target.clock.advance(duration_seconds(body["advance_iso"]))
+                    goal = now + duration_seconds(body["advance_iso"])
                 except ValueError as exc:
                     raise SpecError(f"advance_iso: {exc}") from None
             else:
@@ -95,13 +96,13 @@ def admin_routes(target: AdminTarget) -> list[web.RouteDef]:
                     raise SpecError(f"set: not an ISO-8601 date-time ({body['set']!r})") from None
                 if when.tzinfo is None:
                     when = when.replace(tzinfo=dt.UTC)
-                try:
-                    target.clock.set(when)
-                except ValueError as exc:
-                    raise SpecError(f"set: {exc}") from None
+                goal = when.timestamp()
+                if goal < now:
+                    raise SpecError("set: the clock only moves forward")
         except SpecError as exc:
             return _bad(str(exc))
-        await target.after_clock_move()
+        # Time passes the way it would: RBAC changes pending on the way take effect, consumers check each minute.
+        await target.move_clock_to(goal)
         return web.json_response(_clock_json(target.clock))
 
     @routes.post("/admin/latency")

@@ -56,6 +56,7 @@ from emulators.arm_resources import (
 )
 from emulators.arm_roles import ROLES_BY_GUID, RoleDefinition, role_guid_from_id
 from emulators.core import EventSink, MovableClock
+from emulators.rbac_propagation import DEFAULT_MAX_SECONDS, RbacPropagation
 
 AUTHORIZATION = "/providers/Microsoft.Authorization/"
 ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
@@ -82,6 +83,10 @@ _DEFINITION_FILTER_TERM = re.compile(r"(?P<field>roleName|type)\s+eq\s+'(?P<valu
 
 def _utc_text(clock: MovableClock) -> str:
     return clock.now().isoformat().replace("+00:00", "Z")
+
+
+def _matching(assignments: Any, principal_id: str, scope: str) -> list[RoleAssignment]:
+    return [a for a in assignments if a.principal_id.lower() == principal_id.lower() and is_at_or_above(a.scope, scope)]
 
 
 @dataclass
@@ -174,6 +179,8 @@ class ArmState:
         subscription_id: str,
         page_size: int = 100,
         enforce_caller_rbac: bool = False,
+        rbac_propagation_max_seconds: float = DEFAULT_MAX_SECONDS,
+        rbac_propagation_seed: int = 0,
     ) -> None:
         self._events = events
         self._clock = clock
@@ -187,18 +194,29 @@ class ArmState:
         self._vaults: dict[str, VaultRegistration] = {}  # lower-cased id -> registration
         self._operations: dict[str, dict[str, str]] = {}  # operation id -> {resource_id, location, namespace}
         self._custom_roles: dict[str, RoleDefinition] = {}  # lower-cased GUID -> custom role definition
+        # What Key Vault's authorization sees: ARM's assignment changes, each applied after its own delay.
+        self.rbac: RbacPropagation[RoleAssignment] = RbacPropagation(
+            max_seconds=rbac_propagation_max_seconds, seed=rbac_propagation_seed
+        )
         # Set by the host when Key Vault runs alongside (emulators.consumers.ConsumerKeys): consumers that are
         # written re-check their key at once, so the state a PATCH's poller reads back is the one they reached.
         self.consumer_hook: ConsumerHook | None = None
 
     # ----------------------------------------------------------------------------------------------- Authorizer
     def _assignments_for(self, principal_id: str, scope: str) -> list[RoleAssignment]:
+        """ARM's own view (listing, control-plane evidence): every change counts at once."""
         with self._lock:
-            return [
-                a
-                for a in self._assignments.values()
-                if a.principal_id.lower() == principal_id.lower() and is_at_or_above(a.scope, scope)
-            ]
+            return _matching(self._assignments.values(), principal_id, scope)
+
+    def _effective_for(self, principal_id: str, scope: str) -> list[RoleAssignment]:
+        """Key Vault's view: only the assignment changes that have propagated (emulators.rbac_propagation)."""
+        with self._lock:
+            return _matching(self.rbac.effective.values(), principal_id, scope)
+
+    def apply_due_rbac(self, now: float) -> int:
+        """Let the assignment changes due at `now` (emulated seconds) take effect in Key Vault; how many."""
+        with self._lock:
+            return self.rbac.apply_due(now)
 
     def role(self, guid: str) -> RoleDefinition | None:
         """A built-in or custom role definition by GUID: what an assignment's roleDefinitionId names."""
@@ -207,11 +225,12 @@ class ArmState:
             return ROLES_BY_GUID.get(guid) or self._custom_roles.get(guid)
 
     def _roles_for(self, principal_id: str, scope: str) -> list[RoleDefinition]:
-        roles = (self.role(a.role_guid) for a in self._assignments_for(principal_id, scope))
+        roles = (self.role(a.role_guid) for a in self._effective_for(principal_id, scope))
         return [r for r in roles if r is not None]
 
     def data_actions(self, principal_id: str, scope: str) -> set[str]:
-        """The raw dataActions patterns of every role assigned to the principal at `scope` or any parent scope."""
+        """The raw dataActions patterns of every role effectively assigned to the principal at `scope` or any parent
+        scope (assignment changes count once they have propagated)."""
         return {p for role in self._roles_for(principal_id, scope) for p in role.data_actions}
 
     def not_data_actions(self, principal_id: str, scope: str) -> set[str]:
@@ -315,6 +334,7 @@ class ArmState:
                     "vaults": [dataclasses.asdict(v) for v in self._vaults.values()],
                     "operations": self._operations,
                     "custom_roles": [role_to_state(r) for r in self._custom_roles.values()],
+                    "rbac_propagation": self.rbac.snapshot(dataclasses.asdict),
                 }
             )
 
@@ -329,11 +349,16 @@ class ArmState:
             self._operations = copy.deepcopy(data.get("operations", {}))
             roles = (role_from_state(r) for r in data.get("custom_roles", []))
             self._custom_roles = {r.guid: r for r in roles}
+            if data.get("rbac_propagation") is not None:
+                self.rbac.restore(data["rbac_propagation"], lambda item: RoleAssignment(**item))
+            else:
+                self.rbac.load(self._assignments)
 
     def reset(self) -> None:
         """Forget assignments, resources and operations; registered vaults stay, back to their registered state."""
         with self._lock:
             self._assignments.clear()
+            self.rbac.reset()
             self._operations.clear()
             self._custom_roles.clear()
             self._resources = {key: self._vault_document(v) for key, v in self._vaults.items()}
@@ -455,6 +480,7 @@ class ArmState:
                 updated_by=call.caller_oid or None,
             )
             self._assignments[key] = assignment
+            self.rbac.record(key, assignment, self._clock.timestamp())
         if emit:
             self._emit(
                 WRITE_SUCCESS,
@@ -485,6 +511,7 @@ class ArmState:
                 return None
             evidence = self._evidence(call, scope, ASSIGNMENT_DELETE, found.role_guid)
             del self._assignments[key]
+            self.rbac.record(key, None, self._clock.timestamp())
         self._emit(
             DELETE_SUCCESS, found.id, ASSIGNMENT_DELETE, "Microsoft.Authorization", call, evidence, include_http=True
         )

@@ -131,12 +131,16 @@ class ConsumerKeys:
 
     def check_all(self) -> int:
         """One pass over every consumer (after a clock move, and on the lifecycle tick); how many were checked."""
-        checked = 0
+        return len(self.check_each())
+
+    def check_each(self) -> dict[str, bool]:
+        """One pass over every consumer: consumer id -> whether it could use its key (what the RBAC propagation
+        windows count, emulators.clock_walk)."""
+        results: dict[str, bool] = {}
         for resource_type in (MYSQL_SERVERS, DISK_ENCRYPTION_SETS):
             for document in self._arm.resources_of_type(resource_type):
-                self.check(document["id"])
-                checked += 1
-        return checked
+                results[document["id"]] = self.check(document["id"])
+        return results
 
     def history(self) -> dict[str, dict[str, Any]]:
         return {rid: h.to_json() for rid, h in self._history.items()}

@@ -37,6 +37,12 @@ class MovableClock:
             self._offset += seconds
         return self.now()
 
+    def advance_to(self, timestamp: float) -> dt.datetime:
+        """Move forward to `timestamp` (epoch seconds); a time already passed leaves the clock alone."""
+        with self._lock:
+            self._offset = max(self._offset, timestamp - time.time())
+        return self.now()
+
     def set(self, when: dt.datetime) -> dt.datetime:
         with self._lock:
             target = when.timestamp()

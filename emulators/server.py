@@ -22,7 +22,7 @@ import ssl
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,8 @@ from emulators.credential import DEFAULT_TENANT_ID
 from emulators.faults import FaultInjector, SpecError, ThrottleSettings, parse_throttle
 from emulators.keyvault import VaultService
 from emulators.keyvault_store import VaultStore
-from emulators.lifecycle import run_lifecycle
 from emulators.managed_identity import TOKEN_PATH, ManagedIdentities, identity_admin_routes, token_routes
+from emulators.rbac_propagation import DEFAULT_MAX_SECONDS, check_max_seconds
 from emulators.state_file import StateFile
 
 log = logging.getLogger("emulators")
@@ -70,6 +70,8 @@ class EmulatorConfig:
     eventgrid_subscriptions: tuple[dict[str, Any], ...] = ()
     throttling: ThrottleSettings = field(default_factory=ThrottleSettings)
     eventgrid_retry_scale: float = 1.0
+    rbac_propagation_max_seconds: float = DEFAULT_MAX_SECONDS
+    rbac_propagation_seed: int = 0
 
 
 def _string(data: dict[str, Any], name: str, default: str) -> str:
@@ -92,6 +94,8 @@ def parse_config(data: Any) -> EmulatorConfig:
         "subscriptions",
         "throttling",
         "eventgrid_retry_scale",
+        "rbac_propagation_max_seconds",
+        "rbac_propagation_seed",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -133,6 +137,15 @@ def parse_config(data: Any) -> EmulatorConfig:
     scale = data.get("eventgrid_retry_scale", 1.0)
     if not isinstance(scale, int | float) or isinstance(scale, bool) or scale <= 0:
         raise ConfigError(f"eventgrid_retry_scale: expected a positive number, got {scale!r}")
+    try:
+        propagation = check_max_seconds(
+            data.get("rbac_propagation_max_seconds", DEFAULT_MAX_SECONDS), "rbac_propagation_max_seconds"
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    seed = data.get("rbac_propagation_seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"rbac_propagation_seed: expected an integer, got {seed!r}")
     return EmulatorConfig(
         tenant_id=_string(data, "tenant_id", DEFAULT_TENANT_ID),
         subscription_id=_string(data, "subscription_id", DEFAULT_SUBSCRIPTION_ID),
@@ -142,7 +155,19 @@ def parse_config(data: Any) -> EmulatorConfig:
         eventgrid_subscriptions=tuple(subscriptions),
         throttling=throttling,
         eventgrid_retry_scale=float(scale),
+        rbac_propagation_max_seconds=propagation,
+        rbac_propagation_seed=seed,
     )
+
+
+def with_propagation(config: EmulatorConfig, max_seconds: float) -> EmulatorConfig:
+    """The config with another RBAC propagation maximum (the --rbac-propagation-max-seconds option)."""
+    try:
+        return replace(
+            config, rbac_propagation_max_seconds=check_max_seconds(max_seconds, "--rbac-propagation-max-seconds")
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(path: Path | None) -> EmulatorConfig:
@@ -188,7 +213,6 @@ class EmulatorHost:
         self.stores: dict[str, VaultStore] = {}
         self.identities = ManagedIdentities(config.tenant_id)
         self.runners: list[web.AppRunner] = []
-        self._lifecycle_lock = asyncio.Lock()
         self._ticker: asyncio.Task | None = None
         self._temp_dir: str | None = None
 
@@ -221,6 +245,8 @@ class EmulatorHost:
             clock=self.clock,
             tenant_id=config.tenant_id,
             subscription_id=config.subscription_id,
+            rbac_propagation_max_seconds=config.rbac_propagation_max_seconds,
+            rbac_propagation_seed=config.rbac_propagation_seed,
         )
         self.services: dict[str, VaultService] = {}
         vault_info: dict[str, dict[str, str]] = {}
@@ -242,10 +268,12 @@ class EmulatorHost:
             )
             vault_info[vault.name] = {"url": url, "resource_id": resource_id}
 
+        from emulators.clock_walk import ClockWalk, propagation_admin_routes
         from emulators.consumers import ConsumerKeys, consumer_admin_routes
 
         self.consumers = ConsumerKeys(self.arm, self.services)
         self.arm.consumer_hook = self.consumers
+        self.walk = ClockWalk(self.clock, self.arm, self.stores, self.consumers)
         restored = self.restore()
         self.register_vaults()
         if not restored:
@@ -256,6 +284,7 @@ class EmulatorHost:
         arm_app.add_routes(admin_routes(self))
         arm_app.add_routes(identity_admin_routes(self.identities, identity_endpoint))
         arm_app.add_routes(consumer_admin_routes(self.consumers))
+        arm_app.add_routes(propagation_admin_routes(self.walk, self.state.mark_dirty))
         eventgrid_admin = web.Application()
         eventgrid_admin.add_routes(eventgrid_admin_routes(self.eventgrid))
         arm_app.add_subapp("/admin/eventgrid", eventgrid_admin)
@@ -278,7 +307,7 @@ class EmulatorHost:
             self.runners.append(runner)
 
         await self.eventgrid.start()
-        self._ticker = asyncio.create_task(self._tick())
+        self._ticker = asyncio.create_task(self.walk.tick_forever(LIFECYCLE_PERIOD_SECONDS))
         self.state.mark_dirty()
         return {
             "ready": True,
@@ -363,26 +392,13 @@ class EmulatorHost:
         return response
 
     # ---- time and reset (admin API) -------------------------------------------------------------------------
-    async def run_lifecycle(self) -> None:
-        async with self._lifecycle_lock:
-            for store in self.stores.values():
-                await run_lifecycle(store)
-            self.consumers.check_all()
-
-    async def after_clock_move(self) -> None:
-        await self.run_lifecycle()
+    async def move_clock_to(self, timestamp: float) -> None:
+        """Advance the emulated clock (emulators.clock_walk: minute steps while RBAC changes are pending)."""
+        await self.walk.move_to(timestamp)
         self.state.mark_dirty()
 
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(LIFECYCLE_PERIOD_SECONDS)
-            try:
-                await self.run_lifecycle()
-            except Exception:  # keep ticking; one bad key must not stop expiry events for the rest
-                log.exception("lifecycle check failed")
-
     async def reset(self) -> None:
-        async with self._lifecycle_lock:
+        async with self.walk.lock:
             self.faults.reset()
             for store in self.stores.values():
                 store.reset()

@@ -135,7 +135,8 @@ def running_arm(tmp_path: Path) -> Iterator[ArmUnderTest]:
     grid = EventGrid(
         clock=clock, topic_key="k", topic_id=f"{RG}/providers/Microsoft.EventGrid/topics/t", retry_scale=0.01
     )
-    state = ArmState(events=grid, clock=clock, tenant_id=TENANT, subscription_id=SUB)
+    # Not a propagation test (tests/emulators/test_rbac_propagation.py): assignment changes apply at once.
+    state = ArmState(events=grid, clock=clock, tenant_id=TENANT, subscription_id=SUB, rbac_propagation_max_seconds=0)
     cert = make_self_signed_cert(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert.cert_path, cert.key_path)

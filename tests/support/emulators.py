@@ -198,6 +198,20 @@ class Emulators:
     def reset(self) -> None:
         self.admin("POST", "reset", expect=200)
 
+    # ---- RBAC propagation (emulators.rbac_propagation) ----------------------------------------------------
+    def rbac_propagation(self) -> dict[str, Any]:
+        """{max_seconds, pending, windows, minute_checks, unavailable}."""
+        return self.admin("GET", "rbac/propagation", expect=200)[1]
+
+    def set_rbac_propagation(self, max_seconds: float) -> dict[str, Any]:
+        """The maximum delay drawn for each later assignment change (0 = immediate)."""
+        return self.admin("PUT", "rbac/propagation", {"max_seconds": max_seconds}, expect=200)[1]
+
+    def let_rbac_propagate(self) -> dict[str, Any]:
+        """Wait, as a real deployment waits, until every pending assignment change has reached Key Vault: moves the
+        emulated clock by the longest pending delay (consumers check at every emulated minute on the way)."""
+        return self.admin("POST", "rbac/propagation/settle", expect=200)[1]
+
     # ---- lifetime -----------------------------------------------------------------------------------------
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -226,12 +240,18 @@ def start_emulators(
     state_dir: Path | str | None = None,
     port_base: int = 0,
     launcher: list[str] | None = None,
+    rbac_propagation_max_seconds: float | None = 0,
 ) -> Emulators:
     """Run `python -m emulators` (free ports by default) and wait for its ready line.
 
     `tmp_dir` receives the config file and the stderr log; `state_dir` (optional) makes state survive a restart.
     `launcher` replaces `[python, -m, emulators]`, e.g. to run it under a wrapper.
+    `rbac_propagation_max_seconds`: 0 (the default here) applies role assignment changes at once, for unit-speed
+    tests whose subject is not propagation; None keeps the emulators' own default (Azure's ~10 minutes); a config
+    that names `rbac_propagation_max_seconds` itself wins.
     """
+    if rbac_propagation_max_seconds is not None:
+        config = {"rbac_propagation_max_seconds": rbac_propagation_max_seconds, **(config or {})}
     tmp = Path(tmp_dir)
     tmp.mkdir(parents=True, exist_ok=True)
     command = list(launcher or [sys.executable, "-m", "emulators"])
