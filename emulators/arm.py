@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from emulators.arm_custom_roles import parse_custom_role, role_from_state, role_to_state
+from emulators.arm_identities import check_unique_principals
 from emulators.arm_ids import (
     ResourceId,
     is_at_or_above,
@@ -636,6 +637,7 @@ class ArmState:
             previous = self._resources.get(str(rid).lower())
             evidence = self._evidence(call, str(rid), f"{rid.resource_type}/write", None)
             document = build_put(rid, previous, body, self._clock.now())
+            check_unique_principals(document, self._resources.values())
             self._resources[str(rid).lower()] = document
         self._after_write(rid, previous, document, call, evidence)
         if self.consumer_hook is not None:
@@ -651,6 +653,7 @@ class ArmState:
                 self.get_resource(str(rid))  # raises the 404
             evidence = self._evidence(call, str(rid), f"{rid.resource_type}/write", None)
             document = build_patch(rid, previous, body, self._clock.now())
+            check_unique_principals(document, self._resources.values())
             self._resources[str(rid).lower()] = document
             operation = None
             if rid.resource_type.lower() in LONG_RUNNING_PATCH:

@@ -109,7 +109,7 @@ def _prepare_mysql(previous: dict | None, doc: dict, now: dt.datetime) -> None:
     if kind.lower() == "systemmanaged":
         return
     parse_key_url(encryption.get("primaryKeyURI"), f"{field}.primaryKeyURI", versioned=True)
-    identity_id = _user_assigned_identity_id(
+    _user_assigned_identity_id(
         encryption.get("primaryUserAssignedIdentityId"), f"{field}.primaryUserAssignedIdentityId"
     )
     if encryption.get("geoBackupKeyURI"):
@@ -117,12 +117,18 @@ def _prepare_mysql(previous: dict | None, doc: dict, now: dt.datetime) -> None:
         _user_assigned_identity_id(
             encryption.get("geoBackupUserAssignedIdentityId"), f"{field}.geoBackupUserAssignedIdentityId"
         )
+    # A flexible server reaches its key only through a user-assigned identity it carries (never its system-assigned
+    # one): each identity dataEncryption names must be one of identity.userAssignedIdentities.
     assigned = (doc.get("identity") or {}).get("userAssignedIdentities")
-    if isinstance(assigned, dict) and not any(same_id(identity_id, known) for known in assigned):
-        raise bad_request(
-            f"{field}.primaryUserAssignedIdentityId",
-            "the identity must also be listed in identity.userAssignedIdentities",
-        )
+    assigned = assigned if isinstance(assigned, dict) else {}
+    for name in ("primaryUserAssignedIdentityId", "geoBackupUserAssignedIdentityId"):
+        named = encryption.get(name)
+        if named and not any(same_id(str(named), known) for known in assigned):
+            raise bad_request(
+                f"{field}.{name}",
+                "the user-assigned identity must also be listed in identity.userAssignedIdentities "
+                f"(a flexible server's customer-managed key takes a user-assigned identity only) ({named!r})",
+            )
 
 
 def _prepare_disk_encryption_set(previous: dict | None, doc: dict, now: dt.datetime) -> None:

@@ -110,6 +110,7 @@ class ManagedIdentities:
         if not isinstance(raw_users, list):
             raise IdentityError("user_assigned: expected a list of {principal_id, client_id?, resource_id?}")
         users = tuple(_identity(u, f"user_assigned[{i}]") for i, u in enumerate(raw_users))
+        self._check_own_principals(system, users)
         for existing in self._registrations.values():
             if existing.system.principal_id == system.principal_id:
                 if not body.get("client_id"):
@@ -120,6 +121,27 @@ class ManagedIdentities:
         registration = Registration(secrets.token_urlsafe(24), system, users)
         self._registrations[registration.secret] = registration
         return registration
+
+    def _check_own_principals(self, system: Identity, users: tuple[Identity, ...]) -> None:
+        """Every managed identity is its own service principal: refuse one principal for two identities, within
+        this registration or against another app's (re-registering the same app is not a clash)."""
+        seen = {system.principal_id: "principal_id"}
+        for i, user in enumerate(users):
+            where = f"user_assigned[{i}].principal_id"
+            if user.principal_id in seen:
+                raise IdentityError(
+                    f"{where}: {user.principal_id} is already the principal of {seen[user.principal_id]}"
+                )
+            seen[user.principal_id] = where
+        for other in self._registrations.values():
+            if other.system.principal_id == system.principal_id:
+                continue  # the same app registering again
+            for identity in (other.system, *other.user_assigned):
+                if identity.principal_id in seen:
+                    raise IdentityError(
+                        f"{seen[identity.principal_id]}: {identity.principal_id} is already the principal of another "
+                        "app's managed identity"
+                    )
 
     def find(self, secret: str | None) -> Registration | None:
         for known, registration in self._registrations.items():

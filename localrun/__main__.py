@@ -59,6 +59,7 @@ def guide(system: LocalSystem) -> str:
     watch_curl = f'curl -s -H "x-functions-key: {fkey}" {revocations}/$REVOCATION_ID'
     restoration = '"{\\"revocation_id\\": \\"$REVOCATION_ID\\", \\"reason\\": \\"guide: break-glass\\"}"'
     restore_curl = f'curl -s -i -H "x-functions-key: {fkey}" {json_post} {restoration} {base}/api/restorations'
+    settle_curl = f"curl -s --cacert {ca} -X POST {cloud.admin_url}/rbac/propagation/settle"
     t = system.timings
     return f"""
 cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
@@ -94,13 +95,18 @@ Try it, from this folder in another terminal:
     $ {audit_curl}
     $ {rotate_curl}
  6. Revoke, watch, restore: take the MySQL identity's use of its key away. The first request only plans (who loses
-    what); "dry_run": false carries it out (202, Location: /api/revocations/<id>), the emulated MySQL server goes
-    Inaccessible, and a follow-up check 3 s later (Azure: after RBAC's ~10 minutes) marks it "verified". Set
-    REVOCATION_ID to the "id" it answered, watch it until verified, then give the grant back (break-glass).
+    what); "dry_run": false carries it out (202, Location: /api/revocations/<id>). As in Azure, Key Vault applies a
+    role assignment change only after RBAC propagation (here up to 10 emulated minutes): let that time pass (the
+    settle call moves the emulated clock by the longest pending delay). The emulated MySQL server then goes
+    Inaccessible, and the revocation's follow-up check (every 3 s, once 10 minutes have passed on the emulated
+    clock) marks it "verified". Set REVOCATION_ID to the "id" it answered, watch it until verified, then give the
+    grant back (break-glass) and let that propagate too: the server is Ready again.
     $ {plan_curl}
     $ {revoke_curl}
+    $ {settle_curl}
     $ {watch_curl}
     $ {restore_curl}
+    $ {settle_curl}
 
 Ctrl-C stops everything this run started. The function log follows.
 """

@@ -128,9 +128,10 @@ class Cloud:
             "CMK_ALERT_TOPIC": self.ready["eventgrid_topic_url"],
             "CMK_ALERT_TOPIC_ENDPOINT": self.ready["eventgrid_topic_url"],
             "CMK_ALERT_TOPIC_KEY": self.ready["eventgrid_topic_key"],
-            # The emulated Key Vault applies RBAC changes at once (Azure: up to about 10 minutes), so a
-            # revocation's follow-up check can come seconds later here.
-            "CMK_RBAC_PROPAGATION_SECONDS": "3",
+            # The emulated Key Vault applies each role assignment change after up to 600 emulated seconds, as
+            # Azure takes up to about 10 minutes: the app judges that time on the emulated clock, while its
+            # follow-up messages wait 3 real seconds and re-queue themselves until the time has passed.
+            "CMK_RBAC_PROPAGATION_SECONDS": "600",
             "CMK_FOLLOW_UP_SECONDS": "3",
         }
 
@@ -208,6 +209,11 @@ class Cloud:
         finally:
             access.close()
 
+    def let_rbac_propagate(self) -> dict[str, Any]:
+        """Wait for every pending role assignment change to reach Key Vault, the way a deployment in Azure waits:
+        the emulated clock moves by the longest pending delay (the emulators' /admin/rbac/propagation/settle)."""
+        return self.admin("POST", "/rbac/propagation/settle")
+
     def revoke(self, assignment_id: str) -> bool:
         access = self.access()
         try:
@@ -223,15 +229,21 @@ def seed(cloud: Cloud) -> Inventory:
 
     # Who may administer and who runs the app. The operator holds Key Vault Administrator only while seeding (standing
     # access would be drift the app reports); the app keeps Crypto Officer to rotate and re-wrap.
+    # Role assignment changes take up to 10 (emulated) minutes to reach Key Vault: each step waits for its grants,
+    # as a deployment in Azure must, before it relies on them.
     operator_grant = cloud.assign(cloud.vault_resource_id, roles.ADMINISTRATOR, ids.operator, "User")
     cloud.assign(cloud.vault_resource_id, roles.CRYPTO_OFFICER, ids.app)
+    cloud.let_rbac_propagate()
 
     aks_key = inventory.key("aks-encryption-key")
     mysql_key = inventory.key("mysql-encryption-key")
-    cloud.put_resource(
-        aks_key.identity.resource_id,
-        {"location": "westeurope", "properties": {"principalId": ids.aks, "tenantId": cloud.tenant_id}},
-    )
+    # Each consumer's user-assigned identity, with a principal of its own (Azure never shares one between two
+    # identities): the disk encryption set's for the AKS key, the flexible server's for the MySQL key.
+    for identity, principal in ((aks_key.identity, ids.aks), (mysql_key.identity, ids.mysql)):
+        cloud.put_resource(
+            identity.resource_id,
+            {"location": "westeurope", "properties": {"principalId": principal, "tenantId": cloud.tenant_id}},
+        )
 
     versions = {}
     vault = cloud.keyvault()
@@ -252,6 +264,7 @@ def seed(cloud: Cloud) -> Inventory:
         versions[key.name] = current.key_id
         cloud.assign(key.scope, key.role, key.identity.principal_id)
     vault.close()
+    cloud.let_rbac_propagate()  # the consumers' identities can use their keys before the consumers start
 
     vault_ref = {"id": cloud.vault_resource_id}
     for consumer in aks_key.consumers:
@@ -270,25 +283,14 @@ def seed(cloud: Cloud) -> Inventory:
             )
     for consumer in mysql_key.consumers:
         if consumer.kind.value == "mysql-flexible-server":
-            # Flexible server takes its CMK through a user-assigned identity (dataEncryption requires one), while
-            # the reference document names the server's own identity. The emulated server carries both, with the
-            # same principal, so the key's access model stays the document's.
-            uami = consumer.resource_id.split("/providers/")[0] + (
-                "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-mysql-cmk"
-            )
-            cloud.put_resource(
-                uami, {"location": "westeurope", "properties": {"principalId": ids.mysql, "tenantId": cloud.tenant_id}}
-            )
+            # A flexible server takes its customer-managed key only through a user-assigned identity (Azure
+            # facts: no system-assigned identity), the one the inventory names for the key.
+            uami = mysql_key.identity.resource_id
             cloud.put_resource(
                 consumer.resource_id,
                 {
                     "location": "westeurope",
-                    "identity": {
-                        "type": "SystemAssigned,UserAssigned",
-                        "principalId": ids.mysql,
-                        "tenantId": cloud.tenant_id,
-                        "userAssignedIdentities": {uami: {}},
-                    },
+                    "identity": {"type": "UserAssigned", "userAssignedIdentities": {uami: {}}},
                     "properties": {
                         "dataEncryption": {
                             "type": "AzureKeyVault",
@@ -299,6 +301,7 @@ def seed(cloud: Cloud) -> Inventory:
                 },
             )
     cloud.revoke(operator_grant)
+    cloud.let_rbac_propagate()  # the run starts with Key Vault agreeing with ARM
     return inventory
 
 

@@ -72,7 +72,7 @@ def test_following_the_printed_guide(tmp_path):
     try:
         steps = run.steps()
         keys, clock, grant, keys_again, sweep, policy, window, keys_rotated, audit, rotate = steps[:10]
-        plan, revoke, watch, restore = steps[10:]
+        plan, revoke, settle, watch, restore, settle_again = steps[10:]
 
         # 1. every managed key, compliant as seeded
         report = json.loads(shell(keys))
@@ -128,6 +128,8 @@ def test_following_the_printed_guide(tmp_path):
         assert executed.startswith("HTTP/1.1 202"), executed
         revocation_id = json.loads(executed.split("\n\n", 1)[1])["id"]
         assert f"Location: /api/revocations/{revocation_id}" in executed
+        settled = json.loads(shell(settle))  # RBAC propagation: the removal reaches Key Vault
+        assert settled["pending"] == [] and settled["windows"] >= 1
         deadline = time.monotonic() + 60
         while (state_now := json.loads(shell(watch, REVOCATION_ID=revocation_id))["state"]) != "verified":
             assert state_now == "executed" and time.monotonic() < deadline, state_now
@@ -135,6 +137,7 @@ def test_following_the_printed_guide(tmp_path):
         restored = shell(restore, REVOCATION_ID=revocation_id)
         assert restored.startswith("HTTP/1.1 202"), restored
         assert json.loads(shell(watch, REVOCATION_ID=revocation_id))["state"] == "restored"
+        assert json.loads(shell(settle_again))["pending"] == []
 
         children = recorded_pids(state)
         assert len(children) == 3

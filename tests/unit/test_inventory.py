@@ -170,7 +170,7 @@ def test_reference_file_loads_without_variables_and_is_the_reference_deployment(
     aks, mysql = inv.key("aks-encryption-key"), inv.key("mysql-encryption-key")
     assert aks.identity.kind is IdentityKind.USER_ASSIGNED
     assert "/Microsoft.ManagedIdentity/userAssignedIdentities/" in aks.identity.resource_id
-    assert mysql.identity.kind is IdentityKind.SYSTEM_ASSIGNED
+    assert mysql.identity.kind is IdentityKind.USER_ASSIGNED  # a flexible server's CMK takes a UAMI only
     assert [c.kind for c in aks.consumers if c.kind is not ConsumerKind.DEK_TABLE] == [ConsumerKind.DISK_ENCRYPTION_SET]
     assert aks.consumers[0].resource_id.endswith("/providers/Microsoft.Compute/diskEncryptionSets/des-aks-cmk")
     assert mysql.consumers[0].kind is ConsumerKind.MYSQL_FLEXIBLE_SERVER
