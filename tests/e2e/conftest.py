@@ -110,6 +110,18 @@ def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def let_rbac_propagate(system: LocalSystem) -> dict:
+    """Let every pending role assignment change reach Key Vault, as one waits for it in Azure: the emulated clock
+    moves by the longest pending delay (up to 10 emulated minutes; consumers check at every emulated minute on the
+    way). Call it after a grant or a removal whose effect on Key Vault or a consumer the test then expects."""
+    return system.cloud.let_rbac_propagate()
+
+
+def rbac_propagation(system: LocalSystem) -> dict:
+    """{max_seconds, pending, windows, minute_checks, unavailable} of the emulated RBAC propagation."""
+    return system.cloud.admin("GET", "/rbac/propagation")
+
+
 def topic_events(system: LocalSystem, event_type: str, key: str) -> list[dict]:
     """The app's alerts that reached the Event Grid topic, of one type, about one key."""
     events = system.cloud.admin("GET", "/eventgrid/topic-events")["value"]

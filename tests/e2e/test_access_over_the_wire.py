@@ -13,7 +13,7 @@ import pytest
 from localrun.system import LocalSystem
 from shared import roles
 from shared.errors import Forbidden
-from tests.e2e.conftest import Wire, audit_records, fresh_system, topic_events, wait_until
+from tests.e2e.conftest import Wire, audit_records, fresh_system, let_rbac_propagate, topic_events, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +48,7 @@ def test_enforce_removes_the_mysql_identity_from_the_aks_key_and_the_aks_identit
     assert drift in _listed(system, key.scope)
 
     wait_until(lambda: drift not in _listed(system, key.scope), what="the handler to remove the drifted grant")
+    let_rbac_propagate(system)  # the grant and its removal both reach Key Vault, in whatever order they land
 
     aks, mysql = system.cloud.keyvault(ids.aks), system.cloud.keyvault(ids.mysql)
     try:

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from localrun.system import LocalSystem
-from tests.e2e.conftest import Wire, audit_records, fresh_system, topic_events, wait_until
+from tests.e2e.conftest import Wire, audit_records, fresh_system, let_rbac_propagate, topic_events, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -166,7 +166,9 @@ def test_revoking_the_mysql_identity_locks_out_its_server_only_until_a_restorati
     assert executed.headers["Location"] == f"/api/revocations/{revocation_id}"
     assert key_use_at(system, MYSQL, ids.mysql) == []
 
-    # Key Vault refuses the identity itself; its server goes Inaccessible; AKS carries on.
+    # Once the removal has propagated (up to 10 emulated minutes), Key Vault refuses the identity itself; its server
+    # goes Inaccessible; AKS carries on.
+    let_rbac_propagate(system)
     denied = unwrap_as(system, ids.mysql, mysql_kid, mysql_wrapped)
     assert denied.status_code == 403, denied.text
     wait_until(lambda: properties(system, server).get("state") == "Inaccessible", what="the server to lose its key")
@@ -203,6 +205,7 @@ def test_revoking_the_mysql_identity_locks_out_its_server_only_until_a_restorati
     restored = restore(wire, revocation_id, AS_OPERATOR)
     assert restored.status_code == 202, restored.text
     assert key_use_at(system, MYSQL, ids.mysql) == granted
+    let_rbac_propagate(system)
     assert opened(unwrap_as(system, ids.mysql, mysql_kid, mysql_wrapped)) == mysql_dek
     wait_until(lambda: properties(system, server).get("state") == "Ready", what="the server to recover")
     wait_until(
