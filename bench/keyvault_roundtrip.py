@@ -41,7 +41,8 @@ def b64url(data: bytes) -> str:
 def start_emulators(state: Path) -> tuple[subprocess.Popen, dict, float]:
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators", "--state-dir", str(state)],
+        # Round-trip latency, not RBAC propagation: the grant below applies at once.
+        [sys.executable, "-m", "emulators", "--state-dir", str(state), "--rbac-propagation-max-seconds", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
