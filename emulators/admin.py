@@ -1,5 +1,7 @@
 """The emulators' admin API (raw JSON under /admin on the ARM listener): time travel, faults, latency, throttling,
-counters and reset (each consumer's availability history is `/admin/consumers`, in emulators.consumers). Tests and
+counters and reset (each consumer's availability history is `/admin/consumers`, in emulators.consumers; RBAC
+propagation is `/admin/rbac/propagation`, in emulators.clock_walk). A clock move walks minute by minute while role
+assignment changes are pending, so consumers check their keys at every emulated minute of a window. Tests and
 the local runner drive the emulators through it; it needs no token, so it answers only callers on the loopback
 interface.
 """

@@ -3,7 +3,9 @@
 What it answers is what `AuthorizationManagementClient` (api 2022-04-01) and a generic-resource client send, over
 HTTPS, with `Authorization: Bearer <token>` (an unsigned JWT-shaped token whose `oid` claim names the caller).
 It is also the Key Vault emulator's `Authorizer`: `data_actions(principal, scope)` answers from the assignments held
-here, so revoking an assignment over the wire really takes access away.
+here, so revoking an assignment over the wire really takes access away, but only once the change has propagated
+(emulators.rbac_propagation: ARM lists it at once, Key Vault applies it up to `rbac_propagation_max_seconds` later).
+The control-plane check of a caller (`enforce_caller_rbac`) and role definition changes stay immediate.
 
 Every successful write raises the `Microsoft.Resources.Resource{Write,Delete}Success` event Azure raises on the
 resource group (or subscription) system topic. Like Azure's, the payload describes the caller's own authorization,
