@@ -98,7 +98,8 @@ class ClockWalk:
 
 
 def propagation_admin_routes(walk: ClockWalk, on_change: Any) -> list[web.RouteDef]:
-    """`GET|PUT /admin/rbac/propagation`, `POST /admin/rbac/propagation/settle`."""
+    """`GET /admin/rbac/propagation`; `PUT` {"max_seconds": N, "seed"?: S} for later changes (0 = immediate);
+    `POST /admin/rbac/propagation/settle`: the clock moves by the longest pending delay."""
     routes = web.RouteTableDef()
 
     def status() -> web.Response:
@@ -116,10 +117,14 @@ def propagation_admin_routes(walk: ClockWalk, on_change: Any) -> list[web.RouteD
             return azure_error(400, "InvalidRequest", "body: not valid JSON")
         if not isinstance(body, dict) or "max_seconds" not in body:
             return azure_error(400, "InvalidRequest", 'body: expected {"max_seconds": N} (0 = immediate)')
+        seed = body.get("seed", walk.arm.rbac.seed)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            return azure_error(400, "InvalidRequest", f"seed: expected an integer, got {seed!r}")
         try:
             walk.arm.rbac.set_max_seconds(check_max_seconds(body["max_seconds"]))
         except ValueError as exc:
             return azure_error(400, "InvalidRequest", str(exc))
+        walk.arm.rbac.seed = seed  # later draws: (seed, change number)
         on_change()
         return status()
 

@@ -48,6 +48,7 @@ class RbacPropagation(Generic[T]):
 
     def __init__(self, *, max_seconds: float = DEFAULT_MAX_SECONDS, seed: int = 0) -> None:
         self.configured_max = check_max_seconds(max_seconds)
+        self.configured_seed = seed
         self.max_seconds = self.configured_max
         self.seed = seed
         self.effective: dict[str, T] = {}
@@ -111,7 +112,10 @@ class RbacPropagation(Generic[T]):
         self.max_seconds = check_max_seconds(max_seconds)
 
     def reset(self) -> None:
-        self.__init__(max_seconds=self.configured_max, seed=self.seed)  # type: ignore[misc]
+        """Back to the configured maximum and seed, nothing effective, pending or counted (the admin reset)."""
+        self.max_seconds, self.seed = self.configured_max, self.configured_seed
+        self.effective, self.pending, self._applied_seq, self._seq = {}, [], {}, 0
+        self.windows, self.minute_checks, self.unavailable, self.last_counted_at = 0, 0, {}, None
 
     def load(self, effective: dict[str, T]) -> None:
         """Assignments restored without propagation state (an older snapshot): effective as ARM lists them."""

@@ -257,3 +257,19 @@ def test_pending_changes_survive_a_restart(tmp_path: Path) -> None:
         assert second.let_rbac_propagate()["windows"] == 1
     finally:
         second.stop()
+
+
+def test_the_admin_api_names_a_bad_setting_and_reset_restores_the_configured_one(emu: Emulators) -> None:
+    status, error = emu.admin("PUT", "rbac/propagation", {"max_seconds": -5})
+    assert status == 400 and "max_seconds" in error["error"]["message"]
+    status, error = emu.admin("PUT", "rbac/propagation", {"max_seconds": 60, "seed": "x"})
+    assert status == 400 and "seed" in error["error"]["message"]
+    assert emu.admin("PUT", "rbac/propagation", {"max_seconds": 60, "seed": 4}, expect=200)[1]["max_seconds"] == 60
+    emu.reset()
+    assert emu.rbac_propagation() == {
+        "max_seconds": 0,
+        "pending": [],
+        "windows": 0,
+        "minute_checks": 0,
+        "unavailable": {},
+    }
