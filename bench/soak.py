@@ -569,7 +569,9 @@ class Soak:
         again = self.api("POST", "/api/revocations", json={**body, "dry_run": False})
         if again.status_code != 200 or again.json().get("id") != revocation_id:
             self.violation("revocation", f"a repeated revocation answered {again.status_code} {again.text[:200]}")
-        self.advance(60)  # the consumers check their keys on every clock move: the server notices at once
+        # The removal reaches Key Vault after RBAC propagation (up to 10 emulated minutes): let it pass; the consumers
+        # check their keys at every emulated minute on the way, so the server notices as soon as it takes effect.
+        self.cloud.let_rbac_propagate()
         state = self.wait_revocation(revocation_id, {"verified", "failed"})
         self.record_fault("revocation", key=name, state=state)
         if state != "verified":

@@ -23,6 +23,9 @@ from localrun.cloud import Cloud, Identities, seed, subscribe_functions
 from localrun.processes import Child, ProcessGroup, stop_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
+RBAC_PROPAGATION_MAX_SECONDS = (
+    600  # emulated seconds; the app runs with CMK_RBAC_PROPAGATION_SECONDS=600 (localrun/cloud.py)
+)
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's published development account key (Microsoft's documentation; not a secret).
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -165,6 +168,8 @@ class LocalSystem:
     def _start_emulators(self) -> Child:
         argv = [sys.executable, "-m", "emulators", "--port-base", str(self.ports.emulators)]
         argv += ["--state-dir", str(self.state_dir / "emulators")]
+        # As in Azure: a role assignment change reaches Key Vault up to 10 (emulated) minutes after ARM lists it.
+        argv += ["--rbac-propagation-max-seconds", str(RBAC_PROPAGATION_MAX_SECONDS)]
         return self.group.start("emulators", argv, env=dict(os.environ), cwd=ROOT)
 
     def _devhost_keys(self) -> dict[str, str]:
