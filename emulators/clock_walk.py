@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -47,12 +48,19 @@ class ClockWalk:
     """Moves the emulated clock and runs everything that happens as time passes; one step at a time (a lock)."""
 
     def __init__(
-        self, clock: MovableClock, arm: PropagationHost, stores: dict[str, VaultStore], consumers: Checker
+        self,
+        clock: MovableClock,
+        arm: PropagationHost,
+        stores: dict[str, VaultStore],
+        consumers: Checker,
+        *,
+        also: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.clock = clock
         self.arm = arm
         self.stores = stores
         self.consumers = consumers
+        self.also = tuple(also)  # whatever else finishes as time passes (before the consumers check)
         self.lock = asyncio.Lock()
 
     async def _step(self) -> None:
@@ -62,6 +70,8 @@ class ClockWalk:
         applied = self.arm.apply_due_rbac(now)
         for store in self.stores.values():
             await run_lifecycle(store)
+        for happen in self.also:
+            happen()
         results = self.consumers.check_each()
         minute_passed = rbac.last_counted_at is None or now - rbac.last_counted_at >= MINUTE
         if in_window and (applied or minute_passed):
