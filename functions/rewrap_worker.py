@@ -28,7 +28,7 @@ from shared.audit import AuditRecord
 from shared.envelope import rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
 from shared.inventory_model import UnknownKey
-from shared.model import Alert, Severity, WrappedDek
+from shared.model import Alert, Severity, WrappedDek, normalize_key_id, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
 
 PAGE_SIZE = 100
@@ -121,8 +121,7 @@ def rewrap_page(
     else:
         page = dekstore.list_page(msg.partition, msg.continuation, PAGE_SIZE)
         items, continuation = list(page.items), page.continuation
-    target = msg.target.lower()
-    todo = [d for d in items if d.key_id.lower() != target]
+    todo = [d for d in items if not same_key_id(d.key_id, msg.target)]
     succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
     now_work, later, retry_after = [], [], 0.0
     pending, waited = list(todo), 0.0
@@ -261,7 +260,7 @@ def _rewrap_one(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: Key
                 dek = dekstore.get(dek.partition, dek.dek_id)
             except NotFound:
                 return "skipped"
-            if dek.key_id.lower() == msg.target.lower():
+            if same_key_id(dek.key_id, msg.target):
                 return "skipped"
         except TRANSIENT:
             return "failed"
@@ -283,7 +282,7 @@ def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims:
     """When no DEK of the key remains on another version: the one "re-wrap completed" alert (a claim makes it one,
     whichever shard finishes last, on whichever instance)."""
     counts = dekstore.count_by_key_id(managed.ref)
-    remaining = sum(n for key_id, n in counts.items() if key_id.lower() != msg.target.lower())
+    remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
     if remaining:
         return None
     claim = claims.claim(
@@ -294,7 +293,7 @@ def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims:
     )
     if not claim.taken:
         return None
-    total = counts.get(msg.target, 0) or sum(counts.values())
+    total = counts.get(normalize_key_id(msg.target), 0) or sum(counts.values())
     seconds = (clock.now() - msg.started_at).total_seconds() if msg.started_at else None
     claims.complete(claim.claim, {"deks": total})
     return Alert(

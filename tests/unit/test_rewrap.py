@@ -418,3 +418,66 @@ def test_a_poisoned_page_alerts_with_where_it_was_and_nothing_secret(world):
     assert alert.data["partition"] == "mysql-007" and world.alerts.published == [alert]
     odd = alert_poisoned_page({"version": 9}, alerts=world.alerts)
     assert odd.data == {"malformed": "version"}
+
+
+def _vault_url_rewritten(world, url_of) -> None:
+    """The inventory's vault URL edited into an equivalent form (the same vault, as Azure resolves it)."""
+    import dataclasses
+
+    vaults = {v.name: dataclasses.replace(v, url=url_of(v.url)) for v in world.inventory.vaults}
+    keys = tuple(dataclasses.replace(k, vault=vaults[k.vault.name]) for k in world.inventory.keys)
+    world.inventory = dataclasses.replace(world.inventory, vaults=tuple(vaults.values()), keys=keys)
+
+
+@pytest.mark.parametrize(
+    "url_of",
+    [
+        lambda url: url.rstrip("/").upper().replace("HTTPS", "https") + ":443/",
+        lambda url: url.replace(".vault.azure.net", ".privatelink.vaultcore.azure.net"),
+    ],
+    ids=["default-port", "private-link"],
+)
+def test_an_equivalent_vault_url_still_sees_the_deks_behind_for_retirement_and_resume(world, url_of):
+    """M6, the review's scenario: DEKs written under `https://kv...net`, then the inventory says `https://kv...net:443`
+    (or the private-link alias). A DEK left on the old version (a lost fan-out) must still block retirement and be
+    resumed by the sweep, not counted as zero and disabled under it."""
+    _with_retirement(world)
+    plaintexts = _seed(world, MYSQL, 3)
+    old = world.vault.get_key(world.key(MYSQL).ref)
+    new = _rotate(world, MYSQL)  # the event was lost: nobody fanned out
+    _vault_url_rewritten(world, url_of)
+    world.clock.advance(timedelta(days=31))
+    retire = {
+        "vault": world.vault, "dekstore": world.dekstore, "consumers": world.consumers, "audit": world.audit,
+        "alerts": world.alerts, "clock": world.clock,
+    }  # fmt: skip
+    [decision] = retire_unused_versions(world.key(MYSQL), enforce=True, **retire)
+    assert not decision.allowed and "3 DEK(s) depend on it" in decision.blockers
+    assert world.vault.get_key(world.key(MYSQL).ref, old.version).enabled
+    first = run_sweep(**world.sweep_ports())
+    assert next(d for d in first.dependents if d.key == MYSQL).resumed_shards == 16
+    _drain(world)
+    for (partition, dek_id), original in plaintexts.items():
+        dek = world.dekstore.get(partition, dek_id)
+        assert dek.key_version == new.version
+        assert world.vault.unwrap_key(dek.key_id, dek.wrapped, dek.algorithm) == original
+
+
+def test_an_unreadable_dek_registry_blocks_retirement(world):
+    """H4's other half: not knowing is never permission. A registry that cannot be read blocks every old version."""
+    from shared.errors import ServiceUnavailable
+
+    class Unreadable:
+        def count_by_key_id(self, key):
+            raise ServiceUnavailable("the DEK table cannot be read")
+
+    _with_retirement(world)
+    old = world.vault.get_key(world.key(AKS).ref)
+    _rotate(world, AKS)
+    world.clock.advance(timedelta(days=31))
+    [decision] = retire_unused_versions(
+        world.key(AKS), enforce=True, vault=world.vault, dekstore=Unreadable(), consumers=world.consumers,
+        audit=world.audit, alerts=world.alerts, clock=world.clock,
+    )  # fmt: skip
+    assert not decision.allowed and "the DEK registry could not be read" in decision.blockers
+    assert world.vault.get_key(world.key(AKS).ref, old.version).enabled
