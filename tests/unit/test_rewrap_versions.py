@@ -170,3 +170,30 @@ def test_a_page_that_lists_a_dek_already_on_a_newer_version_leaves_it_there(worl
     outcome = rewrap_page(message, **{**_worker_ports(world), "dekstore": OvertakenBeforeListing()})
     assert outcome.succeeded == 0 and outcome.skipped == 1
     _assert_all_open_on(world, plaintexts, world.vault.get_key(ref).key_id)
+
+
+def test_a_consumer_url_spelled_otherwise_by_arm_still_blocks_retirement_and_counts_as_moved(world):
+    """M6, the consumer side: ARM reports the MySQL server's key in the private-link and :443 form while the vault's
+    ids use the vault's own host. The version it uses is still in use; once on the current version, it is not behind."""
+    from functions.rewrap import on_new_version
+    from shared.events import KeyNewVersionCreated
+
+    _with_retirement(world)
+    managed = world.key(MYSQL)
+    old = world.vault.get_key(managed.ref)
+    new = _rotate(world, MYSQL)
+    server = managed.consumers[0].resource_id
+    alias = old.key_id.replace(".vault.azure.net", ".privatelink.vaultcore.azure.net:443").upper()
+    world.consumers.add("mysql-flexible-server", server, alias.replace("HTTPS", "https"))
+    world.clock.advance(timedelta(days=31))
+    retire = {
+        "vault": world.vault, "dekstore": world.dekstore, "consumers": world.consumers, "audit": world.audit,
+        "alerts": world.alerts, "clock": world.clock,
+    }  # fmt: skip
+    [decision] = retire_unused_versions(managed, enforce=True, **retire)
+    assert "a consumer uses it" in decision.blockers
+    assert world.vault.get_key(managed.ref, old.version).enabled
+    spelled_new = new.key_id.replace("https://", "HTTPS://").replace(".net/", ".net:443/")
+    world.consumers.add("mysql-flexible-server", server, spelled_new)
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    assert world.consumers.get_state("mysql-flexible-server", server).key_url == spelled_new  # not moved again
