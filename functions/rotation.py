@@ -153,8 +153,8 @@ def rotate_from(
         # Decided from the version list, read now: never a snapshot taken before the claim (the sweep's is older than
         # its pacing wait), and a version created after `from_version` (the vault's own policy) is the rotation.
         newest = newest_since(managed, from_version, vault=vault)
-        # Versions made within the same second as `from_version` do not order by `created`: the key's latest read
-        # decides those (a fresh read outside the sweep; in it, the list above is what bypasses its snapshot).
+        # A version made within the same second as `from_version` does not order by `created`: the key's latest read
+        # decides that one (only events can name so young a version; the sweep rotates versions due by age).
         current = newest or vault.get_key(managed.ref)
         if not current.enabled:
             claims.release(claim)
