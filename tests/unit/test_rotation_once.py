@@ -101,3 +101,16 @@ def test_a_lost_create_response_is_settled_by_re_reading_not_by_creating_again(w
     assert claim.outcome["to_version"] == new.version
     again = rotate_from(managed, old, trigger="event", reason="test", **world.rotation_ports())
     assert again.status is RotationStatus.ALREADY_ROTATED and len(_versions(world)) == 2
+
+
+def test_the_sweeps_snapshot_never_caches_the_version_list(world):
+    """What rotate_from relies on: in the sweep, the list is read now even when the latest version was cached."""
+    from shared.keyvault_snapshot import SnapshotKeyVault
+
+    ref = world.key(AKS).ref
+    snapshot = SnapshotKeyVault(world.vault)
+    cached = snapshot.get_key(ref)
+    world.clock.advance(timedelta(seconds=1))
+    made = world.vault.rotate_key(ref)  # behind the snapshot's back, as the vault's own policy does
+    assert snapshot.get_key(ref) == cached
+    assert {v.version for v in snapshot.list_versions(ref)} == {cached.version, made.version}
