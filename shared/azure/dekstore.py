@@ -135,7 +135,7 @@ def stored_key_bases(key: KeyRef) -> list[str]:
             hosts.append(host.removesuffix(public) + alias)
     forms = [canonical]
     for h in hosts:
-        for netloc in (h, f"{h}:443"):
+        for netloc in (h, f"{h}:443") if ":" not in h else (h,):  # a host with its own port has no other form
             form = f"{scheme}://{netloc}/{path}"
             if form not in forms:
                 forms.append(form)
