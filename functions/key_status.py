@@ -13,7 +13,7 @@ from functions.compliance import report_keys
 from functions.sweep_dependents import STALL_AFTER
 from shared.arm_ids import last_segment
 from shared.errors import CmkError
-from shared.model import ConsumerKind
+from shared.model import ConsumerKind, same_key_id
 from shared.ports import (
     AccessControl,
     AuditTrail,
@@ -115,7 +115,7 @@ def dependents(
 
 def _rewrap_progress(managed: Any, current_id: str, counts: dict[str, int], *, audit: AuditTrail, clock: Clock) -> dict:
     version = last_segment(current_id)
-    remaining = sum(n for k, n in counts.items() if k.lower() != current_id.lower())
+    remaining = sum(n for k, n in counts.items() if not same_key_id(k, current_id))
     processed = succeeded = failed = 0
     latest = None
     page = audit.page(key=managed.name, page_size=200)

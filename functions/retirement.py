@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.audit import AuditRecord
 from shared.errors import CmkError
-from shared.model import Alert, ConsumerKind, KeyVersion, Severity
+from shared.model import Alert, ConsumerKind, KeyVersion, Severity, normalize_key_id, same_key_id
 from shared.ports import Alerts, AuditTrail, Clock, Consumers, DekStore, KeyVault
 
 RETIRED_ALERT = "CmkGuardian.Key.VersionRetired"
@@ -47,11 +47,11 @@ def retirement_blockers(
         blockers.append("it is already disabled")
     if dek_counts is None:
         blockers.append("the DEK registry could not be read")
-    elif depending := sum(n for k, n in dek_counts.items() if k.lower() == version.key_id.lower()):
+    elif depending := sum(n for k, n in dek_counts.items() if same_key_id(k, version.key_id)):
         blockers.append(f"{depending} DEK(s) depend on it")
     if in_use is None:
         blockers.append("a consumer's state could not be read")
-    elif version.key_id.lower() in in_use:
+    elif normalize_key_id(version.key_id) in in_use:
         blockers.append("a consumer uses it")
     successors = [v.created for v in versions if v.created and version.created and v.created > version.created]
     if grace is None:
@@ -64,7 +64,8 @@ def retirement_blockers(
 
 
 def consumer_key_ids(managed: Any, consumers: Consumers) -> set[str] | None:
-    """Every versioned key id the key's Azure consumers use (lower case), or None when one could not be read."""
+    """Every versioned key id the key's Azure consumers use (normalised: ARM may spell the vault's URL otherwise than
+    the inventory does), or None when one could not be read."""
     used: set[str] = set()
     for consumer in managed.consumers:
         if consumer.kind == ConsumerKind.DEK_TABLE:
@@ -73,7 +74,7 @@ def consumer_key_ids(managed: Any, consumers: Consumers) -> set[str] | None:
             state = consumers.get_state(consumer.kind.value, consumer.resource_id)
         except CmkError:
             return None
-        used |= {u.lower() for u in state.key_urls_in_use}
+        used |= {normalize_key_id(u) for u in state.key_urls_in_use}
     return used
 
 

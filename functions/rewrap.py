@@ -22,7 +22,7 @@ from shared.audit import AuditRecord
 from shared.dek_sharding import all_shards, shard_count
 from shared.errors import CmkError, ServiceUnavailable, Throttled
 from shared.events import KeyNewVersionCreated
-from shared.model import Alert, ConsumerKind, KeyVersion, Severity
+from shared.model import Alert, ConsumerKind, KeyVersion, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Clock, Consumers, KeyVault, WorkQueue
 
 CONSUMER_ALERT = "CmkGuardian.Consumer.NotMoved"
@@ -132,7 +132,7 @@ def _move_resource(managed, consumer, current: KeyVersion, consumers: Consumers,
     kind, rid = consumer.kind.value, consumer.resource_id
     try:
         state = consumers.get_state(kind, rid)
-        if state.key_url and state.key_url.lower() == current.key_id.lower():
+        if same_key_id(state.key_url, current.key_id):
             return ConsumerStep(kind, rid, "already-there", {"available": state.available})
         if state.follows_latest:
             return ConsumerStep(kind, rid, "following", {"key_url": state.key_url})
@@ -141,7 +141,7 @@ def _move_resource(managed, consumer, current: KeyVersion, consumers: Consumers,
         step = ConsumerStep(kind, rid, "failed", {"error": exc.code, "transient": isinstance(exc, TRANSIENT)})
         alerts.publish(_not_moved(managed, consumer, current, f"{exc.code}: {exc}"))
         return step
-    if (state.key_url or "").lower() != current.key_id.lower() or not state.available:
+    if not same_key_id(state.key_url, current.key_id) or not state.available:
         why = f"reports key {state.key_url}, available={state.available}" + (f": {state.error}" if state.error else "")
         alerts.publish(_not_moved(managed, consumer, current, why))
         return ConsumerStep(kind, rid, "not-moved", {"key_url": state.key_url, "available": state.available})

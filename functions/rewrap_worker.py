@@ -3,7 +3,8 @@
 Per DEK: unwrap remotely under the DEK's own version, check the KCV, wrap locally with the target's public key (no
 Key Vault call), replace the entity with an ETag match. A crash between any two steps leaves the DEK wrapped under a
 version that still works, because the only write is the last step and it is all-or-nothing. A 412 means another
-worker moved it first: re-read, and skip it if it is on the target. A KCV mismatch stops that DEK, leaves it
+worker moved it first: re-read, skip it if it is on the target, and move it only if it is on an older version while
+the target is still current (never from a newer version back). A KCV mismatch stops that DEK, leaves it
 untouched and alerts: the good copy is never replaced by bytes nobody can check. A page whose target is no longer
 the key's current version (delivered late) moves nothing: a DEK never goes back to an older version.
 
@@ -28,7 +29,7 @@ from shared.audit import AuditRecord
 from shared.envelope import rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
 from shared.inventory_model import UnknownKey
-from shared.model import Alert, Severity, WrappedDek
+from shared.model import Alert, KeyVersion, Severity, WrappedDek, normalize_key_id, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
 
 PAGE_SIZE = 100
@@ -121,8 +122,9 @@ def rewrap_page(
     else:
         page = dekstore.list_page(msg.partition, msg.continuation, PAGE_SIZE)
         items, continuation = list(page.items), page.continuation
-    target = msg.target.lower()
-    todo = [d for d in items if d.key_id.lower() != target]
+    todo = [d for d in items if not same_key_id(d.key_id, msg.target)]
+    created: dict[str, Any] = {}  # a version's creation time, read once per page
+    todo = [d for d in todo if not _on_newer_version(d, current, managed, vault=vault, created=created)]
     succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
     now_work, later, retry_after = [], [], 0.0
     pending, waited = list(todo), 0.0
@@ -261,11 +263,44 @@ def _rewrap_one(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: Key
                 dek = dekstore.get(dek.partition, dek.dek_id)
             except NotFound:
                 return "skipped"
-            if dek.key_id.lower() == msg.target.lower():
+            if same_key_id(dek.key_id, msg.target):
                 return "skipped"
+            try:
+                if not _still_behind_current_target(dek, msg, managed, vault=vault):
+                    return "skipped"  # on a newer version, or the target is superseded: its own re-wrap moves it
+            except TRANSIENT:
+                return "failed"
+            except CmkError:
+                return "refused"
         except TRANSIENT:
             return "failed"
     return "failed"
+
+
+def _on_newer_version(dek: WrappedDek, target: KeyVersion, managed: Any, *, vault: KeyVault, created: dict) -> bool:
+    """Whether `dek` is already on a version created after the page's target: a rotation and its re-wrap overtook
+    this page between its start check and its listing (L2). Such a DEK is skipped, never written back. Unknown
+    (the version cannot be read): False, and the unwrap decides as before."""
+    version = dek.key_version.lower()
+    if version not in created:
+        try:
+            created[version] = vault.get_key(managed.ref, dek.key_version).created
+        except CmkError:
+            created[version] = None
+    return created[version] is not None and target.created is not None and created[version] > target.created
+
+
+def _still_behind_current_target(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault) -> bool:
+    """After a 412 the DEK was re-read off the target: move it only while the target is still the key's current
+    version and the DEK is on an older version of this key (L2). Another worker may have moved it to a newer version
+    meanwhile; writing it back under the page's target would undo that re-wrap after its completion alert."""
+    current = vault.get_key(managed.ref)
+    if current.version.lower() != msg.target_version.lower():
+        return False
+    if not same_key_id(dek.key_id, managed.ref.version_id(dek.key_version)):
+        return False  # not a version of this key at all: nothing this page may decide about
+    on = vault.get_key(managed.ref, dek.key_version)
+    return on.created is None or current.created is None or on.created < current.created
 
 
 def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str) -> Alert:
@@ -283,7 +318,7 @@ def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims:
     """When no DEK of the key remains on another version: the one "re-wrap completed" alert (a claim makes it one,
     whichever shard finishes last, on whichever instance)."""
     counts = dekstore.count_by_key_id(managed.ref)
-    remaining = sum(n for key_id, n in counts.items() if key_id.lower() != msg.target.lower())
+    remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
     if remaining:
         return None
     claim = claims.claim(
@@ -294,7 +329,7 @@ def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims:
     )
     if not claim.taken:
         return None
-    total = counts.get(msg.target, 0) or sum(counts.values())
+    total = counts.get(normalize_key_id(msg.target), 0) or sum(counts.values())
     seconds = (clock.now() - msg.started_at).total_seconds() if msg.started_at else None
     claims.complete(claim.claim, {"deks": total})
     return Alert(

@@ -148,22 +148,41 @@ def rotate_from(
         return finish(RotationStatus.IN_PROGRESS, f"a rotation from {from_version} is in progress elsewhere")
 
     claim = result.claim
+    response_lost = False
     try:
-        current = vault.get_key(managed.ref)
+        # Decided from the version list, read now: never a snapshot taken before the claim (the sweep's is older than
+        # its pacing wait), and a version created after `from_version` (the vault's own policy) is the rotation.
+        newest = newest_since(managed, from_version, vault=vault)
+        # A version made within the same second as `from_version` does not order by `created`: the key's latest read
+        # decides that one (only events can name so young a version; the sweep rotates versions due by age).
+        current = newest or vault.get_key(managed.ref)
         if not current.enabled:
             claims.release(claim)
             return finish(RotationStatus.REFUSED, DISABLED_REASON.format(version=current.version))
-        if current.version != from_version:
+        if current.version.lower() != from_version.lower():
             # The vault (its own policy) or an earlier, crashed holder already made the next version: that counts.
             claims.complete(claim, {"to_version": current.version, "by": "observed"})
             return finish(RotationStatus.ALREADY_ROTATED, "a newer version already exists", current.version)
         created, corrections = create_next_version(managed, vault=vault, clock=clock)
     except CmkError as exc:
-        claims.release(claim)  # nothing was created, or the error is the vault's: the next trigger retries at once
-        return finish(RotationStatus.FAILED, f"rotation failed: {exc.code}: {exc}", None, exc, error_code=exc.code)
+        # A create/rotate whose response was lost (or a step after it that failed) may still have made the version:
+        # re-read instead of creating again (L1). Found: it is the rotation. Not found: nothing was made, retry later.
+        made = _made_anyway(managed, from_version, vault=vault)
+        if made is None:
+            claims.release(claim)  # nothing was created, or the error is the vault's: the next trigger retries at once
+            return finish(RotationStatus.FAILED, f"rotation failed: {exc.code}: {exc}", None, exc, error_code=exc.code)
+        try:
+            created, corrections = read_back_and_correct(managed, made.version, vault=vault, clock=clock)
+        except CmkError as again:
+            with contextlib.suppress(PreconditionFailed):
+                claims.complete(claim, {"to_version": made.version, "by": "app"})
+            why = f"new version {made.version} could not be read back or corrected: {again.code}: {again}"
+            return finish(RotationStatus.FAILED, why, made.version, again, error_code=again.code)
+        response_lost = True
     # Taken over after our expiry? The version exists and the taker sees it as current: nothing more to do.
     with contextlib.suppress(PreconditionFailed):
         claims.complete(claim, {"to_version": created.version, "by": "app"})
+    extra = {"response_lost": True} if response_lost else {}
     problems = verify_version(managed, created, clock.now())
     if problems:
         return finish(
@@ -172,8 +191,26 @@ def rotate_from(
             created.version,
             problems=problems,
             corrections=corrections,
+            **extra,
         )
-    return finish(RotationStatus.ROTATED, reason, created.version, corrections=corrections)
+    return finish(RotationStatus.ROTATED, reason, created.version, corrections=corrections, **extra)
+
+
+def newest_since(managed: Any, from_version: str, *, vault: KeyVault) -> KeyVersion | None:
+    """The newest version created after `from_version` as the version list shows it now (never cached), or None."""
+    versions = vault.list_versions(managed.ref)
+    base = next((v for v in versions if v.version.lower() == from_version.lower()), None)
+    if base is None or base.created is None:
+        return None
+    newer = [v for v in versions if v.created is not None and v.created > base.created]
+    return max(newer, key=lambda v: v.created) if newer else None
+
+
+def _made_anyway(managed: Any, from_version: str, *, vault: KeyVault) -> KeyVersion | None:
+    try:
+        return newest_since(managed, from_version, vault=vault)
+    except CmkError:
+        return None  # cannot tell: nothing is assumed made, and the claim is released for the next trigger
 
 
 def create_next_version(managed: Any, *, vault: KeyVault, clock: Clock) -> tuple[KeyVersion, list[str]]:
@@ -181,16 +218,21 @@ def create_next_version(managed: Any, *, vault: KeyVault, clock: Clock) -> tuple
     inventory's spec; then read it back and correct ops and expiry if the service produced something else."""
     policy = vault.get_rotation_policy(managed.ref)
     if _policy_makes_what_inventory_wants(managed, policy):
-        vault.rotate_key(managed.ref)
+        made = vault.rotate_key(managed.ref)
     else:
-        vault.create_key(
+        made = vault.create_key(
             managed.ref,
             kty=managed.kty,
             size=managed.size,
             ops=managed.ops,
             expires=managed.rotation.expiry_for(clock.now()),
         )
-    created = vault.get_key(managed.ref)  # read back what the service really made
+    return read_back_and_correct(managed, made.version, vault=vault, clock=clock)
+
+
+def read_back_and_correct(managed: Any, version: str, *, vault: KeyVault, clock: Clock) -> tuple[KeyVersion, list[str]]:
+    """Read `version` back as the service made it and correct ops and expiry where they differ from the inventory."""
+    created = vault.get_key(managed.ref, version)
     corrections: list[str] = []
     changes: dict[str, Any] = {}
     if set(created.ops) != set(managed.ops):

@@ -19,7 +19,7 @@ from functions.retirement import RetirementDecision, retire_unused_versions
 from functions.rewrap import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, move_dependents
 from functions.rewrap_messages import RewrapMessage
 from shared.errors import CmkError
-from shared.model import Alert, ConsumerKind, Severity
+from shared.model import Alert, ConsumerKind, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue
 
 # A re-wrap with a page recorded this recently is in flight; older than this, the sweep resumes it.
@@ -73,7 +73,7 @@ def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, au
         counts = dekstore.count_by_key_id(managed.ref)
     except CmkError:
         return 0
-    behind = sum(n for key_id, n in counts.items() if key_id.lower() != current.key_id.lower())
+    behind = sum(n for key_id, n in counts.items() if not same_key_id(key_id, current.key_id))
     if not behind:
         return 0
     recent = audit.page(key=managed.name, since=clock.now() - STALL_AFTER, page_size=50).items
@@ -96,7 +96,7 @@ def _move_stragglers(managed, current, *, vault, queue, consumers: Consumers, au
             state = consumers.get_state(consumer.kind.value, consumer.resource_id)
         except CmkError:
             continue
-        if (state.key_url or "").lower() == current.key_id.lower():
+        if same_key_id(state.key_url, current.key_id):
             continue
         if state.follows_latest:
             if current.created and clock.now() - current.created > FOLLOW_WINDOW:

@@ -60,9 +60,14 @@ class Container:
         def build():
             import os
 
-            from shared.inventory import load_inventory
+            from shared.inventory import InventoryError, load_inventory
+            from shared.inventory_consumers import dek_table_problems
 
-            return load_inventory(self.settings.inventory_path, os.environ)
+            inventory = load_inventory(self.settings.inventory_path, os.environ)
+            # Start-up check against settings (H4): a dek-table consumer on a table the app never reads is refused.
+            if problems := dek_table_problems(inventory, self.settings.dek_table):
+                raise InventoryError(problems, path=str(self.settings.inventory_path))
+            return inventory
 
         return self._once("_inventory", build)
 

@@ -92,6 +92,26 @@ def read_dek_table(section: Section, options: dict[str, Any], key_name: str | No
     )
 
 
+def dek_table_problems(inventory: Any, dek_table: str) -> list[str]:
+    """Every dek-table consumer that names a table other than the one the app reads (`CMK_DEK_TABLE`).
+
+    The app keeps one DEK registry; the retirement guard, the re-wrap and the resume count only there. A consumer
+    naming another table would look empty to them, so its DEKs' old versions would be disabled under live DEKs (H4):
+    such an inventory is refused when the app loads it, not discovered when a version is retired.
+    """
+    problems = []
+    for key in inventory.keys:
+        for j, consumer in enumerate(key.consumers):
+            table = consumer.options.get("table") if consumer.kind is ConsumerKind.DEK_TABLE else None
+            if table is not None and table.lower() != dek_table.lower():
+                problems.append(
+                    f"{inventory.file_name}: keys[{key.name}].consumers[{j}].options.table: {shown(table)} is not "
+                    f"the table the app reads its DEK registry from (CMK_DEK_TABLE={shown(dek_table)}); name that "
+                    "table here (e.g. ${CMK_DEK_TABLE:-cmkdeks}) or set CMK_DEK_TABLE to it"
+                )
+    return problems
+
+
 def consumer_label(consumer: Consumer) -> str:
     if consumer.kind is ConsumerKind.DEK_TABLE:
         return f"dek-table {consumer.options['table']!r} prefix {consumer.options['partition_prefix']!r}"

@@ -1,6 +1,9 @@
 """A KeyVault that remembers what it read for the length of one sweep, so the rotation step and the compliance
 report share their reads: a sweep with nothing due costs two Key Vault calls per key (the key and its policy), not
 four. Any write to a key forgets what was read of it, so nothing stale outlives a change the sweep itself made.
+
+A snapshot is older than whatever the vault did since (the sweep's pacer sleeps between keys): the version list is
+never cached, and rotation decides from it after taking its claim (functions.rotation, L1), not from `get_key`.
 """
 
 from __future__ import annotations

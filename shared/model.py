@@ -14,13 +14,42 @@ from urllib.parse import urlsplit
 
 from shared.arm_ids import last_segment
 
+# Private-link DNS aliases of a vault's host, per cloud: `<vault>.privatelink.vaultcore.azure.net` is the same vault
+# as `<vault>.vault.azure.net` (Azure's private DNS zone CNAMEs one to the other).
+PRIVATE_LINK_ALIASES = (
+    (".privatelink.vaultcore.azure.net", ".vault.azure.net"),
+    (".privatelink.vaultcore.azure.cn", ".vault.azure.cn"),
+    (".privatelink.vaultcore.usgovcloudapi.net", ".vault.usgovcloudapi.net"),
+)
+
 
 def normalize_host(host_or_url: str) -> str:
-    """`HTTPS://KV.vault.azure.net:443/` and `kv.vault.azure.net` both become `kv.vault.azure.net`."""
+    """`HTTPS://KV.vault.azure.net:443/`, `kv.privatelink.vaultcore.azure.net` and `kv.vault.azure.net` all become
+    `kv.vault.azure.net`: lower case, the default https port dropped, a private-link alias mapped to the vault."""
     text = host_or_url.strip()
     netloc = urlsplit(text).netloc if "://" in text else text.split("/", 1)[0]
-    netloc = netloc.lower().rstrip(".")
-    return netloc.removesuffix(":443")
+    netloc = netloc.lower().removesuffix(":443").rstrip(".")
+    for alias, host in PRIVATE_LINK_ALIASES:
+        if netloc.endswith(alias):
+            return netloc.removesuffix(alias) + host
+    return netloc
+
+
+def normalize_key_id(key_id: str) -> str:
+    """One form for every spelling of a Key Vault key id (versioned or not), so ids compare as strings (M6).
+
+    A key version is (vault, key name, version): the URL's scheme, host and path are lower-cased (Key Vault names are
+    case-insensitive, versions are lower-case hex), the host normalised as `normalize_host`, and a trailing slash
+    dropped. `https://KV.vault.azure.net:443/keys/K/V1/` -> `https://kv.vault.azure.net/keys/k/v1`.
+    """
+    text = key_id.strip()
+    parts = urlsplit(text if "://" in text else f"https://{text}")
+    return f"{parts.scheme.lower()}://{normalize_host(parts.netloc)}{parts.path.rstrip('/').lower()}"
+
+
+def same_key_id(a: str | None, b: str | None) -> bool:
+    """Whether two key ids name the same key (or key version), however each was spelled; None matches nothing."""
+    return a is not None and b is not None and normalize_key_id(a) == normalize_key_id(b)
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,11 @@ class KeyRef:
     @property
     def vault_host(self) -> str:
         return normalize_host(self.vault_url)
+
+    @property
+    def normalized_id(self) -> str:
+        """The versionless id in the one form key ids are compared in (`normalize_key_id`)."""
+        return normalize_key_id(self.versionless_id)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Layout (Format 1), pinned by tests/contract/test_dekstore_contract.py:
   PartitionKey, RowKey   shard and DEK id, escaped (shared.azure.tables); readable copies in Partition and DekId
   KeyId                  the versioned KEK id it is wrapped under
-  KeyBase, KeyVersion    KeyId's versionless part lower-cased and its version, so count_by_key_id filters one column
+  KeyBase, KeyVersion    KeyId's versionless part normalised (shared.model.normalize_key_id) and its version, so
+                         count_by_key_id filters one column (rows from before normalisation: lower-cased only)
   Alg, Wrapped, Kcv      wrap algorithm, wrapped bytes (Edm.Binary), key check value
   PreviousKeyId, PreviousWrapped   the copy before the last re-wrap (absent on a DEK never re-wrapped)
   Format                 this layout's number, so a later layout can read old entities
@@ -30,7 +31,7 @@ from azure.data.tables import TableEntity, UpdateMode
 from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.tables import LazyTable, checked_key, decode_row_token, encode_row_token, unescape_key
 from shared.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, UnexpectedResponse
-from shared.model import KeyRef, Page, WrappedDek
+from shared.model import PRIVATE_LINK_ALIASES, KeyRef, Page, WrappedDek, normalize_key_id
 
 FORMAT = 1
 MAX_PAGE_SIZE = 1000  # Table Storage returns at most 1,000 entities per response
@@ -100,16 +101,45 @@ class TableDekStore:
         return sorted(unescape_key(k) for k in keys)
 
     def count_by_key_id(self, key: KeyRef) -> dict[str, int]:
+        """DEKs per version of `key`, keyed by the normalised versioned id (shared.model.normalize_key_id, M6).
+
+        KeyBase is written normalised, but rows written before were lower-cased only, so any spelling of the vault's
+        URL may be stored: the filter asks for every form one vault can take (default port or not, private-link alias
+        or not) and each row's KeyId is normalised on read, so one vault's DEKs count as one key however written.
+        """
+        bases = stored_key_bases(key)
+        clause = " or ".join(f"KeyBase eq @b{i}" for i in range(len(bases)))
         counts: dict[str, int] = {}
         try:
             rows = self._table.ensure().query_entities(
-                "KeyBase eq @base", parameters={"base": key.versionless_id.lower()}, select=["KeyId"]
+                clause, parameters={f"b{i}": b for i, b in enumerate(bases)}, select=["KeyId"]
             )
             for row in rows:
-                counts[row["KeyId"]] = counts.get(row["KeyId"], 0) + 1
+                key_id = normalize_key_id(row["KeyId"])
+                counts[key_id] = counts.get(key_id, 0) + 1
         except SDK_ERRORS as exc:
             raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
         return counts
+
+
+def stored_key_bases(key: KeyRef) -> list[str]:
+    """Every KeyBase value a DEK of `key` may carry: the normalised base first, then the forms rows written before
+    normalisation may hold (lower-cased URL with or without `:443`, under the vault's host or its private-link
+    alias)."""
+    canonical = key.normalized_id
+    scheme, _, rest = canonical.partition("://")
+    host, _, path = rest.partition("/")
+    hosts = [host]
+    for alias, public in PRIVATE_LINK_ALIASES:
+        if host.endswith(public):
+            hosts.append(host.removesuffix(public) + alias)
+    forms = [canonical]
+    for h in hosts:
+        for netloc in (h, f"{h}:443") if ":" not in h else (h,):  # a host with its own port has no other form
+            form = f"{scheme}://{netloc}/{path}"
+            if form not in forms:
+                forms.append(form)
+    return forms
 
 
 def to_entity(dek: WrappedDek) -> dict:
@@ -126,7 +156,7 @@ def to_entity(dek: WrappedDek) -> dict:
         "Partition": dek.partition,
         "DekId": dek.dek_id,
         "KeyId": dek.key_id,
-        "KeyBase": base.lower(),
+        "KeyBase": normalize_key_id(base),
         "KeyVersion": version,
         "Alg": dek.algorithm,
         "Wrapped": dek.wrapped,

@@ -5,14 +5,19 @@ service says it. azure-core's RetryPolicy differs in three ways that matter here
 immediate retry, which a throttled vault answers with another 429), it retries a POST or PATCH answered 429 only when
 Retry-After is present (Key Vault has been seen omitting it, and wrap/unwrap/rotate/create are POSTs), and it stops
 after 3 status retries. This policy keeps azure-core's machinery (which responses and errors are retryable, body
-rewinding, timeouts) and changes only those three.
+rewinding, timeouts) and changes only those three, plus one of its own: a POST that makes a key version (create,
+rotate) is repeated only when it surely did nothing (429, or never sent), since a repeat after the vault acted makes
+a second version.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.utils import case_insensitive_dict
 
@@ -20,15 +25,20 @@ from azure.core.utils import case_insensitive_dict
 RETRIES = 5
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 16
+# POSTs that make a key version (Key Vault and Managed HSM: /keys/{name}/create, /keys/{name}/rotate).
+_CREATES_VERSION = re.compile(r"/keys/[^/]+/(create|rotate)/?$", re.IGNORECASE)
 
 
 class RetryIncludingPost(RetryPolicy):
     """Retries 429/5xx (and connection errors) on every method, POST and PATCH included, waiting
     `backoff_factor * 2**(n-1)` s before retry n (capped at `backoff_max`), unless the response says how long.
 
-    Crypto POSTs are safe to repeat; a repeated rotate/create after a lost response only adds a version, which
-    handlers tolerate because they decide from state. `sleep` replaces the transport's sleep (tests pass a recorder,
-    so a schedule is asserted without waiting for it).
+    Crypto POSTs are safe to repeat. A create/rotate POST is not: each one the vault acts on makes a version (billed,
+    kept until retirement, and a second rotation nobody asked for, L1). It is repeated only when it surely did
+    nothing: a 429 (refused before acting) or a connection error (never sent). After a lost response, a read timeout
+    or a 5xx it fails at once, and the caller re-reads the key's versions to learn whether it was made
+    (functions.rotation). `sleep` replaces the transport's sleep (tests pass a recorder, so a schedule is asserted
+    without waiting for it).
     """
 
     def __init__(self, *, sleep: Callable[[float], None] | None = None, **kwargs: Any) -> None:
@@ -44,6 +54,16 @@ class RetryIncludingPost(RetryPolicy):
         settings = super().configure_retries(options)
         settings["methods"] = frozenset(settings["methods"]) | {"POST", "PATCH"}
         return settings
+
+    def increment(self, settings: dict[str, Any], response: Any = None, error: Exception | None = None) -> bool:
+        """No further attempt for a version-creating POST that the service may have acted on; else azure-core's."""
+        request = getattr(response, "http_request", None)
+        if request is not None and creates_version(request.method, request.url):
+            status = getattr(getattr(response, "http_response", None), "status_code", None)
+            surely_not_done = isinstance(error, ServiceRequestError) if error is not None else status == 429
+            if not surely_not_done:
+                return False
+        return super().increment(settings, response=response, error=error)
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
         """The wait before retry n (n = attempts that failed so far): no free immediate retry, unlike azure-core."""
@@ -73,6 +93,11 @@ class RetryIncludingPost(RetryPolicy):
                 except ValueError:
                     continue  # neither seconds nor an HTTP date: as if absent
         return None
+
+
+def creates_version(method: str, url: str) -> bool:
+    """Whether a request makes a key version, so repeating it after the service acted would make a second one."""
+    return method.upper() == "POST" and _CREATES_VERSION.search(urlsplit(url).path) is not None
 
 
 def default_retry_policy(*, sleep: Callable[[float], None] | None = None) -> RetryIncludingPost:

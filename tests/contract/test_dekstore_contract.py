@@ -141,6 +141,28 @@ def test_count_by_key_id(store):
     assert store.count_by_key_id(KeyRef(KEY.vault_url, "nothing-here")) == {}
 
 
+EQUIVALENT_VAULT_URLS = (
+    "https://kv.vault.azure.net",
+    "https://KV.Vault.Azure.NET:443/",
+    "HTTPS://kv.privatelink.vaultcore.azure.net",
+    "https://kv.privatelink.vaultcore.azure.net:443",
+)
+
+
+@pytest.mark.parametrize("written", EQUIVALENT_VAULT_URLS)
+def test_count_by_key_id_sees_every_form_of_one_vault_url_as_one_key(store, written):
+    """M6: DEKs written under one form of the vault URL are counted under any equivalent form (case, default port,
+    private-link alias, trailing slash), per (vault, key name, version), keyed by the normalised versioned id."""
+    key_then = KeyRef(written, KEY.name)
+    store.add(_dek("a", "V1", key=key_then))
+    store.add(_dek("b", "v1", key=KEY))
+    store.add(_dek("c", "v2", key=key_then))
+    store.add(_dek("d", "v1", key=KeyRef("https://kv2.vault.azure.net", KEY.name)))
+    expected = {KEY.version_id("v1"): 2, KEY.version_id("v2"): 1}
+    for asked in EQUIVALENT_VAULT_URLS:
+        assert store.count_by_key_id(KeyRef(asked, KEY.name)) == expected, asked
+
+
 def test_four_racing_replaces_of_one_dek_let_exactly_one_through(store):
     read = store.add(_dek("race"))
     barrier = threading.Barrier(RACERS)

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import replace
 
 from shared.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from shared.model import KeyRef, Page, WrappedDek
+from shared.model import KeyRef, Page, WrappedDek, normalize_key_id
 
 MAX_PAGE_SIZE = 1000
 
@@ -72,12 +72,14 @@ class FakeDekStore:
             return sorted({p for p, _ in self._rows})
 
     def count_by_key_id(self, key: KeyRef) -> dict[str, int]:
-        prefix = key.versionless_id.lower() + "/"
+        """Per version, keyed by the normalised versioned id: every spelling of the vault URL is one key (M6)."""
+        prefix = key.normalized_id + "/"
         counts: dict[str, int] = {}
         with self._lock:
             for dek in self._rows.values():
-                if dek.key_id.lower().startswith(prefix):
-                    counts[dek.key_id] = counts.get(dek.key_id, 0) + 1
+                key_id = normalize_key_id(dek.key_id)
+                if key_id.startswith(prefix):
+                    counts[key_id] = counts.get(key_id, 0) + 1
         return counts
 
 

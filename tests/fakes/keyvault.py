@@ -17,7 +17,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from shared.errors import Forbidden, InvalidInput, KeyDisabled, KeyNotFound, UnwrapFailed
-from shared.model import KeyRef, KeyVersion, LifetimeAction, RotationActionType, RotationPolicy, WrapResult
+from shared.model import (
+    KeyRef,
+    KeyVersion,
+    LifetimeAction,
+    RotationActionType,
+    RotationPolicy,
+    WrapResult,
+    normalize_host,
+)
 from shared.ports import WRAP_ALGORITHM
 from shared.rotation_policy import duration_to_timedelta, validate_rotation_policy
 from tests.fakes.clock import FakeClock
@@ -69,7 +77,8 @@ class FakeKeyVault:
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _key(self, key: KeyRef) -> _Key:
-        found = self._keys.get((key.vault_url.rstrip("/").lower(), key.name.lower()))
+        # One vault however its URL is spelled (case, :443, private-link alias), as Azure resolves it.
+        found = self._keys.get((normalize_host(key.vault_url), key.name.lower()))
         if found is None:
             raise KeyNotFound(f"A key with (name/id) {key.name} was not found in this key vault.")
         return found
@@ -114,7 +123,7 @@ class FakeKeyVault:
             raise InvalidInput("kty", f"unsupported key type {kty!r}")
         if size not in (2048, 3072, 4096):
             raise InvalidInput("key_size", f"unsupported RSA key size {size}")
-        k = self._keys.setdefault((key.vault_url.rstrip("/").lower(), key.name.lower()), _Key())
+        k = self._keys.setdefault((normalize_host(key.vault_url), key.name.lower()), _Key())
         return self._add_version(key, k, kty, size, tuple(ops), expires, dict(tags or {}))
 
     def _add_version(self, key, k: _Key, kty, size, ops, expires, tags) -> KeyVersion:

@@ -3,13 +3,15 @@ setting the same one the inventory's dek-table consumers name."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shared.azure.budget import TableRewrapBudget
 from shared.azure.dekstore import TableDekStore
 from shared.bootstrap import Container
 from shared.errors import InvalidSetting
-from shared.inventory import load_inventory
+from shared.inventory import InventoryError, load_inventory
 from shared.model import ConsumerKind
 from shared.ports import DekStore, RewrapBudget
 from shared.settings import Settings
@@ -46,3 +48,24 @@ def test_the_dek_table_setting_is_the_table_the_inventory_names():
     inventory = load_inventory(ROOT / "inventory" / "reference.yaml", env)
     tables = {c.options["table"] for k in inventory.keys for c in k.consumers if c.kind is ConsumerKind.DEK_TABLE}
     assert tables == {Settings.from_env(env).dek_table}
+
+
+def test_a_dek_table_the_app_does_not_read_is_refused_when_the_inventory_loads(tmp_path):
+    """H4: the inventory says `table: appdeks` while the app's registry is CMK_DEK_TABLE (cmkdeks). Accepting it
+    would make the retirement guard count zero DEKs on every old version and disable them under live DEKs."""
+    text = (ROOT / "inventory" / "reference.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text.replace("table: ${CMK_DEK_TABLE:-cmkdeks}", "table: appdeks", 1), encoding="utf-8")
+    container = Container(Settings.from_env({"CMK_INVENTORY_PATH": str(path)}))
+    with pytest.raises(InventoryError) as err:
+        container.inventory  # noqa: B018 - building it is the check
+    [problem] = err.value.problems
+    assert re.search(r"keys\[[^]]+\]\.consumers\[\d+\]\.options\.table", problem), problem
+    assert "appdeks" in problem and "CMK_DEK_TABLE" in problem and "cmkdeks" in problem
+
+
+def test_dek_tables_that_match_the_setting_load():
+    container = Container(Settings.from_env({"CMK_DEK_TABLE": "deks2026"}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CMK_DEK_TABLE", "deks2026")
+        assert container.inventory.keys

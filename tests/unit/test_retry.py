@@ -7,10 +7,16 @@ import email.utils
 import json
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.transport import HttpResponse, HttpTransport
 from azure.core.rest import HttpRequest
@@ -18,7 +24,7 @@ from azure.keyvault.keys import KeyClient
 
 from shared.azure.errors import translate_error
 from shared.azure.keyvault import default_retry_policy as reexported
-from shared.azure.retry import RetryIncludingPost, default_retry_policy
+from shared.azure.retry import RetryIncludingPost, creates_version, default_retry_policy
 from shared.errors import ServiceUnavailable, Throttled
 
 VAULT = "https://kv-retry.vault.azure.net"
@@ -150,3 +156,76 @@ def test_a_persistent_outage_ends_as_service_unavailable() -> None:
 
 def test_keyvault_module_still_exports_the_policy() -> None:
     assert reexported is default_retry_policy
+
+
+class LostResponses(HttpTransport):
+    """Every request reaches the service (counted) and its response is lost: a read timeout, as the SDK reports it."""
+
+    def __init__(self, error: type[Exception] = ServiceResponseTimeoutError) -> None:
+        self.requests: list[str] = []
+        self.error = error
+
+    def send(self, request, **kwargs):
+        self.requests.append(f"{request.method} {urlsplit(request.url).path}")
+        raise self.error("read timed out", error=None)
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args) -> None: ...
+
+
+def _pipeline(transport) -> tuple[Pipeline, list[float]]:
+    waits: list[float] = []
+    return Pipeline(transport, policies=[default_retry_policy(sleep=waits.append)]), waits
+
+
+@pytest.mark.parametrize("action", ["create", "rotate", "ROTATE"])
+def test_a_version_creating_post_is_never_repeated_after_a_lost_response(action: str) -> None:
+    """L1: the vault may have made the version; a repeat makes another. The caller re-reads state instead."""
+    transport = LostResponses()
+    pipeline, waits = _pipeline(transport)
+    with pytest.raises(ServiceResponseError):
+        pipeline.run(HttpRequest("POST", f"{VAULT}/keys/k/{action}?api-version=7.5", json={}))
+    assert len(transport.requests) == 1 and waits == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_version_creating_post_answered_by_a_server_error_is_not_repeated(status: int) -> None:
+    waits, attempts = [], None
+    transport = AuthorizedTransport([(status, {})] * 2)
+    pipeline = Pipeline(transport, policies=[default_retry_policy(sleep=waits.append)])
+    response = pipeline.run(HttpRequest("POST", f"{VAULT}/keys/k/rotate", json={}))
+    attempts = len(transport.methods)
+    assert (attempts, waits, response.http_response.status_code) == (1, [], status)
+
+
+def test_a_version_creating_post_is_retried_when_it_surely_did_nothing() -> None:
+    """429 (refused before acting) and a connection error (never sent) are safe to repeat, on Microsoft's schedule."""
+    transport = AuthorizedTransport([(429, {})] * 2)
+    pipeline = Pipeline(transport, policies=[default_retry_policy(sleep=[].append)])
+    assert pipeline.run(HttpRequest("POST", f"{VAULT}/keys/k/create", json={})).http_response.status_code == 200
+    assert len(transport.methods) == 3
+    refused = LostResponses(error=ServiceRequestError)
+    pipeline, waits = _pipeline(refused)
+    with pytest.raises(ServiceRequestError):
+        pipeline.run(HttpRequest("POST", f"{VAULT}/keys/k/create", json={}))
+    assert len(refused.requests) == 6 and waits == [1, 2, 4, 8, 16]
+
+
+def test_crypto_posts_are_still_retried_after_a_lost_response() -> None:
+    transport = LostResponses()
+    pipeline, waits = _pipeline(transport)
+    with pytest.raises(ServiceResponseError):
+        pipeline.run(HttpRequest("POST", f"{VAULT}/keys/k/abc/unwrapkey", json={}))
+    assert len(transport.requests) == 6 and waits == [1, 2, 4, 8, 16]
+
+
+def test_only_create_and_rotate_count_as_version_creating() -> None:
+    assert creates_version("post", f"{VAULT}/keys/k/create?api-version=7.5")
+    assert creates_version("POST", f"{VAULT}/keys/k/rotate/")
+    assert not creates_version("PUT", f"{VAULT}/keys/k/rotationpolicy")
+    assert not creates_version("POST", f"{VAULT}/keys/create/0a1b/unwrapkey")
+    assert not creates_version("GET", f"{VAULT}/keys/k/rotate")
