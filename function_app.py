@@ -24,7 +24,7 @@ from functions import (
     rotation_triggers,
     sweep,
 )
-from functions.consumer_moves import move_consumer
+from functions.consumer_moves import alert_poisoned_move, move_consumer
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
 from functions.http_answers import Answer, error_answer, ok, revocation_answer, rotation_answer
@@ -281,6 +281,17 @@ def consumer_moves(msg: func.QueueMessage) -> None:
     """One consumer moved to its key's current version: the ARM PATCH started once under a claim, then followed
     through delayed messages until it succeeds, fails (alert) or is given up; never waited on."""
     _work_item("consumer_moves", move_consumer, msg)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=f"{MOVE_QUEUE}-poison", connection="AzureWebJobsStorage")
+def consumer_moves_poisoned(msg: func.QueueMessage) -> None:
+    """A consumer move the host gave up on: alert (high), so somebody knows that consumer is not being moved."""
+    try:
+        message = json.loads(msg.get_body())
+    except ValueError:
+        message = None
+    alert = bootstrap.deps().call(alert_poisoned_move, message)
+    log.error("consumer_moves_poisoned: %s %s", alert.subject, json.dumps(alert.data, sort_keys=True))
 
 
 @app.queue_trigger(arg_name="msg", queue_name=RECONCILE_QUEUE, connection="AzureWebJobsStorage")

@@ -199,8 +199,8 @@ def _succeeded(msg, managed, consumer, current, target: str, claim: Claim, p: _P
 
 def _failed(msg, managed, consumer, target: str, claim: Claim, p: _Ports, why: str) -> MoveResult:
     """Recorded, alerted once (only the claim's holder gets here), then released so the sweep can try again."""
-    _record(p, msg, managed, "failed", target, {"reason": why[:500]})
-    p.alerts.publish(not_moved_alert(managed, consumer, target, why))
+    record_id = _record(p, msg, managed, "failed", target, {"reason": why[:500]})
+    p.alerts.publish(not_moved_alert(managed, consumer, target, why, audit_id=record_id))
     p.claims.release(claim)
     return MoveResult(managed.name, msg.resource_id, "failed", target, {"reason": why[:500]})
 
@@ -210,8 +210,8 @@ def _gave_up(msg, managed, consumer, target: str, claim: Claim, p: _Ports) -> Mo
     return MoveResult(result.key, result.resource_id, "gave-up", target, result.detail)
 
 
-def _record(p: _Ports, msg: MoveMessage, managed, outcome: str, target: str, detail: dict) -> None:
-    p.audit.append(
+def _record(p: _Ports, msg: MoveMessage, managed, outcome: str, target: str, detail: dict) -> str:
+    return p.audit.append(
         AuditRecord(
             uuid.uuid4().hex,
             p.clock.now(),
@@ -222,14 +222,41 @@ def _record(p: _Ports, msg: MoveMessage, managed, outcome: str, target: str, det
             to_version=target.rstrip("/").rsplit("/", 1)[-1],
             detail={"kind": msg.kind, "resource_id": msg.resource_id, "move_id": msg.move_id, **detail},
         )
-    )
+    ).record_id
 
 
-def not_moved_alert(managed: Any, consumer: Any, target: str, why: str) -> Alert:
+def not_moved_alert(managed: Any, consumer: Any, target: str, why: str, *, audit_id: str | None = None) -> Alert:
     return Alert(
         CONSUMER_ALERT,
         consumer.resource_id,
         Severity.HIGH,
         f"{consumer.kind.value} {consumer.resource_id} did not move to {target}: {why}"[:1000],
-        {"key": managed.name, "resource_id": consumer.resource_id, "target": target, "reason": why[:500]},
+        {
+            "key": managed.name,
+            "resource_id": consumer.resource_id,
+            "target": target,
+            "reason": why[:500],
+            "audit_id": audit_id,
+        },
     )
+
+
+def alert_poisoned_move(message: object, *, alerts: Alerts) -> Alert:
+    """A move message the host gave up on (`cmk-move-poison`): the consumer stays on its old, working version, but
+    nobody follows its move any more. Its claim expires (CLAIM_TTL), and the sweep then decides the move again."""
+    try:
+        msg = parse_move_message(message)
+        subject = msg.resource_id
+        data = {"key": msg.key, "resource_id": msg.resource_id, "phase": msg.phase, "target": msg.target}
+    except MalformedMessage as exc:
+        subject, data = "/consumers/move/poison", {"malformed": exc.field}
+    alert = Alert(
+        CONSUMER_ALERT,
+        subject,
+        Severity.HIGH,
+        "a consumer move failed on every attempt and was poisoned: the consumer stays on its current key version "
+        "until the sweep decides the move again or an operator looks",
+        data,
+    )
+    alerts.publish(alert)
+    return alert

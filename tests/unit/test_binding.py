@@ -144,6 +144,7 @@ def test_the_real_container_offers_the_ports_handlers_name():
         access.follow_up_check,
         access_events.reconcile_queued,
         consumer_moves.move_consumer,
+        consumer_moves.alert_poisoned_move,
         *EVENT_HANDLERS.values(),
     ],
     ids=lambda h: h.__qualname__,

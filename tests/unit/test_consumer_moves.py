@@ -7,7 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from functions.consumer_moves import CONSUMER_ALERT, GIVE_UP_AFTER, move_claim_id, move_consumer
+from functions.consumer_moves import (
+    CONSUMER_ALERT,
+    GIVE_UP_AFTER,
+    alert_poisoned_move,
+    move_claim_id,
+    move_consumer,
+)
 from functions.move_messages import parse_move_message
 from functions.rewrap import on_new_version
 from shared.claims import ClaimStatus
@@ -171,6 +177,8 @@ def test_a_failed_operation_alerts_once_and_releases_the_claim_for_a_later_retry
     [alert] = world.alerts.published
     assert alert.type == CONSUMER_ALERT and alert.severity.value == "high"
     assert "KeyVaultAccessForbidden" in alert.data["reason"]
+    failed = next(r for r in world.audit.all() if r.action == "move-consumer" and r.outcome == "failed")
+    assert alert.data["audit_id"] == failed.record_id  # the alert points at its record
     assert _key_url(world) == before
     assert world.claims.get(move_claim_id(server.resource_id, new.version)) is None  # released
     assert [r.outcome for r in world.audit.all() if r.action == "move-consumer"] == ["started", "failed"]
@@ -238,3 +246,14 @@ def test_a_malformed_move_message_is_refused_naming_the_field(world, change, fie
     with pytest.raises(MalformedMessage) as refused:
         move_consumer({**message, **change}, **world.move_ports())
     assert refused.value.field == field
+
+
+def test_a_poisoned_move_alerts_with_the_consumer_and_nothing_else(world):
+    new = _rotate(world)
+    _event(world, new.version)
+    [message] = world.move_queue.drain()
+    alert = alert_poisoned_move(message, alerts=world.alerts)
+    assert (alert.type, alert.severity.value, alert.subject) == (CONSUMER_ALERT, "high", _server(world).resource_id)
+    assert world.alerts.published == [alert]
+    odd = alert_poisoned_move({"version": 9}, alerts=world.alerts)
+    assert odd.data == {"malformed": "version"}
