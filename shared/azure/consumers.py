@@ -119,7 +119,8 @@ def status_from_arm(body: object) -> MoveStatus:
         return MoveStatus("Succeeded")
     if status in ("failed", "canceled", "cancelled"):
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        return MoveStatus("Failed", f"{error.get('code', body['status'])}: {error.get('message', '')}".strip())
+        code, message = error.get("code") or body["status"], error.get("message")
+        return MoveStatus("Failed", f"{code}: {message}" if message else str(code))
     return MoveStatus("InProgress")
 
 
