@@ -13,7 +13,18 @@ import os
 
 import azure.functions as func
 
-from functions import access, alerting, audit_log, key_status, revocation, rewrap_poison, rotation_triggers, sweep
+from functions import (
+    access,
+    access_events,
+    alerting,
+    audit_log,
+    key_status,
+    revocation,
+    rewrap_poison,
+    rotation_triggers,
+    sweep,
+)
+from functions.consumer_moves import alert_poisoned_move, move_consumer
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
 from functions.http_answers import Answer, error_answer, ok, revocation_answer, rotation_answer
@@ -30,7 +41,7 @@ from shared.http_requests import (
     parse_revoke_request,
     parse_rotate_request,
 )
-from shared.queues import ACCESS_CHECK_QUEUE, REVOCATION_CHECK_QUEUE, REWRAP_QUEUE
+from shared.queues import ACCESS_CHECK_QUEUE, MOVE_QUEUE, RECONCILE_QUEUE, REVOCATION_CHECK_QUEUE, REWRAP_QUEUE
 from shared.timestamps import iso_utc
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -263,3 +274,27 @@ def access_check(msg: func.QueueMessage) -> None:
 def revocation_check(msg: func.QueueMessage) -> None:
     """A revocation's (or restoration's) verification, once Key Vault has had time to apply it."""
     _work_item("revocation_check", revocation.check_revocation, msg)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=MOVE_QUEUE, connection="AzureWebJobsStorage")
+def consumer_moves(msg: func.QueueMessage) -> None:
+    """One consumer moved to its key's current version: the ARM PATCH started once under a claim, then followed
+    through delayed messages until it succeeds, fails (alert) or is given up; never waited on."""
+    _work_item("consumer_moves", move_consumer, msg)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=f"{MOVE_QUEUE}-poison", connection="AzureWebJobsStorage")
+def consumer_moves_poisoned(msg: func.QueueMessage) -> None:
+    """A consumer move the host gave up on: alert (high), so somebody knows that consumer is not being moved."""
+    try:
+        message = json.loads(msg.get_body())
+    except ValueError:
+        message = None
+    alert = bootstrap.deps().call(alert_poisoned_move, message)
+    log.error("consumer_moves_poisoned: %s %s", alert.subject, json.dumps(alert.data, sort_keys=True))
+
+
+@app.queue_trigger(arg_name="msg", queue_name=RECONCILE_QUEUE, connection="AzureWebJobsStorage")
+def access_reconcile(msg: func.QueueMessage) -> None:
+    """One managed key reconciled, as an access-change event asked (the event only enqueues)."""
+    _work_item("access_reconcile", access_events.reconcile_queued, msg)

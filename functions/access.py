@@ -16,7 +16,6 @@ from typing import Any
 from functions.access_plan import AccessPlan, GrantRole, RemoveAssignment, Report, TrimKeyOps, plan_access
 from shared.audit import AuditRecord
 from shared.errors import CmkError, MalformedMessage
-from shared.events import RoleAssignmentChanged, VaultAccessPolicyChanged
 from shared.inventory_model import UnknownKey
 from shared.model import Alert, Severity
 from shared.ports import (
@@ -245,49 +244,6 @@ def _consumer_lost_alert(managed, *, restored: bool) -> Alert:
         + ("sanctioned revocation; it was restored" if restored else "sanctioned revocation; it is NOT restored"),
         {"key": managed.name, "principal_id": managed.identity.principal_id, "restored": restored},
     )
-
-
-def _reconcile_all(keys, event_id: str, ports: dict[str, Any]) -> list[ReconcileOutcome]:
-    return [reconcile_key(managed, trigger=f"event:{event_id}", **ports) for managed in keys]
-
-
-def on_role_assignment_changed(
-    event: RoleAssignmentChanged,
-    *,
-    inventory: Any,
-    access: AccessControl,
-    roles: RoleDefinitions,
-    vault: KeyVault,
-    vault_settings: Vaults,
-    revocations: Revocations,
-    audit: AuditTrail,
-    alerts: Alerts,
-    clock: Clock,
-    access_checks: WorkQueue,
-) -> list[ReconcileOutcome]:
-    """The event names the scope, not the grant: reconcile every managed key under it from what ARM lists now."""
-    ports = {k: v for k, v in locals().items() if k != "event"}
-    return _reconcile_all(event.affected_keys, event.event_id, ports)
-
-
-def on_vault_access_policy_changed(
-    event: VaultAccessPolicyChanged,
-    *,
-    inventory: Any,
-    access: AccessControl,
-    roles: RoleDefinitions,
-    vault: KeyVault,
-    vault_settings: Vaults,
-    revocations: Revocations,
-    audit: AuditTrail,
-    alerts: Alerts,
-    clock: Clock,
-    access_checks: WorkQueue,
-) -> list[ReconcileOutcome]:
-    """The vault's policies or its permission model changed: reconcile every managed key in it."""
-    ports = {k: v for k, v in locals().items() if k != "event"}
-    keys = [k for k in inventory.keys if k.vault.name.lower() == event.vault_name.lower()]
-    return _reconcile_all(keys, event.event_id, ports)
 
 
 def follow_up_check(

@@ -9,7 +9,7 @@ An event type without a line is logged as ignored, with its type and key.
 
 from __future__ import annotations
 
-from functions import access, rewrap, rotation_triggers
+from functions import access_events, rewrap, rotation_triggers
 from functions.registry import HandlerRegistry
 from shared.events import (
     KeyExpired,
@@ -24,7 +24,7 @@ EVENT_HANDLERS = HandlerRegistry(
         KeyNearExpiry: rotation_triggers.on_near_expiry,
         KeyExpired: rotation_triggers.on_expired,
         KeyNewVersionCreated: rewrap.on_new_version,
-        RoleAssignmentChanged: access.on_role_assignment_changed,
-        VaultAccessPolicyChanged: access.on_vault_access_policy_changed,
+        RoleAssignmentChanged: access_events.on_role_assignment_changed,
+        VaultAccessPolicyChanged: access_events.on_vault_access_policy_changed,
     }
 )

@@ -1,13 +1,12 @@
-"""A new key version protects nothing until its dependents move: fan the re-wrap out and move the consumers.
+"""A new key version protects nothing until its dependents move: fan the re-wrap out and queue the consumer moves.
 
 On `KeyNewVersionCreated` (and from the sweep, for whatever an event missed), per consumer of the key:
 - dek-table: one re-wrap message per shard of the key's DEKs (functions.rewrap_worker does the work);
-- mysql-flexible-server: point `primaryKeyURI` at the new versioned id (an ARM long-running PATCH), then verify the
-  server reports it and is not Inaccessible;
-- disk-encryption-set: when it follows the latest version itself, only verify (the sweep alerts when it has not
-  moved within Azure's hour); otherwise point `activeKey.keyUrl` and verify.
+- mysql-flexible-server, disk-encryption-set: one `cmk-move` message (functions.consumer_moves does the work). ARM's
+  PATCH of a consumer's key takes minutes and Event Grid waits 30 s for an answer, so this handler only decides and
+  enqueues: it reads the key's current version and sends messages, nothing else (review H6).
 The target is always the key's current version, whatever version the event names: a late or duplicate event moves
-nothing backwards.
+nothing backwards (the move worker reads the current version again when it runs).
 """
 
 from __future__ import annotations
@@ -17,25 +16,24 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from functions.consumer_moves import CONSUMER_ALERT as CONSUMER_ALERT  # re-exported: the sweep alerts with it
+from functions.consumer_moves import decide_move
 from functions.rewrap_messages import RewrapMessage
 from shared.audit import AuditRecord
 from shared.dek_sharding import all_shards, shard_count
-from shared.errors import CmkError, ServiceUnavailable, Throttled
 from shared.events import KeyNewVersionCreated
-from shared.model import Alert, ConsumerKind, KeyVersion, Severity, same_key_id
-from shared.ports import Alerts, AuditTrail, Clock, Consumers, KeyVault, WorkQueue
+from shared.model import ConsumerKind, KeyVersion
+from shared.ports import AuditTrail, Clock, KeyVault, WorkQueue
 
-CONSUMER_ALERT = "CmkGuardian.Consumer.NotMoved"
 # Azure moves a DES that follows the latest version within about an hour.
 FOLLOW_WINDOW = timedelta(hours=1)
-TRANSIENT = (Throttled, ServiceUnavailable)
 
 
 @dataclass(frozen=True)
 class ConsumerStep:
     kind: str
     target: str  # resource id, or the DEK table's partition prefix
-    action: str  # "enqueued", "moved", "already-there", "following", "not-moved", "failed"
+    action: str  # "enqueued" (re-wrap shards or a consumer move)
     detail: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -60,25 +58,20 @@ def on_new_version(
     *,
     vault: KeyVault,
     rewrap_queue: WorkQueue,
-    consumers: Consumers,
+    move_queue: WorkQueue,
     audit: AuditTrail,
-    alerts: Alerts,
     clock: Clock,
 ) -> MoveOutcome:
-    outcome = move_dependents(
+    """Decide and enqueue, nothing more: answered in well under Event Grid's 30 s whatever ARM is doing."""
+    return move_dependents(
         event.key,
         trigger=f"event:{event.event_id}",
         vault=vault,
         rewrap_queue=rewrap_queue,
-        consumers=consumers,
+        move_queue=move_queue,
         audit=audit,
-        alerts=alerts,
         clock=clock,
     )
-    failed = [s for s in outcome.steps if s.action == "failed" and s.detail.get("transient")]
-    if failed:
-        raise ServiceUnavailable(f"{len(failed)} consumer step(s) failed transiently; Event Grid will redeliver")
-    return outcome
 
 
 def move_dependents(
@@ -87,9 +80,8 @@ def move_dependents(
     trigger: str,
     vault: KeyVault,
     rewrap_queue: WorkQueue,
-    consumers: Consumers,
+    move_queue: WorkQueue,
     audit: AuditTrail,
-    alerts: Alerts,
     clock: Clock,
 ) -> MoveOutcome:
     current = vault.get_key(managed.ref)
@@ -97,8 +89,8 @@ def move_dependents(
     for consumer in managed.consumers:
         if consumer.kind == ConsumerKind.DEK_TABLE:
             steps.append(_fan_out(managed, consumer, current, rewrap_queue, clock))
-        else:
-            steps.append(_move_resource(managed, consumer, current, consumers, alerts, clock))
+        elif consumer.resource_id:
+            steps.append(enqueue_move(managed, consumer, trigger=trigger, queue=move_queue))
     record = audit.append(
         AuditRecord(
             uuid.uuid4().hex,
@@ -106,12 +98,18 @@ def move_dependents(
             "move-dependents",
             trigger,
             managed.name,
-            "failed" if any(s.action in ("failed", "not-moved") for s in steps) else "moved",
+            "enqueued",
             to_version=current.version,
             detail={"steps": [{"kind": s.kind, "target": s.target, "action": s.action} for s in steps]},
         )
     )
     return MoveOutcome(managed.name, current.key_id, tuple(steps), record.record_id)
+
+
+def enqueue_move(managed: Any, consumer: Any, *, trigger: str, queue: WorkQueue) -> ConsumerStep:
+    message = decide_move(managed, consumer, trigger=trigger)
+    queue.send(message.to_json())
+    return ConsumerStep(consumer.kind.value, consumer.resource_id, "enqueued", {"move_id": message.move_id})
 
 
 def dek_partitions(managed: Any, consumer: Any) -> list[str]:
@@ -126,33 +124,3 @@ def _fan_out(managed, consumer, current: KeyVersion, queue: WorkQueue, clock: Cl
         queue.send(RewrapMessage(managed.name, current.key_id, partition, started_at=clock.now()).to_json())
     prefix = consumer.options.get("partition_prefix") or managed.name
     return ConsumerStep(consumer.kind.value, prefix, "enqueued", {"shards": len(partitions)})
-
-
-def _move_resource(managed, consumer, current: KeyVersion, consumers: Consumers, alerts: Alerts, clock: Clock):
-    kind, rid = consumer.kind.value, consumer.resource_id
-    try:
-        state = consumers.get_state(kind, rid)
-        if same_key_id(state.key_url, current.key_id):
-            return ConsumerStep(kind, rid, "already-there", {"available": state.available})
-        if state.follows_latest:
-            return ConsumerStep(kind, rid, "following", {"key_url": state.key_url})
-        state = consumers.point_to(kind, rid, current.key_id)
-    except CmkError as exc:
-        step = ConsumerStep(kind, rid, "failed", {"error": exc.code, "transient": isinstance(exc, TRANSIENT)})
-        alerts.publish(_not_moved(managed, consumer, current, f"{exc.code}: {exc}"))
-        return step
-    if not same_key_id(state.key_url, current.key_id) or not state.available:
-        why = f"reports key {state.key_url}, available={state.available}" + (f": {state.error}" if state.error else "")
-        alerts.publish(_not_moved(managed, consumer, current, why))
-        return ConsumerStep(kind, rid, "not-moved", {"key_url": state.key_url, "available": state.available})
-    return ConsumerStep(kind, rid, "moved", {"key_url": state.key_url})
-
-
-def _not_moved(managed: Any, consumer: Any, current: KeyVersion, why: str) -> Alert:
-    return Alert(
-        CONSUMER_ALERT,
-        consumer.resource_id,
-        Severity.HIGH,
-        f"{consumer.kind.value} {consumer.resource_id} did not move to {managed.name}/{current.version}: {why}",
-        {"key": managed.name, "resource_id": consumer.resource_id, "target": current.key_id, "reason": why},
-    )

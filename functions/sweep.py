@@ -62,6 +62,7 @@ def run_sweep(
     pacer: CreationPacer,
     dekstore: DekStore,
     rewrap_queue: WorkQueue,
+    move_queue: WorkQueue,
     consumers: Consumers,
     revocations: Revocations,
 ) -> SweepOutcome:
@@ -71,8 +72,8 @@ def run_sweep(
     )
     policies = sync_rotation_policies(inventory=inventory, vault=snapshot, audit=audit, clock=clock)
     dependents = tend_dependents(
-        inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, consumers=consumers,
-        claims=claims, audit=audit, alerts=alerts, clock=clock,
+        inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
+        consumers=consumers, claims=claims, audit=audit, alerts=alerts, clock=clock,
     )  # fmt: skip
     access_outcomes = [
         reconcile_key(

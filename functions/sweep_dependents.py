@@ -2,8 +2,9 @@
 
 - DEKs still on an older version, with no re-wrap page recorded lately: the re-wrap is resumed (its pages are
   idempotent, so a duplicate costs reads only).
-- A consumer not on the current version: moved (one that follows the latest version itself is given Azure's hour,
-  then alerted on).
+- A consumer not on the current version: a move is queued (functions.consumer_moves; a move already in flight holds
+  its claim, so the queued one stops there). One that follows the latest version itself is given Azure's hour, then
+  alerted on. The sweep never runs a long-running operation itself (review H6).
 - Old versions: the retirement guard decides (functions.retirement); checked once per current version after
   `retire_after`, so a quiet sweep costs no extra Key Vault call.
 """
@@ -16,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from functions.retirement import RetirementDecision, retire_unused_versions
-from functions.rewrap import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, move_dependents
+from functions.rewrap import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move
 from functions.rewrap_messages import RewrapMessage
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, Severity, same_key_id
@@ -40,6 +41,7 @@ def tend_dependents(
     vault: KeyVault,
     dekstore: DekStore,
     rewrap_queue: WorkQueue,
+    move_queue: WorkQueue,
     consumers: Consumers,
     claims: Claims,
     audit: AuditTrail,
@@ -53,10 +55,7 @@ def tend_dependents(
         except CmkError:
             continue  # missing or unreadable: the compliance step reports it
         resumed = _resume_rewrap(managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock)
-        moved = _move_stragglers(
-            managed, current, vault=vault, queue=rewrap_queue, consumers=consumers, audit=audit,
-            alerts=alerts, clock=clock,
-        )  # fmt: skip
+        moved = _move_stragglers(managed, current, queue=move_queue, consumers=consumers, alerts=alerts, clock=clock)
         retirements = _retire(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
             claims=claims, audit=audit, alerts=alerts, clock=clock,
@@ -87,7 +86,7 @@ def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, au
     return shards
 
 
-def _move_stragglers(managed, current, *, vault, queue, consumers: Consumers, audit, alerts, clock):
+def _move_stragglers(managed, current, *, queue: WorkQueue, consumers: Consumers, alerts: Alerts, clock: Clock):
     behind = []
     for consumer in managed.consumers:
         if consumer.kind == ConsumerKind.DEK_TABLE:
@@ -111,12 +110,8 @@ def _move_stragglers(managed, current, *, vault, queue, consumers: Consumers, au
                     )
                 )
             continue
+        enqueue_move(managed, consumer, trigger="timer", queue=queue)
         behind.append(consumer.resource_id)
-    if behind:
-        move_dependents(
-            managed, trigger="timer", vault=vault, rewrap_queue=queue, consumers=consumers,
-            audit=audit, alerts=alerts, clock=clock,
-        )  # fmt: skip
     return behind
 
 

@@ -248,6 +248,21 @@ class Container:
         return self.queue(REWRAP_QUEUE)
 
     @property
+    def move_queue(self):
+        """Consumer moves (ARM long-running PATCHes) and their delayed follow-ups: decided by the new-version event
+        and the sweep, carried out and followed by the `consumer_moves` function."""
+        from shared.queues import MOVE_QUEUE
+
+        return self.queue(MOVE_QUEUE)
+
+    @property
+    def reconcile_queue(self):
+        """One managed key to reconcile per message, enqueued by the access-change events."""
+        from shared.queues import RECONCILE_QUEUE
+
+        return self.queue(RECONCILE_QUEUE)
+
+    @property
     def dekstore(self):
         """The DEK registry, in the CMK_DEK_TABLE table: the same setting the inventory's dek-table consumers name
         with `${CMK_DEK_TABLE:-cmkdeks}`, so the registry the app writes is the one the inventory describes."""

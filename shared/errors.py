@@ -34,6 +34,13 @@ class Conflict(CmkError):
     code = "Conflict"
 
 
+class OperationInProgress(Conflict):
+    """ARM refused a change because another operation on the resource is still running (409 ServerBusy,
+    AnotherOperationInProgress...): the resource is busy, not broken, so callers follow it and try again later."""
+
+    code = "OperationInProgress"
+
+
 class PreconditionFailed(CmkError):
     """An ETag no longer matches: somebody else changed the entity first."""
 

@@ -24,6 +24,7 @@ from shared.model import (
     WrappedDek,
     WrapResult,
 )
+from shared.moves import MoveStarted, MoveStatus
 from shared.revocation import Revocation
 from shared.role_definitions import RoleDefinition
 from shared.vault_settings import VaultSettings
@@ -147,9 +148,15 @@ class Consumers(Protocol):
     def get_state(self, kind: str, resource_id: str) -> ConsumerState:
         """NotFound for a resource that does not exist."""
 
-    def point_to(self, kind: str, resource_id: str, key_url: str) -> ConsumerState:
-        """Move the resource to the versioned `key_url` (an ARM long-running PATCH, followed to its end) and return
-        the state read back afterwards. InvalidInput naming `key_url` for a versionless or foreign URL."""
+    def start_move(self, kind: str, resource_id: str, key_url: str) -> MoveStarted:
+        """Send the PATCH that points the resource at the versioned `key_url` and return at once (an ARM long-running
+        operation: never waited on). OperationInProgress when ARM refuses it because another operation on the
+        resource is running (409). InvalidInput naming `key_url` for a versionless or foreign URL."""
+
+    def move_status(self, kind: str, resource_id: str, operation_url: str | None) -> MoveStatus:
+        """One read of a started move's status. With no `operation_url` (ARM finished the PATCH at once) it is
+        Succeeded: the caller verifies the resource's state either way. InvalidInput naming `operation_url` for a
+        URL that is not ARM's."""
 
 
 @runtime_checkable

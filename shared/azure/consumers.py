@@ -3,23 +3,28 @@ read and moved to a new key version through ARM.
 
 Generic resources (`get_by_id` / `begin_update_by_id`) rather than the typed MySQL and Compute clients: two small
 documents do not justify two more SDKs, and the api-version per type is all that differs. The PATCH is a
-long-running operation; its poller (azure-mgmt-core's ARM polling) is followed to the end, and the state returned
-is read back afterwards, never assumed from what was sent.
+long-running operation of minutes while an Event Grid delivery or a queue worker must not wait that long: it is
+started (`start_move`, ARM's 202 and its `Azure-AsyncOperation` URL kept) and its status read once per check
+(`move_status`); the resource's state is read back afterwards, never assumed from what was sent.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import HttpResponseError
+from azure.core.polling import PollingMethod
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.resource.resources.models import GenericResource
 
 from shared.azure.arm_clients import PerSubscription
 from shared.azure.errors import SDK_ERRORS, translate_error
-from shared.errors import InvalidInput, NotFound, UnexpectedResponse
+from shared.errors import InvalidInput, NotFound, OperationInProgress, UnexpectedResponse
 from shared.model import ConsumerKind, ConsumerState
+from shared.moves import MoveStarted, MoveStatus
 from shared.untrusted import describe_value
 
 API_VERSIONS = {
@@ -104,6 +109,51 @@ def state_from_arm(kind: ConsumerKind, resource_id: str, document: dict[str, Any
     )
 
 
+def status_from_arm(body: object) -> MoveStatus:
+    """An Azure-AsyncOperation document: `status` InProgress (or any other non-terminal word ARM uses), Succeeded,
+    Failed or Canceled, with `error` when it failed."""
+    if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+        raise UnexpectedResponse("operation status: ARM sent no status")
+    status = body["status"].lower()
+    if status == "succeeded":
+        return MoveStatus("Succeeded")
+    if status in ("failed", "canceled", "cancelled"):
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        code, message = error.get("code") or body["status"], error.get("message")
+        return MoveStatus("Failed", f"{code}: {message}" if message else str(code))
+    return MoveStatus("InProgress")
+
+
+class _StartOnly(PollingMethod):
+    """A polling method that polls nothing: it keeps ARM's first answer, so the PATCH is sent and never waited on
+    (no poller thread either). The operation is followed later, from a queue message."""
+
+    def __init__(self) -> None:
+        self._initial: Any = None
+
+    def initialize(self, client: Any, initial_response: Any, deserialization_callback: Any) -> None:
+        self._initial = initial_response
+
+    def run(self) -> None:
+        return None
+
+    def status(self) -> str:
+        return "InProgress"
+
+    def finished(self) -> bool:
+        return True
+
+    def resource(self) -> Any:
+        return None
+
+    def operation_url(self) -> str | None:
+        """`Azure-AsyncOperation` (else `Location`) of a 202; None when ARM answered 200 (done already)."""
+        response = getattr(self._initial, "http_response", None)
+        if response is None or response.status_code != 202:
+            return None
+        return response.headers.get("Azure-AsyncOperation") or response.headers.get("Location")
+
+
 class AzureConsumers:
     def __init__(
         self,
@@ -112,6 +162,7 @@ class AzureConsumers:
         base_url: str = "https://management.azure.com",
         connection_verify: str | bool = True,
     ) -> None:
+        self._base_url = base_url
         self._client = PerSubscription(
             ResourceManagementClient, credential, base_url=base_url, connection_verify=connection_verify
         )
@@ -130,7 +181,7 @@ class AzureConsumers:
         properties = self._properties(self._client(subscription), known, resource_id)
         return state_from_arm(known, resource_id, {"properties": properties})
 
-    def point_to(self, kind: str, resource_id: str, key_url: str) -> ConsumerState:
+    def start_move(self, kind: str, resource_id: str, key_url: str) -> MoveStarted:
         known, subscription = consumer_kind(kind, resource_id)
         key_url = require_versioned_key_url(key_url)
         client = self._client(subscription)
@@ -141,14 +192,43 @@ class AzureConsumers:
             patch = {"dataEncryption": {**(current.get("dataEncryption") or {}), "primaryKeyURI": key_url}}
         else:
             patch = {"activeKey": {**(current.get("activeKey") or {}), "keyUrl": key_url}}
+        started = _StartOnly()
         try:
-            poller = client.resources.begin_update_by_id(
-                resource_id, GenericResource(properties=patch), api_version=API_VERSIONS[known]
+            client.resources.begin_update_by_id(
+                resource_id, GenericResource(properties=patch), api_version=API_VERSIONS[known], polling=started
             )
-            poller.result()
+        except HttpResponseError as exc:
+            if exc.status_code == 409:  # ServerBusy, AnotherOperationInProgress, ...: busy, not broken
+                code = exc.error.code if exc.error else "Conflict"
+                raise OperationInProgress(f"{known} {resource_id}: {code}: {exc.message}") from exc
+            raise translate_error(exc, f"{known} {resource_id}: moving to {key_url}", NotFound) from exc
         except SDK_ERRORS as exc:
             raise translate_error(exc, f"{known} {resource_id}: moving to {key_url}", NotFound) from exc
-        return self.get_state(kind, resource_id)
+        return MoveStarted(started.operation_url())
+
+    def move_status(self, kind: str, resource_id: str, operation_url: str | None) -> MoveStatus:
+        known, subscription = consumer_kind(kind, resource_id)
+        if operation_url is None:
+            return MoveStatus("Succeeded")
+        url = self._arm_url(operation_url)
+        from azure.core.rest import HttpRequest
+
+        try:
+            response = self._client(subscription).send_request(HttpRequest("GET", url))
+            response.raise_for_status()
+            body = response.json()
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"{known} {resource_id}: operation status", NotFound) from exc
+        except ValueError as exc:
+            raise UnexpectedResponse(f"{known} {resource_id}: operation status is not JSON") from exc
+        return status_from_arm(body)
+
+    def _arm_url(self, operation_url: str) -> str:
+        """The app's token goes only to ARM: an operation URL from a queue message must be on ARM's host."""
+        parsed, base = urlsplit(str(operation_url)), urlsplit(self._base_url)
+        if parsed.scheme != "https" or parsed.netloc.lower() != base.netloc.lower():
+            raise InvalidInput("operation_url", f"must be an https URL on {base.netloc}")
+        return str(operation_url)
 
     def close(self) -> None:
         self._client.close()

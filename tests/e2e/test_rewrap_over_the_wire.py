@@ -90,8 +90,14 @@ def test_a_rotation_moves_every_dek_and_the_server_which_stays_available_then_th
 
     wait_until(lambda: topic_events(system, "CmkGuardian.Rewrap.Completed", MYSQL), what="the re-wrap completed alert")
     assert registry.on_version(MYSQL, new_id) and registry.all_open()
-    server = system.cloud.get_resource(_mysql_server(system))
-    assert server["properties"]["dataEncryption"]["primaryKeyURI"] == new_id
+    # The server's move is a long-running operation followed from the cmk-move queue: it ends when ARM says so.
+    wait_until(
+        lambda: (
+            system.cloud.get_resource(_mysql_server(system))["properties"]["dataEncryption"]["primaryKeyURI"] == new_id
+        ),
+        timeout=120,
+        what="the server on the new version",
+    )
     status = next(k for k in wire.keys()["keys"] if k["name"] == MYSQL)["dependents"]
     new_version = new_id.rsplit("/", 1)[1]
     assert status["deks_by_version"] == {new_version: DEKS}

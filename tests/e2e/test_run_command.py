@@ -97,6 +97,8 @@ def test_following_the_printed_guide(tmp_path):
         assert json.loads(shell(grant))["key"] == "mysql-encryption-key"
         run.wait_for(lambda line: "role_assignment_events:" in line and "ResourceWriteSuccess" in line, after=mark)
         run.wait_for(lambda line: "role_assignment_events: handled" in line, after=mark)
+        # the event only enqueues: the key is reconciled by the cmk-reconcile worker
+        run.wait_for(lambda line: "access_reconcile:" in line and "mysql-encryption-key" in line, after=mark)
         assert json.loads(shell(keys_again))["summary"]["compliant"] == 2
 
         # 4. run the sweep through the admin API

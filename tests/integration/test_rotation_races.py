@@ -151,6 +151,7 @@ def test_what_a_sweep_costs_in_key_vault_calls(deployment, stores, record_proper
         "pacer": CreationPacer(),
         "dekstore": FakeDekStore(),
         "rewrap_queue": FakeWorkQueue(),
+        "move_queue": FakeWorkQueue(),
         "consumers": FakeConsumers(),
         "revocations": FakeRevocations(),
     }

@@ -44,6 +44,8 @@ class World:
     budget: object = None
     revocations: FakeRevocations = field(default_factory=FakeRevocations)
     access_checks: FakeWorkQueue = field(default_factory=FakeWorkQueue)
+    move_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
+    reconcile_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
 
     def ports(self) -> dict:
         """What the report and the sweep are called with (the role catalog fresh, so a test sees its own roles)."""
@@ -82,6 +84,7 @@ class World:
             "pacer": pacer,
             "dekstore": self.dekstore,
             "rewrap_queue": self.rewrap_queue,
+            "move_queue": self.move_queue,
             "consumers": self.consumers,
             "revocations": self.revocations,
         }
@@ -117,14 +120,27 @@ class World:
         )
 
     def rewrap_ports(self) -> dict:
-        """What the new-version handler and the re-wrap worker are called with."""
+        """What the new-version handler is called with (it decides and enqueues, nothing more)."""
         return {
             "vault": self.vault,
             "rewrap_queue": self.rewrap_queue,
+            "move_queue": self.move_queue,
+            "audit": self.audit,
+            "clock": self.clock,
+        }
+
+    def move_ports(self) -> dict:
+        """What the consumer-move worker is called with (follow-ups queued with a 3 s delay, as in the local run)."""
+        return {
+            "inventory": self.inventory,
+            "vault": self.vault,
             "consumers": self.consumers,
+            "claims": self.claims,
             "audit": self.audit,
             "alerts": self.alerts,
             "clock": self.clock,
+            "move_queue": self.move_queue,
+            "follow_up_delay": 3,
         }
 
     def report(self):
@@ -154,6 +170,7 @@ def world() -> World:
     for v in inventory.vaults:
         vaults.register(v.resource_id)
     w = World(inventory, vault, access, clock, vaults)
+    w.consumers.clock = clock  # a consumer's long-running operations take the time the test gives them
     for key in inventory.keys:
         vault.create_key(key.ref, kty=key.kty, size=key.size, ops=key.ops, expires=key.rotation.expiry_for(clock.now()))
         vault.set_rotation_policy(key.ref, key.rotation.to_policy())

@@ -70,6 +70,18 @@ class FakePorts(Container):
         return self._port("rewrap_queue", self.world.rewrap_queue)
 
     @property
+    def move_queue(self):
+        return self._port("move_queue", self.world.move_queue)
+
+    @property
+    def reconcile_queue(self):
+        return self._port("reconcile_queue", self.world.reconcile_queue)
+
+    @property
+    def follow_up_delay(self):
+        return self._port("follow_up_delay", 3)
+
+    @property
     def budget(self):
         return self._port("budget", self.world.budget)
 

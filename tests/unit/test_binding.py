@@ -10,9 +10,11 @@ import pytest
 
 from functions import (
     access,
+    access_events,
     alerting,
     audit_log,
     compliance,
+    consumer_moves,
     key_status,
     rewrap_poison,
     rewrap_worker,
@@ -140,6 +142,9 @@ def test_the_real_container_offers_the_ports_handlers_name():
         rewrap_worker.rewrap_page,
         rewrap_poison.alert_poisoned_page,
         access.follow_up_check,
+        access_events.reconcile_queued,
+        consumer_moves.move_consumer,
+        consumer_moves.alert_poisoned_move,
         *EVENT_HANDLERS.values(),
     ],
     ids=lambda h: h.__qualname__,

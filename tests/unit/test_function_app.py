@@ -42,6 +42,13 @@ EXPECTED = {
     "deliver_alerts": {"type": "queueTrigger", "queueName": "cmk-alerts", "connection": "AzureWebJobsStorage"},
     "rewrap_worker": {"type": "queueTrigger", "queueName": "cmk-rewrap", "connection": "AzureWebJobsStorage"},
     "access_check": {"type": "queueTrigger", "queueName": "cmk-access-check", "connection": "AzureWebJobsStorage"},
+    "consumer_moves": {"type": "queueTrigger", "queueName": "cmk-move", "connection": "AzureWebJobsStorage"},
+    "consumer_moves_poisoned": {
+        "type": "queueTrigger",
+        "queueName": "cmk-move-poison",
+        "connection": "AzureWebJobsStorage",
+    },
+    "access_reconcile": {"type": "queueTrigger", "queueName": "cmk-reconcile", "connection": "AzureWebJobsStorage"},
     "rewrap_poisoned": {
         "type": "queueTrigger",
         "queueName": "cmk-rewrap-poison",

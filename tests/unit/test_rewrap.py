@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from functions.consumer_moves import move_consumer
 from functions.retirement import retire_unused_versions
 from functions.rewrap import on_new_version
 from functions.rewrap_messages import RewrapMessage
@@ -86,7 +87,8 @@ def _rotate(world, name: str):
 
 def _worker_ports(world, budget=None) -> dict:
     ports = {**world.rewrap_ports(), "inventory": world.inventory, "claims": world.claims, "dekstore": world.dekstore}
-    ports.pop("consumers")
+    ports.pop("move_queue")
+    ports["alerts"] = world.alerts
 
     def sleep(seconds: float) -> None:  # waiting for the next budget window moves the fake clock, nothing else
         world.clock.advance(timedelta(seconds=seconds))
@@ -112,6 +114,20 @@ def _drain(world, budget=None, vault=None) -> list:
     raise AssertionError("the re-wrap did not converge")
 
 
+def _drain_moves(world) -> list:
+    """Run the consumer-move worker until its queue is empty, each delayed follow-up after its delay on the clock."""
+    results = []
+    for _ in range(1000):
+        queued = world.move_queue.messages
+        if not queued:
+            return results
+        world.move_queue.messages = []
+        for item in queued:
+            world.clock.advance(timedelta(seconds=item.delay_seconds))
+            results.append(move_consumer(item.message, **world.move_ports()))
+    raise AssertionError("the moves did not converge")
+
+
 def _assert_all_open_on(world, plaintexts, key_id: str) -> None:
     for (partition, dek_id), original in plaintexts.items():
         dek = world.dekstore.get(partition, dek_id)
@@ -119,7 +135,7 @@ def _assert_all_open_on(world, plaintexts, key_id: str) -> None:
         assert world.vault.unwrap_key(dek.key_id, dek.wrapped, dek.algorithm) == original
 
 
-def test_a_new_version_fans_out_one_message_per_shard_and_moves_the_azure_consumers(world):
+def test_a_new_version_fans_out_one_message_per_shard_and_queues_the_azure_consumers_moves(world):
     _seed(world, MYSQL, 9)
     new = _rotate(world, MYSQL)
     outcome = on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
@@ -127,8 +143,11 @@ def test_a_new_version_fans_out_one_message_per_shard_and_moves_the_azure_consum
     assert sorted(m["partition"] for m in messages) == all_shards("mysql-")  # every shard, known without a scan
     assert {m["target"] for m in messages} == {new.key_id}
     mysql = world.key(MYSQL).consumers[0]
+    assert world.consumers.moves == []  # the event handler never talks to ARM (review H6)
+    assert [m["resource_id"] for m in world.move_queue.visible()] == [mysql.resource_id]
+    assert {s.action for s in outcome.steps} == {"enqueued"}
+    _drain_moves(world)
     assert world.consumers.get_state(mysql.kind.value, mysql.resource_id).key_url == new.key_id
-    assert {s.action for s in outcome.steps} == {"enqueued", "moved"}
 
 
 def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completion_once(world):
@@ -359,6 +378,7 @@ def test_the_guard_keeps_a_version_that_a_dek_or_a_consumer_still_needs(world):
     assert world.vault.get_key(world.key(MYSQL).ref, old.version).enabled
     on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     _drain(world)
+    _drain_moves(world)
     [decision] = retire_unused_versions(world.key(MYSQL), enforce=True, **retire)
     assert decision.allowed
     assert not world.vault.get_key(world.key(MYSQL).ref, old.version).enabled
@@ -375,6 +395,7 @@ def test_the_sweep_resumes_a_stalled_rewrap_moves_stragglers_and_then_retires(wo
     mysql = next(d for d in first.dependents if d.key == MYSQL)
     assert mysql.resumed_shards == 16 and mysql.moved  # every shard of the key, known without a scan
     _drain(world)
+    _drain_moves(world)
     _assert_all_open_on(world, plaintexts, new.key_id)
     world.clock.advance(timedelta(days=31))
     run_sweep(**world.sweep_ports())
@@ -392,7 +413,8 @@ def test_the_keys_status_shows_deks_per_version_the_consumers_and_the_rewrap_in_
     on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     first = next(m for m in world.rewrap_queue.drain() if m["partition"] == "mysql-000")
     rewrap_page(first, **_worker_ports(world))  # one page of 100 done, its continuation still queued
-    skip = ("alerts", "claims", "pacer", "rewrap_queue", "revocations")
+    _drain_moves(world)
+    skip = ("alerts", "claims", "pacer", "rewrap_queue", "move_queue", "revocations")
     ports = {k: v for k, v in world.sweep_ports().items() if k not in skip}
     body = keys_status(**ports)
     mysql = next(k for k in body["keys"] if k["name"] == MYSQL)["dependents"]
