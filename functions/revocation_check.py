@@ -1,0 +1,180 @@
+"""The follow-up that verifies a revocation (or a restoration) is in force, once Key Vault has applied it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from functions.revocation_common import (
+    FAILED_ALERT,
+    MAX_CHECKS,
+    MESSAGE_VERSION,
+    VERIFIED_ALERT,
+    CheckOutcome,
+    audit_record,
+    consumer_states,
+    key_use_at_key,
+    probe_unwrap,
+    revocation_alert,
+)
+from shared.errors import (
+    InvalidInput,
+    MalformedMessage,
+    NotFound,
+    PreconditionFailed,
+)
+from shared.inventory_model import UnknownKey
+from shared.model import Severity
+from shared.ports import (
+    AccessControl,
+    Alerts,
+    AuditTrail,
+    Clock,
+    Consumers,
+    DekStore,
+    KeyVault,
+    Revocations,
+    RoleDefinitions,
+    WorkQueue,
+)
+from shared.revocation import (
+    RevocationAction,
+    RevocationState,
+    check_revocation_id,
+)
+
+
+# ---- the follow-up -------------------------------------------------------------------------------------------------
+def check_revocation(
+    message: object,
+    *,
+    inventory: Any,
+    access: AccessControl,
+    roles: RoleDefinitions,
+    vault: KeyVault,
+    consumers: Consumers,
+    dekstore: DekStore,
+    revocations: Revocations,
+    audit: AuditTrail,
+    alerts: Alerts,
+    clock: Clock,
+    revocation_checks: WorkQueue,
+    follow_up_delay: int,
+) -> CheckOutcome:
+    """After RBAC's propagation delay: is the revocation (or the restoration) in force? Grants and versions are read
+    again, a shredded key is probed with an unwrap, and the consumers must report what the plan said they would.
+    A consumer that does not yet is checked again later, up to MAX_CHECKS times, before the revocation fails."""
+    if not isinstance(message, dict) or message.get("version") != MESSAGE_VERSION:
+        raise MalformedMessage("version", f"a revocation check is a version {MESSAGE_VERSION} JSON object")
+    phase = message.get("phase")
+    if phase not in ("revocation", "restoration"):
+        raise MalformedMessage("phase", "must be revocation or restoration")
+    try:
+        revocation = revocations.get(check_revocation_id(message.get("revocation_id")))
+    except InvalidInput as exc:
+        raise MalformedMessage("revocation_id", exc.reason) from None
+    except NotFound:
+        raise MalformedMessage("revocation_id", "names no revocation") from None
+    wanted = (
+        (RevocationState.EXECUTED, RevocationState.FAILED) if phase == "revocation" else (RevocationState.RESTORED,)
+    )
+    if revocation.state not in wanted or (phase == "restoration" and revocation.restoration.verified_at):
+        return CheckOutcome(revocation.revocation_id, phase, "skipped", (f"state is {revocation.state.value}",))
+    try:
+        managed = inventory.key(revocation.key)
+    except UnknownKey:
+        raise MalformedMessage("revocation_id", f"its key {revocation.key} is no longer in the inventory") from None
+    wrong, waiting = _in_force(
+        revocation, managed, phase, access=access, roles=roles, vault=vault, consumers=consumers, dekstore=dekstore
+    )
+    now = clock.now()
+    checks = revocation.checks + 1
+    trigger = f"follow-up:{revocation.revocation_id}"
+    if not wrong and waiting and checks < MAX_CHECKS:
+        try:
+            revocations.update(replace(revocation, checks=checks, updated_at=now))
+        except PreconditionFailed:  # a duplicate delivery of this check got there first and rescheduled it
+            return CheckOutcome(revocation.revocation_id, phase, "skipped", ("changed meanwhile",))
+        revocation_checks.send(dict(message), delay_seconds=follow_up_delay)
+        return CheckOutcome(revocation.revocation_id, phase, "rescheduled", tuple(waiting))
+    problems = wrong + waiting
+    if phase == "restoration":
+        restoration = replace(
+            revocation.restoration, verified_at=None if problems else now, failure="; ".join(problems)[:1000] or None
+        )
+        updated = replace(revocation, checks=checks, updated_at=now, restoration=restoration)
+    elif problems:
+        updated = revocation.moved(RevocationState.FAILED, now, checks=checks, failure="; ".join(problems)[:1000])
+    else:
+        updated = revocation.moved(RevocationState.VERIFIED, now, checks=checks, verified_at=now, failure=None)
+    try:
+        updated = revocations.update(updated)
+    except PreconditionFailed:
+        return CheckOutcome(revocation.revocation_id, phase, "skipped", ("changed meanwhile",))
+    outcome = "failed" if problems else "verified"
+    audit_record(
+        audit,
+        clock,
+        f"{phase}-check",
+        trigger,
+        managed.name,
+        outcome,
+        {"id": updated.revocation_id, "problems": problems},
+    )
+    if problems:
+        alerts.publish(
+            revocation_alert(
+                FAILED_ALERT,
+                Severity.CRITICAL,
+                updated,
+                f"{phase} of {managed.name} is NOT in force: {'; '.join(problems)}",
+                phase=phase,
+            )
+        )
+    else:
+        alerts.publish(
+            revocation_alert(
+                VERIFIED_ALERT,
+                Severity.INFO,
+                updated,
+                f"{phase} of {managed.name} verified in force after {checks} check(s)",
+                phase=phase,
+            )
+        )
+    return CheckOutcome(updated.revocation_id, phase, outcome, tuple(problems))
+
+
+def _in_force(revocation, managed, phase, *, access, roles, vault, consumers, dekstore) -> tuple[list[str], list[str]]:
+    """(what is wrong, what has not happened yet): a grant or version in the wrong state is wrong at once; a
+    consumer that does not yet show the change may still be waiting for Key Vault to apply it."""
+    revoked = phase == "revocation"
+    wrong: list[str] = []
+    if revocation.action is RevocationAction.DISABLE_KEY:
+        versions = vault.list_versions(managed.ref)
+        if revoked:
+            wrong += [f"version {v.version} is enabled" for v in versions if v.enabled]
+        else:
+            enabled = {v.version for v in versions if v.enabled}
+            wrong += [f"version {v} is disabled" for v in revocation.executed if v not in enabled]
+        probe = probe_unwrap(managed, dekstore, vault)
+        if revoked and probe == "unwrapped":
+            wrong.append("a registry DEK still unwraps under the key")
+        if not revoked and probe == "refused":
+            wrong.append("a registry DEK still does not unwrap under the key")
+    else:
+        held = key_use_at_key(managed, revocation.principal_id, access, roles)
+        if revoked and held:
+            wrong += [f"{revocation.principal_id} holds key use again through {a.id}" for a in held]
+        if not revoked and not held:
+            wrong.append(f"{revocation.principal_id} holds no key use at {managed.name}")
+    affects_consumers = (
+        revocation.action is RevocationAction.DISABLE_KEY or revocation.principal_id == managed.identity.principal_id
+    )
+    waiting: list[str] = []
+    if affects_consumers:
+        for rid, state in consumer_states(managed, consumers).items():
+            if state is None:
+                waiting.append(f"{rid}: state could not be read")
+            elif state.available == revoked:
+                waiting.append(f"{rid} still reports itself {'available' if revoked else 'unavailable'}")
+    return wrong, waiting
