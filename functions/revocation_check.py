@@ -16,6 +16,7 @@ from functions.revocation_common import (
     key_use_at_key,
     probe_unwrap,
     revocation_alert,
+    send_alert,
 )
 from shared.errors import (
     InvalidInput,
@@ -122,24 +123,30 @@ def check_revocation(
         {"id": updated.revocation_id, "problems": problems},
     )
     if problems:
-        alerts.publish(
+        send_alert(
             revocation_alert(
                 FAILED_ALERT,
                 Severity.CRITICAL,
                 updated,
                 f"{phase} of {managed.name} is NOT in force: {'; '.join(problems)}",
                 phase=phase,
-            )
+            ),
+            alerts=alerts,
+            audit=audit,
+            clock=clock,
         )
     else:
-        alerts.publish(
+        send_alert(
             revocation_alert(
                 VERIFIED_ALERT,
                 Severity.INFO,
                 updated,
                 f"{phase} of {managed.name} verified in force after {checks} check(s)",
                 phase=phase,
-            )
+            ),
+            alerts=alerts,
+            audit=audit,
+            clock=clock,
         )
     return CheckOutcome(updated.revocation_id, phase, outcome, tuple(problems))
 

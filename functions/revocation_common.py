@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from functions.revocation_plan import RevocationPlan, key_use
+from shared.alerts import publish_or_record
 from shared.arm_ids import normalize_scope
 from shared.audit import AuditRecord
 from shared.dek_sharding import all_shards, shard_count
@@ -22,6 +23,7 @@ from shared.inventory_model import UnknownKey
 from shared.model import Alert, ConsumerKind, ConsumerState, Severity
 from shared.ports import (
     AccessControl,
+    Alerts,
     AuditTrail,
     Clock,
     Consumers,
@@ -42,6 +44,7 @@ FAILED_ALERT = "CmkGuardian.Revocation.Failed"
 MAX_CHECKS = 3  # follow-ups before a consumer that still reports its key working makes the revocation fail
 STALE_PLANNED = timedelta(minutes=5)  # a planned revocation this old was left by a crashed instance: resume it
 MESSAGE_VERSION = 1
+PLAN_LISTS = ("remove", "groups", "inherited", "losses", "blockers", "notes")
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,15 @@ def audit_record(
     return record.record_id
 
 
+MAX_ALERT_MESSAGE_CHARS = 1_000
+
+
 def revocation_alert(kind: str, severity: Severity, revocation: Revocation, message: str, **extra: Any) -> Alert:
-    """Who asked, what, why, when, the plan and the audit record: everything a responder needs in one event."""
+    """Who asked, what, why, when, the plan's summary and counts, and the audit record: what a responder needs first.
+    The plan itself (which may list hundreds of grants) stays in the ledger, GET /api/revocations/{id}, and the audit
+    trail, so the alert stays far below the queue's limit however large the plan."""
+    plan = revocation.plan or {}
+    counts = {name: len(plan[name]) for name in PLAN_LISTS if isinstance(plan.get(name), list)}
     data = {
         "revocation_id": revocation.revocation_id,
         "key": revocation.key,
@@ -126,10 +136,20 @@ def revocation_alert(kind: str, severity: Severity, revocation: Revocation, mess
         "requested_at": revocation.to_json()["requested_at"],
         "state": revocation.state.value,
         "audit_record_id": revocation.audit_record_id,
-        "plan": revocation.plan,
+        "plan_summary": plan.get("summary"),
+        "counts": {**counts, "executed": len(revocation.executed)},
+        "details": f"GET /api/revocations/{revocation.revocation_id}",
         **extra,
     }
+    if len(message) > MAX_ALERT_MESSAGE_CHARS:
+        message = message[: MAX_ALERT_MESSAGE_CHARS - 1] + "…"
     return Alert(kind, f"/revocations/{revocation.revocation_id}", severity, message, data)
+
+
+def send_alert(alert: Alert, *, alerts: Alerts, audit: AuditTrail, clock: Clock) -> None:
+    """An alert that cannot be queued is logged and audited (shared.alerts.publish_or_record); the act it reports
+    stands, and its follow-up check was queued before it."""
+    publish_or_record(alerts, alert, audit=audit, clock=clock)
 
 
 def key_use_at_key(managed, principal: str, access: AccessControl, roles: RoleDefinitions) -> list:

@@ -18,6 +18,7 @@ from functions.revocation_common import (
     managed_key,
     probe_unwrap,
     revocation_alert,
+    send_alert,
 )
 from functions.revocation_plan import RevocationPlan, plan_revocation
 from shared.commands import RevokeCommand
@@ -278,10 +279,13 @@ def _execute(
             "failed",
             {"id": failed.revocation_id, "failure": failed.failure},
         )
-        alerts.publish(
+        send_alert(
             revocation_alert(
                 FAILED_ALERT, Severity.CRITICAL, failed, f"revocation of {managed.name} FAILED: {failed.failure}"
-            )
+            ),
+            alerts=alerts,
+            audit=audit,
+            clock=clock,
         )
         return RevocationOutcome("failed", plan, failed, error=error or Conflict(failed.failure or "failed"))
     try:
@@ -311,9 +315,10 @@ def _execute(
             executed_rev,
             f"{executed_rev.principal_id} revoked from {managed.name} by {executed_rev.requested_by}",
         )
-    alerts.publish(alert)
+    # The follow-up first: an alert that cannot be queued must not leave the revocation unverified.
     revocation_checks.send(
         {"version": MESSAGE_VERSION, "revocation_id": executed_rev.revocation_id, "phase": "revocation"},
         delay_seconds=follow_up_delay,
     )
+    send_alert(alert, alerts=alerts, audit=audit, clock=clock)
     return RevocationOutcome(status, plan, executed_rev)

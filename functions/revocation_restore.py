@@ -13,6 +13,7 @@ from functions.revocation_common import (
     audit_record,
     managed_key,
     revocation_alert,
+    send_alert,
 )
 from functions.revocation_plan import PlannedAssignment
 from shared.arm_ids import last_segment
@@ -124,14 +125,17 @@ def restore(
             "failed",
             {"id": failed.revocation_id, "failure": restoration.failure},
         )
-        alerts.publish(
+        send_alert(
             revocation_alert(
                 FAILED_ALERT,
                 Severity.CRITICAL,
                 failed,
                 f"restoration of {managed.name} FAILED: {restoration.failure}",
                 phase="restoration",
-            )
+            ),
+            alerts=alerts,
+            audit=audit,
+            clock=clock,
         )
         return RevocationOutcome(
             "failed", revocation=failed, audit_record_id=record_id, error=Conflict(restoration.failure)
@@ -140,18 +144,22 @@ def restore(
     audit_record(
         audit, clock, "restoration", trigger, managed.name, "restored", {"id": done.revocation_id, "restored": restored}
     )
-    alerts.publish(
+    revocation_checks.send(  # the follow-up first: an alert that cannot be queued must not leave it unverified
+        {"version": MESSAGE_VERSION, "revocation_id": done.revocation_id, "phase": "restoration"},
+        delay_seconds=follow_up_delay,
+    )
+    send_alert(
         revocation_alert(
             ACCESS_RESTORED_ALERT,
             Severity.HIGH,
             done,
             f"break-glass restoration of {managed.name} by {command.caller}: {command.reason}",
-            restoration=restoration.to_json(),
-        )
-    )
-    revocation_checks.send(
-        {"version": MESSAGE_VERSION, "revocation_id": done.revocation_id, "phase": "restoration"},
-        delay_seconds=follow_up_delay,
+            restored=len(restoration.restored),
+            restoration_audit_record_id=restoration.audit_record_id,
+        ),
+        alerts=alerts,
+        audit=audit,
+        clock=clock,
     )
     return RevocationOutcome("restored", revocation=done, audit_record_id=record_id)
 
