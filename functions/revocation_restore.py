@@ -172,7 +172,13 @@ def _give_back(revocation: Revocation, managed, inventory, access: AccessControl
             restored.append(version)
         enabled = {v.version for v in vault.list_versions(managed.ref) if v.enabled}
         return restored, [f"version {v} is still disabled" for v in revocation.executed if v not in enabled]
-    removed = [PlannedAssignment.from_json(a) for a in revocation.plan.get("remove", [])]
+    stored = revocation.plan.get("remove")
+    if not isinstance(stored, list):
+        # Restoration re-creates exactly what was removed; without that list it would restore nothing and say done.
+        return restored, ["the revocation's removed assignments (plan.remove) cannot be read: nothing was restored"]
+    removed = [PlannedAssignment.from_json(a) for a in stored]
+    # One removed after the plan was made (it appeared meanwhile) was never described: it cannot be re-created.
+    unknown = sorted({i.lower() for i in revocation.executed} - {a.assignment_id.lower() for a in removed})
     removed = [a for a in removed if a.assignment_id in revocation.executed] or removed
     if not removed and revocation.principal_id == managed.identity.principal_id:
         # Nothing was taken at the key (the consumer held nothing there): give it the minimal grant it needs.
@@ -187,4 +193,5 @@ def _give_back(revocation: Revocation, managed, inventory, access: AccessControl
         )
         restored.append(made.id)
     listed = {a.id.lower() for a in access.list_assignments(managed.scope)}
-    return restored, [f"assignment {a} is not listed" for a in restored if a.lower() not in listed]
+    wrong = [f"assignment {a} is not listed" for a in restored if a.lower() not in listed]
+    return restored, wrong + [f"removed assignment {a} is not described in the stored plan" for a in unknown]

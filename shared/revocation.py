@@ -19,6 +19,15 @@ from shared.errors import InvalidInput
 from shared.timestamps import iso_utc, parse_utc
 
 REVOCATION_ID = re.compile(r"[0-9a-f]{32}")
+# The largest record (its JSON) a ledger keeps: a plan of several thousand grants fits; past this a record is refused,
+# never truncated, since restoration needs every removed assignment as it was.
+MAX_RECORD_CHARS = 4_000_000
+
+
+def check_record_size(document: str) -> None:
+    """InvalidInput naming the plan (what grows) when a revocation's JSON is larger than any ledger keeps."""
+    if len(document) > MAX_RECORD_CHARS:
+        raise InvalidInput("plan", f"the revocation's record is {len(document)} characters, above {MAX_RECORD_CHARS}")
 
 
 class RevocationAction(StrEnum):

@@ -357,3 +357,20 @@ def test_losing_the_race_to_execute_answers_already_revoked_on_the_record_withou
     assert outcome.status == "already-revoked" and outcome.revocation.state is RevocationState.EXECUTED
     assert world.alerts.published == [] and checks.messages == []  # the rival alerts and schedules, not this call
     assert world.audit.all()[-1].outcome == "already-revoked"
+
+
+def test_a_restoration_whose_removed_assignments_cannot_be_read_fails_loudly_and_restores_nothing(world, checks):
+    """M2: a record whose plan lost `remove` (as the old ledger's truncation left it) must not report RESTORED."""
+    import dataclasses
+
+    app = str(uuid.uuid4())
+    world.grant(world.key(MYSQL).scope, app, roles.CRYPTO_USER)
+    outcome = _revoke(world, checks, principal_id=app, dry_run=False)
+    assert outcome.status == "executed" and not _key_use(world, MYSQL, app)
+    current = world.revocations.get(outcome.revocation.revocation_id)
+    world.revocations.update(dataclasses.replace(current, plan={"_truncated": True, "summary": "s"}))
+    world.alerts.published.clear()
+    restored = _restore(world, checks, outcome.revocation.revocation_id)
+    assert restored.status == "failed" and restored.error is not None and "remove" in str(restored.error)
+    assert world.revocations.get(outcome.revocation.revocation_id).state is not RevocationState.RESTORED
+    assert [a.type for a in world.alerts.published] == [FAILED_ALERT]
