@@ -44,14 +44,18 @@ def principal_header(name: str, object_id: str) -> dict[str, str]:
     return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(document).encode()).decode()}
 
 
-AS_OPERATOR = principal_header(OPERATOR, "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
-AS_STRANGER = principal_header(STRANGER, "7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e")
+OPERATOR_ID = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+STRANGER_ID = "7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"
+AS_OPERATOR = principal_header(OPERATOR, OPERATOR_ID)
+AS_STRANGER = principal_header(STRANGER, STRANGER_ID)
+OPERATOR_CALLER = f"{OPERATOR} ({OPERATOR_ID})"  # authorized by object id; the name is the audit trail's label
+STRANGER_CALLER = f"{STRANGER} ({STRANGER_ID})"
 
 
 @pytest.fixture(scope="module")
 def operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     """Enforce mode (the reference inventory's), with an operators' list, so a stranger's call is refused."""
-    with fresh_system(tmp_path_factory.mktemp("revocation"), CMK_OPERATORS=OPERATOR) as local:
+    with fresh_system(tmp_path_factory.mktemp("revocation"), CMK_OPERATORS=OPERATOR_ID) as local:
         yield local
 
 
@@ -152,6 +156,8 @@ def test_revoking_the_mysql_identity_locks_out_its_server_only_until_a_restorati
     refused = _post(wire, {**request, "dry_run": False}, AS_STRANGER)
     assert refused.status_code == 403, refused.text
     assert STRANGER in refused.json()["error"]["message"]
+    impostor = _post(wire, {**request, "dry_run": False}, principal_header(OPERATOR, STRANGER_ID))  # H1: a name
+    assert impostor.status_code == 403, impostor.text  # is anyone's to choose; the object id is what counts
     planned = _post(wire, request, AS_OPERATOR)
     assert planned.status_code == 200, planned.text
     plan = planned.json()["plan"]
@@ -177,20 +183,20 @@ def test_revoking_the_mysql_identity_locks_out_its_server_only_until_a_restorati
     verified = wait_until(
         lambda: (r := revocation(wire, revocation_id))["state"] == "verified" and r, what="the revocation verified"
     )
-    assert verified["requested_by"] == OPERATOR and verified["principal_id"] == ids.mysql.lower()
+    assert verified["requested_by"] == OPERATOR_CALLER and verified["principal_id"] == ids.mysql.lower()
     assert [e.lower() for e in verified["executed"]] == granted
     alerts = topic_events(system, "CmkGuardian.Revocation.AccessRevoked", MYSQL)
     assert [a["data"]["revocation_id"] for a in alerts] == [revocation_id]
-    assert alerts[0]["data"]["requested_by"] == OPERATOR
+    assert alerts[0]["data"]["requested_by"] == OPERATOR_CALLER
     assert wait_until(lambda: topic_events(system, "CmkGuardian.Revocation.Verified", MYSQL), what="verified alert")
     outcomes = {(r["action"], r["outcome"], r["trigger"]) for r in audit_records(wire, MYSQL)}
     assert {
-        ("revocation-plan", "planned", f"operator:{OPERATOR}"),
-        ("revocation", "executed", f"operator:{OPERATOR}"),
+        ("revocation-plan", "planned", f"operator:{OPERATOR_CALLER}"),
+        ("revocation", "executed", f"operator:{OPERATOR_CALLER}"),
         ("revocation-check", "verified", f"follow-up:{revocation_id}"),
     } <= outcomes
     everyone = wire.get("/api/audit?limit=200").json()["records"]
-    assert any(r["outcome"] == "refused" and r["trigger"] == f"operator:{STRANGER}" for r in everyone)
+    assert any(r["outcome"] == "refused" and r["trigger"] == f"operator:{STRANGER_CALLER}" for r in everyone)
 
     # The same request again answers with the first revocation; an enforcing sweep does not grant it back.
     again = _post(wire, {**request, "dry_run": False}, AS_OPERATOR)
