@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from functions.revocation_common import (
@@ -25,7 +26,7 @@ from shared.errors import (
     PreconditionFailed,
 )
 from shared.inventory_model import UnknownKey
-from shared.model import Severity
+from shared.model import ConsumerKind, Severity
 from shared.ports import (
     AccessControl,
     Alerts,
@@ -39,10 +40,37 @@ from shared.ports import (
     WorkQueue,
 )
 from shared.revocation import (
+    Revocation,
     RevocationAction,
     RevocationState,
     check_revocation_id,
 )
+from shared.timestamps import iso_utc
+
+# How long after Key Vault applies a change a consumer may take to report it: a MySQL flexible server denies
+# connections and reports Inaccessible within about 10 minutes of losing its key (and is back as long after); a disk
+# encryption set is given as long. A DEK table is the app's own: it reads the vault directly.
+CONSUMER_GRACE = {
+    ConsumerKind.MYSQL_FLEXIBLE_SERVER: timedelta(minutes=10),
+    ConsumerKind.DISK_ENCRYPTION_SET: timedelta(minutes=10),
+}
+
+
+def settles_at(revocation: Revocation, managed: Any, phase: str, rbac_propagation: timedelta) -> datetime | None:
+    """When, on the app's clock, the act must be in force if it ever will be: when it was done, plus the RBAC
+    propagation time, plus the longest grace of the consumers it should change."""
+    if phase == "revocation":
+        done = revocation.executed_at or revocation.updated_at
+    else:
+        restoration = revocation.restoration
+        done = (restoration.restored_at or restoration.requested_at) if restoration else revocation.updated_at
+    if done is None:
+        return None
+    affects_consumers = (
+        revocation.action is RevocationAction.DISABLE_KEY or revocation.principal_id == managed.identity.principal_id
+    )
+    graces = [CONSUMER_GRACE.get(c.kind, timedelta(0)) for c in managed.consumers if c.resource_id is not None]
+    return done + rbac_propagation + (max(graces, default=timedelta(0)) if affects_consumers else timedelta(0))
 
 
 # ---- the follow-up -------------------------------------------------------------------------------------------------
@@ -61,10 +89,15 @@ def check_revocation(
     clock: Clock,
     revocation_checks: WorkQueue,
     follow_up_delay: int,
+    rbac_propagation: timedelta,
 ) -> CheckOutcome:
     """After RBAC's propagation delay: is the revocation (or the restoration) in force? Grants and versions are read
     again, a shredded key is probed with an unwrap, and the consumers must report what the plan said they would.
-    A consumer that does not yet is checked again later, up to MAX_CHECKS times, before the revocation fails."""
+
+    Azure applies a role change up to `rbac_propagation` after it was made (on the app's clock), and a consumer
+    reports it up to its CONSUMER_GRACE later: a check that finds the act not yet in force before then looks again
+    after `follow_up_delay` real seconds without counting an attempt. After then, anything wrong fails it at once,
+    and a consumer that does not yet show the change is checked again, up to MAX_CHECKS times, before it fails."""
     if not isinstance(message, dict) or message.get("version") != MESSAGE_VERSION:
         raise MalformedMessage("version", f"a revocation check is a version {MESSAGE_VERSION} JSON object")
     phase = message.get("phase")
@@ -89,6 +122,15 @@ def check_revocation(
         revocation, managed, phase, access=access, roles=roles, vault=vault, consumers=consumers, dekstore=dekstore
     )
     now = clock.now()
+    settled = settles_at(revocation, managed, phase, rbac_propagation)
+    if (wrong or waiting) and settled is not None and now < settled:
+        try:  # ETag-guarded, so that of two deliveries of this check only one keeps looking
+            revocations.update(replace(revocation, updated_at=now))
+        except PreconditionFailed:
+            return CheckOutcome(revocation.revocation_id, phase, "skipped", ("changed meanwhile",))
+        revocation_checks.send(dict(message), delay_seconds=follow_up_delay)
+        pending = f"Azure may take until {iso_utc(settled)} to apply it"
+        return CheckOutcome(revocation.revocation_id, phase, "rescheduled", (pending, *wrong, *waiting))
     checks = revocation.checks + 1
     trigger = f"follow-up:{revocation.revocation_id}"
     if not wrong and waiting and checks < MAX_CHECKS:

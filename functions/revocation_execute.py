@@ -289,7 +289,9 @@ def _execute(
         )
         return RevocationOutcome("failed", plan, failed, error=error or Conflict(failed.failure or "failed"))
     try:
-        executed_rev = revocations.update(revocation.moved(RevocationState.EXECUTED, now, executed=executed))
+        executed_rev = revocations.update(
+            revocation.moved(RevocationState.EXECUTED, now, executed=executed, executed_at=now)
+        )
     except PreconditionFailed:
         return _lost_race(revocation, audit, clock, trigger, revocations)
     audit_record(

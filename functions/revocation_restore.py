@@ -140,6 +140,7 @@ def restore(
         return RevocationOutcome(
             "failed", revocation=failed, audit_record_id=record_id, error=Conflict(restoration.failure)
         )
+    restoration = replace(restoration, restored_at=now)
     done = revocations.update(revocation.moved(RevocationState.RESTORED, now, restoration=restoration))
     audit_record(
         audit, clock, "restoration", trigger, managed.name, "restored", {"id": done.revocation_id, "restored": restored}

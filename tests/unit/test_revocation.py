@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -20,6 +21,7 @@ from functions.revocation import (
     restore,
     revoke,
 )
+from functions.revocation_check import CONSUMER_GRACE
 from functions.rotation import RotationStatus, rotate_from
 from shared import roles
 from shared.commands import RestoreCommand, RevokeCommand
@@ -30,6 +32,7 @@ from tests.fakes.outbound import FakeWorkQueue
 
 AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"
 DELAY = 600
+PROPAGATION = timedelta(seconds=600)
 
 
 @pytest.fixture
@@ -68,9 +71,12 @@ def _restore(world, checks, revocation_id: str, reason: str = "drill over"):
 
 
 def _check(world, checks, message=None):
+    """The follow-up once Azure had all its time (propagation and the consumers' grace): the rules after it, which
+    tests/unit/test_revocation_timing.py tells apart from the waiting before it."""
     message = message or checks.drain()[-1]
     ports = {k: v for k, v in _ports(world, checks).items() if k != "vault_settings"}
-    return check_revocation(message, **ports)
+    world.clock.advance(PROPAGATION + max(CONSUMER_GRACE.values()) + timedelta(seconds=1))
+    return check_revocation(message, **ports, rbac_propagation=PROPAGATION)
 
 
 def _key_use(world, name: str, principal: str) -> bool:
