@@ -14,9 +14,12 @@ from functions.revocation_common import (
     CheckOutcome,
     audit_record,
     consumer_states,
+    describe_other_key_use,
     key_use_at_key,
+    other_key_use,
     probe_unwrap,
     revocation_alert,
+    rotates,
     send_alert,
 )
 from shared.errors import (
@@ -119,7 +122,15 @@ def check_revocation(
     except UnknownKey:
         raise MalformedMessage("revocation_id", f"its key {revocation.key} is no longer in the inventory") from None
     wrong, waiting = _in_force(
-        revocation, managed, phase, access=access, roles=roles, vault=vault, consumers=consumers, dekstore=dekstore
+        revocation,
+        managed,
+        phase,
+        inventory=inventory,
+        access=access,
+        roles=roles,
+        vault=vault,
+        consumers=consumers,
+        dekstore=dekstore,
     )
     now = clock.now()
     settled = settles_at(revocation, managed, phase, rbac_propagation)
@@ -193,7 +204,9 @@ def check_revocation(
     return CheckOutcome(updated.revocation_id, phase, outcome, tuple(problems))
 
 
-def _in_force(revocation, managed, phase, *, access, roles, vault, consumers, dekstore) -> tuple[list[str], list[str]]:
+def _in_force(
+    revocation, managed, phase, *, inventory, access, roles, vault, consumers, dekstore
+) -> tuple[list[str], list[str]]:
     """(what is wrong, what has not happened yet): a grant or version in the wrong state is wrong at once; a
     consumer that does not yet show the change may still be waiting for Key Vault to apply it."""
     revoked = phase == "revocation"
@@ -205,6 +218,8 @@ def _in_force(revocation, managed, phase, *, access, roles, vault, consumers, de
         else:
             enabled = {v.version for v in versions if v.enabled}
             wrong += [f"version {v} is disabled" for v in revocation.executed if v not in enabled]
+        if revoked and rotates(vault.get_rotation_policy(managed.ref)):
+            wrong.append("the key's rotation policy would create a fresh, enabled version (it has a Rotate action)")
         probe = probe_unwrap(managed, dekstore, vault)
         if revoked and probe == "unwrapped":
             wrong.append("a registry DEK still unwraps under the key")
@@ -214,6 +229,9 @@ def _in_force(revocation, managed, phase, *, access, roles, vault, consumers, de
         held = key_use_at_key(managed, revocation.principal_id, access, roles)
         if revoked and held:
             wrong += [f"{revocation.principal_id} holds key use again through {a.id}" for a in held]
+        if revoked:
+            others = other_key_use(managed, revocation.principal_id, inventory, access, roles)
+            wrong += [describe_other_key_use(revocation.principal_id, a) for a in others]
         if not revoked and not held:
             wrong.append(f"{revocation.principal_id} holds no key use at {managed.name}")
     affects_consumers = (

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from functions.revocation_plan import RevocationPlan, key_use
+from functions.revocation_plan import GROUP_TYPES, RevocationPlan, key_use
 from shared.alerts import publish_or_record
 from shared.arm_ids import normalize_scope
 from shared.audit import AuditRecord
@@ -20,7 +20,7 @@ from shared.errors import (
     UnknownReference,
 )
 from shared.inventory_model import UnknownKey
-from shared.model import Alert, ConsumerKind, ConsumerState, Severity
+from shared.model import Alert, ConsumerKind, ConsumerState, RotationActionType, RotationPolicy, Severity
 from shared.ports import (
     AccessControl,
     Alerts,
@@ -119,6 +119,18 @@ def audit_record(
 MAX_ALERT_MESSAGE_CHARS = 1_000
 
 
+def notify_only_policy(managed: Any) -> RotationPolicy:
+    """The inventory's rotation policy without its Rotate action: what a shredded key keeps, so that Key Vault's own
+    rotation never brings it back with a fresh, enabled version (Notify stays; without an expiry the service keeps
+    its default Notify)."""
+    wanted = managed.rotation.to_policy()
+    return RotationPolicy(wanted.expires_in, tuple(a for a in wanted.actions if a.action != RotationActionType.ROTATE))
+
+
+def rotates(policy: RotationPolicy | None) -> bool:
+    return policy is not None and any(a.action == RotationActionType.ROTATE for a in policy.actions)
+
+
 def revocation_alert(kind: str, severity: Severity, revocation: Revocation, message: str, **extra: Any) -> Alert:
     """Who asked, what, why, when, the plan's summary and counts, and the audit record: what a responder needs first.
     The plan itself (which may list hundreds of grants) stays in the ledger, GET /api/revocations/{id}, and the audit
@@ -163,6 +175,32 @@ def key_use_at_key(managed, principal: str, access: AccessControl, roles: RoleDe
     ]
     definitions = definitions_for(mine, roles)
     return [a for a in mine if key_use(definitions, a) is not False]
+
+
+def other_key_use(managed: Any, principal: str, inventory: Any, access: AccessControl, roles: RoleDefinitions) -> list:
+    """Key use a revoke-access did not remove and the subject may still have: its own grants inherited from above
+    the key, and group grants (ARM does not show a group's members, so any group grant of key use may include the
+    subject). The inventory's break-glass groups are the declared exception: groups of people, PIM-activated and
+    reviewed, that no revoked identity is in. Judged as the plan judges key use (an unreadable role might grant it)."""
+    scope = normalize_scope(managed.scope)
+    break_glass = {p.principal_id.lower() for p in inventory.break_glass}
+    candidates = [
+        a
+        for a in access.list_assignments(managed.scope)
+        if (a.principal_id.lower() == principal and normalize_scope(a.scope) != scope)
+        or (a.principal_type.lower() in GROUP_TYPES and a.principal_id.lower() not in break_glass)
+    ]
+    definitions = definitions_for(candidates, roles)
+    return [a for a in candidates if key_use(definitions, a) is not False]
+
+
+def describe_other_key_use(principal: str, assignment: Any) -> str:
+    if assignment.principal_id.lower() == principal:
+        return f"{principal} holds key use through a grant inherited from {assignment.scope} ({assignment.id})"
+    return (
+        f"group {assignment.principal_id} has key use ({assignment.id}) and {principal} may be a member (ARM does "
+        "not show group members)"
+    )
 
 
 def probe_unwrap(managed, dekstore: DekStore, vault: KeyVault) -> str:

@@ -16,8 +16,10 @@ from functions.revocation_common import (
     consumer_states,
     key_use_at_key,
     managed_key,
+    notify_only_policy,
     probe_unwrap,
     revocation_alert,
+    rotates,
     send_alert,
 )
 from functions.revocation_plan import RevocationPlan, plan_revocation
@@ -224,6 +226,9 @@ def _carry_out(revocation: Revocation, managed, ports: dict) -> tuple[list[str],
     plan is dealt with too, up to three rounds). Returns (done, still wrong)."""
     access, roles, vault = ports["access"], ports["roles"], ports["vault"]
     done: list[str] = []
+    if revocation.action is RevocationAction.DISABLE_KEY and rotates(vault.get_rotation_policy(managed.ref)):
+        # First: a policy rotation between disabling and this would give the key a fresh, enabled version.
+        vault.set_rotation_policy(managed.ref, notify_only_policy(managed))
     for _ in range(3):
         if revocation.action is RevocationAction.DISABLE_KEY:
             enabled = [v.version for v in vault.list_versions(managed.ref) if v.enabled]

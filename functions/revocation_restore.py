@@ -13,6 +13,7 @@ from functions.revocation_common import (
     audit_record,
     managed_key,
     revocation_alert,
+    rotates,
     send_alert,
 )
 from functions.revocation_plan import PlannedAssignment
@@ -171,8 +172,12 @@ def _give_back(revocation: Revocation, managed, inventory, access: AccessControl
         for version in revocation.executed:
             vault.update_version(managed.ref, version, enabled=True)
             restored.append(version)
+        vault.set_rotation_policy(managed.ref, managed.rotation.to_policy())  # the shred made it Notify-only
         enabled = {v.version for v in vault.list_versions(managed.ref) if v.enabled}
-        return restored, [f"version {v} is still disabled" for v in revocation.executed if v not in enabled]
+        wrong = [f"version {v} is still disabled" for v in revocation.executed if v not in enabled]
+        if not rotates(vault.get_rotation_policy(managed.ref)):
+            wrong.append("the key's rotation policy has no Rotate action")
+        return restored, wrong
     stored = revocation.plan.get("remove")
     if not isinstance(stored, list):
         # Restoration re-creates exactly what was removed; without that list it would restore nothing and say done.

@@ -15,6 +15,7 @@ from typing import Any
 
 from functions.access import ReconcileOutcome, reconcile_key
 from functions.compliance import ComplianceReport, report_keys
+from functions.revocation_watch import watch_revocations
 from functions.rotation import RotationOutcome
 from functions.sweep_dependents import DependentsOutcome, tend_dependents
 from functions.sweep_rotation import PolicyChange, rotate_due_keys, sync_rotation_policies
@@ -51,6 +52,7 @@ class SweepOutcome:
     policies: tuple[PolicyChange, ...] = field(default=())
     dependents: tuple[DependentsOutcome, ...] = field(default=())
     access: tuple[ReconcileOutcome, ...] = field(default=())
+    not_in_force: tuple[str, ...] = field(default=())  # revocations whose access came back (alerted)
 
 
 def run_sweep(
@@ -74,7 +76,9 @@ def run_sweep(
     rotations = rotate_due_keys(
         inventory=inventory, vault=snapshot, claims=claims, audit=audit, alerts=alerts, clock=clock, pacer=pacer
     )
-    policies = sync_rotation_policies(inventory=inventory, vault=snapshot, audit=audit, clock=clock)
+    policies = sync_rotation_policies(
+        inventory=inventory, vault=snapshot, audit=audit, clock=clock, revocations=revocations
+    )
     dependents = tend_dependents(
         inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, consumers=consumers,
         claims=claims, audit=audit, alerts=alerts, clock=clock,
@@ -96,12 +100,17 @@ def run_sweep(
         clock=clock,
         revocations=revocations,
     )
+    not_in_force = watch_revocations(
+        inventory=inventory, revocations=revocations, access=access, roles=roles, vault=snapshot, audit=audit,
+        alerts=alerts, clock=clock,
+    )  # fmt: skip
+    done = (tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes), not_in_force)
     serious = [f for f in report.findings if f.severity in ALERT_ON]
     if not serious:
-        return SweepOutcome(report, None, tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes))
+        return SweepOutcome(report, None, *done)
     alert = _drift_alert(serious, inventory, audit, clock)
     publish_or_record(alerts, alert, audit=audit, clock=clock)
-    return SweepOutcome(report, alert, tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes))
+    return SweepOutcome(report, alert, *done)
 
 
 def _drift_alert(serious: list, inventory: Any, audit: AuditTrail, clock: Clock) -> Alert:
