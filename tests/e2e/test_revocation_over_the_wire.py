@@ -111,6 +111,16 @@ def versions(system: LocalSystem, name: str) -> dict[str, bool]:
         vault.close()
 
 
+def rotates(system: LocalSystem, name: str) -> bool:
+    """Whether the key's rotation policy, as the vault reports it, has a Rotate action."""
+    vault = system.cloud.keyvault(system.cloud.identities.app)
+    try:
+        policy = vault.get_rotation_policy(system.cloud.inventory().key(name).ref)
+        return any(a.action.value == "Rotate" for a in (policy.actions if policy else ()))
+    finally:
+        vault.close()
+
+
 def consumer(system: LocalSystem, name: str) -> str:
     return next(c.resource_id for c in system.cloud.inventory().key(name).consumers if c.resource_id)
 
@@ -249,13 +259,14 @@ def test_disabling_a_key_shreds_its_registry_deks_only_and_a_restoration_re_enab
     wait_until(lambda: revocation(wire, revocation_id)["state"] == "verified", what="the shred verified")
     shredded = topic_events(system, "CmkGuardian.Revocation.KeyDisabled", AKS)
     assert [e["data"]["revocation_id"] for e in shredded] == [revocation_id]
-    # Rotation must not bring a shredded key back with a fresh, enabled version.
+    # Rotation must not bring a shredded key back with a fresh, enabled version: nor the vault's own (M7).
+    assert not rotates(system, AKS)
     sweep(wire)
-    assert versions(system, AKS) == dict.fromkeys(before, False)
+    assert versions(system, AKS) == dict.fromkeys(before, False) and not rotates(system, AKS)
 
     restored = restore(wire, revocation_id, AS_OPERATOR)
     assert restored.status_code == 202, restored.text
-    assert versions(system, AKS) == before
+    assert versions(system, AKS) == before and rotates(system, AKS)
     assert registry.open_under(AKS) == 4
     wait_until(lambda: not properties(system, consumer(system, AKS)).get("autoKeyRotationError"), what="DES recovery")
 
