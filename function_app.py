@@ -212,7 +212,9 @@ def compliance_sweep(timer: func.TimerRequest) -> None:
     for f in outcome.report.findings:
         log.warning("compliance_sweep: %s %s %s: %s", f.severity.value, f.key, f.code, f.message)
     if outcome.alert:
-        log.warning("compliance_sweep: alert queued: %s", outcome.alert.message)
+        log.warning("compliance_sweep: alert: %s", outcome.alert.message)
+    for revocation_id in outcome.not_in_force:
+        log.error("compliance_sweep: revocation %s is no longer in force (alerted)", revocation_id)
 
 
 def _work_item(trigger: str, handler, msg: func.QueueMessage) -> None:

@@ -129,12 +129,13 @@ def report_keys(
         for key in inventory.keys
     )
     if revocations is not None:
-        reports = tuple(_sanctioned(r, inventory.key(f"{r.vault}/{r.name}"), revocations) for r in reports)
+        reports = tuple(_sanctioned(r, inventory.key(f"{r.vault}/{r.name}"), revocations, vault) for r in reports)
     return ComplianceReport(mode=inventory.mode, generated_at=clock.now(), keys=reports)
 
 
-def _sanctioned(report: KeyReport, managed: Any, revocations: Revocations) -> KeyReport:
-    """AccessMissing of a revoked consumer and KeyDisabled of a shredded key are the revocation working."""
+def _sanctioned(report: KeyReport, managed: Any, revocations: Revocations, vault: KeyVault) -> KeyReport:
+    """AccessMissing of a revoked consumer and KeyDisabled of a shredded key are the revocation working; an enabled
+    version of a shredded key is the shred undone (ShreddedKeyEnabled)."""
     try:
         revoked = revocations.revoked(managed.name)
         shredded = revocations.shredded(managed.name)
@@ -147,7 +148,20 @@ def _sanctioned(report: KeyReport, managed: Any, revocations: Revocations) -> Ke
         elif f.code == FindingCode.KEY_DISABLED and shredded:
             f = finding(FindingCode.KEY_SHREDDED, managed.name, f.message + f" (revocation {shredded})", **f.detail)
         findings.append(f)
+    if shredded:
+        findings += _shred_undone(managed, shredded, vault)
     return replace(report, findings=tuple(findings))
+
+
+def _shred_undone(managed: Any, shredded: str, vault: KeyVault) -> list[Finding]:
+    try:
+        enabled = sorted(v.version for v in vault.list_versions(managed.ref) if v.enabled)
+    except CmkError:
+        return []  # unreadable: the key's own findings say so
+    if not enabled:
+        return []
+    message = f"version(s) {', '.join(enabled)} enabled under the crypto-shred of revocation {shredded}"
+    return [finding(FindingCode.SHREDDED_KEY_ENABLED, managed.name, message, versions=enabled, revocation=shredded)]
 
 
 def assess_key(

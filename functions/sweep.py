@@ -8,14 +8,19 @@ due reads each key and its policy once.
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from functions.access import ReconcileOutcome, reconcile_key
 from functions.compliance import ComplianceReport, report_keys
+from functions.revocation_watch import watch_revocations
 from functions.rotation import RotationOutcome
 from functions.sweep_dependents import DependentsOutcome, tend_dependents
 from functions.sweep_rotation import PolicyChange, rotate_due_keys, sync_rotation_policies
+from shared.alerts import publish_or_record
+from shared.audit import AuditRecord
 from shared.keyvault_snapshot import SnapshotKeyVault
 from shared.model import Alert, Severity
 from shared.pacing import CreationPacer
@@ -35,6 +40,7 @@ from shared.ports import (
 )
 
 ALERT_ON = (Severity.HIGH, Severity.CRITICAL)
+MAX_KEYS_NAMED = 10  # past this many keys the alert's subject and message count them rather than name them
 DRIFT_ALERT_TYPE = "CmkGuardian.Compliance.Drift"
 
 
@@ -46,6 +52,7 @@ class SweepOutcome:
     policies: tuple[PolicyChange, ...] = field(default=())
     dependents: tuple[DependentsOutcome, ...] = field(default=())
     access: tuple[ReconcileOutcome, ...] = field(default=())
+    not_in_force: tuple[str, ...] = field(default=())  # revocations whose access came back (alerted)
 
 
 def run_sweep(
@@ -70,7 +77,9 @@ def run_sweep(
     rotations = rotate_due_keys(
         inventory=inventory, vault=snapshot, claims=claims, audit=audit, alerts=alerts, clock=clock, pacer=pacer
     )
-    policies = sync_rotation_policies(inventory=inventory, vault=snapshot, audit=audit, clock=clock)
+    policies = sync_rotation_policies(
+        inventory=inventory, vault=snapshot, audit=audit, clock=clock, revocations=revocations
+    )
     dependents = tend_dependents(
         inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
         consumers=consumers, claims=claims, audit=audit, alerts=alerts, clock=clock,
@@ -92,17 +101,52 @@ def run_sweep(
         clock=clock,
         revocations=revocations,
     )
+    not_in_force = watch_revocations(
+        inventory=inventory, revocations=revocations, access=access, roles=roles, vault=snapshot, audit=audit,
+        alerts=alerts, clock=clock,
+    )  # fmt: skip
+    done = (tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes), not_in_force)
     serious = [f for f in report.findings if f.severity in ALERT_ON]
     if not serious:
-        return SweepOutcome(report, None, tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes))
+        return SweepOutcome(report, None, *done)
+    alert = _drift_alert(serious, inventory, audit, clock)
+    publish_or_record(alerts, alert, audit=audit, clock=clock)
+    return SweepOutcome(report, alert, *done)
+
+
+def _drift_alert(serious: list, inventory: Any, audit: AuditTrail, clock: Clock) -> Alert:
+    """A summary that fits any queue: counts by finding code and severity, the keys, and the audit record that lists
+    the findings (GET /api/keys has each one in full). However many findings there are, the alert stays small."""
     worst = Severity.CRITICAL if any(f.severity == Severity.CRITICAL for f in serious) else Severity.HIGH
     keys = sorted({f.key for f in serious})
-    alert = Alert(
-        type=DRIFT_ALERT_TYPE,
-        subject=f"/inventory/{','.join(keys)}",
-        severity=worst,
-        message=f"{len(serious)} finding(s) of high or critical severity on {', '.join(keys)}",
-        data={"findings": [f.to_json() for f in serious], "mode": str(inventory.mode)},
+    counts = dict(sorted(Counter(f.code for f in serious).items()))
+    record = AuditRecord(
+        uuid.uuid4().hex,
+        clock.now(),
+        "compliance-drift",
+        "timer",
+        keys[0] if len(keys) == 1 else "",
+        worst.value,
+        detail={"counts": counts, "findings": [f.to_json() for f in serious]},
     )
-    alerts.publish(alert)
-    return SweepOutcome(report, alert, tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes))
+    try:
+        audit.append(record)
+        record_id: str | None = record.record_id
+    except Exception:  # the alert still goes out; the findings are in the log and GET /api/keys
+        record_id = None
+    named = ", ".join(keys) if len(keys) <= MAX_KEYS_NAMED else f"{len(keys)} keys"
+    return Alert(
+        type=DRIFT_ALERT_TYPE,
+        subject=f"/inventory/{','.join(keys)}" if len(keys) <= MAX_KEYS_NAMED else "/inventory",
+        severity=worst,
+        message=f"{len(serious)} finding(s) of high or critical severity on {named}",
+        data={
+            "counts": counts,
+            "severities": dict(Counter(f.severity.value for f in serious)),
+            "keys": keys[:MAX_KEYS_NAMED],
+            "key_count": len(keys),
+            "mode": str(inventory.mode),
+            "audit_record_id": record_id,
+            "details": "GET /api/keys",
+        },
+    )

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.key_review import review_policy
+from functions.revocation_common import notify_only_policy, rotates
 from functions.rotation import RotationOutcome, rotate_from, rotation_due
 from shared.audit import AuditRecord
 from shared.errors import CmkError, KeyNotFound
 from shared.pacing import CreationPacer
-from shared.ports import Alerts, AuditTrail, Claims, Clock, KeyVault
+from shared.ports import Alerts, AuditTrail, Claims, Clock, KeyVault, Revocations
 from shared.rotation_policy import validate_rotation_policy
 
 
@@ -74,22 +75,35 @@ def _policy_drift(managed: Any, policy: Any) -> list[str]:
     return drift
 
 
-def sync_rotation_policies(*, inventory: Any, vault: KeyVault, audit: AuditTrail, clock: Clock) -> list[PolicyChange]:
+def sync_rotation_policies(
+    *, inventory: Any, vault: KeyVault, audit: AuditTrail, clock: Clock, revocations: Revocations | None = None
+) -> list[PolicyChange]:
     """Give each key the inventory's rotation policy when it has none or another (enforce mode); in audit mode only
-    say which differ. The service adds a default Notify to a policy without one; that difference is not drift."""
+    say which differ. The service adds a default Notify to a policy without one; that difference is not drift.
+
+    A crypto-shredded key (the revocation ledger says so) keeps a Notify-only policy: giving it back its Rotate
+    action would let Key Vault create a fresh, enabled version under an active shred. With the ledger unreadable, no
+    policy is changed (it could be a shredded key's)."""
     changes = []
+    try:
+        shredded = {m.name for m in inventory.keys if revocations is not None and revocations.shredded(m.name)}
+    except CmkError:
+        return [PolicyChange(m.name, "failed", "the revocation ledger is unreadable") for m in inventory.keys]
     for managed in inventory.keys:
         try:
             policy = vault.get_rotation_policy(managed.ref)
         except CmkError:
             continue  # a missing key or an unreadable policy is the compliance step's finding
-        drift = _policy_drift(managed, policy)
+        if managed.name in shredded:
+            drift = ["a crypto-shredded key's policy has a Rotate action"] if rotates(policy) else []
+        else:
+            drift = _policy_drift(managed, policy)
         if not drift:
             continue
         if not inventory.enforcing:
             changes.append(PolicyChange(managed.name, "differs", "; ".join(drift)))
             continue
-        wanted = managed.rotation.to_policy()
+        wanted = notify_only_policy(managed) if managed.name in shredded else managed.rotation.to_policy()
         try:
             validate_rotation_policy(wanted)
             vault.set_rotation_policy(managed.ref, wanted)

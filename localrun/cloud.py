@@ -116,6 +116,7 @@ class Cloud:
             "CMK_CA_BUNDLE": self.ca_cert,
             "CMK_VERIFY_CHALLENGE_RESOURCE": "false",
             "CMK_ARM_ENDPOINT": self.arm_url,
+            "CMK_LOCAL_RUN": "true",  # principal headers as sent, function key alone: only against loopback emulators
             "CMK_CLOCK_URL": f"{self.admin_url}/clock",
             "CMK_SUBSCRIPTION_ID": self.subscription_id,
             "CMK_RESOURCE_GROUP": self.resource_group,

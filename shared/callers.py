@@ -2,10 +2,15 @@
 
 The function key proves the request comes from somebody holding the key, not who. Behind App Service authentication
 (Easy Auth) the platform adds `X-MS-CLIENT-PRINCIPAL` (base64 JSON of the signed-in principal's claims) and strips
-any copy a client sends, so there it names the caller, who must then be in CMK_OPERATORS. Without Easy Auth in front
-the header is whatever the client wrote, so in Azure it is trusted only when WEBSITE_AUTH_ENABLED says Easy Auth is
-on; with no caller header in Azure, CMK_ALLOW_FUNCTION_KEY_ONLY decides whether the function key alone is enough
-(default: it is not). Outside Azure (the local run) the header is read as sent and the function key alone is enough.
+any copy a client sends, so there it names the caller. A caller is authorized by object id alone (`oid`, and `tid`
+when CMK_TENANT_ID is set), which Entra ID assigns and nobody chooses; a display name or `preferred_username` is
+anyone's to pick (a B2B guest can call itself alice@contoso.com), so names are labels for the audit trail, never
+credentials, and CMK_OPERATORS holds object ids only.
+
+The policy fails closed. Principal headers are trusted only behind Easy Auth (WEBSITE_AUTH_ENABLED=true) or in the
+local run (CMK_LOCAL_RUN=true, accepted only outside Azure with a loopback ARM endpoint, like the emulators'); the
+function key alone is enough only where CMK_ALLOW_FUNCTION_KEY_ONLY=true says so, or in the local run. A host that is
+neither (a container, AKS, an App Service without authentication) trusts no header and refuses key-only calls.
 """
 
 from __future__ import annotations
@@ -15,41 +20,77 @@ import binascii
 import functools
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.errors import InvalidSetting
+from shared.settings import is_loopback
 from shared.untrusted import describe_value
 
 PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL"
 PRINCIPAL_ID_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
 PRINCIPAL_NAME_HEADER = "X-MS-CLIENT-PRINCIPAL-NAME"
 OBJECT_ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
+TENANT_CLAIMS = ("http://schemas.microsoft.com/identity/claims/tenantid", "tid")
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NAME_CLAIMS = ("preferred_username", "name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn")
 FUNCTION_KEY_CALLER = "function-key"
 MAX_CALLER_CHARS = 128
 MAX_HEADER_CHARS = 16_384
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    raw = (env.get(name) or "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise InvalidSetting(name, f"must be true or false (got {describe_value(raw, quote=True)})")
+    return None if not raw else raw == "true"
+
+
+def _object_ids(env: Mapping[str, str], name: str) -> frozenset[str]:
+    entries = [p.strip().lower() for p in (env.get(name) or "").split(",") if p.strip()]
+    names = [e for e in entries if not GUID.fullmatch(e)]
+    if names:
+        raise InvalidSetting(
+            name,
+            f"lists object ids only (names are anyone's to choose, so never credentials); "
+            f"{describe_value(names[0], quote=True)} is not a GUID",
+        )
+    return frozenset(entries)
+
+
 @dataclass(frozen=True)
 class CallerPolicy:
-    operators: frozenset[str]  # lower-case object ids or names
+    operators: frozenset[str]  # lower-case object ids
     allow_function_key_only: bool
-    in_azure: bool
-    easy_auth: bool
+    trust_headers: bool  # behind Easy Auth, or in the local run
+    tenant: str | None = None  # lower-case tenant id every operator must sign in from, when set
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CallerPolicy:
-        operators = frozenset(p.strip().lower() for p in (env.get("CMK_OPERATORS") or "").split(",") if p.strip())
-        raw = (env.get("CMK_ALLOW_FUNCTION_KEY_ONLY") or "").strip().lower()
-        in_azure = bool((env.get("WEBSITE_INSTANCE_ID") or "").strip())
-        if raw not in ("", "true", "false"):
-            raise InvalidSetting("CMK_ALLOW_FUNCTION_KEY_ONLY", f"must be true or false (got {describe_value(raw)})")
+        operators = _object_ids(env, "CMK_OPERATORS")
+        tenant = (env.get("CMK_TENANT_ID") or "").strip().lower() or None
+        if tenant is not None and not GUID.fullmatch(tenant):
+            raise InvalidSetting(
+                "CMK_TENANT_ID", f"must be a tenant id (GUID), got {describe_value(tenant, quote=True)}"
+            )
+        key_only = _flag(env, "CMK_ALLOW_FUNCTION_KEY_ONLY")
+        local_run = bool(_flag(env, "CMK_LOCAL_RUN"))
+        if local_run:
+            arm = (env.get("CMK_ARM_ENDPOINT") or "").strip()
+            if (env.get("WEBSITE_INSTANCE_ID") or "").strip():
+                raise InvalidSetting("CMK_LOCAL_RUN", "true is refused in Azure (WEBSITE_INSTANCE_ID is set)")
+            if not arm or not is_loopback(arm):
+                raise InvalidSetting(
+                    "CMK_LOCAL_RUN",
+                    "true is allowed only against the local emulators (a loopback CMK_ARM_ENDPOINT), "
+                    f"got {describe_value(arm or None, quote=True)}",
+                )
         return cls(
             operators=operators,
-            allow_function_key_only=raw == "true" if raw else not in_azure,
-            in_azure=in_azure,
-            easy_auth=(env.get("WEBSITE_AUTH_ENABLED") or "").strip().lower() == "true",
+            allow_function_key_only=key_only if key_only is not None else local_run,
+            trust_headers=local_run or bool(_flag(env, "WEBSITE_AUTH_ENABLED")),
+            tenant=tenant,
         )
 
 
@@ -83,20 +124,21 @@ def _claims(header: str) -> dict[str, str] | None:
 def identify(headers: Mapping[str, str], policy: CallerPolicy) -> Caller:
     """The caller and whether they may act. Never raises: a refusal is decided (and audited) by the route."""
     lowered = {name.lower(): value for name, value in headers.items()}
-    trusted = policy.easy_auth or not policy.in_azure
-    identities: list[str] = []
-    if trusted:
+    claims: dict[str, str] = {}
+    if policy.trust_headers:
         raw = (lowered.get(PRINCIPAL_HEADER.lower()) or "").strip()
         if raw:
-            claims = _claims(raw)
-            if claims is None:
+            read = _claims(raw)
+            if read is None:
                 return Caller("unreadable-principal", False, f"{PRINCIPAL_HEADER} is not a readable principal")
-            identities += [claims[c] for c in (*OBJECT_ID_CLAIMS, *NAME_CLAIMS) if claims.get(c)]
-        for header in (PRINCIPAL_ID_HEADER, PRINCIPAL_NAME_HEADER):
+            claims = read
+        for header, claim in ((PRINCIPAL_ID_HEADER, "oid"), (PRINCIPAL_NAME_HEADER, "name")):
             value = (lowered.get(header.lower()) or "").strip()
             if value:
-                identities.append(value)
-    if not identities:
+                claims.setdefault(claim, value)
+    object_id = next((claims[c] for c in OBJECT_ID_CLAIMS if claims.get(c)), "").strip().lower()
+    label = next((claims[c] for c in NAME_CLAIMS if claims.get(c)), "")
+    if not object_id and not label:
         if policy.allow_function_key_only:
             return Caller(FUNCTION_KEY_CALLER, True)
         return Caller(
@@ -104,14 +146,30 @@ def identify(headers: Mapping[str, str], policy: CallerPolicy) -> Caller:
             False,
             "no signed-in caller (App Service authentication) and CMK_ALLOW_FUNCTION_KEY_ONLY is not true",
         )
-    names = [describe_value(i, limit=MAX_CALLER_CHARS) for i in identities]
-    shown = names[-1] if len(names) > 1 else names[0]
-    shown = next((n for n in names if "@" in n), shown)
+    shown = _shown(label, object_id)
+    if not GUID.fullmatch(object_id):
+        return Caller(shown, False, f"{shown}: the signed-in caller has no object id (oid); a name is no credential")
     if not policy.operators:
         return Caller(shown, False, "CMK_OPERATORS lists no operator")
-    if not any(i.strip().lower() in policy.operators for i in identities):
+    if policy.tenant is not None:
+        tenant = next((claims[c] for c in TENANT_CLAIMS if claims.get(c)), "").strip().lower()
+        if tenant != policy.tenant:
+            return Caller(shown, False, f"{shown} did not sign in from the tenant CMK_TENANT_ID names")
+    if object_id not in policy.operators:
         return Caller(shown, False, f"{shown} is not in CMK_OPERATORS")
     return Caller(shown, True)
+
+
+def _shown(label: str, object_id: str) -> str:
+    """What the audit trail records: the name as a label beside the object id that was judged."""
+    oid = describe_value(object_id, limit=40)
+    if not label:
+        return oid
+    return (
+        f"{describe_value(label, limit=MAX_CALLER_CHARS - len(oid) - 3)} ({oid})"
+        if oid
+        else describe_value(label, limit=MAX_CALLER_CHARS)
+    )
 
 
 @functools.cache

@@ -31,6 +31,11 @@ class FindingCode(StrEnum):
         Severity.WARNING,
         "an operator's disable-key revocation (crypto-shred) is in force: every version is disabled on purpose",
     )
+    SHREDDED_KEY_ENABLED = (
+        "ShreddedKeyEnabled",
+        Severity.CRITICAL,
+        "a crypto-shredded key has an enabled version: what was shredded can be opened, or wrapped under, again",
+    )
     KEY_EXPIRED = ("KeyExpired", Severity.CRITICAL, "the key's current version has expired")
     KEY_EXPIRY_FORBIDDEN = (
         "KeyExpiryForbidden",

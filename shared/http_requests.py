@@ -131,7 +131,7 @@ def parse_revocation_id(value: str | None) -> str:
 
 
 # Outside Azure: the principal headers read as sent, the function key alone enough (what a test or a script sees).
-LOCAL_POLICY = CallerPolicy(operators=frozenset(), allow_function_key_only=True, in_azure=False, easy_auth=False)
+LOCAL_POLICY = CallerPolicy(operators=frozenset(), allow_function_key_only=True, trust_headers=True)
 
 
 def caller_from(headers: Mapping[str, str], policy: CallerPolicy = LOCAL_POLICY) -> str:

@@ -19,6 +19,15 @@ from shared.errors import InvalidInput
 from shared.timestamps import iso_utc, parse_utc
 
 REVOCATION_ID = re.compile(r"[0-9a-f]{32}")
+# The largest record (its JSON) a ledger keeps: a plan of several thousand grants fits; past this a record is refused,
+# never truncated, since restoration needs every removed assignment as it was.
+MAX_RECORD_CHARS = 4_000_000
+
+
+def check_record_size(document: str) -> None:
+    """InvalidInput naming the plan (what grows) when a revocation's JSON is larger than any ledger keeps."""
+    if len(document) > MAX_RECORD_CHARS:
+        raise InvalidInput("plan", f"the revocation's record is {len(document)} characters, above {MAX_RECORD_CHARS}")
 
 
 class RevocationAction(StrEnum):
@@ -66,6 +75,7 @@ class Restoration:
     restored: tuple[str, ...] = ()  # assignment ids re-created, versions re-enabled
     verified_at: datetime | None = None
     failure: str | None = None
+    restored_at: datetime | None = None  # when it was given back: Azure applies it within propagation from then
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +86,7 @@ class Restoration:
             "restored": list(self.restored),
             "verified_at": iso_utc(self.verified_at),
             "failure": self.failure,
+            "restored_at": iso_utc(self.restored_at),
         }
 
     @classmethod
@@ -88,6 +99,7 @@ class Restoration:
             restored=tuple(data.get("restored") or ()),
             verified_at=parse_utc(data["verified_at"]) if data.get("verified_at") else None,
             failure=data.get("failure"),
+            restored_at=parse_utc(data["restored_at"]) if data.get("restored_at") else None,
         )
 
 
@@ -111,6 +123,7 @@ class Revocation:
     checks: int = 0  # follow-up checks made
     restoration: Restoration | None = None
     etag: str | None = field(default=None, compare=False)
+    executed_at: datetime | None = None  # when it was carried out: Azure applies it within propagation from then
 
     @property
     def subject(self) -> str:
@@ -141,6 +154,7 @@ class Revocation:
             "verified_at": iso_utc(self.verified_at),
             "checks": self.checks,
             "restoration": self.restoration.to_json() if self.restoration else None,
+            "executed_at": iso_utc(self.executed_at),
             "plan": self.plan,
         }
 
@@ -164,5 +178,6 @@ class Revocation:
             verified_at=parse_utc(data["verified_at"]) if data.get("verified_at") else None,
             checks=int(data.get("checks") or 0),
             restoration=Restoration.from_json(data["restoration"]) if data.get("restoration") else None,
+            executed_at=parse_utc(data["executed_at"]) if data.get("executed_at") else None,
             etag=etag,
         )

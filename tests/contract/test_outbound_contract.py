@@ -109,3 +109,19 @@ def test_an_alert_arrives_as_one_event_with_its_fields(alerts_and_reader):
             "data": {"severity": "critical", "message": "look", "n": 2},
         }
     ]
+
+
+def test_a_message_above_64_kib_in_base64_is_refused_and_an_alert_never_is(queue_and_reader):
+    """H5: the queue's limit counts the base64 of the JSON; the alert outbox stays far below it, whatever it is
+    handed (here 200 findings' worth of data and a 40,000-character message)."""
+    from shared.alerts import MAX_ALERT_JSON_BYTES, OutboxAlerts
+    from shared.errors import CmkError
+
+    queue, visible = queue_and_reader
+    with pytest.raises(CmkError):
+        queue.send({"blob": "x" * 50_000})  # 50 KB of JSON: about 67 KB in base64
+    findings = [{"code": "AccessExtra", "key": f"k{i}", "message": "m" * 300} for i in range(200)]
+    huge = Alert("CmkGuardian.Test", "/t", Severity.CRITICAL, "m" * 40_000, {"findings": findings, "key": "k"})
+    OutboxAlerts(queue).publish(huge)
+    [sent] = visible()
+    assert len(json.dumps(sent).encode()) <= MAX_ALERT_JSON_BYTES and sent["data"]["truncated"] is True

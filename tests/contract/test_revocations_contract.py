@@ -3,13 +3,14 @@ on purpose stays revoked, per key, until a restoration closes it; one active rev
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.errors import NotFound, PreconditionFailed
+from shared.errors import InvalidInput, NotFound, PreconditionFailed
 from shared.revocation import Revocation, RevocationAction, RevocationState
 from tests.fakes.revocations import FakeRevocations
 from tests.support.azurite import start_azurite
@@ -138,3 +139,64 @@ def test_reads_never_create_the_table(azurite):
         ledger.get(uuid.uuid4().hex)
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     assert name not in {t.name for t in service.list_tables()}
+
+
+def _large_plan(entries: int) -> dict:
+    """A plan as a revocation at enterprise scale writes it: hundreds of group grants of key use, each named."""
+    scope = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.KeyVault"
+    grants = [
+        {
+            "assignment_id": f"{scope}/vaults/kv/keys/k/providers/Microsoft.Authorization/roleAssignments/"
+            f"{uuid.uuid4()}",
+            "scope": f"{scope}/vaults/kv/keys/k",
+            "role_definition_id": f"/providers/Microsoft.Authorization/roleDefinitions/{uuid.uuid4()}",
+            "principal_id": str(uuid.uuid4()),
+            "principal_type": "Group",
+            "role": "Key Vault Crypto User",
+        }
+        for _ in range(entries)
+    ]
+    return {"summary": f"remove {entries} assignment(s)", "remove": grants, "groups": grants[: entries // 2]}
+
+
+@pytest.mark.parametrize("entries", [400, 1_500])  # about 430 KB (one entity) and 1.6 MB (past one entity)
+def test_a_large_plan_is_stored_whole_and_reads_back_whole_after_updates(ledger, entries):
+    plan = _large_plan(entries)
+    opened, fresh = ledger.open(dataclasses.replace(_revocation(), plan=plan))
+    assert fresh and ledger.get(opened.revocation_id).plan == plan
+    executed_ids = tuple(a["assignment_id"] for a in plan["remove"])
+    executed = ledger.update(opened.moved(RevocationState.EXECUTED, NOW, executed=executed_ids))
+    read = ledger.get(opened.revocation_id)
+    assert read.plan == plan and read.executed == executed_ids and read.etag == executed.etag
+    smaller = ledger.update(executed.moved(RevocationState.EXECUTED, NOW, plan={"summary": "s", "remove": []}))
+    assert ledger.get(opened.revocation_id).plan == {"summary": "s", "remove": []}
+    with pytest.raises(PreconditionFailed):
+        ledger.update(executed.moved(RevocationState.FAILED, NOW, failure="stale"))
+    assert ledger.get(smaller.revocation_id).plan == {"summary": "s", "remove": []}
+
+
+def test_a_record_above_the_ledgers_limit_is_refused_naming_the_plan(ledger):
+    from shared.revocation import MAX_RECORD_CHARS
+
+    entries = MAX_RECORD_CHARS // 400 + 10
+    with pytest.raises(InvalidInput) as refused:
+        ledger.open(dataclasses.replace(_revocation(), plan=_large_plan(entries)))
+    assert refused.value.field == "plan"
+    assert ledger.active() == []
+
+
+def test_every_row_the_table_ledger_writes_fits_table_storages_limits(azurite):
+    """Property <= 64 KiB and entity <= 1 MiB (UTF-16 strings), whether or not Azurite enforces them."""
+    from shared.azure.revocations import TableRevocations
+    from shared.azure.tables import LazyTable, table_client
+
+    client = table_client(f"rev{uuid.uuid4().hex[:12]}", connection_string=azurite.connection_string)
+    ledger = TableRevocations(LazyTable(client))
+    plan = _large_plan(1_500)
+    opened, _ = ledger.open(dataclasses.replace(_revocation(), plan=plan))
+    rows = list(client.query_entities("PartitionKey eq 'revocation'"))
+    assert len(rows) > 1  # past one entity: overflow rows
+    for row in rows:
+        sizes = [len(v.encode("utf-16-le")) for v in row.values() if isinstance(v, str)]
+        assert max(sizes) <= 64 * 1024 and sum(sizes) + 2048 <= 1024 * 1024
+    assert ledger.get(opened.revocation_id).plan == plan

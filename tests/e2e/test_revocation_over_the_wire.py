@@ -44,14 +44,18 @@ def principal_header(name: str, object_id: str) -> dict[str, str]:
     return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(document).encode()).decode()}
 
 
-AS_OPERATOR = principal_header(OPERATOR, "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
-AS_STRANGER = principal_header(STRANGER, "7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e")
+OPERATOR_ID = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+STRANGER_ID = "7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"
+AS_OPERATOR = principal_header(OPERATOR, OPERATOR_ID)
+AS_STRANGER = principal_header(STRANGER, STRANGER_ID)
+OPERATOR_CALLER = f"{OPERATOR} ({OPERATOR_ID})"  # authorized by object id; the name is the audit trail's label
+STRANGER_CALLER = f"{STRANGER} ({STRANGER_ID})"
 
 
 @pytest.fixture(scope="module")
 def operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     """Enforce mode (the reference inventory's), with an operators' list, so a stranger's call is refused."""
-    with fresh_system(tmp_path_factory.mktemp("revocation"), CMK_OPERATORS=OPERATOR) as local:
+    with fresh_system(tmp_path_factory.mktemp("revocation"), CMK_OPERATORS=OPERATOR_ID) as local:
         yield local
 
 
@@ -107,6 +111,16 @@ def versions(system: LocalSystem, name: str) -> dict[str, bool]:
         vault.close()
 
 
+def rotates(system: LocalSystem, name: str) -> bool:
+    """Whether the key's rotation policy, as the vault reports it, has a Rotate action."""
+    vault = system.cloud.keyvault(system.cloud.identities.app)
+    try:
+        policy = vault.get_rotation_policy(system.cloud.inventory().key(name).ref)
+        return any(a.action.value == "Rotate" for a in (policy.actions if policy else ()))
+    finally:
+        vault.close()
+
+
 def consumer(system: LocalSystem, name: str) -> str:
     return next(c.resource_id for c in system.cloud.inventory().key(name).consumers if c.resource_id)
 
@@ -152,6 +166,8 @@ def test_revoking_the_mysql_identity_locks_out_its_server_only_until_a_restorati
     refused = _post(wire, {**request, "dry_run": False}, AS_STRANGER)
     assert refused.status_code == 403, refused.text
     assert STRANGER in refused.json()["error"]["message"]
+    impostor = _post(wire, {**request, "dry_run": False}, principal_header(OPERATOR, STRANGER_ID))  # H1: a name
+    assert impostor.status_code == 403, impostor.text  # is anyone's to choose; the object id is what counts
     planned = _post(wire, request, AS_OPERATOR)
     assert planned.status_code == 200, planned.text
     plan = planned.json()["plan"]
@@ -179,20 +195,20 @@ def test_revoking_the_mysql_identity_locks_out_its_server_only_until_a_restorati
     verified = wait_until(
         lambda: (r := revocation(wire, revocation_id))["state"] == "verified" and r, what="the revocation verified"
     )
-    assert verified["requested_by"] == OPERATOR and verified["principal_id"] == ids.mysql.lower()
+    assert verified["requested_by"] == OPERATOR_CALLER and verified["principal_id"] == ids.mysql.lower()
     assert [e.lower() for e in verified["executed"]] == granted
     alerts = topic_events(system, "CmkGuardian.Revocation.AccessRevoked", MYSQL)
     assert [a["data"]["revocation_id"] for a in alerts] == [revocation_id]
-    assert alerts[0]["data"]["requested_by"] == OPERATOR
+    assert alerts[0]["data"]["requested_by"] == OPERATOR_CALLER
     assert wait_until(lambda: topic_events(system, "CmkGuardian.Revocation.Verified", MYSQL), what="verified alert")
     outcomes = {(r["action"], r["outcome"], r["trigger"]) for r in audit_records(wire, MYSQL)}
     assert {
-        ("revocation-plan", "planned", f"operator:{OPERATOR}"),
-        ("revocation", "executed", f"operator:{OPERATOR}"),
+        ("revocation-plan", "planned", f"operator:{OPERATOR_CALLER}"),
+        ("revocation", "executed", f"operator:{OPERATOR_CALLER}"),
         ("revocation-check", "verified", f"follow-up:{revocation_id}"),
     } <= outcomes
     everyone = wire.get("/api/audit?limit=200").json()["records"]
-    assert any(r["outcome"] == "refused" and r["trigger"] == f"operator:{STRANGER}" for r in everyone)
+    assert any(r["outcome"] == "refused" and r["trigger"] == f"operator:{STRANGER_CALLER}" for r in everyone)
 
     # The same request again answers with the first revocation; an enforcing sweep does not grant it back.
     again = _post(wire, {**request, "dry_run": False}, AS_OPERATOR)
@@ -246,13 +262,14 @@ def test_disabling_a_key_shreds_its_registry_deks_only_and_a_restoration_re_enab
     wait_until(lambda: revocation(wire, revocation_id)["state"] == "verified", what="the shred verified")
     shredded = topic_events(system, "CmkGuardian.Revocation.KeyDisabled", AKS)
     assert [e["data"]["revocation_id"] for e in shredded] == [revocation_id]
-    # Rotation must not bring a shredded key back with a fresh, enabled version.
+    # Rotation must not bring a shredded key back with a fresh, enabled version: nor the vault's own (M7).
+    assert not rotates(system, AKS)
     sweep(wire)
-    assert versions(system, AKS) == dict.fromkeys(before, False)
+    assert versions(system, AKS) == dict.fromkeys(before, False) and not rotates(system, AKS)
 
     restored = restore(wire, revocation_id, AS_OPERATOR)
     assert restored.status_code == 202, restored.text
-    assert versions(system, AKS) == before
+    assert versions(system, AKS) == before and rotates(system, AKS)
     assert registry.open_under(AKS) == 4
     wait_until(lambda: not properties(system, consumer(system, AKS)).get("autoKeyRotationError"), what="DES recovery")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -19,7 +21,12 @@ class QueuedMessage:
     delay_seconds: int
 
 
+MAX_QUEUE_MESSAGE_BYTES = 64 * 1024  # Azure Queue Storage: 64 KiB per message, counted after base64 encoding
+
+
 class FakeWorkQueue:
+    """Refuses what Azure Queue Storage refuses: a message whose base64 (host.json's encoding) exceeds 64 KiB."""
+
     def __init__(self) -> None:
         self.messages: list[QueuedMessage] = []
 
@@ -28,6 +35,9 @@ class FakeWorkQueue:
             raise InvalidInput("message", "must be a JSON object")
         if delay_seconds < 0 or delay_seconds > 7 * 24 * 3600:
             raise InvalidInput("delay_seconds", "must be between 0 and 7 days")
+        encoded = base64.b64encode(json.dumps(message).encode("utf-8"))
+        if len(encoded) > MAX_QUEUE_MESSAGE_BYTES:
+            raise InvalidInput("message", f"RequestBodyTooLarge: {len(encoded)} bytes in base64, above 64 KiB")
         self.messages.append(QueuedMessage(dict(message), delay_seconds))
 
     def visible(self) -> list[dict]:

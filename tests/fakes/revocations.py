@@ -1,15 +1,17 @@
 """In-memory revocation ledger with the Table adapter's semantics: one active revocation per subject, ETag-guarded
-updates, and `open` that records nothing when the subject is already actively revoked."""
+updates, `open` that records nothing when the subject is already actively revoked, records kept whole and refused
+(InvalidInput naming the plan) past the size the Table ledger refuses."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import threading
 import uuid
 
 from shared.errors import NotFound, PreconditionFailed
-from shared.revocation import Revocation, RevocationAction, RevocationState
+from shared.revocation import Revocation, RevocationAction, RevocationState, check_record_size
 
 
 class FakeRevocations:
@@ -20,6 +22,7 @@ class FakeRevocations:
         self._etags = itertools.count(1)
 
     def _stamped(self, revocation: Revocation) -> Revocation:
+        check_record_size(json.dumps(revocation.to_json(), sort_keys=True))  # what the Table ledger refuses too
         stored = dataclasses.replace(revocation, etag=f"W/{next(self._etags)}")
         self._records[stored.revocation_id] = stored
         return stored
@@ -40,8 +43,9 @@ class FakeRevocations:
                 return self._records[existing], True  # a retry of the open that made it
             if existing is not None:
                 return self._records[existing], False
+            stamped = self._stamped(revocation)  # refused when too large: then no marker either
             self._active[revocation.subject] = revocation.revocation_id
-            return self._stamped(revocation), True
+            return stamped, True
 
     def get(self, revocation_id: str) -> Revocation:
         with self._lock:

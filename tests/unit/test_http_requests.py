@@ -158,12 +158,12 @@ def test_a_charset_other_than_utf8_is_unsupported():
         ({"X-MS-CLIENT-PRINCIPAL-ID": "7a1f0d1e-0000-4000-8000-000000000001"}, "7a1f0d1e-0000-4000-8000-000000000001"),
         (
             {"X-MS-CLIENT-PRINCIPAL-NAME": "bob", "X-MS-CLIENT-PRINCIPAL-ID": "7a1f0d1e-0000-4000-8000-000000000001"},
-            "bob",
+            "bob (7a1f0d1e-0000-4000-8000-000000000001)",  # the name a label beside the object id that is judged
         ),
         ({"X-MS-CLIENT-PRINCIPAL-NAME": "   "}, "function-key"),
         ({"x-functions-key": "s3cr3t-function-key"}, "function-key"),
     ],
-    ids=["none", "name", "id", "name-wins", "blank-name", "function-key-never-shown"],
+    ids=["none", "name", "id", "name-and-id", "blank-name", "function-key-never-shown"],
 )
 def test_the_caller_is_the_signed_in_principal_else_the_function_key(headers, caller):
     assert caller_from(headers) == caller
