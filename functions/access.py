@@ -109,8 +109,8 @@ def reconcile_key(
         propagation=rbac_propagation,
         protected=states.others,
     )
-    if states.unreadable:
-        plan = _remove_nothing(plan, states.unreadable)
+    if states.uncertain:
+        plan = _remove_nothing(plan, states.uncertain)
     if not settings.rbac_authorization:
         plan = AccessPlan(
             managed.name,

@@ -41,6 +41,16 @@ class ConsumerStates:
         """The identities consumers really use that are not the inventory's (a mismatch)."""
         return {p: r for p, r in self.identities.items() if p != self.inventory_identity}
 
+    @property
+    def uncertain(self) -> tuple[tuple[str, str], ...]:
+        """Consumers whose identity is not known: unreadable, or an identity whose principal could not be read."""
+        unresolved = tuple(
+            (s.resource_id, f"identity {', '.join(s.unresolved_identities)} could not be resolved")
+            for s in self.states
+            if s.unresolved_identities
+        )
+        return self.unreadable + unresolved
+
     def mismatched(self) -> tuple[ConsumerState, ...]:
         """Consumers whose identities are known and do not include the inventory's identity, or include another."""
         return tuple(

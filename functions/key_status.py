@@ -48,6 +48,7 @@ def keys_status(
         vault_settings=vault_settings,
         clock=clock,
         revocations=revocations,
+        consumers=consumers,
     )
     body = report.to_json()
     active = _active_revocations(revocations)

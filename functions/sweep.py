@@ -9,9 +9,10 @@ due reads each key and its policy once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from functions.access import ReconcileOutcome, reconcile_key
+from functions.access import RBAC_PROPAGATION, ReconcileOutcome, reconcile_key
 from functions.compliance import ComplianceReport, report_keys
 from functions.rotation import RotationOutcome
 from functions.sweep_dependents import DependentsOutcome, tend_dependents
@@ -64,6 +65,7 @@ def run_sweep(
     rewrap_queue: WorkQueue,
     consumers: Consumers,
     revocations: Revocations,
+    rbac_propagation: timedelta = RBAC_PROPAGATION,
 ) -> SweepOutcome:
     snapshot = SnapshotKeyVault(vault)
     rotations = rotate_due_keys(
@@ -79,6 +81,7 @@ def run_sweep(
             managed, trigger="timer", inventory=inventory, access=access, roles=roles, vault=snapshot,
             vault_settings=vault_settings, revocations=revocations, audit=audit, alerts=alerts, clock=clock,
             all_versions=False,  # the current version's ops (already read); events check every version
+            consumers=consumers, rbac_propagation=rbac_propagation,  # the identity each consumer really uses
         )
         for managed in inventory.keys
     ]  # fmt: skip
@@ -90,6 +93,7 @@ def run_sweep(
         vault_settings=vault_settings,
         clock=clock,
         revocations=revocations,
+        consumers=consumers,
     )
     serious = [f for f in report.findings if f.severity in ALERT_ON]
     if not serious:

@@ -130,7 +130,7 @@ class World:
         }
 
     def report(self):
-        return report_keys(**self.ports())
+        return report_keys(**self.ports(), consumers=self.consumers)
 
     def key(self, name: str):
         return self.inventory.key(name)
