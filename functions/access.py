@@ -218,6 +218,9 @@ def on_role_assignment_changed(
     alerts: Alerts,
     clock: Clock,
     access_checks: WorkQueue,
+    consumers: Consumers | None = None,
+    rbac_propagation: timedelta = RBAC_PROPAGATION,
+    follow_up_delay: int = FOLLOW_UP_SECONDS,
 ) -> list[ReconcileOutcome]:
     """The event names the scope, not the grant: reconcile every managed key under it from what ARM lists now."""
     ports = {k: v for k, v in locals().items() if k != "event"}
@@ -237,6 +240,9 @@ def on_vault_access_policy_changed(
     alerts: Alerts,
     clock: Clock,
     access_checks: WorkQueue,
+    consumers: Consumers | None = None,
+    rbac_propagation: timedelta = RBAC_PROPAGATION,
+    follow_up_delay: int = FOLLOW_UP_SECONDS,
 ) -> list[ReconcileOutcome]:
     """The vault's policies or its permission model changed: reconcile every managed key in it."""
     ports = {k: v for k, v in locals().items() if k != "event"}
