@@ -99,6 +99,7 @@ def dependents(
                 "available": state.available,
                 "error": state.error,
                 "other_versions": [last_segment(u) for u in state.other_key_urls],
+                "identities": list(state.identities),  # the principals it really reaches its key with (ARM's)
             }
         )
     if not managed.consumers_of(ConsumerKind.DEK_TABLE):

@@ -80,3 +80,16 @@ def test_a_revocation_in_force_sanctions_what_it_does_to_the_consumer(world):
     world.revocations.revoke(MYSQL, key.identity.principal_id, at=world.clock.now())
     found = _findings(world, MYSQL, revocations=world.revocations)
     assert "ConsumerInaccessible" not in found and found["AccessRevoked"].severity is Severity.WARNING
+
+
+def test_get_api_keys_shows_the_identity_each_consumer_really_uses_and_the_mismatch(world):
+    from functions.key_status import keys_status
+
+    second = str(uuid.uuid4())
+    world.consumers.use_identity(*_consumer(world, MYSQL, ConsumerKind.MYSQL_FLEXIBLE_SERVER), second)
+    skip = ("alerts", "claims", "pacer", "rewrap_queue")
+    body = keys_status(**{k: v for k, v in world.sweep_ports().items() if k not in skip})
+    mysql = next(k for k in body["keys"] if k["name"] == MYSQL)
+    [server] = mysql["dependents"]["consumers"]
+    assert server["identities"] == [second]
+    assert {f["code"]: f["severity"] for f in mysql["findings"]}["ConsumerIdentityMismatch"] == "critical"
