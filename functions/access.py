@@ -118,7 +118,9 @@ def reconcile_key(
         )
     if not plan.steps:
         return ReconcileOutcome(managed.name, "compliant", plan)
-    sent = [_violation_alert(managed, plan, trigger, inventory.enforcing)]
+    # A follow-up that re-queued itself and still has nothing to change but waits: the first pass alerted already.
+    waiting_again = trigger.startswith("follow-up:") and not plan.changes
+    sent = [] if waiting_again else [_violation_alert(managed, plan, trigger, inventory.enforcing)]
     lost = [s for s in plan.steps if isinstance(s, GrantRole)]
     if not inventory.enforcing or not settings.rbac_authorization:
         if lost:
