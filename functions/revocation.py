@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from functions.revocation_plan import PlannedAssignment, RevocationPlan, key_use, plan_revocation
+from functions.revocation_plan import PlannedAssignment, RevocationPlan, consumer_affected, key_use, plan_revocation
 from shared.arm_ids import last_segment, normalize_scope
 from shared.audit import AuditRecord
 from shared.commands import RestoreCommand, RevokeCommand
@@ -721,12 +721,9 @@ def _in_force(revocation, managed, phase, *, access, roles, vault, consumers, de
             wrong += [f"{revocation.principal_id} holds key use again through {a.id}" for a in held]
         if not revoked and not held:
             wrong.append(f"{revocation.principal_id} holds no key use at {managed.name}")
-    affects_consumers = (
-        revocation.action is RevocationAction.DISABLE_KEY or revocation.principal_id == managed.identity.principal_id
-    )
     waiting: list[str] = []
-    if affects_consumers:
-        for rid, state in _consumer_states(managed, consumers).items():
+    for rid, state in _consumer_states(managed, consumers).items():
+        if consumer_affected(revocation.action, revocation.principal_id, managed, state):  # the one it really uses
             if state is None:
                 waiting.append(f"{rid}: state could not be read")
             elif state.available == revoked:

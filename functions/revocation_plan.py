@@ -144,18 +144,18 @@ def _age(version: KeyVersion) -> tuple[bool, datetime]:
     return (version.created is None, version.created or datetime.min.replace(tzinfo=UTC))
 
 
-def _consumer_losses(managed: Any, states: dict[str, ConsumerState | None], principal: str | None = None) -> list[Loss]:
-    """The consumers that lose their key: all of them (a disabled key), or those that reach it as `principal`. A
-    consumer whose identity is unknown counts as using the inventory's (the plan must not understate a loss)."""
+def _consumer_losses(
+    managed: Any, states: dict[str, ConsumerState | None], action: RevocationAction, principal: str | None = None
+) -> list[Loss]:
+    """The consumers that lose their key (`consumer_affected`). A consumer whose identity is unknown counts as using
+    the inventory's: the plan must not understate a loss."""
     losses = []
     for consumer in managed.consumers:
         if consumer.resource_id is None:
             continue
         state = states.get(consumer.resource_id.lower())
-        if principal is not None:
-            used = {p.lower() for p in state.identities} if state is not None and state.identities else set()
-            if principal not in (used or {managed.identity.principal_id.lower()}):
-                continue
+        if not consumer_affected(action, principal, managed, state):
+            continue
         becomes = LOSS_BY_KIND.get(consumer.kind, "loses the use of its key")
         if state is None:
             becomes += " (its current state could not be read)"
@@ -163,6 +163,19 @@ def _consumer_losses(managed: Any, states: dict[str, ConsumerState | None], prin
             becomes += " (it is already unavailable: " + (state.error or "no reason given") + ")"
         losses.append(Loss(consumer.resource_id, consumer.kind.value, becomes))
     return losses
+
+
+def consumer_affected(
+    action: RevocationAction, principal: str | None, managed: Any, state: ConsumerState | None
+) -> bool:
+    """Whether a consumer loses its key to this revocation: always when the key is disabled; else when it reaches
+    the key as `principal` (ARM's word), or, its identity unknown, when `principal` is the inventory's identity."""
+    if action is RevocationAction.DISABLE_KEY:
+        return True
+    principal = (principal or "").lower()
+    if state is not None and state.identities:
+        return principal in {p.lower() for p in state.identities}
+    return principal == managed.identity.principal_id.lower()
 
 
 def _identities_in_use(states: dict[str, ConsumerState | None]) -> dict[str, str]:
@@ -211,7 +224,7 @@ def plan_revocation(
         holders = sorted(
             {a.principal_id.lower() for a in assignments if key_use(definitions, a)} | {managed.identity.principal_id}
         )
-        losses = _consumer_losses(managed, consumer_states)
+        losses = _consumer_losses(managed, consumer_states, action)
         losses += [Loss(p, "principal", "can no longer wrap or unwrap under any version") for p in holders]
         if dek_count:
             losses.append(Loss("dek-registry", "dek-table", f"{dek_count} DEK(s) can no longer be opened"))
@@ -266,7 +279,7 @@ def plan_revocation(
     losses: list[Loss] = []
     consumer_of = principal == managed.identity.principal_id or principal in really_used
     if consumer_of:
-        losses += _consumer_losses(managed, consumer_states, principal)
+        losses += _consumer_losses(managed, consumer_states, action, principal)
     if remove or consumer_of:
         losses.append(Loss(principal, "principal", f"can no longer wrap or unwrap under {managed.name}"))
     if not remove:

@@ -77,3 +77,31 @@ def test_revoking_an_identity_no_consumer_uses_names_no_consumer_loss(world):
 def test_when_the_identities_agree_nothing_changes(world):
     plan = _revoke(world).plan
     assert plan.principal_id == world.key(MYSQL).identity.principal_id and plan.inventory_principal_id is None
+
+
+def _check(world, checks: FakeWorkQueue):
+    from functions.revocation import check_revocation
+
+    ports = {k: v for k, v in _ports(world).items() if k != "vault_settings"}
+    return check_revocation(checks.drain()[-1], **{**ports, "revocation_checks": checks})
+
+
+def test_its_verification_waits_for_the_consumer_that_really_used_the_revoked_identity(world):
+    _moved(world)
+    checks = FakeWorkQueue()
+    ports = {**_ports(world), "revocation_checks": checks}
+    base = {"key": MYSQL, "action": "revoke-access", "reason": "incident", "caller": "alice", "service": "mysql"}
+    revoke(RevokeCommand(**base, dry_run=False), **ports)
+    assert _check(world, checks).status == "rescheduled"  # the server still reports itself available
+    [server] = world.key(MYSQL).consumers_of(ConsumerKind.MYSQL_FLEXIBLE_SERVER)
+    world.consumers.set_available(server.kind.value, server.resource_id, False, "Inaccessible")
+    assert _check(world, checks).status == "verified"
+
+
+def test_revoking_the_inventory_identity_no_consumer_uses_does_not_wait_for_the_consumers(world):
+    _moved(world)
+    checks = FakeWorkQueue()
+    ports = {**_ports(world), "revocation_checks": checks}
+    base = {"key": MYSQL, "action": "revoke-access", "reason": "incident", "caller": "alice"}
+    revoke(RevokeCommand(**base, principal_id=world.key(MYSQL).identity.principal_id, dry_run=False), **ports)
+    assert _check(world, checks).status == "verified"  # its server uses another identity and stays available
