@@ -206,6 +206,22 @@ def plan_access(
         why = f"{managed.service} identity holds {role}, which also allows {sorted(ops - CONSUMER_NEEDS)}"
         removals.append(RemoveAssignment(a.id, consumer, role, a.scope, why, minimal_role_id))
 
+    # An identity a consumer really uses, without a direct grant of key use at the key, may reach it through a
+    # group: while that is so, no group grant goes (the app grants that identity nothing itself, so nothing to wait on).
+    directly = {
+        a.principal_id.lower()
+        for a in assignments
+        if normalize_scope(a.scope) == key_scope and (_ops(definitions, a) or frozenset()) >= CONSUMER_NEEDS
+    }
+    unsure = sorted(p for p in protected if p not in revoked and p not in directly)
+    if unsure:
+        kept = [r for r in removals if r.keeps_consumer_access_via and r.principal_id not in (consumer,)]
+        removals = [r for r in removals if r not in kept]
+        reports += [
+            Report(r.principal_id, f"{r.reason}; kept: {', '.join(unsure)}, which a consumer really uses, has no "
+                   "direct grant and may reach the key through it", r.assignment_id)
+            for r in kept
+        ]  # fmt: skip
     removals = [_wait_for_grant(r, minimal_at_key, now, propagation) for r in removals]
     trims = []
     wanted = tuple(managed.ops)

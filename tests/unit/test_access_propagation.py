@@ -194,3 +194,19 @@ def test_a_consumer_whose_identity_cannot_be_read_has_nothing_removed(world):
     outcome = _reconcile(world, MYSQL, consumers=Unreadable())
     assert grant.id.lower() in _ids(world)
     assert all(isinstance(s, Report) for s in outcome.plan.steps)
+
+
+def test_a_group_grant_stays_while_the_identity_a_consumer_really_uses_has_no_direct_grant(world):
+    key = world.key(MYSQL)
+    [server] = key.consumers_of(ConsumerKind.MYSQL_FLEXIBLE_SERVER)
+    second = str(uuid.uuid4())
+    world.consumers.use_identity(server.kind.value, server.resource_id, second)  # reaches the key through a group
+    group = world.access.create_assignment(key.scope, world.role_id(roles.CRYPTO_USER), str(uuid.uuid4()), "Group")
+    world.clock.advance(RBAC_PROPAGATION * 2)
+    outcome = _reconcile(world, MYSQL)
+    assert group.id.lower() in _ids(world)
+    assert any(isinstance(s, Report) and second in s.reason for s in outcome.plan.steps)
+    world.grant(key.scope, second)  # once it holds its own grant, the group's may go
+    world.clock.advance(RBAC_PROPAGATION * 2)
+    _reconcile(world, MYSQL)
+    assert group.id.lower() not in _ids(world)
