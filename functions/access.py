@@ -48,7 +48,7 @@ RBAC_PROPAGATION = timedelta(seconds=600)
 @dataclass(frozen=True)
 class ReconcileOutcome:
     key: str
-    status: str  # "compliant", "reported", "remediated", "partial", "unreadable"
+    status: str  # "compliant", "reported", "remediated", "partial", "deferred" (only waiting), "unreadable"
     plan: AccessPlan | None = None
     executed: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
