@@ -4,17 +4,21 @@
 versions, asks `plan_access` what must change, then, in enforce mode, carries the plan out step by step, verifying
 each: a consumer's minimal grant is created and seen before any broader grant of its goes. In audit mode the same
 plan is reported. ARM applies RBAC changes after up to about ten minutes, so every remediation schedules a follow-up
-check through the queue that re-reads the assignments and probes the app's own access.
+check through the queue that re-reads the assignments and probes the app's own access; a removal the consumer must
+outlast (its broader grant, a group's grant) is deferred until its minimal grant has existed for that long, and the
+follow-up re-queues itself until then. The identities the key's consumers really use (ARM's, not the inventory's)
+are never stripped of key use, and the revocation ledger is read again right before every grant (review M1).
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
-from functions.access_plan import AccessPlan, GrantRole, RemoveAssignment, Report, TrimKeyOps, plan_access
-from shared.audit import AuditRecord
+from functions.access_plan import AccessPlan, GrantRole, RemoveAssignment, Report, plan_access
+from functions.access_steps import execute, record
+from functions.consumer_identities import read_consumer_states
 from shared.errors import CmkError, MalformedMessage
 from shared.inventory_model import UnknownKey
 from shared.model import Alert, Severity
@@ -23,6 +27,7 @@ from shared.ports import (
     Alerts,
     AuditTrail,
     Clock,
+    Consumers,
     KeyVault,
     Revocations,
     RoleDefinitions,
@@ -36,16 +41,18 @@ VIOLATION_ALERT = "CmkGuardian.Access.Violation"
 REMEDIATED_ALERT = "CmkGuardian.Access.Remediated"
 CONSUMER_LOST_ALERT = "CmkGuardian.Access.ConsumerAccessLost"
 FOLLOW_UP_SECONDS = 600  # RBAC changes reach Key Vault after up to about 10 minutes
+RBAC_PROPAGATION = timedelta(seconds=600)
 
 
 @dataclass(frozen=True)
 class ReconcileOutcome:
     key: str
-    status: str  # "compliant", "reported", "remediated", "partial", "unreadable"
+    status: str  # "compliant", "reported", "remediated", "partial", "deferred" (only waiting), "unreadable"
     plan: AccessPlan | None = None
     executed: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     alerts: tuple[Alert, ...] = field(default=(), compare=False)
+    deferred: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +63,7 @@ class ReconcileOutcome:
             ],
             "executed": list(self.executed),
             "skipped": list(self.skipped),
+            "deferred": list(self.deferred),
         }
 
 
@@ -74,6 +82,9 @@ def reconcile_key(
     clock: Clock,
     access_checks: WorkQueue | None = None,
     all_versions: bool = True,
+    consumers: Consumers,
+    rbac_propagation: timedelta = RBAC_PROPAGATION,
+    follow_up_delay: int = FOLLOW_UP_SECONDS,
 ) -> ReconcileOutcome:
     try:
         settings = vault_settings.get_vault(managed.vault.resource_id)
@@ -83,6 +94,7 @@ def reconcile_key(
         revoked = revocations.revoked(managed.name)
     except CmkError as exc:
         return ReconcileOutcome(managed.name, "unreadable", skipped=(f"{exc.code}: {exc}",))
+    states = read_consumer_states(managed, consumers)
     subscription = managed.vault.subscription_id
     plan = plan_access(
         managed,
@@ -92,7 +104,12 @@ def reconcile_key(
         revoked=revoked,
         versions=versions,
         minimal_role_id=role_definition_id(subscription, managed.role),
+        now=clock.now(),
+        propagation=rbac_propagation,
+        protected=states.others,
     )
+    if states.uncertain:
+        plan = _remove_nothing(plan, states.uncertain)
     if not settings.rbac_authorization:
         plan = AccessPlan(
             managed.name,
@@ -100,113 +117,52 @@ def reconcile_key(
         )
     if not plan.steps:
         return ReconcileOutcome(managed.name, "compliant", plan)
-    sent = [_violation_alert(managed, plan, trigger, inventory.enforcing)]
+    # A follow-up that re-queued itself and still has nothing to change but waits: the first pass alerted already.
+    waiting_again = trigger.startswith("follow-up:") and not plan.changes
+    sent = [] if waiting_again else [_violation_alert(managed, plan, trigger, inventory.enforcing)]
     lost = [s for s in plan.steps if isinstance(s, GrantRole)]
     if not inventory.enforcing or not settings.rbac_authorization:
         if lost:
             sent.append(_consumer_lost_alert(managed, restored=False))
         for alert in sent:
             alerts.publish(alert)
-        _record(audit, managed, trigger, clock, "access-report", "reported", {"steps": _describe(plan)})
+        record(audit, managed, trigger, clock, "access-report", "reported", {"steps": _describe(plan)})
         return ReconcileOutcome(managed.name, "reported", plan, alerts=tuple(sent))
 
-    executed, skipped = _execute(managed, plan, trigger=trigger, access=access, vault=vault, audit=audit, clock=clock)
+    executed, skipped = execute(
+        managed, plan, trigger=trigger, access=access, vault=vault, revocations=revocations, audit=audit, clock=clock
+    )
+    deferred = tuple(f"RemoveAssignment {d.step.assignment_id}: {d.reason}" for d in plan.deferred)
     consumer_ok = not any(s.startswith("GrantRole") for s in skipped)
     if lost:
         sent.append(_consumer_lost_alert(managed, restored=consumer_ok))
     if executed:
         sent.append(_remediated_alert(managed, executed, trigger))
-        if access_checks is not None:
-            access_checks.send({"version": 1, "key": managed.name, "trigger": trigger}, delay_seconds=FOLLOW_UP_SECONDS)
+    # A deferral waiting on a grant's age needs another look once it is old enough; one waiting on a grant that
+    # failed waits for the next sweep instead (re-queuing every few seconds would not make the grant work).
+    waiting = any(d.until is not None for d in plan.deferred)
+    if (executed or waiting) and access_checks is not None:
+        access_checks.send({"version": 1, "key": managed.name, "trigger": trigger}, delay_seconds=follow_up_delay)
     for alert in sent:
         alerts.publish(alert)
-    status = "remediated" if executed and not skipped else ("partial" if executed or skipped else "reported")
-    return ReconcileOutcome(managed.name, status, plan, tuple(executed), tuple(skipped), tuple(sent))
+    if executed or skipped:
+        status = "remediated" if executed and not skipped else "partial"
+    else:
+        status = "deferred" if deferred else "reported"
+    return ReconcileOutcome(managed.name, status, plan, tuple(executed), tuple(skipped), tuple(sent), deferred)
 
 
-def _execute(managed, plan: AccessPlan, *, trigger, access: AccessControl, vault: KeyVault, audit, clock):
-    executed: list[str] = []
-    skipped: list[str] = []
-
-    def note(action: str, outcome: str, **detail: Any) -> None:
-        _record(audit, managed, trigger, clock, action, outcome, detail)
-
-    consumer_minimal = True  # until a needed grant fails: then no consumer grant may be removed
-    for step in plan.changes:
-        try:
-            if isinstance(step, GrantRole):
-                made = access.create_assignment(
-                    step.scope, step.role_definition_id, step.principal_id, step.principal_type
-                )
-                seen = any(a.id.lower() == made.id.lower() for a in access.list_assignments(step.scope))
-                if not seen:
-                    raise CmkError(f"the new assignment {made.id} is not listed")
-                _record(
-                    audit,
-                    managed,
-                    trigger,
-                    clock,
-                    "access-grant",
-                    "granted",
-                    {"principal": step.principal_id, "assignment": made.id, "reason": step.reason},
-                )
-                executed.append(f"GrantRole {step.principal_id}")
-            elif isinstance(step, TrimKeyOps):
-                updated = vault.update_version(managed.ref, step.version, ops=step.ops)
-                if set(updated.ops) != set(step.ops):
-                    raise CmkError(f"version {step.version} still allows {sorted(set(updated.ops) - set(step.ops))}")
-                _record(
-                    audit,
-                    managed,
-                    trigger,
-                    clock,
-                    "trim-key-ops",
-                    "trimmed",
-                    {"version": step.version, "removed": list(step.removed)},
-                )
-                executed.append(f"TrimKeyOps {step.version}")
-            elif isinstance(step, RemoveAssignment):
-                if step.keeps_consumer_access_via and not consumer_minimal:
-                    skipped.append(
-                        f"RemoveAssignment {step.assignment_id}: the consumer's minimal grant is not in place"
-                    )
-                    continue
-                access.delete_assignment(step.assignment_id)
-                if any(a.id.lower() == step.assignment_id.lower() for a in access.list_assignments(managed.scope)):
-                    raise CmkError(f"assignment {step.assignment_id} is still listed")
-                _record(
-                    audit,
-                    managed,
-                    trigger,
-                    clock,
-                    "access-remove",
-                    "removed",
-                    {
-                        "principal": step.principal_id,
-                        "assignment": step.assignment_id,
-                        "role": step.role,
-                        "reason": step.reason,
-                    },
-                )
-                executed.append(f"RemoveAssignment {step.assignment_id}")
-        except CmkError as exc:
-            if isinstance(step, GrantRole):
-                consumer_minimal = False
-            skipped.append(f"{type(step).__name__}: {exc.code}: {exc}")
-            _record(
-                audit,
-                managed,
-                trigger,
-                clock,
-                "access-step",
-                "failed",
-                {"step": type(step).__name__, "error": exc.code},
-            )
-    return executed, skipped
-
-
-def _record(audit: AuditTrail, managed, trigger: str, clock: Clock, action: str, outcome: str, detail: dict) -> None:
-    audit.append(AuditRecord(uuid.uuid4().hex, clock.now(), action, trigger, managed.name, outcome, detail=detail))
+def _remove_nothing(plan: AccessPlan, unreadable: tuple[tuple[str, str], ...]) -> AccessPlan:
+    """A consumer whose identity cannot be read may be using any grant: report removals instead of making them."""
+    why = "; ".join(f"{resource}: {error}" for resource, error in unreadable)
+    steps = tuple(
+        Report(s.principal_id, f"{s.reason}; not removed: a consumer's identity could not be read ({why})",
+               s.assignment_id)
+        if isinstance(s, RemoveAssignment)
+        else s
+        for s in plan.steps
+    )  # fmt: skip
+    return replace(plan, steps=steps)
 
 
 def _describe(plan: AccessPlan) -> list[str]:
@@ -246,6 +202,12 @@ def _consumer_lost_alert(managed, *, restored: bool) -> Alert:
     )
 
 
+def _follow_up_trigger(trigger: object) -> str:
+    """What started the chain of checks, named once however often the check re-queues itself."""
+    text = trigger if isinstance(trigger, str) else ""
+    return (text if text.startswith("follow-up:") else f"follow-up:{text}")[:200]
+
+
 def follow_up_check(
     message: object,
     *,
@@ -258,9 +220,14 @@ def follow_up_check(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    access_checks: WorkQueue | None = None,
+    consumers: Consumers,
+    rbac_propagation: timedelta = RBAC_PROPAGATION,
+    follow_up_delay: int = FOLLOW_UP_SECONDS,
 ) -> ReconcileOutcome:
-    """Ten minutes after a remediation, when Key Vault has applied it: probe the app's own access with a real read,
-    then reconcile again from what ARM lists now (without scheduling another follow-up)."""
+    """After a remediation, once Key Vault may have applied it: probe the app's own access with a real read, then
+    reconcile again from what ARM lists now. A removal still waiting for the consumer's grant to be old enough (on
+    the app's clock) re-queues this check with the short delay: waiting is not a failure."""
     if not isinstance(message, dict) or not isinstance(message.get("key"), str):
         raise MalformedMessage("key", "a follow-up check names the inventory key it checks")
     try:
@@ -270,7 +237,7 @@ def follow_up_check(
     vault.get_key(managed.ref)  # the probe: raises (and the host retries) if the app itself lost its access
     return reconcile_key(
         managed,
-        trigger=f"follow-up:{message.get('trigger', '')}"[:200],
+        trigger=_follow_up_trigger(message.get("trigger")),
         inventory=inventory,
         access=access,
         roles=roles,
@@ -280,4 +247,8 @@ def follow_up_check(
         audit=audit,
         alerts=alerts,
         clock=clock,
+        access_checks=access_checks,
+        consumers=consumers,
+        rbac_propagation=rbac_propagation,
+        follow_up_delay=follow_up_delay,
     )

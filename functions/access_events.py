@@ -11,9 +11,10 @@ lists when it runs, so a duplicate message (a redelivered event) repeats a read,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from functions.access import ReconcileOutcome, reconcile_key
+from functions.access import FOLLOW_UP_SECONDS, RBAC_PROPAGATION, ReconcileOutcome, reconcile_key
 from shared.errors import MalformedMessage
 from shared.events import RoleAssignmentChanged, VaultAccessPolicyChanged
 from shared.inventory_model import UnknownKey
@@ -22,6 +23,7 @@ from shared.ports import (
     Alerts,
     AuditTrail,
     Clock,
+    Consumers,
     KeyVault,
     Revocations,
     RoleDefinitions,
@@ -80,6 +82,9 @@ def reconcile_queued(
     alerts: Alerts,
     clock: Clock,
     access_checks: WorkQueue,
+    consumers: Consumers,
+    rbac_propagation: timedelta = RBAC_PROPAGATION,
+    follow_up_delay: int = FOLLOW_UP_SECONDS,
 ) -> ReconcileOutcome:
     """One key, reconciled as an event would have (every version's key ops checked, follow-up scheduled)."""
     if not isinstance(message, dict) or message.get("version") != MESSAGE_VERSION:
@@ -105,4 +110,7 @@ def reconcile_queued(
         alerts=alerts,
         clock=clock,
         access_checks=access_checks,
+        consumers=consumers,
+        rbac_propagation=rbac_propagation,
+        follow_up_delay=follow_up_delay,
     )

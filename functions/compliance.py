@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from functions.access_review import grants_from_access_policies, grants_from_assignments, review_grants
+from functions.consumer_identities import read_consumer_states
+from functions.consumer_review import review_consumers
 from functions.key_review import review_policy, review_version
 from functions.vault_review import review_vault
 from shared.errors import CmkError, KeyNotFound
 from shared.findings import FindingCode, finding
 from shared.model import Finding, KeyVersion, RotationPolicy, Severity
-from shared.ports import AccessControl, Clock, KeyVault, Revocations, RoleDefinitions, Vaults
+from shared.ports import AccessControl, Clock, Consumers, KeyVault, Revocations, RoleDefinitions, Vaults
 from shared.timestamps import iso_utc
 from shared.vault_settings import VaultSettings
 
@@ -107,9 +109,11 @@ def report_keys(
     vault_settings: Vaults,
     clock: Clock,
     revocations: Revocations | None = None,
+    consumers: Consumers | None = None,
 ) -> ComplianceReport:
     """The compliance report for every managed key, in inventory order. With the revocation ledger, what an
-    operator revoked on purpose is reported as such (a warning: known and intended), not as critical drift."""
+    operator revoked on purpose is reported as such (a warning: known and intended), not as critical drift. With
+    the consumers, each Azure consumer's identity, health and version are part of its key's report."""
     settings: dict[str, VaultSettings | CmkError] = {}
     for v in inventory.vaults:
         try:
@@ -125,6 +129,7 @@ def report_keys(
             roles=roles,
             settings=settings[key.vault.resource_id],
             clock=clock,
+            consumers=consumers,
         )
         for key in inventory.keys
     )
@@ -133,9 +138,22 @@ def report_keys(
     return ComplianceReport(mode=inventory.mode, generated_at=clock.now(), keys=reports)
 
 
+# What a revocation in force causes in a consumer, on purpose.
+CUT_OFF = frozenset(
+    {FindingCode.CONSUMER_INACCESSIBLE, FindingCode.CONSUMER_KEY_ROTATION_ERROR, FindingCode.CONSUMER_VERSION_LAG}
+)
+
+
+def _revoked_identity(managed: Any, f: Finding, revoked: set[str]) -> bool:
+    """The consumer's identity (the one it really uses, else the inventory's) is revoked from the key."""
+    used = {p.lower() for p in f.detail.get("identities") or ()} or {managed.identity.principal_id.lower()}
+    return bool(used & {r.lower() for r in revoked})
+
+
 def _sanctioned(report: KeyReport, managed: Any, revocations: Revocations, vault: KeyVault) -> KeyReport:
-    """AccessMissing of a revoked consumer and KeyDisabled of a shredded key are the revocation working; an enabled
-    version of a shredded key is the shred undone (ShreddedKeyEnabled)."""
+    """AccessMissing of a revoked consumer and KeyDisabled of a shredded key are the revocation working; so is a
+    consumer cut off (Inaccessible, failing rotation, left behind) when its key is shredded or its identity revoked.
+    An enabled version of a shredded key is the shred undone (ShreddedKeyEnabled)."""
     try:
         revoked = revocations.revoked(managed.name)
         shredded = revocations.shredded(managed.name)
@@ -145,8 +163,10 @@ def _sanctioned(report: KeyReport, managed: Any, revocations: Revocations, vault
     for f in report.findings:
         if f.code == FindingCode.ACCESS_MISSING and managed.identity.principal_id in revoked:
             f = finding(FindingCode.ACCESS_REVOKED, managed.name, f.message + " (revoked on purpose)", **f.detail)
-        elif f.code == FindingCode.KEY_DISABLED and shredded:
+        elif shredded and (f.code == FindingCode.KEY_DISABLED or f.code in CUT_OFF):
             f = finding(FindingCode.KEY_SHREDDED, managed.name, f.message + f" (revocation {shredded})", **f.detail)
+        elif f.code in CUT_OFF and _revoked_identity(managed, f, revoked):
+            f = finding(FindingCode.ACCESS_REVOKED, managed.name, f.message + " (revoked on purpose)", **f.detail)
         findings.append(f)
     if shredded:
         findings += _shred_undone(managed, shredded, vault)
@@ -173,6 +193,7 @@ def assess_key(
     roles: RoleDefinitions,
     settings: VaultSettings | CmkError,
     clock: Clock,
+    consumers: Consumers | None = None,
 ) -> KeyReport:
     name = managed.name
     findings: list[Finding] = []
@@ -218,4 +239,6 @@ def assess_key(
         else:
             review_grants(managed, inventory, grants_from_assignments(managed, assignments, roles, add), add)
 
+    if consumers is not None:
+        review_consumers(managed, read_consumer_states(managed, consumers), current, clock.now(), add)
     return KeyReport(name, managed.vault.name, managed.service, current, policy, tuple(findings))

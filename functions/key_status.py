@@ -48,6 +48,7 @@ def keys_status(
         vault_settings=vault_settings,
         clock=clock,
         revocations=revocations,
+        consumers=consumers,
     )
     body = report.to_json()
     active = _active_revocations(revocations)
@@ -98,6 +99,7 @@ def dependents(
                 "available": state.available,
                 "error": state.error,
                 "other_versions": [last_segment(u) for u in state.other_key_urls],
+                "identities": list(state.identities),  # the principals it really reaches its key with (ARM's)
             }
         )
     if not managed.consumers_of(ConsumerKind.DEK_TABLE):

@@ -22,6 +22,7 @@ from functions.revocation_common import (
     rotates,
     send_alert,
 )
+from functions.revocation_plan import consumer_affected
 from shared.errors import (
     InvalidInput,
     MalformedMessage,
@@ -69,11 +70,10 @@ def settles_at(revocation: Revocation, managed: Any, phase: str, rbac_propagatio
         done = (restoration.restored_at or restoration.requested_at) if restoration else revocation.updated_at
     if done is None:
         return None
-    affects_consumers = (
-        revocation.action is RevocationAction.DISABLE_KEY or revocation.principal_id == managed.identity.principal_id
-    )
+    # Any consumer may be the one that reaches the key as the revoked principal (the identity it really uses may not
+    # be the inventory's), so its grace counts whenever the key has consumers: it only delays a verdict of failure.
     graces = [CONSUMER_GRACE.get(c.kind, timedelta(0)) for c in managed.consumers if c.resource_id is not None]
-    return done + rbac_propagation + (max(graces, default=timedelta(0)) if affects_consumers else timedelta(0))
+    return done + rbac_propagation + max(graces, default=timedelta(0))
 
 
 # ---- the follow-up -------------------------------------------------------------------------------------------------
@@ -234,12 +234,9 @@ def _in_force(
             wrong += [describe_other_key_use(revocation.principal_id, a) for a in others]
         if not revoked and not held:
             wrong.append(f"{revocation.principal_id} holds no key use at {managed.name}")
-    affects_consumers = (
-        revocation.action is RevocationAction.DISABLE_KEY or revocation.principal_id == managed.identity.principal_id
-    )
     waiting: list[str] = []
-    if affects_consumers:
-        for rid, state in consumer_states(managed, consumers).items():
+    for rid, state in consumer_states(managed, consumers).items():
+        if consumer_affected(revocation.action, revocation.principal_id, managed, state):  # the one it really uses
             if state is None:
                 waiting.append(f"{rid}: state could not be read")
             elif state.available == revoked:

@@ -83,8 +83,9 @@ def _dek_count(managed: Any, dekstore: DekStore) -> int | None:
 
 
 def _plan(
-    managed, action, principal, service, *, inventory, access, roles, vault, vault_settings, consumers, dekstore
-) -> RevocationPlan:
+    managed, action, principal, service, *, inventory, access, roles, vault, vault_settings, consumers, dekstore,
+    by_service: bool = False,
+) -> RevocationPlan:  # fmt: skip
     settings = vault_settings.get_vault(managed.vault.resource_id)
     assignments = access.list_assignments(managed.scope) if settings.rbac_authorization else []
     return plan_revocation(
@@ -99,6 +100,7 @@ def _plan(
         versions=vault.list_versions(managed.ref),
         dek_count=_dek_count(managed, dekstore),
         consumer_states=consumer_states(managed, consumers),
+        by_service=by_service,
     )
 
 
@@ -134,7 +136,8 @@ def revoke(
         "consumers": consumers,
         "dekstore": dekstore,
     }
-    plan = _plan(managed, action, principal, service, **ports)
+    plan = _plan(managed, action, principal, service, **ports, by_service=command.service is not None)
+    principal = plan.principal_id  # a service's revocation: the identity it really uses (the plan reads it)
     if principal is not None and principal not in _known_principals(inventory) and not plan.remove + plan.inherited:
         raise Unprocessable(
             "principal_id", f"{principal} is no identity of the inventory and holds no key use on {managed.name}"

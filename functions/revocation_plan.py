@@ -86,6 +86,9 @@ class RevocationPlan:
     deks_unreadable: int | None = 0  # None: the registry could not be read
     blockers: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # A service's revocation: the identity the inventory names for it, when its consumers really use another one
+    # (`principal_id`, the one revoked).
+    inventory_principal_id: str | None = None
 
     @property
     def summary(self) -> str:
@@ -104,6 +107,7 @@ class RevocationPlan:
             "action": self.action.value,
             "principal_id": self.principal_id,
             "service": self.service,
+            "inventory_principal_id": self.inventory_principal_id,
             "remove": [a.to_json() for a in self.remove],
             "inherited": [a.to_json() for a in self.inherited],
             "groups": [a.to_json() for a in self.groups],
@@ -140,19 +144,43 @@ def _age(version: KeyVersion) -> tuple[bool, datetime]:
     return (version.created is None, version.created or datetime.min.replace(tzinfo=UTC))
 
 
-def _consumer_losses(managed: Any, states: dict[str, ConsumerState | None]) -> list[Loss]:
+def _consumer_losses(
+    managed: Any, states: dict[str, ConsumerState | None], action: RevocationAction, principal: str | None = None
+) -> list[Loss]:
+    """The consumers that lose their key (`consumer_affected`). A consumer whose identity is unknown counts as using
+    the inventory's: the plan must not understate a loss."""
     losses = []
     for consumer in managed.consumers:
         if consumer.resource_id is None:
             continue
-        becomes = LOSS_BY_KIND.get(consumer.kind, "loses the use of its key")
         state = states.get(consumer.resource_id.lower())
+        if not consumer_affected(action, principal, managed, state):
+            continue
+        becomes = LOSS_BY_KIND.get(consumer.kind, "loses the use of its key")
         if state is None:
             becomes += " (its current state could not be read)"
         elif not state.available:
             becomes += " (it is already unavailable: " + (state.error or "no reason given") + ")"
         losses.append(Loss(consumer.resource_id, consumer.kind.value, becomes))
     return losses
+
+
+def consumer_affected(
+    action: RevocationAction, principal: str | None, managed: Any, state: ConsumerState | None
+) -> bool:
+    """Whether a consumer loses its key to this revocation: always when the key is disabled; else when it reaches
+    the key as `principal` (ARM's word), or, its identity unknown, when `principal` is the inventory's identity."""
+    if action is RevocationAction.DISABLE_KEY:
+        return True
+    principal = (principal or "").lower()
+    if state is not None and state.identities:
+        return principal in {p.lower() for p in state.identities}
+    return principal == managed.identity.principal_id.lower()
+
+
+def _identities_in_use(states: dict[str, ConsumerState | None]) -> dict[str, str]:
+    """Principal id (lower case) -> resource id of a consumer that really reaches the key with it (ARM's word)."""
+    return {p.lower(): rid for rid, state in states.items() if state is not None for p in state.identities}
 
 
 def plan_revocation(
@@ -168,10 +196,12 @@ def plan_revocation(
     versions: list[KeyVersion],
     dek_count: int | None,
     consumer_states: dict[str, ConsumerState | None],
+    by_service: bool = False,
 ) -> RevocationPlan:
     """`assignments` are those that apply at the key (at it and above); `definitions` maps role GUIDs to their
     definitions (absent: unreadable); `dek_count` is how many registry DEKs are wrapped under any version of the key;
-    `consumer_states` is keyed by lower-case resource id."""
+    `consumer_states` is keyed by lower-case resource id. `by_service`: the operator named the service, so the
+    identity its consumers really use is revoked (where it differs from `principal_id`, the inventory's)."""
     key_scope = normalize_scope(managed.scope)
     app = (inventory.app_identity or "").lower()
     blockers: list[str] = []
@@ -194,7 +224,7 @@ def plan_revocation(
         holders = sorted(
             {a.principal_id.lower() for a in assignments if key_use(definitions, a)} | {managed.identity.principal_id}
         )
-        losses = _consumer_losses(managed, consumer_states)
+        losses = _consumer_losses(managed, consumer_states, action)
         losses += [Loss(p, "principal", "can no longer wrap or unwrap under any version") for p in holders]
         if dek_count:
             losses.append(Loss("dek-registry", "dek-table", f"{dek_count} DEK(s) can no longer be opened"))
@@ -212,6 +242,18 @@ def plan_revocation(
         )
 
     principal = (principal_id or "").lower()
+    named = None
+    really_used = _identities_in_use(consumer_states)
+    if by_service and really_used and principal not in really_used:
+        # The service is revoked, so the identity it really reaches the key with goes, not the inventory's.
+        named, principal = principal, sorted(really_used)[0]
+        notes.append(
+            f"the inventory names {named} for {service}, but its consumer(s) "
+            f"{', '.join(sorted(set(really_used.values())))} really use {', '.join(sorted(really_used))}: "
+            f"{principal} is revoked; {named} keeps what it holds (revoke it by principal_id if it must go too)"
+        )
+        if len(really_used) > 1:
+            notes.append(f"the consumers use {len(really_used)} identities: revoke the others by principal_id")
     mine = [a for a in assignments if a.principal_id.lower() == principal]
     at_key = [a for a in mine if normalize_scope(a.scope) == key_scope]
     # At the key itself every key-use grant goes, and one whose role cannot be read too: a deliberate revocation
@@ -235,9 +277,9 @@ def plan_revocation(
             "them would change access to other resources, so remove them there first"
         )
     losses: list[Loss] = []
-    consumer_of = principal == managed.identity.principal_id
+    consumer_of = principal == managed.identity.principal_id or principal in really_used
     if consumer_of:
-        losses += _consumer_losses(managed, consumer_states)
+        losses += _consumer_losses(managed, consumer_states, action, principal)
     if remove or consumer_of:
         losses.append(Loss(principal, "principal", f"can no longer wrap or unwrap under {managed.name}"))
     if not remove:
@@ -255,4 +297,5 @@ def plan_revocation(
         deks_unreadable=unreadable,
         blockers=tuple(blockers),
         notes=tuple(notes),
+        inventory_principal_id=named,
     )

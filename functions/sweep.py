@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from functions.access import ReconcileOutcome, reconcile_key
+from functions.access import RBAC_PROPAGATION, ReconcileOutcome, reconcile_key
 from functions.compliance import ComplianceReport, report_keys
 from functions.revocation_watch import watch_revocations
 from functions.rotation import RotationOutcome
@@ -72,6 +73,7 @@ def run_sweep(
     move_queue: WorkQueue,
     consumers: Consumers,
     revocations: Revocations,
+    rbac_propagation: timedelta = RBAC_PROPAGATION,
 ) -> SweepOutcome:
     snapshot = SnapshotKeyVault(vault)
     rotations = rotate_due_keys(
@@ -89,6 +91,7 @@ def run_sweep(
             managed, trigger="timer", inventory=inventory, access=access, roles=roles, vault=snapshot,
             vault_settings=vault_settings, revocations=revocations, audit=audit, alerts=alerts, clock=clock,
             all_versions=False,  # the current version's ops (already read); events check every version
+            consumers=consumers, rbac_propagation=rbac_propagation,  # the identity each consumer really uses
         )
         for managed in inventory.keys
     ]  # fmt: skip
@@ -100,6 +103,7 @@ def run_sweep(
         vault_settings=vault_settings,
         clock=clock,
         revocations=revocations,
+        consumers=consumers,
     )
     not_in_force = watch_revocations(
         inventory=inventory, revocations=revocations, access=access, roles=roles, vault=snapshot, audit=audit,

@@ -65,6 +65,17 @@ class FindingCode(StrEnum):
         Severity.CRITICAL,
         "the vault has no purge protection: a deleted key can be purged before its retention ends",
     )
+    CONSUMER_IDENTITY_MISMATCH = (
+        "ConsumerIdentityMismatch",
+        Severity.CRITICAL,
+        "an Azure consumer reaches the key with an identity other than the inventory's: that identity's grant is what "
+        "keeps the consumer running (kept, never granted by the app); fix the inventory or the consumer",
+    )
+    CONSUMER_INACCESSIBLE = (
+        "ConsumerInaccessible",
+        Severity.CRITICAL,
+        "a MySQL flexible server reports it cannot reach its key (state Inaccessible): it refuses connections",
+    )
     KEY_TYPE_MISMATCH = ("KeyTypeMismatch", Severity.HIGH, "kty differs from the inventory")
     KEY_SIZE_MISMATCH = ("KeySizeMismatch", Severity.HIGH, "key size differs from the inventory")
     KEY_OPS_EXCESS = ("KeyOpsExcess", Severity.HIGH, "the key allows operations beyond the inventory's")
@@ -97,6 +108,23 @@ class FindingCode(StrEnum):
         "VaultUnreadable",
         Severity.HIGH,
         "the vault resource could not be read through ARM (permission model, soft delete, purge protection unknown)",
+    )
+    CONSUMER_KEY_ROTATION_ERROR = (
+        "ConsumerKeyRotationError",
+        Severity.HIGH,
+        "a disk encryption set reports an autoKeyRotationError (or a failed provisioning state): its disks stay on "
+        "an old key version",
+    )
+    CONSUMER_VERSION_LAG = (
+        "ConsumerVersionLag",
+        Severity.HIGH,
+        "an Azure consumer still uses an older key version longer than its kind's lag after the current version's "
+        "creation",
+    )
+    CONSUMER_UNREADABLE = (
+        "ConsumerUnreadable",
+        Severity.HIGH,
+        "an Azure consumer (its key version, state or identity) could not be read through ARM",
     )
     KEY_NEAR_EXPIRY = ("KeyNearExpiry", Severity.WARNING, "the current version expires within `notify_before`")
     KEY_NO_EXPIRY = ("KeyNoExpiry", Severity.WARNING, "the current version has no expiry though the inventory sets one")

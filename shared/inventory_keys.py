@@ -14,7 +14,7 @@ from shared.arm_ids import role_definition_guid
 from shared.inventory_checks import key_name_problem
 from shared.inventory_consumers import read_consumers
 from shared.inventory_key_rules import AcrossKeys, check_shared_consumers
-from shared.inventory_model import ManagedKey, ManagedVault, Policy, Principal
+from shared.inventory_model import IdentityKind, ManagedKey, ManagedVault, Policy, Principal
 from shared.inventory_policy import KEY_OPS, KEY_TYPES, RSA_SIZES, read_ops
 from shared.inventory_principals import read_identity
 from shared.inventory_problems import shown
@@ -72,6 +72,14 @@ def read_key(
     role = read_role(section, ops)
     consumers = read_consumers(section, name)
     mysql = any(c.kind == ConsumerKind.MYSQL_FLEXIBLE_SERVER for c in consumers or ())
+    if mysql and identity is not None and identity.kind is not IdentityKind.USER_ASSIGNED:
+        section.problem(
+            "identity.kind",
+            f"{identity.kind.value} cannot be the key's identity: a MySQL flexible server reaches its customer-managed "
+            "key only through a user-assigned identity (dataEncryption.primaryUserAssignedIdentityId); name that "
+            "identity, kind user-assigned, with its resource_id",
+        )
+        identity = None
     rotation = read_rotation(section, forbid_expiry=mysql)
     parts = (name, vault, kty, size, ops, service, identity, role, rotation, consumers)
     if any(p is None for p in parts):

@@ -143,6 +143,9 @@ class RoleAssignment:
     role_definition_id: str
     principal_id: str
     principal_type: str = PrincipalType.SERVICE_PRINCIPAL.value
+    # ARM's `createdOn`: Key Vault applies a new grant up to RBAC's propagation time after it, so a broader grant
+    # may go only once the minimal one is that old. None when not known (then it is never old enough).
+    created_on: datetime | None = field(default=None, compare=False)
 
     @property
     def role_guid(self) -> str:
@@ -196,6 +199,11 @@ class ConsumerState:
     `other_key_urls` are the other versions it still depends on (MySQL's geo-backup key, a DES's `previousKeys`), which
     no retirement may touch either. `available` is False when the resource reports it cannot reach its key (MySQL
     `state: Inaccessible`), with the service's own words in `error`.
+
+    `identities` are the principal ids (lower case) the resource really reaches the key with, as ARM reports them
+    (MySQL's primary and geo-backup user-assigned identities, a DES's identity): these, not what the inventory says,
+    lose access when a grant goes, so reconcile protects them and compliance compares them with the inventory.
+    `unresolved_identities` names identity resource ids whose principal id could not be read.
     """
 
     kind: ConsumerKind
@@ -205,6 +213,8 @@ class ConsumerState:
     available: bool = True
     error: str | None = None
     other_key_urls: tuple[str, ...] = ()
+    identities: tuple[str, ...] = ()
+    unresolved_identities: tuple[str, ...] = ()
 
     @property
     def key_urls_in_use(self) -> tuple[str, ...]:

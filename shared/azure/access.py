@@ -25,6 +25,7 @@ def _to_assignment(a: Any) -> RoleAssignment:
         role_definition_id=a.role_definition_id,
         principal_id=a.principal_id,
         principal_type=str(getattr(a.principal_type, "value", a.principal_type) or "ServicePrincipal"),
+        created_on=getattr(a, "created_on", None),
     )
 
 

@@ -11,6 +11,7 @@ started (`start_move`, ARM's 202 and its `Azure-AsyncOperation` URL kept) and it
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,9 @@ API_VERSIONS = {
     ConsumerKind.MYSQL_FLEXIBLE_SERVER: "2023-12-30",
     ConsumerKind.DISK_ENCRYPTION_SET: "2024-03-02",
 }
+IDENTITY_API_VERSION = "2023-01-31"  # Microsoft.ManagedIdentity/userAssignedIdentities
+# A user-assigned identity's resource id -> its principal id (None when it cannot be read).
+PrincipalResolver = Callable[[str], str | None]
 RESOURCE_TYPES = {
     ConsumerKind.MYSQL_FLEXIBLE_SERVER: "microsoft.dbformysql/flexibleservers",
     ConsumerKind.DISK_ENCRYPTION_SET: "microsoft.compute/diskencryptionsets",
@@ -71,11 +75,59 @@ def consumer_kind(kind: str, resource_id: str) -> tuple[ConsumerKind, str]:
     return known, match.group("sub")
 
 
-def state_from_arm(kind: ConsumerKind, resource_id: str, document: dict[str, Any]) -> ConsumerState:
-    """What the resource reports, in the REST (camelCase) shape ARM sent."""
+def _assigned(identity: dict[str, Any], identity_id: str) -> dict[str, Any] | None:
+    """`identity.userAssignedIdentities[identity_id]`, matched as ARM matches ids (case-insensitively)."""
+    assigned = identity.get("userAssignedIdentities")
+    if not isinstance(assigned, dict):
+        return None
+    for candidate, value in assigned.items():
+        if isinstance(candidate, str) and candidate.lower() == identity_id.lower():
+            return value if isinstance(value, dict) else {}
+    return None
+
+
+def identities_from_arm(
+    kind: ConsumerKind, document: dict[str, Any], resolve: PrincipalResolver | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The principal ids (lower case) the resource reaches its key with, and the identity resource ids whose principal
+    could not be found. MySQL: the `dataEncryption` primary and geo-backup user-assigned identities (a flexible
+    server takes no other for CMK), each resolved through the server's `identity.userAssignedIdentities`, else a
+    read of the identity itself. A DES: its system-assigned identity, or the user-assigned one(s) it holds."""
+    identity = document.get("identity") if isinstance(document.get("identity"), dict) else {}
+    props = document.get("properties") or {}
+    if kind is ConsumerKind.MYSQL_FLEXIBLE_SERVER:
+        encryption = props.get("dataEncryption") or {}
+        wanted = [
+            encryption.get(name)
+            for name in ("primaryUserAssignedIdentityId", "geoBackupUserAssignedIdentityId")
+            if isinstance(encryption.get(name), str) and encryption.get(name)
+        ]
+    elif "systemassigned" in str(identity.get("type", "")).lower().replace(" ", "") and identity.get("principalId"):
+        return (str(identity["principalId"]).lower(),), ()
+    else:
+        assigned = identity.get("userAssignedIdentities")
+        wanted = [k for k in assigned if isinstance(k, str)] if isinstance(assigned, dict) else []
+    principals: list[str] = []
+    unresolved: list[str] = []
+    for identity_id in dict.fromkeys(w.lower() for w in wanted):
+        value = _assigned(identity, identity_id) or {}
+        principal = value.get("principalId") or (resolve(identity_id) if resolve is not None else None)
+        if isinstance(principal, str) and principal:
+            principals.append(principal.lower())
+        else:
+            unresolved.append(identity_id)
+    return tuple(dict.fromkeys(principals)), tuple(unresolved)
+
+
+def state_from_arm(
+    kind: ConsumerKind, resource_id: str, document: dict[str, Any], resolve: PrincipalResolver | None = None
+) -> ConsumerState:
+    """What the resource reports, in the REST (camelCase) shape ARM sent; `resolve` reads a user-assigned identity's
+    principal id where the resource's own document does not carry it."""
     props = document.get("properties")
     if not isinstance(props, dict):
         raise UnexpectedResponse(f"{kind} {resource_id}: ARM returned no properties")
+    identities, unresolved = identities_from_arm(kind, document, resolve)
     if kind is ConsumerKind.MYSQL_FLEXIBLE_SERVER:
         encryption = props.get("dataEncryption") or {}
         geo = encryption.get("geoBackupKeyURI")
@@ -89,6 +141,8 @@ def state_from_arm(kind: ConsumerKind, resource_id: str, document: dict[str, Any
             available=not inaccessible,
             error=(props.get("stateReason") or "the server reports state Inaccessible") if inaccessible else None,
             other_key_urls=(geo,) if geo else (),
+            identities=identities,
+            unresolved_identities=unresolved,
         )
     error = props.get("autoKeyRotationError")
     previous = tuple(k["keyUrl"] for k in props.get("previousKeys") or [] if isinstance(k, dict) and k.get("keyUrl"))
@@ -106,6 +160,8 @@ def state_from_arm(kind: ConsumerKind, resource_id: str, document: dict[str, Any
         available=message is None,
         error=message,
         other_key_urls=previous,
+        identities=identities,
+        unresolved_identities=unresolved,
     )
 
 
@@ -154,6 +210,21 @@ class _StartOnly(PollingMethod):
         return response.headers.get("Azure-AsyncOperation") or response.headers.get("Location")
 
 
+def _identity_json(identity: Any) -> dict[str, Any]:
+    """The SDK's identity model back in ARM's REST shape (what `identities_from_arm` reads)."""
+    if identity is None:
+        return {}
+    assigned = getattr(identity, "user_assigned_identities", None) or {}
+    kind = getattr(identity, "type", None)
+    return {
+        "type": str(getattr(kind, "value", kind) or ""),
+        "principalId": getattr(identity, "principal_id", None),
+        "userAssignedIdentities": {
+            rid: {"principalId": getattr(value, "principal_id", None)} for rid, value in assigned.items()
+        },
+    }
+
+
 class AzureConsumers:
     def __init__(
         self,
@@ -178,8 +249,28 @@ class AzureConsumers:
 
     def get_state(self, kind: str, resource_id: str) -> ConsumerState:
         known, subscription = consumer_kind(kind, resource_id)
-        properties = self._properties(self._client(subscription), known, resource_id)
-        return state_from_arm(known, resource_id, {"properties": properties})
+        client = self._client(subscription)
+        try:
+            resource = client.resources.get_by_id(resource_id, api_version=API_VERSIONS[known])
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"{known} {resource_id}", NotFound) from exc
+        if not isinstance(resource.properties, dict):
+            raise UnexpectedResponse(f"{known} {resource_id}: ARM returned no properties")
+        document = {"properties": resource.properties, "identity": _identity_json(resource.identity)}
+        return state_from_arm(known, resource_id, document, lambda uami: self._principal_of(uami))
+
+    def _principal_of(self, identity_id: str) -> str | None:
+        """A user-assigned identity's principal id, read from the identity itself; None when it cannot be read
+        (the caller reports it unresolved rather than guessing)."""
+        match = re.match(r"/subscriptions/([^/]+)/", identity_id, re.I)
+        if match is None:
+            return None
+        try:
+            found = self._client(match.group(1)).resources.get_by_id(identity_id, api_version=IDENTITY_API_VERSION)
+        except SDK_ERRORS:
+            return None
+        principal = (found.properties or {}).get("principalId") if isinstance(found.properties, dict) else None
+        return str(principal) if principal else None
 
     def start_move(self, kind: str, resource_id: str, key_url: str) -> MoveStarted:
         known, subscription = consumer_kind(kind, resource_id)

@@ -10,6 +10,7 @@ from shared import roles
 from shared.errors import NotFound
 from shared.ports import AccessControl
 from tests.fakes.access import FakeAccessControl
+from tests.fakes.clock import FakeClock
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 
@@ -17,7 +18,7 @@ SUB = "00000000-0000-0000-0000-0000000000aa"
 @pytest.fixture(params=["fake", "emulator"])
 def backend(request) -> tuple[AccessControl, str]:
     if request.param == "fake":
-        return FakeAccessControl(), SUB
+        return FakeAccessControl(FakeClock()), SUB
     cloud = request.getfixturevalue("cloud_with_app_identity")
     return cloud.app_access(), cloud.subscription_id
 
@@ -169,3 +170,12 @@ def test_custom_role_is_read_back_with_its_data_actions(role_backend):
     ops = definition.key_operations()
     assert {"read", "wrap", "unwrap", "encrypt"} <= ops
     assert not ({"decrypt", "sign"} & ops)
+
+
+def test_an_assignment_carries_when_it_was_created(backend, scopes):
+    """ARM's `createdOn`: a removal that must outlast RBAC's propagation waits on the minimal grant's age."""
+    access, sub = backend
+    role = _role(sub, roles.CRYPTO_SERVICE_ENCRYPTION_USER)
+    made = access.create_assignment(scopes["a"], role, str(uuid.uuid4()), "ServicePrincipal")
+    [listed] = [a for a in access.list_assignments(scopes["a"]) if a.id.lower() == made.id.lower()]
+    assert listed.created_on is not None and listed.created_on.tzinfo is not None

@@ -29,6 +29,7 @@ class Made:
     key_url: str
     key_name: str
     geo_key_url: str | None = None
+    principal_id: str | None = None  # the identity the consumer reaches its key with
 
 
 @dataclass
@@ -56,9 +57,16 @@ def _fake_side() -> Side:
         name = f"cmk-{uuid.uuid4().hex[:6]}"
         provider = "Microsoft.DBforMySQL/flexibleServers" if kind == MYSQL else "Microsoft.Compute/diskEncryptionSets"
         made = Made(f"{group}/providers/{provider}/c-{uuid.uuid4().hex[:6]}", version_url(name), name)
+        made.principal_id = str(uuid.uuid4())
         if geo:
             made.geo_key_url = version_url(name)
-        fake.add(kind, made.resource_id, made.key_url, other_key_urls=(made.geo_key_url,) if geo else ())
+        fake.add(
+            kind,
+            made.resource_id,
+            made.key_url,
+            other_key_urls=(made.geo_key_url,) if geo else (),
+            identities=(made.principal_id,),
+        )
         return made
 
     def lose(kind: str, made: Made) -> None:
@@ -85,7 +93,7 @@ def _emulator_side(cloud) -> Side:
         else:
             consumer = world.mysql(key_url) if kind == MYSQL else world.des(key_url)
         made_assignments[consumer.resource_id] = consumer.assignment
-        return Made(consumer.resource_id, key_url, name, geo_url)
+        return Made(consumer.resource_id, key_url, name, geo_url, consumer.principal_id)
 
     def lose(kind: str, made: Made) -> None:
         world.revoke(made_assignments[made.resource_id])
@@ -117,6 +125,8 @@ def test_a_consumer_reports_the_version_it_uses_and_that_it_can_use_it(side: Sid
     assert state.key_url == made.key_url
     assert state.available is True and state.error is None
     assert state.follows_latest is False
+    # the identity it really uses, resolved to its principal (the server's document names only the UAMI)
+    assert state.identities == (made.principal_id.lower(),) and state.unresolved_identities == ()
 
 
 def _follow(side: Side, kind: str, resource_id: str, operation_url: str | None) -> MoveStatus:

@@ -4,6 +4,7 @@ role definitions: Azure's built-in ones as the ARM emulator serves them, plus an
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from shared.arm_ids import normalize_scope, role_definition_guid, scope_covers
@@ -20,7 +21,11 @@ def _built_in_definitions() -> dict[str, RoleDefinition]:
 
 
 class FakeAccessControl:
-    def __init__(self) -> None:
+    """`clock` (optional) stamps each new assignment's `created_on`, as ARM's `createdOn`; without one, assignments
+    carry none (never old enough for a removal that waits on RBAC propagation)."""
+
+    def __init__(self, clock: Any = None) -> None:
+        self.clock = clock
         self._assignments: dict[str, RoleAssignment] = {}
         self._definitions: dict[str, RoleDefinition] = _built_in_definitions()
         self.definition_reads = 0
@@ -43,7 +48,10 @@ class FakeAccessControl:
                 return a
         name = name or str(uuid.uuid4())
         assignment_id = f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}"
-        assignment = RoleAssignment(assignment_id, scope.rstrip("/"), role_definition_id, principal_id, principal_type)
+        created = self.clock.now() if self.clock is not None else None
+        assignment = RoleAssignment(
+            assignment_id, scope.rstrip("/"), role_definition_id, principal_id, principal_type, created_on=created
+        )
         self._assignments[assignment_id.lower()] = assignment
         return assignment
 
@@ -70,6 +78,12 @@ class FakeAccessControl:
         }
         self._definitions[guid] = role_definition_from_arm(document)
         return guid
+
+    def age(self, delta: Any) -> None:
+        """Every assignment made `delta` earlier (a deployment whose grants Key Vault has long applied)."""
+        for key, a in self._assignments.items():
+            if a.created_on is not None:
+                self._assignments[key] = replace(a, created_on=a.created_on - delta)
 
     def all(self) -> list[RoleAssignment]:
         return list(self._assignments.values())

@@ -79,7 +79,9 @@ class _Operation:
 class FakeConsumers:
     """Azure resources that use a key, by (kind, resource id), validated as AzureConsumers validates them: the kind
     must be a consumer ARM can move, the id of that kind's type, the key URL versioned. Unknown resources are
-    NotFound, as in ARM. `set_available(...)` plays the service losing (or regaining) its key.
+    NotFound, as in ARM. `set_available(...)` plays the service losing (or regaining) its key; `use_identity(...)`
+    an operator moving the resource's encryption to another identity; `set_rotation_error(...)` a DES whose
+    automatic key rotation failed.
 
     A move is ARM's long-running PATCH: `start_move` answers at once with an operation URL; the operation stays
     InProgress for `lro_duration` on `clock` (with no clock, or a zero duration, it is done when next read), then
@@ -103,10 +105,24 @@ class FakeConsumers:
         follows_latest: bool = False,
         *,
         other_key_urls: tuple[str, ...] = (),
+        identities: tuple[str, ...] = (),
     ) -> None:
         self._states[(kind, resource_id.lower())] = ConsumerState(
-            ConsumerKind(kind), resource_id, key_url, follows_latest, other_key_urls=tuple(other_key_urls)
+            ConsumerKind(kind),
+            resource_id,
+            key_url,
+            follows_latest,
+            other_key_urls=tuple(other_key_urls),
+            identities=tuple(p.lower() for p in identities),
         )
+
+    def use_identity(self, kind: str, resource_id: str, *principal_ids: str) -> None:
+        state = self.get_state(kind, resource_id)
+        self._states[(kind, resource_id.lower())] = replace(state, identities=tuple(p.lower() for p in principal_ids))
+
+    def set_rotation_error(self, kind: str, resource_id: str, error: str | None) -> None:
+        """A DES's `autoKeyRotationError` (None clears it); ARM then reports the set as not available."""
+        self.set_available(kind, resource_id, error is None, error)
 
     def set_available(self, kind: str, resource_id: str, available: bool, error: str | None = None) -> None:
         state = self.get_state(kind, resource_id)

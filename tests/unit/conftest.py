@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,7 @@ class World:
             "audit": self.audit,
             "alerts": self.alerts,
             "clock": self.clock,
+            "consumers": self.consumers,
         }
 
     def key_event(self, cls, name: str, version: str):
@@ -144,7 +146,7 @@ class World:
         }
 
     def report(self):
-        return report_keys(**self.ports())
+        return report_keys(**self.ports(), consumers=self.consumers)
 
     def key(self, name: str):
         return self.inventory.key(name)
@@ -165,7 +167,7 @@ def world() -> World:
     inventory = load_inventory(ROOT / "inventory/reference.yaml", {})
     clock = FakeClock()
     vault = FakeKeyVault(clock)
-    access = FakeAccessControl()
+    access = FakeAccessControl(clock)
     vaults = FakeVaults()
     for v in inventory.vaults:
         vaults.register(v.resource_id)
@@ -178,5 +180,8 @@ def world() -> World:
         current = vault.get_key(key.ref)
         for consumer in key.consumers:
             if consumer.resource_id:  # the Azure consumers start on the key's first version
-                w.consumers.add(consumer.kind.value, consumer.resource_id, current.key_id)
+                w.consumers.add(
+                    consumer.kind.value, consumer.resource_id, current.key_id, identities=(key.identity.principal_id,)
+                )
+    access.age(timedelta(days=1))  # the deployment's grants are long in effect
     return w

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from functions.access import (
     CONSUMER_LOST_ALERT,
     FOLLOW_UP_SECONDS,
+    RBAC_PROPAGATION,
     REMEDIATED_ALERT,
     VIOLATION_ALERT,
     follow_up_check,
@@ -81,8 +83,12 @@ def test_a_broad_consumer_gets_the_minimal_role_first_and_only_then_loses_the_br
         world.access.delete_assignment(a.id)
     world.grant(key.scope, key.identity.principal_id, roles.CRYPTO_USER)
     outcome = _reconcile(world, AKS)
-    kinds = [type(s) for s in outcome.plan.changes]
-    assert kinds == [GrantRole, RemoveAssignment] and outcome.plan.changes[1].keeps_consumer_access_via
+    assert [type(s) for s in outcome.plan.changes] == [GrantRole]
+    [deferred] = outcome.plan.deferred
+    assert deferred.step.keeps_consumer_access_via and deferred.until is None  # no grant yet when planned
+    world.clock.advance(timedelta(seconds=RBAC_PROPAGATION.total_seconds() + 1))
+    outcome = _reconcile(world, AKS)
+    assert [type(s) for s in outcome.plan.changes] == [RemoveAssignment]
     assert _key_use_at(world, AKS) == {key.identity.principal_id: set(CONSUMER_NEEDS)}
 
 

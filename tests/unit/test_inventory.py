@@ -103,8 +103,8 @@ def valid_doc() -> dict:
                     "mysql-key",
                     "kv-test",
                     MYSQL_ID,
-                    "system-assigned",
-                    arm("Microsoft.DBforMySQL/flexibleServers/mysql"),
+                    "user-assigned",  # a flexible server's CMK takes only a user-assigned identity
+                    arm("Microsoft.ManagedIdentity/userAssignedIdentities/id-mysql"),
                     [
                         {
                             "kind": "mysql-flexible-server",
@@ -170,7 +170,8 @@ def test_reference_file_loads_without_variables_and_is_the_reference_deployment(
     aks, mysql = inv.key("aks-encryption-key"), inv.key("mysql-encryption-key")
     assert aks.identity.kind is IdentityKind.USER_ASSIGNED
     assert "/Microsoft.ManagedIdentity/userAssignedIdentities/" in aks.identity.resource_id
-    assert mysql.identity.kind is IdentityKind.USER_ASSIGNED  # a flexible server's CMK takes a UAMI only
+    assert mysql.identity.kind is IdentityKind.USER_ASSIGNED  # a flexible server's CMK identity is always a UAMI
+    assert mysql.identity.resource_id.endswith("/Microsoft.ManagedIdentity/userAssignedIdentities/id-mysql-cmk")
     assert [c.kind for c in aks.consumers if c.kind is not ConsumerKind.DEK_TABLE] == [ConsumerKind.DISK_ENCRYPTION_SET]
     assert aks.consumers[0].resource_id.endswith("/providers/Microsoft.Compute/diskEncryptionSets/des-aks-cmk")
     assert mysql.consumers[0].kind is ConsumerKind.MYSQL_FLEXIBLE_SERVER
@@ -493,9 +494,18 @@ UNIT_CASES = [
     ),
     (
         "system-assigned-on-uami",
-        change("keys.1.identity.resource_id", arm("Microsoft.ManagedIdentity/userAssignedIdentities/x")),
-        "keys[mysql-key].identity.resource_id",
+        lambda doc: [change("keys.2.identity.kind", "system-assigned")(doc)],
+        "keys[other-key].identity.resource_id",
         "must not be a Microsoft.ManagedIdentity/userAssignedIdentities",
+    ),
+    (
+        "mysql-key-system-assigned",
+        lambda doc: [
+            change("keys.1.identity.kind", "system-assigned")(doc),
+            change("keys.1.identity.resource_id", arm("Microsoft.DBforMySQL/flexibleServers/mysql"))(doc),
+        ],
+        "keys[mysql-key].identity.kind",
+        "a MySQL flexible server reaches its customer-managed key only through a user-assigned identity",
     ),
     (
         "identity-kind",
