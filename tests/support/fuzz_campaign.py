@@ -120,14 +120,28 @@ class Fingerprint:
         digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
         return digest, parts
 
-    def settle(self, timeout: float = 60.0, quiet: int = 3, every: float = 0.5) -> tuple[str, dict[str, Any]]:
-        """The fingerprint once it has stayed the same `quiet` reads in a row (a rotation's events still flowing)."""
+    def queued(self) -> int:
+        """Messages in the app's queues, the invisible ones included: a follow-up waiting out its delay (a consumer's
+        move, an access check) is work still in flight, however quiet the state looks meanwhile."""
+        from azure.storage.queue import QueueServiceClient
+
+        service = QueueServiceClient.from_connection_string(self.system.storage_connection)
+        with service:
+            return sum(
+                service.get_queue_client(q.name).get_queue_properties().approximate_message_count or 0
+                for q in service.list_queues()
+                if not q.name.endswith("-poison")
+            )
+
+    def settle(self, timeout: float = 90.0, quiet: int = 3, every: float = 0.5) -> tuple[str, dict[str, Any]]:
+        """The fingerprint once no work is queued and it has stayed the same `quiet` reads in a row (a rotation's
+        events, moves and follow-ups still flowing)."""
         deadline = time.monotonic() + timeout
         last, parts = self.take()
         same = 1
-        while same < quiet:
+        while same < quiet or self.queued():
             if time.monotonic() > deadline:
-                raise AssertionError("the system did not settle: its state kept changing")
+                raise AssertionError("the system did not settle: its state kept changing or work stayed queued")
             time.sleep(every)
             now, parts = self.take()
             same = same + 1 if now == last else 1
