@@ -9,9 +9,10 @@ Every successful write raises the `Microsoft.Resources.Resource{Write,Delete}Suc
 resource group (or subscription) system topic. Like Azure's, the payload describes the caller's own authorization,
 not the assignment's role or principal: a subscriber must list the scope to learn what changed.
 
-Behaviour chosen where Azure leaves a choice: PATCH of a MySQL flexible server or a disk encryption set is applied at
-once and answered 202 with `Azure-AsyncOperation` and `Location` headers whose status is already `Succeeded`, so the
-azure-core / azure-mgmt-core LRO pollers run their real code path. Token expiry is not checked (the emulated clock
+Behaviour chosen where Azure leaves a choice: a PATCH of a MySQL flexible server or a disk encryption set, and a PUT
+of an existing one that changes its key configuration, is a long-running operation that takes time (answered 202
+with `Azure-AsyncOperation` and `Location` headers; see emulators.operations for its timing, what a GET shows
+meanwhile and the 409 a second write gets). Token expiry is not checked (the emulated clock
 may be moved far ahead of the SDK's token cache). Management groups are not modelled: scopes start at a subscription.
 Control-plane authorization of the caller is off by default (`enforce_caller_rbac=True` turns it on, including the
 Key Vault Data Access Administrator condition).
@@ -46,16 +47,19 @@ from emulators.arm_ids import (
 from emulators.arm_resources import (
     KEY_VAULTS,
     LONG_RUNNING_PATCH,
+    MYSQL_SERVERS,
     VAULT_ACCESS_POLICIES,
     ArmError,
     apply_access_policy_update,
     bad_request,
     build_patch,
     build_put,
+    key_configuration_changed,
     merge_patch,
 )
 from emulators.arm_roles import ROLES_BY_GUID, RoleDefinition, role_guid_from_id
 from emulators.core import EventSink, MovableClock
+from emulators.operations import DEFAULT_LRO_SECONDS, IN_PROGRESS, Operation, Operations
 
 AUTHORIZATION = "/providers/Microsoft.Authorization/"
 ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
@@ -159,6 +163,7 @@ class Call:
 
 class ConsumerHook(Protocol):
     def on_write(self, resource_id: str, resource_type: str) -> None: ...
+    def prove(self, document: dict[str, Any]) -> dict[str, str] | None: ...
     def on_delete(self, resource_id: str) -> None: ...
 
 
@@ -174,6 +179,7 @@ class ArmState:
         subscription_id: str,
         page_size: int = 100,
         enforce_caller_rbac: bool = False,
+        lro_seconds: float = DEFAULT_LRO_SECONDS,
     ) -> None:
         self._events = events
         self._clock = clock
@@ -185,7 +191,7 @@ class ArmState:
         self._assignments: dict[str, RoleAssignment] = {}  # lower-cased id -> assignment
         self._resources: dict[str, dict[str, Any]] = {}  # lower-cased id -> document
         self._vaults: dict[str, VaultRegistration] = {}  # lower-cased id -> registration
-        self._operations: dict[str, dict[str, str]] = {}  # operation id -> {resource_id, location, namespace}
+        self.operations = Operations(clock, lro_seconds)  # long-running writes, and write counts per resource
         self._custom_roles: dict[str, RoleDefinition] = {}  # lower-cased GUID -> custom role definition
         # Set by the host when Key Vault runs alongside (emulators.consumers.ConsumerKeys): consumers that are
         # written re-check their key at once, so the state a PATCH's poller reads back is the one they reached.
@@ -313,7 +319,7 @@ class ArmState:
                     "assignments": [dataclasses.asdict(a) for a in self._assignments.values()],
                     "resources": list(self._resources.values()),
                     "vaults": [dataclasses.asdict(v) for v in self._vaults.values()],
-                    "operations": self._operations,
+                    "operations": self.operations.snapshot(),
                     "custom_roles": [role_to_state(r) for r in self._custom_roles.values()],
                 }
             )
@@ -326,7 +332,7 @@ class ArmState:
                 self._assignments[assignment.id.lower()] = assignment
             self._resources = {doc["id"].lower(): copy.deepcopy(doc) for doc in data.get("resources", [])}
             self._vaults = {v["resource_id"].lower(): VaultRegistration(**v) for v in data.get("vaults", [])}
-            self._operations = copy.deepcopy(data.get("operations", {}))
+            self.operations.restore(data.get("operations"))
             roles = (role_from_state(r) for r in data.get("custom_roles", []))
             self._custom_roles = {r.guid: r for r in roles}
 
@@ -334,7 +340,7 @@ class ArmState:
         """Forget assignments, resources and operations; registered vaults stay, back to their registered state."""
         with self._lock:
             self._assignments.clear()
-            self._operations.clear()
+            self.operations.reset()
             self._custom_roles.clear()
             self._resources = {key: self._vault_document(v) for key, v in self._vaults.items()}
 
@@ -601,43 +607,118 @@ class ArmState:
             )
         return found
 
-    def put_resource(self, resource_id: str, body: object, call: Call) -> tuple[int, dict[str, Any]]:
+    def put_resource(self, resource_id: str, body: object, call: Call) -> tuple[int, dict[str, Any], str | None]:
+        """(status, document, operation id): 202 and an operation when it replaces a consumer's key configuration."""
         rid = self._resource_id(resource_id)
         if rid.resource_type.lower() == VAULT_ACCESS_POLICIES:
-            return 200, self._update_access_policies(resource_id, body, call)
-        with self._lock:
-            previous = self._resources.get(str(rid).lower())
-            evidence = self._evidence(call, str(rid), f"{rid.resource_type}/write", None)
-            document = build_put(rid, previous, body, self._clock.now())
-            self._resources[str(rid).lower()] = document
-        self._after_write(rid, previous, document, call, evidence)
-        if self.consumer_hook is not None:
-            self.consumer_hook.on_write(str(rid), rid.resource_type)
-        return (200 if previous else 201), copy.deepcopy(self.resource(str(rid)) or document)
+            return 200, self._update_access_policies(resource_id, body, call), None
+        return self._write(rid, "PUT", body, call)
 
     def patch_resource(self, resource_id: str, body: object, call: Call) -> tuple[dict[str, Any], str | None]:
-        """The new document and, for long-running types, the id of the (already finished) operation."""
+        """The document as it stands and, for long-running types, the id of the operation (timed or finished)."""
         rid = self._resource_id(resource_id)
+        _, document, operation = self._write(rid, "PATCH", body, call)
+        return document, operation
+
+    def _write(self, rid: ResourceId, method: str, body: object, call: Call) -> tuple[int, dict[str, Any], str | None]:
+        """Validate at once (a bad request is refused synchronously, as ARM does); apply at once, or, for a key
+        change of a long-running type, start an operation that applies it when it is due."""
+        long_running = rid.resource_type.lower() in LONG_RUNNING_PATCH
         with self._lock:
             previous = self._resources.get(str(rid).lower())
-            if previous is None:
+            if previous is None and method == "PATCH":
                 self.get_resource(str(rid))  # raises the 404
+            if long_running:
+                self._refuse_while_in_flight(rid)
             evidence = self._evidence(call, str(rid), f"{rid.resource_type}/write", None)
-            document = build_patch(rid, previous, body, self._clock.now())
+            build = build_put if method == "PUT" else build_patch
+            document = build(rid, previous, body, self._clock.now())  # type: ignore[arg-type]
+            operation: Operation | None = None
+            if long_running:
+                self.operations.count_write(str(rid), refused=False)
+                timed = previous is not None and key_configuration_changed(rid, previous, document)
+                if timed or method == "PATCH":
+                    operation = self.operations.start(
+                        str(rid),
+                        rid.namespace,
+                        document.get("location", "westeurope"),
+                        method,
+                        body=body,
+                        caller={"call": dataclasses.asdict(call), "evidence": evidence},
+                        timed=timed,
+                    )
+                if timed:
+                    assert operation is not None and previous is not None
+                    return 202, self._shown(previous), operation.id
             self._resources[str(rid).lower()] = document
-            operation = None
-            if rid.resource_type.lower() in LONG_RUNNING_PATCH:
-                operation = str(uuid.uuid4())
-                self._operations[operation] = {
-                    "resource_id": str(rid),
-                    "namespace": rid.namespace,
-                    "location": document.get("location", "westeurope"),
-                    "start": _utc_text(self._clock),
-                }
         self._after_write(rid, previous, document, call, evidence)
         if self.consumer_hook is not None:
             self.consumer_hook.on_write(str(rid), rid.resource_type)
-        return copy.deepcopy(self.resource(str(rid)) or document), operation
+        status = 202 if operation is not None else 200 if previous else 201
+        return status, copy.deepcopy(self.resource(str(rid)) or document), operation.id if operation else None
+
+    def _refuse_while_in_flight(self, rid: ResourceId) -> None:
+        running = self.operations.in_flight(str(rid))
+        if running is None:
+            return
+        self.operations.count_write(str(rid), refused=True)
+        # See emulators.operations for where this code comes from.
+        raise ArmError(
+            409,
+            "AnotherOperationInProgress",
+            f"Operation on '{rid.resource_type}/{rid.name}' cannot be performed because another operation "
+            f"('{running.id}', {running.method}) is in progress on it. Retry once it has completed.",
+        )
+
+    def complete_due_operations(self) -> int:
+        """Finish every timed operation whose time has come (the lifecycle tick calls this; so do status reads)."""
+        finished = 0
+        for operation in self.operations.due():
+            self._complete(operation)
+            finished += 1
+        return finished
+
+    def _complete(self, operation: Operation) -> None:
+        """Apply the write against the resource as it is now, after the consumer proved it can use the new key
+        (wrap and unwrap its DEK under it as its identity); otherwise fail and leave the resource as it was."""
+        rid = self._resource_id(operation.resource_id)
+        call = Call(**operation.caller["call"])
+        with self._lock:
+            if operation.status != IN_PROGRESS:
+                return
+            previous = self._resources.get(str(rid).lower())
+            if previous is None:
+                self.operations.finish(operation, {"code": "ResourceNotFound", "message": "deleted meanwhile"})
+                return
+            try:
+                build = build_put if operation.method == "PUT" else build_patch
+                document = build(rid, previous, operation.body, self._clock.now())
+            except ArmError as exc:
+                self.operations.finish(operation, {"code": exc.code, "message": exc.message})
+                return
+        problem = self.consumer_hook.prove(copy.deepcopy(document)) if self.consumer_hook else None
+        if problem is not None:
+            self.operations.finish(operation, problem)
+            return
+        with self._lock:
+            self._resources[str(rid).lower()] = document
+        self.operations.finish(operation)
+        self._after_write(rid, previous, document, call, operation.caller["evidence"])
+        if self.consumer_hook is not None:
+            self.consumer_hook.on_write(str(rid), rid.resource_type)
+
+    def show_resource(self, resource_id: str) -> dict[str, Any]:
+        """What a GET answers: due operations completed first; one still running shows as `Updating`."""
+        self.complete_due_operations()
+        return self._shown(self.get_resource(resource_id))
+
+    def _shown(self, document: dict[str, Any]) -> dict[str, Any]:
+        shown = copy.deepcopy(document)
+        if self.operations.in_flight(shown["id"]) is not None:
+            shown.setdefault("properties", {})["provisioningState"] = "Updating"
+            if shown["type"].lower() == MYSQL_SERVERS:
+                shown["properties"]["state"] = "Updating"
+        return shown
 
     def delete_resource(self, resource_id: str, call: Call) -> bool:
         rid = self._resource_id(resource_id)
@@ -666,10 +747,10 @@ class ArmState:
             if document is not None:
                 document["properties"] = merge_patch(document.get("properties", {}), changes)
 
-    def operation(self, operation_id: str) -> dict[str, str] | None:
-        with self._lock:
-            found = self._operations.get(operation_id)
-            return dict(found) if found else None
+    def operation(self, operation_id: str) -> Operation | None:
+        """The operation, after completing any that are due (so a poller never reads a stale status)."""
+        self.complete_due_operations()
+        return self.operations.get(operation_id)
 
     def _resource_id(self, resource_id: str) -> ResourceId:
         rid = parse_resource_id(resource_id)
@@ -887,46 +968,48 @@ class _ArmApi:
     async def _resource(self, request: web.Request, path: str, call: Call) -> web.StreamResponse:
         state = self.state
         if request.method == "GET":
-            return web.json_response(state.get_resource(path))
-        if request.method == "PUT":
-            status, document = state.put_resource(path, await self._body(request), call)
-            return web.json_response(document, status=status)
-        if request.method == "PATCH":
-            document, operation = state.patch_resource(path, await self._body(request), call)
+            return web.json_response(state.show_resource(path))
+        if request.method in ("PUT", "PATCH"):
+            body = await self._body(request)
+            if request.method == "PUT":
+                status, document, operation = state.put_resource(path, body, call)
+            else:
+                document, operation = state.patch_resource(path, body, call)
+                status = 202 if operation else 200
             if operation is None:
-                return web.json_response(document)
-            rid = parse_resource_id(path)
-            assert rid is not None
-            base = f"{request.url.scheme}://{request.host}/subscriptions/{state.subscription_id}/providers/"
-            tail = f"{rid.namespace}/locations/{document.get('location', 'westeurope')}"
-            api = request.query["api-version"]
-            return web.Response(
-                status=202,
-                headers={
-                    "Azure-AsyncOperation": f"{base}{tail}/azureAsyncOperation/{operation}?api-version={api}",
-                    "Location": f"{base}{tail}/operationResults/{operation}?api-version={api}",
-                    "Retry-After": "0",
-                },
-            )
+                return web.json_response(document, status=status)
+            return web.Response(status=202, headers=self._operation_headers(request, operation))
         if request.method == "DELETE":
             return web.Response(status=200 if state.delete_resource(path, call) else 204)
         raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported on '{path}'.")
+
+    def _operation_headers(self, request: web.Request, operation_id: str) -> dict[str, str]:
+        found = self.state.operations.get(operation_id)
+        assert found is not None
+        base = f"{request.url.scheme}://{request.host}/subscriptions/{self.state.subscription_id}/providers/"
+        tail = f"{found.namespace}/locations/{found.location}"
+        api = request.query["api-version"]
+        return {
+            "Azure-AsyncOperation": f"{base}{tail}/azureAsyncOperation/{found.id}?api-version={api}",
+            "Location": f"{base}{tail}/operationResults/{found.id}?api-version={api}",
+            "Retry-After": str(self.state.operations.retry_after(found)),
+        }
 
     def _operation(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         operation = self.state.operation(match.group("op"))
         if operation is None:
             raise ArmError(404, "OperationNotFound", f"The operation '{match.group('op')}' was not found.")
+        waiting = {"Retry-After": str(self.state.operations.retry_after(operation))}
         if match.group("kind").lower() == "azureasyncoperation":
             return web.json_response(
-                {
-                    "id": request.path,
-                    "name": match.group("op"),
-                    "status": "Succeeded",
-                    "startTime": operation["start"],
-                    "endTime": operation["start"],
-                }
+                operation.to_status(request.path), headers=waiting if operation.status == IN_PROGRESS else None
             )
-        found = self.state.resource(operation["resource_id"])
+        # operationResults: 202 while running, then the resource (or the operation's error), as ARM answers it.
+        if operation.status == IN_PROGRESS:
+            return web.Response(status=202, headers={**waiting, "Location": str(request.url)})
+        if operation.error is not None:
+            raise ArmError(400, operation.error["code"], operation.error["message"])
+        found = self.state.resource(operation.resource_id)
         return web.json_response(found) if found else web.Response(status=204)
 
     def _page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:

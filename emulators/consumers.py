@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from emulators.arm_resources import DISK_ENCRYPTION_SETS, MYSQL_SERVERS
+from emulators.disks import DiskMoves
 from emulators.keyvault import Operation, VaultService
 from emulators.keyvault_store import KeyVaultError
 
@@ -110,10 +111,12 @@ class ConsumerKeys:
         services: dict[str, VaultService],
         *,
         follow_delay_seconds: float = FOLLOW_DELAY_SECONDS,
+        disks: DiskMoves | None = None,
     ) -> None:
         self._arm = arm
         self._services = services
         self.follow_delay_seconds = follow_delay_seconds
+        self.disks = disks or DiskMoves()
         self._deks: dict[str, HeldDek] = {}
         self._history: dict[str, History] = {}
         self._rotation_blocked: dict[str, tuple[str, ConsumerUnavailable]] = {}  # id -> (target, why it failed)
@@ -124,6 +127,22 @@ class ConsumerKeys:
         if resource_type.lower() in (MYSQL_SERVERS, DISK_ENCRYPTION_SETS):
             self._rotation_blocked.pop(resource_id.lower(), None)
             self.check(resource_id)
+
+    def prove(self, document: dict[str, Any]) -> dict[str, str] | None:
+        """Before ARM applies a key change (emulators.operations): can the consumer, as the document's identity,
+        wrap its DEK under the new key and unwrap it? None if so, else the ARM error the operation fails with."""
+        if document["type"].lower() == MYSQL_SERVERS:
+            encryption = document.get("properties", {}).get("dataEncryption") or {}
+            if str(encryption.get("type", "")).lower() != "azurekeyvault":
+                return None
+        problem = self._check_active(document)
+        if problem is None:
+            return None
+        return {
+            "code": "KeyVaultAccessFailed" if problem.code != "IdentityNotFound" else problem.code,
+            "message": f"The resource cannot use the new key, so its key was not changed ({problem.code}: "
+            f"{problem.message})",
+        }
 
     def on_delete(self, resource_id: str) -> None:
         self._deks.pop(resource_id.lower(), None)
@@ -142,6 +161,7 @@ class ConsumerKeys:
         return {rid: h.to_json() for rid, h in self._history.items()}
 
     def reset(self) -> None:
+        self.disks.reset()
         self._deks.clear()
         self._history.clear()
         self._rotation_blocked.clear()
@@ -191,6 +211,7 @@ class ConsumerKeys:
                 self._follow_latest(document)
             except ConsumerUnavailable as failed:  # it stays on the version it has; the error says why
                 rotation_problem = failed
+            self._disks_follow(document["id"])
         self._record(document, problem, rotation_problem)
         return problem is None
 
@@ -302,6 +323,15 @@ class ConsumerKeys:
         if version:
             changes["lastKeyRotationTimestamp"] = service.store.clock.now().isoformat().replace("+00:00", "Z")
         self._arm.set_properties(document["id"], changes)
+
+    def _disks_follow(self, resource_id: str) -> None:
+        """Once every disk has reached the set's active key (emulators.disks), `previousKeys` empties, as in Azure."""
+        store = next((s.store for s in self._services.values()), None)
+        document = self._arm.resource(resource_id)
+        if store is None or document is None:
+            return
+        if self.disks.all_moved(resource_id, document.get("properties", {}), store.clock.timestamp()):
+            self._arm.set_properties(resource_id, {"previousKeys": []})
 
     def _record(
         self,

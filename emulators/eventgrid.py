@@ -7,6 +7,10 @@ retried on Event Grid's schedule (10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h,
 `max_attempts` or the time to live runs out, then dead-lettered. Deliveries of different events run concurrently,
 so order is not guaranteed, as in Azure.
 
+A delivery not answered within `delivery_timeout` (Azure: 30 s; config `eventgrid_timeout_seconds`) counts as failed
+and is retried like any other failure, so a handler slower than that runs again: its delivery record says
+`timed_out: true`, and `GET /admin/eventgrid/stats` counts deliveries, timeouts and the redeliveries they caused.
+
 Timing: `retry_scale` multiplies the schedule and the time to live (tests use 0.01); a subscription's explicit
 `retry_delays` are used as given. The `aeg-delivery-count` header counts the attempts made before this one (0 on
 the first delivery). Pending retries live in memory only: `restore` and `reset` drop them.
@@ -45,6 +49,7 @@ RETRY_SCHEDULE = (10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 10800.0, 21600
 NOT_RETRIED = frozenset({400, 401, 403, 413})
 MAX_PUBLISH_BYTES = 1_048_576
 VALIDATION_ORIGIN = "eventgrid.azure.net"
+TIMEOUT_ERROR = "DeliveryTimeout"
 
 
 class SubscriptionError(ValueError):
@@ -255,6 +260,7 @@ class EventGrid:
             await asyncio.sleep(delay)
 
     async def _attempt(self, subscription: Subscription, event: Event, attempt: int) -> tuple[int | None, str | None]:
+        """(status, error); the error of a delivery that was not answered in time starts with `TIMEOUT_ERROR`."""
         envelope = event.envelope(subscription.schema)
         headers = {
             "aeg-event-type": "Notification",
@@ -275,11 +281,16 @@ class EventGrid:
         session = self._session
         if session is None:
             return None, "emulator stopping"
+        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
         try:
-            async with session.post(subscription.endpoint, data=body.encode(), headers=headers) as response:
+            async with session.post(
+                subscription.endpoint, data=body.encode(), headers=headers, timeout=timeout
+            ) as response:
                 await response.read()
                 return response.status, None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:  # aiohttp's timeouts are TimeoutError too
+            return None, f"{TIMEOUT_ERROR}: no answer within {self.delivery_timeout:g} s"
+        except aiohttp.ClientError as exc:
             return None, f"{type(exc).__name__}: {exc}"
 
     def _record_delivery(
@@ -294,6 +305,7 @@ class EventGrid:
                     "attempt": attempt,
                     "statusCode": status,
                     "error": error,
+                    "timed_out": bool(error and error.startswith(TIMEOUT_ERROR)),
                     "time": utc_text(self._clock.now()),
                 }
             )
@@ -429,6 +441,19 @@ class EventGrid:
         with self._lock:
             return [dict(d) for d in self._deliveries]
 
+    def stats(self) -> dict[str, int]:
+        """Deliveries made, how many timed out, and how many were made again because the previous one timed out."""
+        with self._lock:
+            deliveries = list(self._deliveries)
+        timed_out = {(d["subscription"], d["eventId"], d["attempt"]) for d in deliveries if d.get("timed_out")}
+        return {
+            "deliveries": len(deliveries),
+            "timeouts": len(timed_out),
+            "redeliveries_after_timeout": sum(
+                1 for d in deliveries if (d["subscription"], d["eventId"], d["attempt"] - 1) in timed_out
+            ),
+        }
+
     def deadletters(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(d) for d in self._deadletters]
@@ -555,6 +580,9 @@ def eventgrid_admin_routes(eg: EventGrid) -> list[web.RouteDef]:
                 items = [d for d in items if d[key] == request.query[key]]
         return web.json_response({"value": items})
 
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(eg.stats())
+
     async def list_deadletters(request: web.Request) -> web.Response:
         return web.json_response({"value": eg.deadletters()})
 
@@ -591,6 +619,7 @@ def eventgrid_admin_routes(eg: EventGrid) -> list[web.RouteDef]:
         web.delete("/subscriptions/{name}", delete_subscription),
         web.get("/deliveries", list_deliveries),
         web.get("/deadletters", list_deadletters),
+        web.get("/stats", stats),
         web.get("/events", list_events),
         web.post("/events", inject_event),
         web.get("/topic-events", list_topic_events),

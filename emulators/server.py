@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from emulators.admin import admin_routes, loopback_only
+from emulators.arm_resources import DISK_ENCRYPTION_SETS
 from emulators.core import MovableClock, make_self_signed_cert
 from emulators.credential import DEFAULT_TENANT_ID
 from emulators.faults import FaultInjector, SpecError, ThrottleSettings, parse_throttle
@@ -70,6 +71,23 @@ class EmulatorConfig:
     eventgrid_subscriptions: tuple[dict[str, Any], ...] = ()
     throttling: ThrottleSettings = field(default_factory=ThrottleSettings)
     eventgrid_retry_scale: float = 1.0
+    # Azure's timing (see emulators.operations, emulators.consumers, emulators.disks, emulators.eventgrid).
+    lro_seconds: float = 40.0
+    des_follow_seconds: float = 30 * 60.0
+    des_disk_move_seconds: float = 20 * 60.0
+    eventgrid_timeout_seconds: float = 30.0
+
+
+_SECONDS_FIELDS = ("lro_seconds", "des_follow_seconds", "des_disk_move_seconds", "eventgrid_timeout_seconds")
+
+
+def _seconds(data: dict[str, Any], name: str, default: float) -> float:
+    value = data.get(name, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{name}: expected a number of seconds >= 0, got {value!r}")
+    if name == "eventgrid_timeout_seconds" and value == 0:
+        raise ConfigError(f"{name}: expected a number of seconds > 0, got {value!r}")
+    return float(value)
 
 
 def _string(data: dict[str, Any], name: str, default: str) -> str:
@@ -92,6 +110,7 @@ def parse_config(data: Any) -> EmulatorConfig:
         "subscriptions",
         "throttling",
         "eventgrid_retry_scale",
+        *_SECONDS_FIELDS,
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -142,6 +161,7 @@ def parse_config(data: Any) -> EmulatorConfig:
         eventgrid_subscriptions=tuple(subscriptions),
         throttling=throttling,
         eventgrid_retry_scale=float(scale),
+        **{name: _seconds(data, name, getattr(EmulatorConfig, name)) for name in _SECONDS_FIELDS},
     )
 
 
@@ -214,13 +234,18 @@ class EmulatorHost:
             f"/providers/Microsoft.EventGrid/topics/{config.topic_name}"
         )
         self.eventgrid = EventGrid(
-            clock=self.clock, topic_key=config.topic_key, topic_id=topic_id, retry_scale=config.eventgrid_retry_scale
+            clock=self.clock,
+            topic_key=config.topic_key,
+            topic_id=topic_id,
+            retry_scale=config.eventgrid_retry_scale,
+            delivery_timeout=config.eventgrid_timeout_seconds,
         )
         self.arm = ArmState(
             events=self.eventgrid,
             clock=self.clock,
             tenant_id=config.tenant_id,
             subscription_id=config.subscription_id,
+            lro_seconds=config.lro_seconds,
         )
         self.services: dict[str, VaultService] = {}
         vault_info: dict[str, dict[str, str]] = {}
@@ -243,8 +268,15 @@ class EmulatorHost:
             vault_info[vault.name] = {"url": url, "resource_id": resource_id}
 
         from emulators.consumers import ConsumerKeys, consumer_admin_routes
+        from emulators.disks import DiskMoves, disk_admin_routes
+        from emulators.operations import operations_admin_routes
 
-        self.consumers = ConsumerKeys(self.arm, self.services)
+        self.consumers = ConsumerKeys(
+            self.arm,
+            self.services,
+            follow_delay_seconds=config.des_follow_seconds,
+            disks=DiskMoves(config.des_disk_move_seconds),
+        )
         self.arm.consumer_hook = self.consumers
         restored = self.restore()
         self.register_vaults()
@@ -256,6 +288,10 @@ class EmulatorHost:
         arm_app.add_routes(admin_routes(self))
         arm_app.add_routes(identity_admin_routes(self.identities, identity_endpoint))
         arm_app.add_routes(consumer_admin_routes(self.consumers))
+        arm_app.add_routes(operations_admin_routes(self.arm))
+        arm_app.add_routes(
+            disk_admin_routes(self.consumers.disks, lambda: self.arm.resources_of_type(DISK_ENCRYPTION_SETS))
+        )
         eventgrid_admin = web.Application()
         eventgrid_admin.add_routes(eventgrid_admin_routes(self.eventgrid))
         arm_app.add_subapp("/admin/eventgrid", eventgrid_admin)
@@ -367,6 +403,7 @@ class EmulatorHost:
         async with self._lifecycle_lock:
             for store in self.stores.values():
                 await run_lifecycle(store)
+            self.arm.complete_due_operations()  # long-running ARM writes finish on time, polled or not
             self.consumers.check_all()
 
     async def after_clock_move(self) -> None:
