@@ -747,6 +747,9 @@ class ArmState:
             if document is not None:
                 document["properties"] = merge_patch(document.get("properties", {}), changes)
 
+    def write_in_flight(self, resource_id: str) -> bool:
+        return self.operations.in_flight(normalize(resource_id)) is not None
+
     def operation(self, operation_id: str) -> Operation | None:
         """The operation, after completing any that are due (so a poller never reads a stale status)."""
         self.complete_due_operations()

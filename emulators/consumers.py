@@ -16,9 +16,15 @@ in the portal and Resource Health, `properties.stateReason`); a disk encryption 
 expired version still unwraps (Key Vault allows unwrap after exp), so expiry alone locks nobody out.
 
 A disk encryption set with `rotationToLatestKeyVersionEnabled` moves itself to the key's newest version once that
-version is `follow_delay_seconds` old on the emulated clock (Azure: within an hour), keeping the old one in
-`previousKeys`, and only after proving it can use the new version; when it cannot it stays where it is with an
-`autoKeyRotationError`, and (as Azure documents) does not try that version again until the set is written.
+version is `follow_delay_seconds` old on the emulated clock (Azure: within an hour; config `des_follow_seconds`,
+default 30 min), keeping the old one in `previousKeys`, and only after proving it can use the new version; when it
+cannot it stays where it is with an `autoKeyRotationError`, and (as Azure documents) does not try that version again
+until the set is written. Its disks follow it (emulators.disks: `des_disk_move_seconds` later, unless held), and only
+then does `previousKeys` empty, whether the set moved itself or was pointed at a new version by a write.
+
+A caller's key change (a PATCH, or a PUT of an existing consumer) is a long-running operation (emulators.operations):
+before ARM applies it, `prove` wraps and unwraps the DEK under the new key as the consumer's identity, and the
+operation fails, leaving the consumer as it was, when it cannot.
 
 Only the wrapped DEK is persisted (the state file); after a restart the plaintext comes back by an unwrap, as a real
 server's would.
@@ -56,6 +62,7 @@ class ResourceHost(Protocol):
     def resource(self, resource_id: str) -> dict[str, Any] | None: ...
     def resources_of_type(self, resource_type: str) -> list[dict[str, Any]]: ...
     def set_properties(self, resource_id: str, changes: dict[str, Any]) -> None: ...
+    def write_in_flight(self, resource_id: str) -> bool: ...
 
 
 class ConsumerUnavailable(Exception):
@@ -293,8 +300,8 @@ class ConsumerKeys:
         """Move to the newest version once it is old enough, but only after proving the set can use it (its DEK
         re-wrapped and unwrapped there as its identity): a rotation that fails leaves the active key alone."""
         props = document["properties"]
-        if not props.get("rotationToLatestKeyVersionEnabled"):
-            return
+        if not props.get("rotationToLatestKeyVersionEnabled") or self._arm.write_in_flight(document["id"]):
+            return  # a caller's key change is being applied (emulators.operations): that decides the key first
         active = props.get("activeKey") or {}
         try:
             service, name, version = self._service(str(active.get("keyUrl", "")))
