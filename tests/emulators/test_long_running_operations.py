@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from emulators.eventgrid import EventGrid
 from emulators.server import ConfigError, parse_config
 from tests.emulators.test_eventgrid import TOPIC_ID, VAULT_ID, LoopThread, Receiver, wait_for
 from tests.support.consumers import DES_API, MYSQL_API, ConsumerWorld
-from tests.support.emulators import Emulators
+from tests.support.emulators import Emulators, start_emulators
 
 ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 
@@ -309,3 +310,32 @@ def test_the_stats_are_served_by_the_admin_api(emu: Emulators) -> None:
 def test_an_unknown_resource_has_no_operations(emu: Emulators) -> None:
     listed = emu.admin("GET", "arm/operations", expect=200)[1]
     assert listed["operations"] == [] and listed["patches"] == {}
+
+
+def test_an_operation_in_flight_survives_a_restart_and_completes_after_it(tmp_path: Path) -> None:
+    from tests.emulators.test_consumers_use_keys import _free_port_base
+
+    base = _free_port_base(4)  # the same ports again, so the key URLs the server holds stay valid
+    first = start_emulators(tmp_path / "run1", state_dir=tmp_path / "state", port_base=base)
+    try:
+        world = ConsumerWorld(first)
+        name, v1 = world.new_key()
+        server = world.mysql(v1)
+        v2 = world.new_version(name)
+        change = {"properties": {"dataEncryption": {"primaryKeyURI": v2}}}
+        assert patch(world, server.resource_id, MYSQL_API, change).status_code == 202
+    finally:
+        assert first.stop() == 0
+
+    second = start_emulators(tmp_path / "run2", state_dir=tmp_path / "state", port_base=base)
+    try:
+        again = ConsumerWorld(second)
+        assert again.properties(server.resource_id, MYSQL_API)["state"] == "Updating"
+        assert patch(again, server.resource_id, MYSQL_API, change).status_code == 409
+        second.advance_clock(41)
+        props = again.properties(server.resource_id, MYSQL_API)
+        assert props["dataEncryption"]["primaryKeyURI"] == v2 and props["state"] == "Ready"
+        assert operations(again)["patches"][server.resource_id] == {"accepted": 2, "refused": 1}
+        again.close()
+    finally:
+        assert second.stop() == 0
