@@ -632,7 +632,12 @@ class ArmState:
                 self._refuse_while_in_flight(rid)
             evidence = self._evidence(call, str(rid), f"{rid.resource_type}/write", None)
             build = build_put if method == "PUT" else build_patch
-            document = build(rid, previous, body, self._clock.now())  # type: ignore[arg-type]
+            try:
+                document = build(rid, previous, body, self._clock.now())  # type: ignore[arg-type]
+            except ArmError:
+                if long_running:
+                    self.operations.count_write(str(rid), refused=True)
+                raise
             operation: Operation | None = None
             if long_running:
                 self.operations.count_write(str(rid), refused=False)

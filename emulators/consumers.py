@@ -137,7 +137,8 @@ class ConsumerKeys:
 
     def prove(self, document: dict[str, Any]) -> dict[str, str] | None:
         """Before ARM applies a key change (emulators.operations): can the consumer, as the document's identity,
-        wrap its DEK under the new key and unwrap it? None if so, else the ARM error the operation fails with."""
+        wrap its DEK under the new key and unwrap it? None if so, else the ARM error the operation fails with (the
+        code is the emulator's: Azure's varies by service and is not documented; the message carries Key Vault's)."""
         if document["type"].lower() == MYSQL_SERVERS:
             encryption = document.get("properties", {}).get("dataEncryption") or {}
             if str(encryption.get("type", "")).lower() != "azurekeyvault":

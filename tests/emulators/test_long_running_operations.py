@@ -128,9 +128,14 @@ def test_a_second_write_while_one_is_in_flight_is_refused_with_409(world: Consum
     assert again.status_code == 409 and again.json()["error"]["code"] == "AnotherOperationInProgress"
     assert patch(world, server.resource_id, MYSQL_API, change).status_code == 409  # even the same change
     assert operations(world)["patches"][server.resource_id] == {"accepted": 2, "refused": 2}
+    invalid = patch(world, server.resource_id, MYSQL_API, {"properties": {"dataEncryption": {"type": "Nope"}}})
+    assert invalid.status_code == 409  # in flight: refused before it is even read
 
     world.emu.advance_clock(41)
     assert world.properties(server.resource_id, MYSQL_API)["dataEncryption"]["primaryKeyURI"] == v2
+    invalid = patch(world, server.resource_id, MYSQL_API, {"properties": {"dataEncryption": {"type": "Nope"}}})
+    assert invalid.status_code == 400 and "dataEncryption.type" in invalid.json()["error"]["message"]
+    assert operations(world)["patches"][server.resource_id] == {"accepted": 2, "refused": 4}
     final = patch(world, server.resource_id, MYSQL_API, {"properties": {"dataEncryption": {"primaryKeyURI": v3}}})
     assert final.status_code == 202
 
@@ -339,3 +344,25 @@ def test_an_operation_in_flight_survives_a_restart_and_completes_after_it(tmp_pa
         again.close()
     finally:
         assert second.stop() == 0
+
+
+def test_a_put_that_replaces_the_key_is_an_operation_too_and_the_sdk_follows_it(world: ConsumerWorld) -> None:
+    from azure.mgmt.resource.resources.models import GenericResource
+
+    world.emu.admin("PUT", "arm/operations", {"duration_seconds": 1}, expect=200)
+    _, v1 = world.new_key()
+    server = world.mysql(v1)
+    v2 = new_key_for(world, server.principal_id)
+    current = world.call("GET", server.resource_id, MYSQL_API)[1]
+    current["properties"]["dataEncryption"]["primaryKeyURI"] = v2
+
+    same = world.call("PUT", server.resource_id, MYSQL_API, world.call("GET", server.resource_id, MYSQL_API)[1])
+    assert same[0] == 200  # nothing about the key changes: applied at once
+    poller = world.arm.resources.begin_create_or_update_by_id(
+        server.resource_id,
+        GenericResource(location="westeurope", identity=current["identity"], properties=current["properties"]),
+        api_version=MYSQL_API,
+    )
+    assert poller.result(timeout=30).properties["dataEncryption"]["primaryKeyURI"] == v2
+    mine = [o for o in operations(world)["operations"] if o["resource_id"].lower() == server.resource_id.lower()]
+    assert [(o["method"], o["status"]) for o in mine] == [("PUT", "Succeeded")]
