@@ -215,7 +215,8 @@ class EmulatorHost:
     # ---- composition ----------------------------------------------------------------------------------------
     async def start(self) -> dict[str, Any]:
         from emulators.arm import ArmState, arm_routes
-        from emulators.eventgrid import EventGrid, eventgrid_admin_routes, eventgrid_topic_routes
+        from emulators.eventgrid import EventGrid
+        from emulators.eventgrid_http import eventgrid_admin_routes, eventgrid_topic_routes
 
         config = self.config
         cert_dir = self.state_dir or Path(self._make_temp_dir())
