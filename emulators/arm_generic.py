@@ -210,7 +210,8 @@ class GenericResources:
         shown = copy.deepcopy(document)
         if self.operations.in_flight(shown["id"]) is not None:
             shown.setdefault("properties", {})["provisioningState"] = "Updating"
-            if shown["type"].lower() == MYSQL_SERVERS:
+            # A server that cannot reach its key says so even mid-update: Inaccessible is what its users see.
+            if shown["type"].lower() == MYSQL_SERVERS and shown["properties"].get("state") != "Inaccessible":
                 shown["properties"]["state"] = "Updating"
         return shown
 

@@ -13,7 +13,8 @@ Choices where Azure leaves room (documented in the README's emulator section too
   once a second) completes due operations; a status or resource GET completes a due one first, so no reader sees a
   stale `InProgress`.
 * Meanwhile a GET of the resource shows the old configuration (the strict choice: the key change is visible only
-  once it succeeded) with `provisioningState: "Updating"`, and for a flexible server `state: "Updating"`.
+  once it succeeded) with `provisioningState: "Updating"`, and for a flexible server `state: "Updating"` (unless
+  it is Inaccessible: a server that lost its key says so mid-update too, as that is what its users see).
 * A second write while one is in flight is refused with 409 `AnotherOperationInProgress`. Neither the MySQL nor the
   Compute REST specs list a code for this case; the search over the Azure REST specs and SDK sources found this one
   as ARM's generic "one change at a time" refusal (Microsoft.Network answers it for a second write to a resource

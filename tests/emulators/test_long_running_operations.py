@@ -366,3 +366,18 @@ def test_a_put_that_replaces_the_key_is_an_operation_too_and_the_sdk_follows_it(
     assert poller.result(timeout=30).properties["dataEncryption"]["primaryKeyURI"] == v2
     mine = [o for o in operations(world)["operations"] if o["resource_id"].lower() == server.resource_id.lower()]
     assert [(o["method"], o["status"]) for o in mine] == [("PUT", "Succeeded")]
+
+
+def test_a_server_that_loses_its_key_mid_update_shows_inaccessible_and_the_update_fails(world: ConsumerWorld) -> None:
+    name, v1 = world.new_key()
+    server = world.mysql(v1)
+    v2 = world.new_version(name)
+    response = patch(world, server.resource_id, MYSQL_API, {"properties": {"dataEncryption": {"primaryKeyURI": v2}}})
+    assert response.status_code == 202
+    world.revoke(server.assignment)
+    world.emu.advance_clock(10)
+    props = world.properties(server.resource_id, MYSQL_API)
+    assert props["state"] == "Inaccessible" and props["provisioningState"] == "Updating"
+    world.emu.advance_clock(31)
+    assert get_url(world, response.headers["Azure-AsyncOperation"]).json()["status"] == "Failed"
+    assert world.properties(server.resource_id, MYSQL_API)["dataEncryption"]["primaryKeyURI"] == v1
