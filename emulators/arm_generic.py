@@ -118,18 +118,18 @@ class GenericResources:
             if previous is None and method == "PATCH":
                 self.get_resource(str(rid))  # raises the 404
             if long_running:
-                self._refuse_while_in_flight(rid)
+                self._refuse_while_in_flight(rid, method)
             evidence = self._evidence(call, str(rid), f"{rid.resource_type}/write", None)
             build = build_put if method == "PUT" else build_patch
             try:
                 document = build(rid, previous, body, self._clock.now())  # type: ignore[arg-type]
             except ArmError:
                 if long_running:
-                    self.operations.count_write(str(rid), refused=True)
+                    self.operations.count_write(str(rid), method, refused=True)
                 raise
             operation: Operation | None = None
             if long_running:
-                self.operations.count_write(str(rid), refused=False)
+                self.operations.count_write(str(rid), method, refused=False)
                 timed = previous is not None and key_configuration_changed(rid, previous, document)
                 if timed or method == "PATCH":
                     operation = self.operations.start(
@@ -151,11 +151,11 @@ class GenericResources:
         status = 202 if operation is not None else 200 if previous else 201
         return status, copy.deepcopy(self.resource(str(rid)) or document), operation.id if operation else None
 
-    def _refuse_while_in_flight(self, rid: ResourceId) -> None:
+    def _refuse_while_in_flight(self, rid: ResourceId, method: str) -> None:
         running = self.operations.in_flight(str(rid))
         if running is None:
             return
-        self.operations.count_write(str(rid), refused=True)
+        self.operations.count_write(str(rid), method, refused=True)
         # See emulators.operations for where this code comes from.
         raise ArmError(
             409,

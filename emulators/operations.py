@@ -99,7 +99,8 @@ class Operations:
         self.configured_seconds = float(duration_seconds)
         self.duration_seconds = float(duration_seconds)
         self._operations: dict[str, Operation] = {}
-        self._patches: dict[str, dict[str, Any]] = {}  # lower-cased resource id -> {resource_id, accepted, refused}
+        # lower-cased resource id -> {resource_id, accepted, refused, by_method: {PUT|PATCH: {accepted, refused}}}
+        self._patches: dict[str, dict[str, Any]] = {}
 
     # ---- writes -----------------------------------------------------------------------------------------------
     def in_flight(self, resource_id: str) -> Operation | None:
@@ -113,12 +114,16 @@ class Operations:
                 None,
             )
 
-    def count_write(self, resource_id: str, *, refused: bool) -> None:
+    def count_write(self, resource_id: str, method: str, *, refused: bool) -> None:
+        """One PUT or PATCH a long-running type received: accepted (applied or started) or refused (400, 409)."""
+        outcome = "refused" if refused else "accepted"
         with self._lock:
             counts = self._patches.setdefault(
-                resource_id.lower(), {"resource_id": resource_id, "accepted": 0, "refused": 0}
+                resource_id.lower(), {"resource_id": resource_id, "accepted": 0, "refused": 0, "by_method": {}}
             )
-            counts["refused" if refused else "accepted"] += 1
+            counts[outcome] += 1
+            per_method = counts.setdefault("by_method", {}).setdefault(method, {"accepted": 0, "refused": 0})
+            per_method[outcome] += 1
 
     def start(
         self,
@@ -187,7 +192,11 @@ class Operations:
                 "duration_seconds": self.duration_seconds,
                 "operations": [op.to_admin() for op in sorted(self._operations.values(), key=lambda o: o.started)],
                 "patches": {
-                    c["resource_id"]: {"accepted": c["accepted"], "refused": c["refused"]}
+                    c["resource_id"]: {
+                        "accepted": c["accepted"],
+                        "refused": c["refused"],
+                        "by_method": copy.deepcopy(c.get("by_method", {})),
+                    }
                     for c in self._patches.values()
                 },
             }

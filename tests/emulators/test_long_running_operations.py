@@ -90,7 +90,11 @@ def test_a_key_change_is_in_progress_for_the_configured_time_then_succeeds(world
     mine = [op for op in listed["operations"] if op["resource_id"].lower() == server.resource_id.lower()]
     assert [(op["method"], op["status"]) for op in mine] == [("PATCH", "Succeeded")]
     assert mine[0]["started"] < mine[0]["ended"]
-    assert listed["patches"][server.resource_id] == {"accepted": 2, "refused": 0}  # the creating PUT, the PATCH
+    assert listed["patches"][server.resource_id] == {  # the creating PUT, then the PATCH
+        "accepted": 2,
+        "refused": 0,
+        "by_method": {"PUT": {"accepted": 1, "refused": 0}, "PATCH": {"accepted": 1, "refused": 0}},
+    }
 
 
 def test_an_operation_completes_on_time_without_anyone_polling(world: ConsumerWorld) -> None:
@@ -127,7 +131,9 @@ def test_a_second_write_while_one_is_in_flight_is_refused_with_409(world: Consum
     again = patch(world, server.resource_id, MYSQL_API, {"properties": {"dataEncryption": {"primaryKeyURI": v3}}})
     assert again.status_code == 409 and again.json()["error"]["code"] == "AnotherOperationInProgress"
     assert patch(world, server.resource_id, MYSQL_API, change).status_code == 409  # even the same change
-    assert operations(world)["patches"][server.resource_id] == {"accepted": 2, "refused": 2}
+    counts = operations(world)["patches"][server.resource_id]
+    assert (counts["accepted"], counts["refused"]) == (2, 2)
+    assert counts["by_method"]["PATCH"] == {"accepted": 1, "refused": 2}
     invalid = patch(world, server.resource_id, MYSQL_API, {"properties": {"dataEncryption": {"type": "Nope"}}})
     assert invalid.status_code == 409  # in flight: refused before it is even read
 
@@ -135,7 +141,8 @@ def test_a_second_write_while_one_is_in_flight_is_refused_with_409(world: Consum
     assert world.properties(server.resource_id, MYSQL_API)["dataEncryption"]["primaryKeyURI"] == v2
     invalid = patch(world, server.resource_id, MYSQL_API, {"properties": {"dataEncryption": {"type": "Nope"}}})
     assert invalid.status_code == 400 and "dataEncryption.type" in invalid.json()["error"]["message"]
-    assert operations(world)["patches"][server.resource_id] == {"accepted": 2, "refused": 4}
+    counts = operations(world)["patches"][server.resource_id]
+    assert (counts["accepted"], counts["refused"]) == (2, 4)
     final = patch(world, server.resource_id, MYSQL_API, {"properties": {"dataEncryption": {"primaryKeyURI": v3}}})
     assert final.status_code == 202
 
@@ -340,7 +347,8 @@ def test_an_operation_in_flight_survives_a_restart_and_completes_after_it(tmp_pa
         second.advance_clock(41)
         props = again.properties(server.resource_id, MYSQL_API)
         assert props["dataEncryption"]["primaryKeyURI"] == v2 and props["state"] == "Ready"
-        assert operations(again)["patches"][server.resource_id] == {"accepted": 2, "refused": 1}
+        counts = operations(again)["patches"][server.resource_id]
+        assert (counts["accepted"], counts["refused"]) == (2, 1)
         again.close()
     finally:
         assert second.stop() == 0

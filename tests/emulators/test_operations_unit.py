@@ -50,12 +50,14 @@ def test_operations_and_counts_survive_a_snapshot_and_a_reset_restores_the_confi
     ops = Operations(clock, 40)
     ops.set_duration(5)
     operation = start(ops)
-    ops.count_write(RID, refused=False)
-    ops.count_write(RID, refused=True)
+    ops.count_write(RID, "PATCH", refused=False)
+    ops.count_write(RID, "PATCH", refused=True)
     restored = Operations(clock, 40)
     restored.restore(json.loads(json.dumps(ops.snapshot())))
     assert restored.in_flight(RID).id == operation.id and restored.duration_seconds == 5
-    assert restored.to_admin()["patches"] == {RID: {"accepted": 1, "refused": 1}}
+    assert restored.to_admin()["patches"] == {
+        RID: {"accepted": 1, "refused": 1, "by_method": {"PATCH": {"accepted": 1, "refused": 1}}}
+    }
     restored.reset()
     assert restored.duration_seconds == 40 and restored.to_admin()["operations"] == []
     older = Operations(clock, 40)
