@@ -11,9 +11,10 @@ Every successful write raises the `Microsoft.Resources.Resource{Write,Delete}Suc
 resource group (or subscription) system topic. Like Azure's, the payload describes the caller's own authorization,
 not the assignment's role or principal: a subscriber must list the scope to learn what changed.
 
-Behaviour chosen where Azure leaves a choice: PATCH of a MySQL flexible server or a disk encryption set is applied at
-once and answered 202 with `Azure-AsyncOperation` and `Location` headers whose status is already `Succeeded`, so the
-azure-core / azure-mgmt-core LRO pollers run their real code path. Token expiry is not checked (the emulated clock
+Behaviour chosen where Azure leaves a choice: a PATCH of a MySQL flexible server or a disk encryption set, and a PUT
+of an existing one that changes its key configuration, is a long-running operation that takes time (answered 202
+with `Azure-AsyncOperation` and `Location` headers; see emulators.operations for its timing, what a GET shows
+meanwhile and the 409 a second write gets). Token expiry is not checked (the emulated clock
 may be moved far ahead of the SDK's token cache). Management groups are not modelled: scopes start at a subscription.
 Control-plane authorization of the caller is off by default (`enforce_caller_rbac=True` turns it on, including the
 Key Vault Data Access Administrator condition).
@@ -30,14 +31,19 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
 from emulators.arm_custom_roles import parse_custom_role, role_from_state, role_to_state
-from emulators.arm_identities import check_unique_principals
+from emulators.arm_generic import (
+    DELETE_SUCCESS,
+    WRITE_SUCCESS,
+    Call,
+    ConsumerHook,
+    GenericResources,
+)
 from emulators.arm_ids import (
-    ResourceId,
     is_at_or_above,
     is_guid,
     normalize,
@@ -48,25 +54,17 @@ from emulators.arm_ids import (
 )
 from emulators.arm_resources import (
     KEY_VAULTS,
-    LONG_RUNNING_PATCH,
-    VAULT_ACCESS_POLICIES,
     ArmError,
-    apply_access_policy_update,
     bad_request,
-    build_patch,
-    build_put,
-    merge_patch,
 )
 from emulators.arm_roles import ROLES_BY_GUID, RoleDefinition, role_guid_from_id
 from emulators.core import EventSink, MovableClock
+from emulators.operations import DEFAULT_LRO_SECONDS, IN_PROGRESS, Operations
 from emulators.rbac_propagation import DEFAULT_MAX_SECONDS, RbacPropagation
 
 AUTHORIZATION = "/providers/Microsoft.Authorization/"
 ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
 ASSIGNMENT_DELETE = "Microsoft.Authorization/roleAssignments/delete"
-WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
-DELETE_SUCCESS = "Microsoft.Resources.ResourceDeleteSuccess"
-VAULT_ACCESS_POLICY_CHANGED = "Microsoft.KeyVault.VaultAccessPolicyChanged"
 PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
 
 _ASSIGNMENT_ITEM = re.compile(r"(?P<scope>.*)/providers/Microsoft\.Authorization/roleAssignments/(?P<name>[^/]+)", re.I)
@@ -148,29 +146,7 @@ class VaultRegistration:
     purge_protection: bool = True
 
 
-@dataclass(frozen=True)
-class Call:
-    """Who called and how: what an ARM event reports about the request."""
-
-    caller_oid: str
-    claims: dict[str, str]
-    method: str
-    url: str
-    client_ip: str
-    client_request_id: str
-    correlation_id: str
-
-    @classmethod
-    def internal(cls, method: str = "PUT") -> Call:
-        return cls("", {}, method, "", "127.0.0.1", str(uuid.uuid4()), str(uuid.uuid4()))
-
-
-class ConsumerHook(Protocol):
-    def on_write(self, resource_id: str, resource_type: str) -> None: ...
-    def on_delete(self, resource_id: str) -> None: ...
-
-
-class ArmState:
+class ArmState(GenericResources):
     """Role assignments and resources of one tenant/subscription; thread-safe; implements `Authorizer`."""
 
     def __init__(
@@ -184,6 +160,7 @@ class ArmState:
         enforce_caller_rbac: bool = False,
         rbac_propagation_max_seconds: float = DEFAULT_MAX_SECONDS,
         rbac_propagation_seed: int = 0,
+        lro_seconds: float = DEFAULT_LRO_SECONDS,
     ) -> None:
         self._events = events
         self._clock = clock
@@ -195,7 +172,7 @@ class ArmState:
         self._assignments: dict[str, RoleAssignment] = {}  # lower-cased id -> assignment
         self._resources: dict[str, dict[str, Any]] = {}  # lower-cased id -> document
         self._vaults: dict[str, VaultRegistration] = {}  # lower-cased id -> registration
-        self._operations: dict[str, dict[str, str]] = {}  # operation id -> {resource_id, location, namespace}
+        self.operations = Operations(clock, lro_seconds)  # long-running writes, and write counts per resource
         self._custom_roles: dict[str, RoleDefinition] = {}  # lower-cased GUID -> custom role definition
         # What Key Vault's authorization sees: ARM's assignment changes, each applied after its own delay.
         self.rbac: RbacPropagation[RoleAssignment] = RbacPropagation(
@@ -335,7 +312,7 @@ class ArmState:
                     "assignments": [dataclasses.asdict(a) for a in self._assignments.values()],
                     "resources": list(self._resources.values()),
                     "vaults": [dataclasses.asdict(v) for v in self._vaults.values()],
-                    "operations": self._operations,
+                    "operations": self.operations.snapshot(),
                     "custom_roles": [role_to_state(r) for r in self._custom_roles.values()],
                     "rbac_propagation": self.rbac.snapshot(dataclasses.asdict),
                 }
@@ -349,7 +326,7 @@ class ArmState:
                 self._assignments[assignment.id.lower()] = assignment
             self._resources = {doc["id"].lower(): copy.deepcopy(doc) for doc in data.get("resources", [])}
             self._vaults = {v["resource_id"].lower(): VaultRegistration(**v) for v in data.get("vaults", [])}
-            self._operations = copy.deepcopy(data.get("operations", {}))
+            self.operations.restore(data.get("operations"))
             roles = (role_from_state(r) for r in data.get("custom_roles", []))
             self._custom_roles = {r.guid: r for r in roles}
             if data.get("rbac_propagation") is not None:
@@ -362,7 +339,7 @@ class ArmState:
         with self._lock:
             self._assignments.clear()
             self.rbac.reset()
-            self._operations.clear()
+            self.operations.reset()
             self._custom_roles.clear()
             self._resources = {key: self._vault_document(v) for key, v in self._vaults.items()}
 
@@ -619,145 +596,6 @@ class ArmState:
             del self._custom_roles[guid]
         return role.to_arm(self.subscription_id)
 
-    # ----------------------------------------------------------------------------------------- generic resources
-    def get_resource(self, resource_id: str) -> dict[str, Any]:
-        found = self.resource(resource_id)
-        if found is None:
-            rid = parse_resource_id(resource_id)
-            what = f"{rid.resource_type}/{rid.name}" if rid else resource_id
-            group = rid.resource_group if rid else "?"
-            raise ArmError(
-                404, "ResourceNotFound", f"The Resource '{what}' under resource group '{group}' was not found."
-            )
-        return found
-
-    def put_resource(self, resource_id: str, body: object, call: Call) -> tuple[int, dict[str, Any]]:
-        rid = self._resource_id(resource_id)
-        if rid.resource_type.lower() == VAULT_ACCESS_POLICIES:
-            return 200, self._update_access_policies(resource_id, body, call)
-        with self._lock:
-            previous = self._resources.get(str(rid).lower())
-            evidence = self._evidence(call, str(rid), f"{rid.resource_type}/write", None)
-            document = build_put(rid, previous, body, self._clock.now())
-            check_unique_principals(document, self._resources.values())
-            self._resources[str(rid).lower()] = document
-        self._after_write(rid, previous, document, call, evidence)
-        if self.consumer_hook is not None:
-            self.consumer_hook.on_write(str(rid), rid.resource_type)
-        return (200 if previous else 201), copy.deepcopy(self.resource(str(rid)) or document)
-
-    def patch_resource(self, resource_id: str, body: object, call: Call) -> tuple[dict[str, Any], str | None]:
-        """The new document and, for long-running types, the id of the (already finished) operation."""
-        rid = self._resource_id(resource_id)
-        with self._lock:
-            previous = self._resources.get(str(rid).lower())
-            if previous is None:
-                self.get_resource(str(rid))  # raises the 404
-            evidence = self._evidence(call, str(rid), f"{rid.resource_type}/write", None)
-            document = build_patch(rid, previous, body, self._clock.now())
-            check_unique_principals(document, self._resources.values())
-            self._resources[str(rid).lower()] = document
-            operation = None
-            if rid.resource_type.lower() in LONG_RUNNING_PATCH:
-                operation = str(uuid.uuid4())
-                self._operations[operation] = {
-                    "resource_id": str(rid),
-                    "namespace": rid.namespace,
-                    "location": document.get("location", "westeurope"),
-                    "start": _utc_text(self._clock),
-                }
-        self._after_write(rid, previous, document, call, evidence)
-        if self.consumer_hook is not None:
-            self.consumer_hook.on_write(str(rid), rid.resource_type)
-        return copy.deepcopy(self.resource(str(rid)) or document), operation
-
-    def delete_resource(self, resource_id: str, call: Call) -> bool:
-        rid = self._resource_id(resource_id)
-        with self._lock:
-            if str(rid).lower() not in self._resources:
-                return False
-            evidence = self._evidence(call, str(rid), f"{rid.resource_type}/delete", None)
-            del self._resources[str(rid).lower()]
-            self._vaults.pop(str(rid).lower(), None)
-        if self.consumer_hook is not None:
-            self.consumer_hook.on_delete(str(rid))
-        self._emit(
-            DELETE_SUCCESS, str(rid), f"{rid.resource_type}/delete", rid.namespace, call, evidence, include_http=True
-        )
-        return True
-
-    def resources_of_type(self, resource_type: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [copy.deepcopy(d) for d in self._resources.values() if d["type"].lower() == resource_type.lower()]
-
-    def set_properties(self, resource_id: str, changes: dict[str, Any]) -> None:
-        """What the service itself changes on a resource (read-only state, an automatic key move): merged into
-        `properties` (null deletes), no write event, as no caller wrote it."""
-        with self._lock:
-            document = self._resources.get(normalize(resource_id).lower())
-            if document is not None:
-                document["properties"] = merge_patch(document.get("properties", {}), changes)
-
-    def operation(self, operation_id: str) -> dict[str, str] | None:
-        with self._lock:
-            found = self._operations.get(operation_id)
-            return dict(found) if found else None
-
-    def _resource_id(self, resource_id: str) -> ResourceId:
-        rid = parse_resource_id(resource_id)
-        if rid is None:
-            raise ArmError(400, "InvalidResourceId", f"not a resource id ({resource_id!r})")
-        self._check_scope(str(rid))
-        return rid
-
-    def _update_access_policies(self, resource_id: str, body: object, call: Call) -> dict[str, Any]:
-        rid = self._resource_id(resource_id)
-        vault_rid = dataclasses.replace(rid, types=rid.types[:-1], names=rid.names[:-1])
-        with self._lock:
-            previous = self._resources.get(str(vault_rid).lower())
-            if previous is None:
-                self.get_resource(str(vault_rid))
-            evidence = self._evidence(call, str(vault_rid), "Microsoft.KeyVault/vaults/accessPolicies/write", None)
-            policies = apply_access_policy_update(previous, rid.name, body)
-            document = build_patch(vault_rid, previous, {"properties": {"accessPolicies": policies}}, self._clock.now())
-            self._resources[str(vault_rid).lower()] = document
-        self._after_write(vault_rid, previous, document, call, evidence)
-        return {
-            "id": str(rid),
-            "name": rid.name,
-            "type": "Microsoft.KeyVault/vaults/accessPolicies",
-            "properties": {"accessPolicies": policies},
-        }
-
-    def _after_write(self, rid: ResourceId, previous: dict | None, document: dict, call: Call, evidence: dict) -> None:
-        self._emit(
-            WRITE_SUCCESS,
-            str(rid),
-            f"{rid.resource_type}/write",
-            rid.namespace,
-            call,
-            evidence,
-            include_http=previous is not None,
-        )
-        if rid.resource_type.lower() != KEY_VAULTS or previous is None:
-            return
-        before, after = previous.get("properties", {}), document.get("properties", {})
-        if any(before.get(k) != after.get(k) for k in ("accessPolicies", "enableRbacAuthorization")):
-            self._events.emit(
-                topic=str(rid),
-                event_type=VAULT_ACCESS_POLICY_CHANGED,
-                subject=rid.name,
-                data={
-                    "Id": after.get("vaultUri", f"https://{rid.name}.vault.azure.net/"),
-                    "VaultName": rid.name,
-                    "ObjectType": "Vault",
-                    "ObjectName": rid.name,
-                    "Version": None,
-                    "NBF": None,
-                    "EXP": None,
-                },
-            )
-
     # ----------------------------------------------------------------------------------------------------- events
     def _emit(
         self,
@@ -919,46 +757,48 @@ class _ArmApi:
     async def _resource(self, request: web.Request, path: str, call: Call) -> web.StreamResponse:
         state = self.state
         if request.method == "GET":
-            return web.json_response(state.get_resource(path))
-        if request.method == "PUT":
-            status, document = state.put_resource(path, await self._body(request), call)
-            return web.json_response(document, status=status)
-        if request.method == "PATCH":
-            document, operation = state.patch_resource(path, await self._body(request), call)
+            return web.json_response(state.show_resource(path))
+        if request.method in ("PUT", "PATCH"):
+            body = await self._body(request)
+            if request.method == "PUT":
+                status, document, operation = state.put_resource(path, body, call)
+            else:
+                document, operation = state.patch_resource(path, body, call)
+                status = 202 if operation else 200
             if operation is None:
-                return web.json_response(document)
-            rid = parse_resource_id(path)
-            assert rid is not None
-            base = f"{request.url.scheme}://{request.host}/subscriptions/{state.subscription_id}/providers/"
-            tail = f"{rid.namespace}/locations/{document.get('location', 'westeurope')}"
-            api = request.query["api-version"]
-            return web.Response(
-                status=202,
-                headers={
-                    "Azure-AsyncOperation": f"{base}{tail}/azureAsyncOperation/{operation}?api-version={api}",
-                    "Location": f"{base}{tail}/operationResults/{operation}?api-version={api}",
-                    "Retry-After": "0",
-                },
-            )
+                return web.json_response(document, status=status)
+            return web.Response(status=202, headers=self._operation_headers(request, operation))
         if request.method == "DELETE":
             return web.Response(status=200 if state.delete_resource(path, call) else 204)
         raise ArmError(405, "MethodNotAllowed", f"{request.method} is not supported on '{path}'.")
+
+    def _operation_headers(self, request: web.Request, operation_id: str) -> dict[str, str]:
+        found = self.state.operations.get(operation_id)
+        assert found is not None
+        base = f"{request.url.scheme}://{request.host}/subscriptions/{self.state.subscription_id}/providers/"
+        tail = f"{found.namespace}/locations/{found.location}"
+        api = request.query["api-version"]
+        return {
+            "Azure-AsyncOperation": f"{base}{tail}/azureAsyncOperation/{found.id}?api-version={api}",
+            "Location": f"{base}{tail}/operationResults/{found.id}?api-version={api}",
+            "Retry-After": str(self.state.operations.retry_after(found)),
+        }
 
     def _operation(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         operation = self.state.operation(match.group("op"))
         if operation is None:
             raise ArmError(404, "OperationNotFound", f"The operation '{match.group('op')}' was not found.")
+        waiting = {"Retry-After": str(self.state.operations.retry_after(operation))}
         if match.group("kind").lower() == "azureasyncoperation":
             return web.json_response(
-                {
-                    "id": request.path,
-                    "name": match.group("op"),
-                    "status": "Succeeded",
-                    "startTime": operation["start"],
-                    "endTime": operation["start"],
-                }
+                operation.to_status(request.path), headers=waiting if operation.status == IN_PROGRESS else None
             )
-        found = self.state.resource(operation["resource_id"])
+        # operationResults: 202 while running, then the resource (or the operation's error), as ARM answers it.
+        if operation.status == IN_PROGRESS:
+            return web.Response(status=202, headers={**waiting, "Location": str(request.url)})
+        if operation.error is not None:
+            raise ArmError(400, operation.error["code"], operation.error["message"])
+        found = self.state.resource(operation.resource_id)
         return web.json_response(found) if found else web.Response(status=204)
 
     def _page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:

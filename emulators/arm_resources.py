@@ -8,7 +8,7 @@ patch, RFC 7386) and deleted. Three types get Azure's own rules, because the app
 * `Microsoft.Compute/diskEncryptionSets`: `properties.activeKey.keyUrl` (versioned unless
   `rotationToLatestKeyVersionEnabled`); when the key URL changes the old active key is appended to the read-only
   `previousKeys` and `lastKeyRotationTimestamp` is set from the emulated clock. Azure drops previous keys once every
-  disk has moved; the emulator has no disks, so they stay.
+  disk has moved; the emulated disks (emulators.disks) move after a lag, unless held back.
 * `Microsoft.KeyVault/vaults`: `enableRbacAuthorization` and `accessPolicies` are validated; the caller (arm.py)
   raises `VaultAccessPolicyChanged` when either changes.
 """
@@ -30,6 +30,13 @@ VAULT_ACCESS_POLICIES = "microsoft.keyvault/vaults/accesspolicies"
 
 # Types whose PATCH is a long-running operation in Azure (answered 202 + Azure-AsyncOperation/Location).
 LONG_RUNNING_PATCH = frozenset({MYSQL_SERVERS, DISK_ENCRYPTION_SETS})
+
+# What makes a write of a long-running type a timed operation (emulators.operations): the consumer must re-wrap its
+# data under another key, or reach its key as another identity.
+_KEY_CONFIGURATION = {
+    MYSQL_SERVERS: ("dataEncryption",),
+    DISK_ENCRYPTION_SETS: ("activeKey", "rotationToLatestKeyVersionEnabled"),
+}
 
 _KEY_URL = re.compile(r"https://[^/\s?#]+(?::\d+)?/keys/(?P<name>[0-9A-Za-z-]{1,127})(?:/(?P<version>[^/\s?#]*))?/?")
 _KEY_VERSION = re.compile(r"[0-9a-fA-F]{32}")
@@ -208,6 +215,21 @@ _PREPARERS = {
     DISK_ENCRYPTION_SETS: _prepare_disk_encryption_set,
     KEY_VAULTS: _prepare_vault,
 }
+
+
+def key_configuration_changed(rid: ResourceId, previous: dict, document: dict) -> bool:
+    """Whether a write changes how the consumer reaches its key (properties above, or its identities)."""
+    fields = _KEY_CONFIGURATION.get(rid.resource_type.lower(), ())
+    before, after = previous.get("properties", {}), document.get("properties", {})
+
+    def settable(value: object) -> object:  # the service's own status fields are not the caller's change
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if not k.endswith("EncryptionKeyStatus")}
+        return value
+
+    return previous.get("identity") != document.get("identity") or any(
+        settable(before.get(f)) != settable(after.get(f)) for f in fields
+    )
 
 
 def build_put(rid: ResourceId, previous: dict | None, body: object, now: dt.datetime) -> dict:

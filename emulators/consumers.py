@@ -16,9 +16,15 @@ in the portal and Resource Health, `properties.stateReason`); a disk encryption 
 expired version still unwraps (Key Vault allows unwrap after exp), so expiry alone locks nobody out.
 
 A disk encryption set with `rotationToLatestKeyVersionEnabled` moves itself to the key's newest version once that
-version is `follow_delay_seconds` old on the emulated clock (Azure: within an hour), keeping the old one in
-`previousKeys`, and only after proving it can use the new version; when it cannot it stays where it is with an
-`autoKeyRotationError`, and (as Azure documents) does not try that version again until the set is written.
+version is `follow_delay_seconds` old on the emulated clock (Azure: within an hour; config `des_follow_seconds`,
+default 30 min), keeping the old one in `previousKeys`, and only after proving it can use the new version; when it
+cannot it stays where it is with an `autoKeyRotationError`, and (as Azure documents) does not try that version again
+until the set is written. Its disks follow it (emulators.disks: `des_disk_move_seconds` later, unless held), and only
+then does `previousKeys` empty, whether the set moved itself or was pointed at a new version by a write.
+
+A caller's key change (a PATCH, or a PUT of an existing consumer) is a long-running operation (emulators.operations):
+before ARM applies it, `prove` wraps and unwraps the DEK under the new key as the consumer's identity, and the
+operation fails, leaving the consumer as it was, when it cannot.
 
 Only the wrapped DEK is persisted (the state file); after a restart the plaintext comes back by an unwrap, as a real
 server's would.
@@ -41,6 +47,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from emulators.arm_resources import DISK_ENCRYPTION_SETS, MYSQL_SERVERS
+from emulators.disks import DiskMoves
 from emulators.keyvault import Operation, VaultService
 from emulators.keyvault_store import KeyVaultError
 
@@ -55,6 +62,7 @@ class ResourceHost(Protocol):
     def resource(self, resource_id: str) -> dict[str, Any] | None: ...
     def resources_of_type(self, resource_type: str) -> list[dict[str, Any]]: ...
     def set_properties(self, resource_id: str, changes: dict[str, Any]) -> None: ...
+    def write_in_flight(self, resource_id: str) -> bool: ...
 
 
 class ConsumerUnavailable(Exception):
@@ -110,10 +118,12 @@ class ConsumerKeys:
         services: dict[str, VaultService],
         *,
         follow_delay_seconds: float = FOLLOW_DELAY_SECONDS,
+        disks: DiskMoves | None = None,
     ) -> None:
         self._arm = arm
         self._services = services
         self.follow_delay_seconds = follow_delay_seconds
+        self.disks = disks or DiskMoves()
         self._deks: dict[str, HeldDek] = {}
         self._history: dict[str, History] = {}
         self._rotation_blocked: dict[str, tuple[str, ConsumerUnavailable]] = {}  # id -> (target, why it failed)
@@ -124,6 +134,23 @@ class ConsumerKeys:
         if resource_type.lower() in (MYSQL_SERVERS, DISK_ENCRYPTION_SETS):
             self._rotation_blocked.pop(resource_id.lower(), None)
             self.check(resource_id)
+
+    def prove(self, document: dict[str, Any]) -> dict[str, str] | None:
+        """Before ARM applies a key change (emulators.operations): can the consumer, as the document's identity,
+        wrap its DEK under the new key and unwrap it? None if so, else the ARM error the operation fails with (the
+        code is the emulator's: Azure's varies by service and is not documented; the message carries Key Vault's)."""
+        if document["type"].lower() == MYSQL_SERVERS:
+            encryption = document.get("properties", {}).get("dataEncryption") or {}
+            if str(encryption.get("type", "")).lower() != "azurekeyvault":
+                return None
+        problem = self._check_active(document)
+        if problem is None:
+            return None
+        return {
+            "code": "KeyVaultAccessFailed" if problem.code != "IdentityNotFound" else problem.code,
+            "message": f"The resource cannot use the new key, so its key was not changed ({problem.code}: "
+            f"{problem.message})",
+        }
 
     def on_delete(self, resource_id: str) -> None:
         self._deks.pop(resource_id.lower(), None)
@@ -146,6 +173,7 @@ class ConsumerKeys:
         return {rid: h.to_json() for rid, h in self._history.items()}
 
     def reset(self) -> None:
+        self.disks.reset()
         self._deks.clear()
         self._history.clear()
         self._rotation_blocked.clear()
@@ -195,6 +223,7 @@ class ConsumerKeys:
                 self._follow_latest(document)
             except ConsumerUnavailable as failed:  # it stays on the version it has; the error says why
                 rotation_problem = failed
+            self._disks_follow(document["id"])
         self._record(document, problem, rotation_problem)
         return problem is None
 
@@ -276,8 +305,8 @@ class ConsumerKeys:
         """Move to the newest version once it is old enough, but only after proving the set can use it (its DEK
         re-wrapped and unwrapped there as its identity): a rotation that fails leaves the active key alone."""
         props = document["properties"]
-        if not props.get("rotationToLatestKeyVersionEnabled"):
-            return
+        if not props.get("rotationToLatestKeyVersionEnabled") or self._arm.write_in_flight(document["id"]):
+            return  # a caller's key change is being applied (emulators.operations): that decides the key first
         active = props.get("activeKey") or {}
         try:
             service, name, version = self._service(str(active.get("keyUrl", "")))
@@ -306,6 +335,15 @@ class ConsumerKeys:
         if version:
             changes["lastKeyRotationTimestamp"] = service.store.clock.now().isoformat().replace("+00:00", "Z")
         self._arm.set_properties(document["id"], changes)
+
+    def _disks_follow(self, resource_id: str) -> None:
+        """Once every disk has reached the set's active key (emulators.disks), `previousKeys` empties, as in Azure."""
+        store = next((s.store for s in self._services.values()), None)
+        document = self._arm.resource(resource_id)
+        if store is None or document is None:
+            return
+        if self.disks.all_moved(resource_id, document.get("properties", {}), store.clock.timestamp()):
+            self._arm.set_properties(resource_id, {"previousKeys": []})
 
     def _record(
         self,

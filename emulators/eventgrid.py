@@ -7,6 +7,10 @@ retried on Event Grid's schedule (10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h,
 `max_attempts` or the time to live runs out, then dead-lettered. Deliveries of different events run concurrently,
 so order is not guaranteed, as in Azure.
 
+A delivery not answered within `delivery_timeout` (Azure: 30 s; config `eventgrid_timeout_seconds`) counts as failed
+and is retried like any other failure, so a handler slower than that runs again: its delivery record says
+`timed_out: true`, and `GET /admin/eventgrid/stats` counts deliveries, timeouts and the redeliveries they caused.
+
 Timing: `retry_scale` multiplies the schedule and the time to live (tests use 0.01); a subscription's explicit
 `retry_delays` are used as given. The `aeg-delivery-count` header counts the attempts made before this one (0 on
 the first delivery). Pending retries live in memory only: `restore` and `reset` drop them.
@@ -21,18 +25,13 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from emulators.arm_ids import is_at_or_above
 from emulators.core import MovableClock
 from emulators.eventgrid_schema import (
     CLOUDEVENT_SCHEMA,
-    EVENTGRID_SCHEMA,
-    SCHEMAS,
     Event,
     InvalidEvent,
     default_data_version,
@@ -40,100 +39,14 @@ from emulators.eventgrid_schema import (
     parse_eventgrid_event,
     utc_text,
 )
+from emulators.eventgrid_subscriptions import Subscription, SubscriptionError
 
-RETRY_SCHEDULE = (10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0)
+__all__ = ["EventGrid", "Subscription", "SubscriptionError"]
+
 NOT_RETRIED = frozenset({400, 401, 403, 413})
 MAX_PUBLISH_BYTES = 1_048_576
 VALIDATION_ORIGIN = "eventgrid.azure.net"
-
-
-class SubscriptionError(ValueError):
-    """A subscription that cannot be created: a bad field, or an endpoint that failed the handshake."""
-
-
-@dataclass(frozen=True)
-class Subscription:
-    name: str
-    endpoint: str
-    topic: str | None = None
-    event_types: tuple[str, ...] | None = None
-    subject_begins_with: str | None = None
-    subject_ends_with: str | None = None
-    schema: str = EVENTGRID_SCHEMA
-    max_attempts: int = 30
-    ttl_minutes: float = 1440
-    retry_delays: tuple[float, ...] | None = None
-
-    @classmethod
-    def from_spec(cls, spec: object) -> Subscription:
-        if not isinstance(spec, dict):
-            raise SubscriptionError("subscription: must be a JSON object")
-        unknown = set(spec) - {f for f in cls.__dataclass_fields__} - {"validate"}
-        if unknown:
-            raise SubscriptionError(f"{sorted(unknown)[0]}: unknown field")
-        name = spec.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 64:
-            raise SubscriptionError("name: required, 1-64 characters")
-        endpoint = spec.get("endpoint")
-        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise SubscriptionError(f"endpoint: required, an http(s) webhook URL ({endpoint!r})")
-        schema = spec.get("schema", EVENTGRID_SCHEMA)
-        if schema not in SCHEMAS:
-            raise SubscriptionError(f"schema: must be one of {', '.join(SCHEMAS)} ({schema!r})")
-        for text_field in ("topic", "subject_begins_with", "subject_ends_with"):
-            if spec.get(text_field) is not None and not isinstance(spec[text_field], str):
-                raise SubscriptionError(f"{text_field}: must be a string")
-        event_types = spec.get("event_types")
-        if event_types is not None and (
-            not isinstance(event_types, list) or not all(isinstance(t, str) and t for t in event_types)
-        ):
-            raise SubscriptionError("event_types: must be a list of event type names")
-        max_attempts = spec.get("max_attempts", 30)
-        if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or not 1 <= max_attempts <= 30:
-            raise SubscriptionError(f"max_attempts: must be an integer from 1 to 30 ({max_attempts!r})")
-        ttl = spec.get("ttl_minutes", 1440)
-        if not isinstance(ttl, int | float) or isinstance(ttl, bool) or not 0 < ttl <= 1440:
-            raise SubscriptionError(f"ttl_minutes: must be a number above 0 and at most 1440 ({ttl!r})")
-        delays = spec.get("retry_delays")
-        if delays is not None and (
-            not isinstance(delays, list)
-            or not delays
-            or not all(isinstance(d, int | float) and not isinstance(d, bool) and d >= 0 for d in delays)
-        ):
-            raise SubscriptionError("retry_delays: must be a non-empty list of seconds (numbers >= 0)")
-        return cls(
-            name=name,
-            endpoint=endpoint,
-            topic=spec.get("topic") or None,
-            event_types=tuple(event_types) if event_types else None,
-            subject_begins_with=spec.get("subject_begins_with"),
-            subject_ends_with=spec.get("subject_ends_with"),
-            schema=schema,
-            max_attempts=max_attempts,
-            ttl_minutes=float(ttl),
-            retry_delays=tuple(float(d) for d in delays) if delays else None,
-        )
-
-    def matches(self, event: Event) -> bool:
-        if self.topic and not is_at_or_above(self.topic, event.topic):
-            return False
-        if self.event_types and event.event_type.lower() not in {t.lower() for t in self.event_types}:
-            return False
-        if self.subject_begins_with and not event.subject.lower().startswith(self.subject_begins_with.lower()):
-            return False
-        return not self.subject_ends_with or event.subject.lower().endswith(self.subject_ends_with.lower())
-
-    def delay_after(self, attempt: int, retry_scale: float) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        if self.retry_delays:
-            return self.retry_delays[min(attempt, len(self.retry_delays)) - 1]
-        return RETRY_SCHEDULE[min(attempt, len(RETRY_SCHEDULE)) - 1] * retry_scale
-
-    def to_dict(self) -> dict[str, Any]:
-        shown = asdict(self)
-        shown["event_types"] = list(self.event_types) if self.event_types else None
-        shown["retry_delays"] = list(self.retry_delays) if self.retry_delays else None
-        return shown
+TIMEOUT_ERROR = "DeliveryTimeout"
 
 
 class EventGrid:
@@ -255,6 +168,7 @@ class EventGrid:
             await asyncio.sleep(delay)
 
     async def _attempt(self, subscription: Subscription, event: Event, attempt: int) -> tuple[int | None, str | None]:
+        """(status, error); the error of a delivery that was not answered in time starts with `TIMEOUT_ERROR`."""
         envelope = event.envelope(subscription.schema)
         headers = {
             "aeg-event-type": "Notification",
@@ -275,11 +189,16 @@ class EventGrid:
         session = self._session
         if session is None:
             return None, "emulator stopping"
+        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
         try:
-            async with session.post(subscription.endpoint, data=body.encode(), headers=headers) as response:
+            async with session.post(
+                subscription.endpoint, data=body.encode(), headers=headers, timeout=timeout
+            ) as response:
                 await response.read()
                 return response.status, None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:  # aiohttp's timeouts are TimeoutError too
+            return None, f"{TIMEOUT_ERROR}: no answer within {self.delivery_timeout:g} s"
+        except aiohttp.ClientError as exc:
             return None, f"{type(exc).__name__}: {exc}"
 
     def _record_delivery(
@@ -294,6 +213,7 @@ class EventGrid:
                     "attempt": attempt,
                     "statusCode": status,
                     "error": error,
+                    "timed_out": bool(error and error.startswith(TIMEOUT_ERROR)),
                     "time": utc_text(self._clock.now()),
                 }
             )
@@ -429,6 +349,19 @@ class EventGrid:
         with self._lock:
             return [dict(d) for d in self._deliveries]
 
+    def stats(self) -> dict[str, int]:
+        """Deliveries made, how many timed out, and how many were made again because the previous one timed out."""
+        with self._lock:
+            deliveries = list(self._deliveries)
+        timed_out = {(d["subscription"], d["eventId"], d["attempt"]) for d in deliveries if d.get("timed_out")}
+        return {
+            "deliveries": len(deliveries),
+            "timeouts": len(timed_out),
+            "redeliveries_after_timeout": sum(
+                1 for d in deliveries if (d["subscription"], d["eventId"], d["attempt"] - 1) in timed_out
+            ),
+        }
+
     def deadletters(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(d) for d in self._deadletters]
@@ -513,108 +446,3 @@ class EventGrid:
 
         with contextlib.suppress(RuntimeError):  # the loop already closed: nothing left to cancel
             loop.call_soon_threadsafe(cancel_all)
-
-
-# ------------------------------------------------------------------------------------------------------ HTTP API
-def _bad(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-def eventgrid_admin_routes(eg: EventGrid) -> list[web.RouteDef]:
-    """Inspection and control; paths without prefix (the server mounts them under /admin/eventgrid)."""
-
-    async def create_subscription(request: web.Request) -> web.Response:
-        try:
-            spec = await request.json()
-        except ValueError:
-            return _bad(400, "InvalidRequest", "body: not valid JSON")
-        existed = isinstance(spec, dict) and any(s["name"] == spec.get("name") for s in eg.subscriptions())
-        try:
-            created = await eg.create_subscription(spec)
-        except SubscriptionError as exc:
-            return _bad(400, "InvalidSubscription", str(exc))
-        return web.json_response(created, status=200 if existed else 201)
-
-    async def list_subscriptions(request: web.Request) -> web.Response:
-        return web.json_response({"value": eg.subscriptions()})
-
-    async def get_subscription(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        found = next((s for s in eg.subscriptions() if s["name"] == name), None)
-        if found is None:
-            return _bad(404, "NotFound", f"subscription {name!r} does not exist")
-        return web.json_response(found)
-
-    async def delete_subscription(request: web.Request) -> web.Response:
-        return web.Response(status=200 if eg.delete_subscription(request.match_info["name"]) else 204)
-
-    async def list_deliveries(request: web.Request) -> web.Response:
-        items = eg.deliveries()
-        for key in ("subscription", "eventId", "eventType"):
-            if key in request.query:
-                items = [d for d in items if d[key] == request.query[key]]
-        return web.json_response({"value": items})
-
-    async def list_deadletters(request: web.Request) -> web.Response:
-        return web.json_response({"value": eg.deadletters()})
-
-    async def list_events(request: web.Request) -> web.Response:
-        items = eg.events()
-        if "eventType" in request.query:
-            items = [e for e in items if e["eventType"] == request.query["eventType"]]
-        return web.json_response({"value": items})
-
-    async def inject_event(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _bad(400, "InvalidRequest", "body: not valid JSON")
-        if not isinstance(body, dict):
-            return _bad(400, "InvalidRequest", "body: must be {topic, event_type, subject, data}")
-        for name in ("topic", "event_type", "subject"):
-            if not isinstance(body.get(name), str) or (name != "subject" and not body[name]):
-                return _bad(400, "InvalidField", f"{name}: required, a string")
-        if not isinstance(body.get("data", {}), dict):
-            return _bad(400, "InvalidField", "data: must be a JSON object")
-        record = eg.inject(
-            topic=body["topic"], event_type=body["event_type"], subject=body["subject"], data=body.get("data", {})
-        )
-        return web.json_response(record, status=201)
-
-    async def list_topic_events(request: web.Request) -> web.Response:
-        return web.json_response({"value": eg.topic_events()})
-
-    return [
-        web.post("/subscriptions", create_subscription),
-        web.get("/subscriptions", list_subscriptions),
-        web.get("/subscriptions/{name}", get_subscription),
-        web.delete("/subscriptions/{name}", delete_subscription),
-        web.get("/deliveries", list_deliveries),
-        web.get("/deadletters", list_deadletters),
-        web.get("/events", list_events),
-        web.post("/events", inject_event),
-        web.get("/topic-events", list_topic_events),
-    ]
-
-
-def eventgrid_topic_routes(eg: EventGrid) -> list[web.RouteDef]:
-    """The custom topic's publish endpoint, as `EventGridPublisherClient` calls it (key in `aeg-sas-key`)."""
-
-    async def publish(request: web.Request) -> web.Response:
-        if request.headers.get("aeg-sas-key") != eg.topic_key:
-            return _bad(
-                401,
-                "Unauthorized",
-                f"The request authorization key is not authorized for {request.host}. "
-                "Send the topic's access key in the aeg-sas-key header.",
-            )
-        body = await request.read()
-        try:
-            eg.receive_topic_events(request.content_type, body)
-        except InvalidEvent as exc:
-            if len(body) > MAX_PUBLISH_BYTES:
-                return _bad(413, "RequestEntityTooLarge", str(exc))
-            return _bad(400, "BadRequest", str(exc))
-        return web.Response(status=200)
-
-    return [web.post("/api/events", publish)]

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from emulators.admin import admin_routes, loopback_only
+from emulators.arm_resources import DISK_ENCRYPTION_SETS
 from emulators.core import MovableClock, make_self_signed_cert
 from emulators.credential import DEFAULT_TENANT_ID
 from emulators.faults import FaultInjector, SpecError, ThrottleSettings, parse_throttle
@@ -72,6 +73,23 @@ class EmulatorConfig:
     eventgrid_retry_scale: float = 1.0
     rbac_propagation_max_seconds: float = DEFAULT_MAX_SECONDS
     rbac_propagation_seed: int = 0
+    # Azure's timing (see emulators.operations, emulators.consumers, emulators.disks, emulators.eventgrid).
+    lro_seconds: float = 40.0
+    des_follow_seconds: float = 30 * 60.0
+    des_disk_move_seconds: float = 20 * 60.0
+    eventgrid_timeout_seconds: float = 30.0
+
+
+_SECONDS_FIELDS = ("lro_seconds", "des_follow_seconds", "des_disk_move_seconds", "eventgrid_timeout_seconds")
+
+
+def _seconds(data: dict[str, Any], name: str, default: float) -> float:
+    value = data.get(name, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{name}: expected a number of seconds >= 0, got {value!r}")
+    if name == "eventgrid_timeout_seconds" and value == 0:
+        raise ConfigError(f"{name}: expected a number of seconds > 0, got {value!r}")
+    return float(value)
 
 
 def _string(data: dict[str, Any], name: str, default: str) -> str:
@@ -96,6 +114,7 @@ def parse_config(data: Any) -> EmulatorConfig:
         "eventgrid_retry_scale",
         "rbac_propagation_max_seconds",
         "rbac_propagation_seed",
+        *_SECONDS_FIELDS,
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -157,6 +176,7 @@ def parse_config(data: Any) -> EmulatorConfig:
         eventgrid_retry_scale=float(scale),
         rbac_propagation_max_seconds=propagation,
         rbac_propagation_seed=seed,
+        **{name: _seconds(data, name, getattr(EmulatorConfig, name)) for name in _SECONDS_FIELDS},
     )
 
 
@@ -219,7 +239,8 @@ class EmulatorHost:
     # ---- composition ----------------------------------------------------------------------------------------
     async def start(self) -> dict[str, Any]:
         from emulators.arm import ArmState, arm_routes
-        from emulators.eventgrid import EventGrid, eventgrid_admin_routes, eventgrid_topic_routes
+        from emulators.eventgrid import EventGrid
+        from emulators.eventgrid_http import eventgrid_admin_routes, eventgrid_topic_routes
 
         config = self.config
         cert_dir = self.state_dir or Path(self._make_temp_dir())
@@ -238,7 +259,11 @@ class EmulatorHost:
             f"/providers/Microsoft.EventGrid/topics/{config.topic_name}"
         )
         self.eventgrid = EventGrid(
-            clock=self.clock, topic_key=config.topic_key, topic_id=topic_id, retry_scale=config.eventgrid_retry_scale
+            clock=self.clock,
+            topic_key=config.topic_key,
+            topic_id=topic_id,
+            retry_scale=config.eventgrid_retry_scale,
+            delivery_timeout=config.eventgrid_timeout_seconds,
         )
         self.arm = ArmState(
             events=self.eventgrid,
@@ -247,6 +272,7 @@ class EmulatorHost:
             subscription_id=config.subscription_id,
             rbac_propagation_max_seconds=config.rbac_propagation_max_seconds,
             rbac_propagation_seed=config.rbac_propagation_seed,
+            lro_seconds=config.lro_seconds,
         )
         self.services: dict[str, VaultService] = {}
         vault_info: dict[str, dict[str, str]] = {}
@@ -270,10 +296,19 @@ class EmulatorHost:
 
         from emulators.clock_walk import ClockWalk, propagation_admin_routes
         from emulators.consumers import ConsumerKeys, consumer_admin_routes
+        from emulators.disks import DiskMoves, disk_admin_routes
+        from emulators.operations import operations_admin_routes
 
-        self.consumers = ConsumerKeys(self.arm, self.services)
+        self.consumers = ConsumerKeys(
+            self.arm,
+            self.services,
+            follow_delay_seconds=config.des_follow_seconds,
+            disks=DiskMoves(config.des_disk_move_seconds),
+        )
         self.arm.consumer_hook = self.consumers
-        self.walk = ClockWalk(self.clock, self.arm, self.stores, self.consumers)
+        self.walk = ClockWalk(
+            self.clock, self.arm, self.stores, self.consumers, also=(self.arm.complete_due_operations,)
+        )
         restored = self.restore()
         self.register_vaults()
         if not restored:
@@ -285,6 +320,10 @@ class EmulatorHost:
         arm_app.add_routes(identity_admin_routes(self.identities, identity_endpoint))
         arm_app.add_routes(consumer_admin_routes(self.consumers))
         arm_app.add_routes(propagation_admin_routes(self.walk, self.state.mark_dirty))
+        arm_app.add_routes(operations_admin_routes(self.arm))
+        arm_app.add_routes(
+            disk_admin_routes(self.consumers.disks, lambda: self.arm.resources_of_type(DISK_ENCRYPTION_SETS))
+        )
         eventgrid_admin = web.Application()
         eventgrid_admin.add_routes(eventgrid_admin_routes(self.eventgrid))
         arm_app.add_subapp("/admin/eventgrid", eventgrid_admin)

@@ -22,6 +22,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient
 
 from shared.azure.errors import SDK_ERRORS, translate_error
+from shared.azure.table_limits import SizeCheckedTable
 from shared.errors import InvalidInput, NotFound
 from shared.timestamps import iso_utc
 
@@ -79,8 +80,9 @@ class LazyTable:
         self.name = client.table_name
         self._created = False
         self._lock = threading.Lock()
+        self._checked = SizeCheckedTable(client)  # Azure's entity size limit, which Azurite measures otherwise
 
-    def ensure(self) -> TableClient:
+    def ensure(self) -> SizeCheckedTable:
         if not self._created:
             with self._lock:
                 if not self._created:
@@ -90,7 +92,7 @@ class LazyTable:
                     except SDK_ERRORS as exc:
                         raise translate_error(exc, f"table {self.name}", NotFound) from exc
                     self._created = True
-        return self.client
+        return self._checked
 
     def close(self) -> None:
         self.client.close()

@@ -80,6 +80,8 @@ def _emulator_side(cloud) -> Side:
     from tests.support.consumers import ConsumerWorld
 
     world = ConsumerWorld(cloud.emulators)
+    # A key change is a long-running operation that takes time; short here, so the adapter's poller really waits.
+    cloud.emulators.admin("PUT", "arm/operations", {"duration_seconds": 1}, expect=200)
     adapter = AzureConsumers(
         cloud.credential(), base_url=cloud.emulators.arm_url, connection_verify=cloud.emulators.ca_cert
     )

@@ -11,7 +11,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
-from shared.errors import InvalidInput
+from shared.errors import CmkError, InvalidInput
 from shared.model import Alert, Severity
 from tests.fakes.outbound import FakeAlerts, FakeWorkQueue
 from tests.support.azurite import start_azurite
@@ -73,6 +73,17 @@ def test_bad_sends_name_the_field_and_send_nothing(queue_and_reader, message, de
         queue.send(message, delay_seconds=delay)
     assert err.value.field == field
     assert visible() == []
+
+
+def test_a_message_over_the_queues_64_kib_is_refused_as_azure_refuses_it(queue_and_reader):
+    """64 KiB as stored, and the adapter stores base64 of the JSON: 48 KiB of JSON is the most a message can carry."""
+    queue, visible = queue_and_reader
+    overhead = len(json.dumps({"text": ""}))
+    queue.send({"text": "a" * (48 * 1024 - overhead)})  # exactly 64 KiB once encoded
+    with pytest.raises(CmkError) as err:
+        queue.send({"text": "a" * (48 * 1024 - overhead + 1)})
+    assert "RequestBodyTooLarge" in str(err.value)
+    assert len(visible()) == 1
 
 
 @pytest.fixture(params=["fake", "eventgrid-emulator"])

@@ -188,3 +188,31 @@ def test_a_body_that_is_not_events_gets_400_with_the_reason_and_runs_nothing(dev
     assert response.status_code == 400
     assert reason in response.json()["error"]["message"]
     assert len(devhost.records("on_event")) == before
+
+
+def test_a_handler_slower_than_event_grids_timeout_runs_again_on_the_redelivery(devhost: DevHost) -> None:
+    """Event Grid stops waiting (30 s in Azure, 1 s here) and delivers again; the host finishes the first run all the
+    same, so the function runs twice: what an Event Grid handler that waits on Azure must expect."""
+    from emulators.core import MovableClock
+    from emulators.eventgrid import EventGrid
+    from tests.emulators.test_eventgrid import LoopThread, wait_for
+
+    loop = LoopThread()
+    grid = EventGrid(clock=MovableClock(), topic_key="k", topic_id=VAULT, retry_scale=0.01, delivery_timeout=1.0)
+    try:
+        loop.run(grid.start())
+        grid.add_subscription({"name": "slow-handler", "endpoint": webhook(devhost)})
+        record = grid.inject(
+            topic=VAULT,
+            event_type="Microsoft.KeyVault.KeyNearExpiry",
+            subject="kv1/keys/orders",
+            data={"VaultName": "kv1", "ObjectName": "orders", "sleep_once_seconds": 2},
+        )
+        runs = devhost.wait_for_records("on_event", lambda row: row["id"] == record["id"], count=2, timeout=20)
+        assert len(runs) == 2
+        wait_for(lambda: grid.stats()["deliveries"] == 2, timeout=10)
+        assert grid.stats() == {"deliveries": 2, "timeouts": 1, "redeliveries_after_timeout": 1}
+        assert [d["timed_out"] for d in grid.deliveries()] == [True, False]
+    finally:
+        loop.run(grid.stop())
+        loop.close()

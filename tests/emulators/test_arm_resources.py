@@ -70,7 +70,9 @@ class Arm:
 
 @pytest.fixture
 def arm(tmp_path: Path) -> Iterator[ArmUnderTest]:
+    """Key changes complete at once here: their timing is tests/emulators/test_long_running_operations.py's."""
     with running_arm(tmp_path) as running:
+        running.state.operations.set_duration(0)
         yield running
 
 

@@ -18,6 +18,8 @@ from tests.support.emulators import Emulators, start_emulators
 
 @pytest.fixture
 def world(emu: Emulators) -> Iterator[ConsumerWorld]:
+    """Key changes complete at once here: their timing is tests/emulators/test_long_running_operations.py's."""
+    emu.admin("PUT", "arm/operations", {"duration_seconds": 0}, expect=200)
     built = ConsumerWorld(emu)
     yield built
     built.close()

@@ -26,7 +26,8 @@ from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 
 from emulators.core import MovableClock
-from emulators.eventgrid import EventGrid, SubscriptionError, eventgrid_admin_routes, eventgrid_topic_routes
+from emulators.eventgrid import EventGrid, SubscriptionError
+from emulators.eventgrid_http import eventgrid_admin_routes, eventgrid_topic_routes
 
 TOPIC_KEY = "test-topic-key"
 SUB = "0b4f6c8e-2d3a-4e5f-9a8b-7c6d5e4f3a2b"
