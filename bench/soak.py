@@ -31,9 +31,18 @@ The soak runs the reference inventory with one change, `policy.remove_inherited_
 state directory: drift granted at the vault or resource group is then the app's to remove, so the invariant "only the
 allowed principals hold key use after the reconcile" can hold for every scope the drift uses.
 
+The local cloud runs on Azure's time throughout (the local run's defaults): a role change reaches Key Vault after its
+own delay of up to 10 emulated minutes, and every consumer checks its key at every emulated minute while one is
+pending (a minute lost outside a sanctioned revocation is the violation `available-while-rbac-propagates`); a MySQL
+or disk encryption set key change is a long-running operation of 40 s; a disk encryption set follows the latest
+version within 30 emulated minutes and drops the previous one once its disks have moved; Event Grid gives up on a
+delivery after 30 s and delivers it again.
+
 The last line printed is one JSON summary (days, steps, rotations, expected_rotations, extra_versions, deks,
 deks_lost, unsanctioned_unavailable_steps, drift_injected, drift_remediated, faults, alerts, invariant_violations,
-key_material_leaks, wall_s, plus violations: the first ones, with step and cause). Exit status 1 on any violation.
+key_material_leaks, propagation (windows_checked, minute_checks, unavailable_minutes), eventgrid (deliveries, timeouts,
+redeliveries_after_timeout), long_running (operations by status, writes per consumer), wall_s, plus violations: the
+first ones, with step and cause). Exit status 1 on any violation.
 """
 
 from __future__ import annotations
@@ -148,6 +157,8 @@ class Soak:
         self.unavailable_steps = 0
         self.sanctioned_unavailable_steps = 0
         self.unavailable_seen: dict[str, int] = {}
+        self.window_seen: dict[str, int] = {}  # consumer -> unavailable minutes inside propagation windows so far
+        self.window_minutes_unsanctioned = 0
         self.pending_kinds = set(STEP_KINDS)
         self.pending_kills = list(KILL_KINDS)
         self.revocation_years_done: set[int] = set()
@@ -588,6 +599,7 @@ class Soak:
         )
         if answer.status_code != 202:
             self.violation("revocation", f"POST /api/restorations: {answer.status_code} {answer.text[:300]}")
+        self.cloud.let_rbac_propagate()  # the grant given back reaches Key Vault after RBAC propagation too
         state = self.wait_revocation(revocation_id, {"restored", "failed"})
         if state != "restored":
             self.violation("revocation", f"the restoration of {revocation_id} ended {state}, not restored")
@@ -601,6 +613,7 @@ class Soak:
         if not self.holds_key_use(key, key.identity.principal_id):
             self.violation("revocation", f"{name}: the restoration did not give the server its grant back")
         self.unavailable_seen = self.unavailable_counts()  # what the sanctioned window counted is not a violation
+        self.window_seen = self.window_minutes()
 
     def holds_key_use(self, key, principal: str) -> bool:
         access = self.cloud.access()
@@ -638,7 +651,31 @@ class Soak:
         history = self.cloud.admin("GET", "/consumers")["consumers"]
         return {rid.lower(): h["unavailable_checks"] for rid, h in history.items()}
 
+    def window_minutes(self) -> dict[str, int]:
+        """Per consumer, the emulated minutes inside RBAC propagation windows in which it could not use its key."""
+        rbac = self.cloud.admin("GET", "/rbac/propagation")
+        return {rid.lower(): n for rid, n in rbac["unavailable"].items()}
+
+    def check_windows(self) -> None:
+        """Availability at every emulated minute of every propagation window (the emulators' per-minute checks): a
+        minute lost outside a sanctioned revocation is a violation of its own."""
+        counts = self.window_minutes()
+        for rid, n in counts.items():
+            lost = n - self.window_seen.get(rid, 0)
+            if lost <= 0:
+                continue
+            key = next((k for k in KEYS if any(c.resource_id.lower() == rid for c in self.consumers_of(k))), "?")
+            if not self.sanctioned(key):
+                self.window_minutes_unsanctioned += lost
+                self.violation(
+                    "available-while-rbac-propagates",
+                    f"{rid.rsplit('/', 1)[-1]} could not use its key for {lost} emulated minute(s) of a propagation "
+                    "window",
+                )
+        self.window_seen = counts
+
     def check_consumers(self) -> None:
+        self.check_windows()
         counts = self.unavailable_counts()
         unsanctioned = []
         for rid, n in counts.items():
@@ -765,6 +802,7 @@ class Soak:
             self.sweep()
             self.settle("seeding")
             self.unavailable_seen = self.unavailable_counts()
+            self.window_seen = self.window_minutes()  # the deployment's own grants propagating before the app ran
             end = self.start.timestamp() + self.config.days * DAY
             while self.now().timestamp() < end - 1:
                 try:
@@ -906,6 +944,41 @@ class Soak:
                             found.append((f"private key in {path.name} ({part})", raw))
         return found
 
+    def azure_time(self) -> dict[str, Any]:
+        """What the local cloud's Azure timing did during the run, from the emulators' own counters: RBAC propagation
+        windows (each role change until Key Vault applied it) and the consumer checks made at every emulated minute
+        inside them, with the minutes a consumer could not use its key; Event Grid deliveries that timed out (30 s)
+        and the redeliveries they caused; the consumers' long-running key changes and the writes each received."""
+        found: dict[str, Any] = {}
+        with contextlib.suppress(Exception):
+            rbac = self.cloud.admin("GET", "/rbac/propagation")
+            found["propagation"] = {
+                "max_seconds": rbac["max_seconds"],
+                "windows_checked": rbac["windows"],
+                "minute_checks": rbac["minute_checks"],
+                "unavailable_minutes": sum(rbac["unavailable"].values()),
+                "unavailable_minutes_unsanctioned": self.window_minutes_unsanctioned,
+            }
+        with contextlib.suppress(Exception):
+            grid = self.cloud.admin("GET", "/eventgrid/stats")
+            found["eventgrid"] = {
+                "deliveries": grid["deliveries"],
+                "timeouts": grid["timeouts"],
+                "redeliveries_after_timeout": grid["redeliveries_after_timeout"],
+            }
+        with contextlib.suppress(Exception):
+            ops = self.cloud.admin("GET", "/arm/operations")
+            statuses = Counter(op["status"] for op in ops["operations"])
+            found["long_running"] = {
+                "seconds": ops["duration_seconds"],
+                "operations": dict(sorted(statuses.items())),
+                "writes": {
+                    rid.rsplit("/", 1)[-1]: {"accepted": w["accepted"], "refused": w["refused"]}
+                    for rid, w in ops["patches"].items()
+                },
+            }
+        return found
+
     def summary(self, wall: float) -> dict[str, Any]:
         rotations = 0
         with contextlib.suppress(Exception):
@@ -917,6 +990,7 @@ class Soak:
         with contextlib.suppress(Exception):
             for event in self.cloud.admin("GET", "/eventgrid/topic-events")["value"]:
                 alerts[event.get("type", "?")] += 1
+        azure_time = self.azure_time()
         return {
             "days": self.config.days,
             "seed": self.config.seed,
@@ -936,6 +1010,7 @@ class Soak:
             "key_material_leaks": len(getattr(self, "leaks", [])) if hasattr(self, "leaks") else None,
             "revocation_cycles": len(self.sanctions),
             "revocation": "on" if self.config.revocation else "off (--no-revocation)",
+            **azure_time,
             "wall_s": round(wall, 1),
             "phase_s": {k: round(v, 1) for k, v in sorted(self.phase_s.items())},
             "violations": [asdict(v) for v in self.violations[:MAX_VIOLATIONS_SHOWN]],

@@ -51,5 +51,13 @@ def test_a_short_soak_with_every_fault_kind_keeps_every_invariant(tmp_path):
     assert summary["alerts"].get("CmkGuardian.Access.Remediated", 0) >= 1
     assert summary["deks"] > 100  # the application kept making DEKs as it went
     assert summary["revocation_cycles"] == 1
+    # Azure's time was on: role changes propagated in windows, checked at every emulated minute, none costing a
+    # consumer its key outside the revocation; consumer key changes were long-running operations, one write each.
+    propagation = summary["propagation"]
+    assert propagation["max_seconds"] == 600 and propagation["windows_checked"] >= 1
+    assert propagation["minute_checks"] >= propagation["windows_checked"]
+    assert propagation["unavailable_minutes_unsanctioned"] == 0
+    assert summary["long_running"]["seconds"] > 30 and summary["long_running"]["operations"].get("Succeeded", 0) >= 1
+    assert set(summary["eventgrid"]) == {"deliveries", "timeouts", "redeliveries_after_timeout"}
     for alert in ("AccessRevoked", "AccessRestored", "Verified"):
         assert summary["alerts"].get(f"CmkGuardian.Revocation.{alert}", 0) >= 1, alert
