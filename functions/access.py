@@ -107,6 +107,7 @@ def reconcile_key(
         now=clock.now(),
         propagation=rbac_propagation,
         protected=states.others,
+        attached=states.attached,
     )
     if states.uncertain:
         plan = _remove_nothing(plan, states.uncertain)

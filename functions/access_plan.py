@@ -124,13 +124,17 @@ def plan_access(
     now: datetime | None = None,
     propagation: timedelta = timedelta(0),
     protected: dict[str, str] | None = None,
+    attached: dict[str, str] | None = None,
 ) -> AccessPlan:
     """The steps that bring `managed` to least privilege. `definitions` maps each role GUID to its definition (None:
     no such definition, grants nothing); a GUID missing from the map is an unreadable role. `minimal_role_id` is the
     role definition id to grant the consumer (the inventory's role, read + wrap + unwrap). `protected` maps the
     identities the key's consumers really use (principal id, lower case) to the consumer's resource id. `now` and
-    `propagation` decide whether the consumer's minimal grant is old enough for a removal it must outlast."""
+    `propagation` decide whether the consumer's minimal grant is old enough for a removal it must outlast.
+    `attached` maps identities attached to a consumer that it could be moved to: their key use is reported, never
+    removed (an operator grants the new identity first and moves the consumer after), and nothing waits on them."""
     protected = {p.lower(): r for p, r in (protected or {}).items()}
+    attached = {p.lower(): r for p, r in (attached or {}).items() if p.lower() not in protected}
     revoked = {r.lower() for r in revoked}
     key_scope = normalize_scope(managed.scope)
     consumer = managed.identity.principal_id.lower()
@@ -169,6 +173,16 @@ def plan_access(
                     reports.append(Report(principal, why, a.id))
             continue
         if principal in allowed:
+            continue
+        if principal in attached and principal not in revoked:
+            reports.append(
+                Report(
+                    principal,
+                    f"{principal} holds {role} at {a.scope}: it is attached to {attached[principal]}, which could be "
+                    f"moved to it for {managed.name} (the inventory names {consumer}), so it is left in place",
+                    a.id,
+                )
+            )
             continue
         if principal in protected and principal not in revoked:
             reports.append(

@@ -37,6 +37,15 @@ class ConsumerStates:
         return found
 
     @property
+    def attached(self) -> dict[str, str]:
+        """Identities attached to a consumer that it could be moved to (not the inventory's, not one it uses now)."""
+        found: dict[str, str] = {}
+        for state in self.states:
+            for principal in state.attached_identities:
+                found.setdefault(principal.lower(), state.resource_id)
+        return {p: r for p, r in found.items() if p != self.inventory_identity and p not in self.identities}
+
+    @property
     def others(self) -> dict[str, str]:
         """The identities consumers really use that are not the inventory's (a mismatch)."""
         return {p: r for p, r in self.identities.items() if p != self.inventory_identity}

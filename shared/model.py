@@ -204,6 +204,9 @@ class ConsumerState:
     (MySQL's primary and geo-backup user-assigned identities, a DES's identity): these, not what the inventory says,
     lose access when a grant goes, so reconcile protects them and compliance compares them with the inventory.
     `unresolved_identities` names identity resource ids whose principal id could not be read.
+    `attached_identities` are the principal ids of every identity attached to the resource that it could switch its
+    encryption to without anything else changing (a MySQL server's user-assigned identities): an operator moving the
+    server to another identity grants it first, then moves, so reconcile leaves their key use alone too.
     """
 
     kind: ConsumerKind
@@ -215,6 +218,7 @@ class ConsumerState:
     other_key_urls: tuple[str, ...] = ()
     identities: tuple[str, ...] = ()
     unresolved_identities: tuple[str, ...] = ()
+    attached_identities: tuple[str, ...] = ()
 
     @property
     def key_urls_in_use(self) -> tuple[str, ...]:

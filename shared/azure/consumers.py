@@ -119,6 +119,28 @@ def identities_from_arm(
     return tuple(dict.fromkeys(principals)), tuple(unresolved)
 
 
+def attached_from_arm(
+    kind: ConsumerKind, document: dict[str, Any], resolve: PrincipalResolver | None = None
+) -> tuple[str, ...]:
+    """The principal ids (lower case) of every user-assigned identity attached to a MySQL server (its document's
+    value, else a read of the identity): the identities its encryption could be moved to. A DES reaches its key only
+    through its own identity. One that cannot be resolved is left out: nothing is protected on a guess."""
+    if kind is not ConsumerKind.MYSQL_FLEXIBLE_SERVER:
+        return ()
+    identity = document.get("identity") if isinstance(document.get("identity"), dict) else {}
+    assigned = identity.get("userAssignedIdentities")
+    if not isinstance(assigned, dict):
+        return ()
+    found: list[str] = []
+    for identity_id, value in assigned.items():
+        principal = value.get("principalId") if isinstance(value, dict) else None
+        if not principal and resolve is not None and isinstance(identity_id, str):
+            principal = resolve(identity_id)
+        if isinstance(principal, str) and principal:
+            found.append(principal.lower())
+    return tuple(dict.fromkeys(found))
+
+
 def state_from_arm(
     kind: ConsumerKind, resource_id: str, document: dict[str, Any], resolve: PrincipalResolver | None = None
 ) -> ConsumerState:
@@ -143,6 +165,7 @@ def state_from_arm(
             other_key_urls=(geo,) if geo else (),
             identities=identities,
             unresolved_identities=unresolved,
+            attached_identities=attached_from_arm(kind, document, resolve),
         )
     error = props.get("autoKeyRotationError")
     previous = tuple(k["keyUrl"] for k in props.get("previousKeys") or [] if isinstance(k, dict) and k.get("keyUrl"))

@@ -3,8 +3,8 @@ second user-assigned identity that holds the right grant (as an operator may do 
 identity from ARM: the reconcile and the sweep keep its grant, the server stays available, and GET /api/keys reports
 the mismatch with the inventory as critical.
 
-Drafted against today's emulators; when RBAC propagation is on, the clock move below (past the propagation maximum)
-is what lets the new grant take effect in Key Vault."""
+The local cloud runs on Azure's time: the new grant reaches Key Vault only after RBAC propagation, and the server's
+move to the new identity is a long-running operation that fails if that identity cannot use the key."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from localrun.system import LocalSystem
 from shared import roles
 from shared.model import ConsumerKind
-from tests.e2e.conftest import Wire, fresh_system, topic_events, wait_until
+from tests.e2e.conftest import Wire, fresh_system, let_rbac_propagate, topic_events, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -53,13 +53,29 @@ def test_a_server_moved_to_a_second_uami_keeps_its_grant_stays_available_and_is_
     cloud.put_resource(
         uami, {"location": "westeurope", "properties": {"principalId": second, "tenantId": cloud.tenant_id}}
     )
+    url = f"{cloud.arm_url}{server.resource_id}?api-version={MYSQL_API}"
 
-    # The operator moves the server's encryption to the second identity, then grants that identity the key.
-    move = {
-        "identity": {"userAssignedIdentities": {uami: {}}},
-        "properties": {"dataEncryption": {"primaryUserAssignedIdentityId": uami}},
-    }
-    cloud.request("PATCH", f"{cloud.arm_url}{server.resource_id}?api-version={MYSQL_API}", move, token=True)
+    # As an operator does it in Azure: attach the second identity to the server, grant it the key, wait for RBAC to
+    # propagate, then move the server's encryption to it (a move to an identity without access fails).
+    cloud.request("PATCH", url, {"identity": {"userAssignedIdentities": {uami: {}}}}, token=True)
+    cloud.admin("POST", "/clock", {"advance": 60})  # an identity change is a long-running operation too (40 s)
+    wait_until(
+        lambda: (
+            uami.lower()
+            in {i.lower() for i in _server(system, server.resource_id)["identity"]["userAssignedIdentities"]}
+        ),
+        what="the second identity attached to the server",
+    )
+    grant = cloud.assign(key.scope, roles.CRYPTO_SERVICE_ENCRYPTION_USER, second).lower()
+    # The grant's event makes the app reconcile the key: it keeps the grant (the identity is attached to the server
+    # and may be moved to) and reports it.
+    [violation] = wait_until(lambda: topic_events(system, "CmkGuardian.Access.Violation", MYSQL), what="the reconcile")
+    assert any(second in step and "attached to" in step for step in violation["data"]["steps"]), violation
+    assert grant in _listed(system, key.scope)
+    let_rbac_propagate(system)
+
+    cloud.request("PATCH", url, {"properties": {"dataEncryption": {"primaryUserAssignedIdentityId": uami}}}, token=True)
+    cloud.admin("POST", "/clock", {"advance": 60})  # the long-running change completes (40 emulated s)
     wait_until(
         lambda: (
             _server(system, server.resource_id)["properties"]["dataEncryption"]["primaryUserAssignedIdentityId"].lower()
@@ -67,19 +83,18 @@ def test_a_server_moved_to_a_second_uami_keeps_its_grant_stays_available_and_is_
         ),
         what="the server to use the second identity",
     )
-    grant = cloud.assign(key.scope, roles.CRYPTO_SERVICE_ENCRYPTION_USER, second).lower()
 
-    # The grant's event makes the app reconcile the key: it reports the grant, as the identity the server really uses.
-    [violation] = wait_until(lambda: topic_events(system, "CmkGuardian.Access.Violation", MYSQL), what="the reconcile")
-    assert any(second in step and "really uses" in step for step in violation["data"]["steps"]), violation
-    assert grant in _listed(system, key.scope)
-
+    # The reconcile (from a new role-assignment event: none; so the sweep) and the sweep keep the grant: it is the
+    # identity the server really uses; the server stays available; the mismatch with the inventory is critical.
+    sweep(wire)
     cloud.admin("POST", "/clock", {"advance": 601})  # past RBAC's propagation: the consumers check their keys again
     sweep(wire)
-
     assert grant in _listed(system, key.scope)
     state = _server(system, server.resource_id)["properties"].get("state")
     assert str(state).lower() != "inaccessible", state
+    history = cloud.admin("GET", "/consumers")["consumers"]
+    [mine] = [h for rid, h in history.items() if rid.lower() == server.resource_id.lower()]
+    assert mine["unavailable_checks"] == 0, mine
     findings = {f["code"]: f for k in wire.keys()["keys"] if k["name"] == MYSQL for f in k["findings"]}
     mismatch = findings["ConsumerIdentityMismatch"]
     assert mismatch["severity"] == "critical" and second in mismatch["message"]

@@ -123,6 +123,12 @@ class FakeConsumers:
         state = self.get_state(kind, resource_id)
         self._states[(kind, resource_id.lower())] = replace(state, identities=tuple(p.lower() for p in principal_ids))
 
+    def attach_identity(self, kind: str, resource_id: str, *principal_ids: str) -> None:
+        """An operator attaching user-assigned identities to the resource (not yet used for its encryption)."""
+        state = self.get_state(kind, resource_id)
+        attached = tuple(dict.fromkeys((*state.attached_identities, *(p.lower() for p in principal_ids))))
+        self._states[(kind, resource_id.lower())] = replace(state, attached_identities=attached)
+
     def set_rotation_error(self, kind: str, resource_id: str, error: str | None) -> None:
         """A DES's `autoKeyRotationError` (None clears it); ARM then reports the set as not available."""
         self.set_available(kind, resource_id, error is None, error)
