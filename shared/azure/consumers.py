@@ -10,6 +10,7 @@ started (`start_move`, ARM's 202 and its `Azure-AsyncOperation` URL kept) and it
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -135,7 +136,7 @@ def attached_from_arm(
     for identity_id, value in assigned.items():
         principal = value.get("principalId") if isinstance(value, dict) else None
         if not principal and resolve is not None and isinstance(identity_id, str):
-            principal = resolve(identity_id)
+            principal = resolve(identity_id.lower())
         if isinstance(principal, str) and principal:
             found.append(principal.lower())
     return tuple(dict.fromkeys(found))
@@ -149,6 +150,8 @@ def state_from_arm(
     props = document.get("properties")
     if not isinstance(props, dict):
         raise UnexpectedResponse(f"{kind} {resource_id}: ARM returned no properties")
+    if resolve is not None:
+        resolve = functools.cache(resolve)  # the identity in use is attached too: read each identity once
     identities, unresolved = identities_from_arm(kind, document, resolve)
     if kind is ConsumerKind.MYSQL_FLEXIBLE_SERVER:
         encryption = props.get("dataEncryption") or {}
