@@ -3,8 +3,8 @@ holds Key Vault Crypto Officer at its key and nothing else. The reconcile grants
 Crypto Officer grant goes only once the minimal one has existed for CMK_RBAC_PROPAGATION_SECONDS on the app's clock
 (the emulated one), through the re-queuing follow-up, never in the same pass.
 
-Drafted against today's emulators (which apply RBAC at once); with emulated propagation on, the same steps also
-show the server available at every emulated minute (the emulators' consumer history)."""
+The local cloud applies each role change after its own delay of up to 10 emulated minutes, and the consumers check
+their keys at every emulated minute while a change is pending: the server is available at every one of them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from localrun.system import LocalSystem
 from shared import roles
-from tests.e2e.conftest import fresh_system, wait_until
+from tests.e2e.conftest import fresh_system, let_rbac_propagate, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -47,11 +47,14 @@ def test_a_broad_grant_goes_only_after_the_minimal_one_has_been_in_place_for_the
     cloud = system.cloud
     key = cloud.inventory().key(MYSQL)
     mysql = cloud.identities.mysql
+    server = next(c.resource_id for c in key.consumers if c.resource_id)
     minimal = roles.CRYPTO_SERVICE_ENCRYPTION_USER.guid.lower()
     officer = cloud.assign(key.scope, roles.CRYPTO_OFFICER, mysql).lower()
+    let_rbac_propagate(system)  # Crypto Officer is in effect in Key Vault
     for assignment_id, role in _grants(system, key.scope, mysql).items():
         if role == minimal:
             cloud.revoke(assignment_id)  # Crypto Officer is now the server's only access
+    before = _unavailable(system, server)
 
     regranted = wait_until(
         lambda: [a for a, role in _grants(system, key.scope, mysql).items() if role == minimal],
@@ -61,10 +64,22 @@ def test_a_broad_grant_goes_only_after_the_minimal_one_has_been_in_place_for_the
     held = _grants(system, key.scope, mysql)
     assert officer in held and regranted[0] in held  # deferred: the minimal grant may not be in effect yet
 
-    cloud.admin("POST", "/clock", {"advance": 601})  # the app's clock passes the minimal grant's propagation time
+    # The app's clock passes the minimal grant's propagation time (the consumers check at every emulated minute on
+    # the way); the follow-up then removes Crypto Officer, and that removal's own window is walked minute by minute.
+    cloud.admin("POST", "/clock", {"advance": 601})
     wait_until(lambda: officer not in _grants(system, key.scope, mysql), what="the follow-up to remove Crypto Officer")
+    windows_before = cloud.admin("GET", "/rbac/propagation")["windows"]
+    let_rbac_propagate(system)
+    propagation = cloud.admin("GET", "/rbac/propagation")
+    assert propagation["windows"] > windows_before and propagation["minute_checks"] > 0
     assert set(_grants(system, key.scope, mysql).values()) == {minimal}
+    assert _unavailable(system, server) == before, "the server could not use its key in some emulated minute"
     history = cloud.admin("GET", "/consumers")["consumers"]
-    server = next(c.resource_id for c in key.consumers if c.resource_id)
     record = next(v for k, v in history.items() if k.lower() == server.lower())
     assert record["unavailable_checks"] == 0 and record["available_checks"] > 0, record
+
+
+def _unavailable(system: LocalSystem, server: str) -> int:
+    """The emulated minutes, inside RBAC propagation windows, in which the server could not use its key."""
+    found = system.cloud.admin("GET", "/rbac/propagation")["unavailable"]
+    return sum(n for rid, n in found.items() if rid.lower() == server.lower())
