@@ -229,27 +229,18 @@ def follow_up_check(
     """After a remediation, once Key Vault may have applied it: probe the app's own access with a real read, then
     reconcile again from what ARM lists now. A removal still waiting for the consumer's grant to be old enough (on
     the app's clock) re-queues this check with the short delay: waiting is not a failure."""
-    if not isinstance(message, dict) or not isinstance(message.get("key"), str):
-        raise MalformedMessage("key", "a follow-up check names the inventory key it checks")
+    ports = {name: value for name, value in locals().items() if name != "message"}
+    managed = key_named(message, inventory, "a follow-up check names the inventory key it checks")
+    vault.get_key(managed.ref)  # the probe: raises (and the host retries) if the app itself lost its access
+    return reconcile_key(managed, trigger=_follow_up_trigger(message.get("trigger")), **ports)
+
+
+def key_named(message: object, inventory: Any, what: str) -> Any:
+    """The managed key a queue message names; a message no retry can fix is refused naming its field."""
+    name = message.get("key") if isinstance(message, dict) else None
+    if not isinstance(name, str) or not name.strip() or len(name) > 300:
+        raise MalformedMessage("key", what)
     try:
-        managed = inventory.key(message["key"])
+        return inventory.key(name)
     except UnknownKey:
         raise MalformedMessage("key", "not a managed key (no longer in the inventory?)") from None
-    vault.get_key(managed.ref)  # the probe: raises (and the host retries) if the app itself lost its access
-    return reconcile_key(
-        managed,
-        trigger=_follow_up_trigger(message.get("trigger")),
-        inventory=inventory,
-        access=access,
-        roles=roles,
-        vault=vault,
-        vault_settings=vault_settings,
-        revocations=revocations,
-        audit=audit,
-        alerts=alerts,
-        clock=clock,
-        access_checks=access_checks,
-        consumers=consumers,
-        rbac_propagation=rbac_propagation,
-        follow_up_delay=follow_up_delay,
-    )

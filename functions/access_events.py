@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from functions.access import FOLLOW_UP_SECONDS, RBAC_PROPAGATION, ReconcileOutcome, reconcile_key
+from functions.access import FOLLOW_UP_SECONDS, RBAC_PROPAGATION, ReconcileOutcome, key_named, reconcile_key
 from shared.errors import MalformedMessage
 from shared.events import RoleAssignmentChanged, VaultAccessPolicyChanged
-from shared.inventory_model import UnknownKey
 from shared.ports import (
     AccessControl,
     Alerts,
@@ -87,30 +86,9 @@ def reconcile_queued(
     follow_up_delay: int = FOLLOW_UP_SECONDS,
 ) -> ReconcileOutcome:
     """One key, reconciled as an event would have (every version's key ops checked, follow-up scheduled)."""
+    ports = {name: value for name, value in locals().items() if name != "message"}
     if not isinstance(message, dict) or message.get("version") != MESSAGE_VERSION:
         raise MalformedMessage("version", f"must be {MESSAGE_VERSION}")
-    name = message.get("key")
-    if not isinstance(name, str) or not name.strip() or len(name) > 300:
-        raise MalformedMessage("key", "a reconcile message names the inventory key it reconciles")
-    try:
-        managed = inventory.key(name)
-    except UnknownKey:
-        raise MalformedMessage("key", "not a managed key (no longer in the inventory?)") from None
+    managed = key_named(message, inventory, "a reconcile message names the inventory key it reconciles")
     trigger = message.get("trigger")
-    return reconcile_key(
-        managed,
-        trigger=trigger[:200] if isinstance(trigger, str) and trigger else "queue",
-        inventory=inventory,
-        access=access,
-        roles=roles,
-        vault=vault,
-        vault_settings=vault_settings,
-        revocations=revocations,
-        audit=audit,
-        alerts=alerts,
-        clock=clock,
-        access_checks=access_checks,
-        consumers=consumers,
-        rbac_propagation=rbac_propagation,
-        follow_up_delay=follow_up_delay,
-    )
+    return reconcile_key(managed, trigger=trigger[:200] if isinstance(trigger, str) and trigger else "queue", **ports)

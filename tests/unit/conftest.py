@@ -105,6 +105,25 @@ class World:
             "consumers": self.consumers,
         }
 
+    def revocation_ports(self, checks, *, follow_up_delay: int) -> dict:
+        """What a revocation, a restoration and their follow-up checks are called with (`checks`: the follow-up
+        queue); the check also takes `rbac_propagation`, which each test gives."""
+        return {
+            "inventory": self.inventory,
+            "access": self.access,
+            "roles": self.ports()["roles"],
+            "vault": self.vault,
+            "vault_settings": self.vaults,
+            "consumers": self.consumers,
+            "dekstore": self.dekstore,
+            "revocations": self.revocations,
+            "audit": self.audit,
+            "alerts": self.alerts,
+            "clock": self.clock,
+            "revocation_checks": checks,
+            "follow_up_delay": follow_up_delay,
+        }
+
     def key_event(self, cls, name: str, version: str):
         """A Key Vault event of type `cls` about `name`'s `version`, as shared.events would have parsed it."""
         managed = self.key(name)

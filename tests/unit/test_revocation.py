@@ -41,21 +41,7 @@ def checks() -> FakeWorkQueue:
 
 
 def _ports(world, checks) -> dict:
-    return {
-        "inventory": world.inventory,
-        "access": world.access,
-        "roles": world.ports()["roles"],
-        "vault": world.vault,
-        "vault_settings": world.vaults,
-        "consumers": world.consumers,
-        "dekstore": world.dekstore,
-        "revocations": world.revocations,
-        "audit": world.audit,
-        "alerts": world.alerts,
-        "clock": world.clock,
-        "revocation_checks": checks,
-        "follow_up_delay": DELAY,
-    }
+    return world.revocation_ports(checks, follow_up_delay=DELAY)
 
 
 def _revoke(world, checks, **fields):

@@ -23,21 +23,7 @@ PROPAGATION = timedelta(seconds=600)
 
 
 def _ports(world, checks) -> dict:
-    return {
-        "inventory": world.inventory,
-        "access": world.access,
-        "roles": world.ports()["roles"],
-        "vault": world.vault,
-        "vault_settings": world.vaults,
-        "consumers": world.consumers,
-        "dekstore": world.dekstore,
-        "revocations": world.revocations,
-        "audit": world.audit,
-        "alerts": world.alerts,
-        "clock": world.clock,
-        "revocation_checks": checks,
-        "follow_up_delay": 3,
-    }
+    return world.revocation_ports(checks, follow_up_delay=3)
 
 
 def _shred(world, checks, key=AKS):

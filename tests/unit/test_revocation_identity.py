@@ -16,21 +16,7 @@ MYSQL = "mysql-encryption-key"
 
 
 def _ports(world) -> dict:
-    return {
-        "inventory": world.inventory,
-        "access": world.access,
-        "roles": world.ports()["roles"],
-        "vault": world.vault,
-        "vault_settings": world.vaults,
-        "consumers": world.consumers,
-        "dekstore": world.dekstore,
-        "revocations": world.revocations,
-        "audit": world.audit,
-        "alerts": world.alerts,
-        "clock": world.clock,
-        "revocation_checks": FakeWorkQueue(),
-        "follow_up_delay": 600,
-    }
+    return world.revocation_ports(FakeWorkQueue(), follow_up_delay=600)
 
 
 def _moved(world) -> tuple[str, object]:

@@ -19,21 +19,7 @@ SETTLED = PROPAGATION + CONSUMER_GRACE[ConsumerKind.MYSQL_FLEXIBLE_SERVER] + tim
 
 
 def _ports(world, checks) -> dict:
-    return {
-        "inventory": world.inventory,
-        "access": world.access,
-        "roles": world.ports()["roles"],
-        "vault": world.vault,
-        "vault_settings": world.vaults,
-        "consumers": world.consumers,
-        "dekstore": world.dekstore,
-        "revocations": world.revocations,
-        "audit": world.audit,
-        "alerts": world.alerts,
-        "clock": world.clock,
-        "revocation_checks": checks,
-        "follow_up_delay": 3,
-    }
+    return world.revocation_ports(checks, follow_up_delay=3)
 
 
 def _check(world, checks):
