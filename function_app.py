@@ -13,28 +13,24 @@ import os
 
 import azure.functions as func
 
-from functions import (
-    access,
-    access_events,
-    alerting,
-    audit_log,
-    key_status,
-    revocation,
-    rewrap_poison,
-    rotation_triggers,
-    sweep,
-)
-from functions.consumer_moves import alert_poisoned_move, move_consumer
+from functions import alerting, revocation, sweep
+from functions.access import events as access_events
+from functions.access import reconcile as access
+from functions.api import audit_log as audit_log
+from functions.api import key_status as key_status
+from functions.api.answers import Answer, error_answer, ok, revocation_answer, rotation_answer
+from functions.consumers.moves import alert_poisoned_move, move_consumer
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
-from functions.http_answers import Answer, error_answer, ok, revocation_answer, rotation_answer
-from functions.rewrap_worker import rewrap_page
+from functions.rewrap import poison as rewrap_poison
+from functions.rewrap.worker import rewrap_page
+from functions.rotation import triggers as rotation_triggers
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
-from shared.callers import identify, process_policy
 from shared.errors import CallerNotAllowed, CmkError, MalformedMessage
 from shared.events import parse_event
-from shared.http_requests import (
+from shared.http.callers import identify, process_policy
+from shared.http.requests import (
     parse_audit_request,
     parse_restore_request,
     parse_revocation_id,
@@ -59,7 +55,7 @@ def _respond(answer: Answer) -> func.HttpResponse:
 
 
 def _error(exc: Exception) -> func.HttpResponse:
-    """One error shape for every route, from one table (shared.http_errors); a bug is logged there, answered 500."""
+    """One error shape for every route, from one table (shared.http.errors); a bug is logged there, answered 500."""
     return _respond(error_answer(exc))
 
 
@@ -77,7 +73,7 @@ def list_keys(req: func.HttpRequest) -> func.HttpResponse:
 def rotations(req: func.HttpRequest) -> func.HttpResponse:
     """An operator's rotation: `{"key", "reason"}` -> 201 rotated, 200 already rotated, 409 in progress."""
     try:
-        # The caller as shared.callers trusts it: in Azure a principal header counts only behind App Service auth.
+        # The caller as shared.http.callers trusts it: in Azure a principal header counts only behind App Service auth.
         caller = identify(dict(req.headers), process_policy()).name
         command = parse_rotate_request(req.get_body(), dict(req.headers), caller)
         return _respond(rotation_answer(bootstrap.deps().call(rotation_triggers.rotate_now, command)))
@@ -141,8 +137,8 @@ def restorations(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    """The OpenAPI 3.1 document of the routes above (functions.openapi; a test keeps it in step with them)."""
-    from functions.openapi import openapi_document as document  # literals only, but only this route needs them
+    """The OpenAPI 3.1 document of the routes above (functions.api.openapi; a test keeps it in step with them)."""
+    from functions.api.openapi import openapi_document as document  # literals only, but only this route needs them
 
     return _json(200, document())
 

@@ -16,7 +16,7 @@ per DEK (the wrap is local). The naive baseline (sequential remote unwrap, remot
 budget) runs in this process on a fixed sample of the same DEKs afterwards, without the load generator; rates are
 compared (ratio_vs_naive > 1 is faster). The last line printed is one JSON object.
 
-The budget share is set in each worker process through `functions.rewrap_worker`'s module constants
+The budget share is set in each worker process through `functions.rewrap.worker`'s module constants
 (HSM_OPS_PER_WINDOW, BUDGET_SHARE), which `rewrap_page` reads on every call.
 """
 
@@ -50,16 +50,16 @@ from azure.core.exceptions import AzureError, HttpResponseError  # noqa: E402
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy  # noqa: E402
 from azure.data.tables import TableClient, UpdateMode  # noqa: E402
 
-import functions.rewrap_worker as rewrap_worker  # noqa: E402
+import functions.rewrap.worker as rewrap_worker  # noqa: E402
 from emulators.credential import EmulatorCredential  # noqa: E402
-from shared import roles  # noqa: E402
 from shared.azure.access import AzureAccessControl  # noqa: E402
 from shared.azure.dekstore import from_entity, to_entity  # noqa: E402
 from shared.azure.keyvault import AzureKeyVault  # noqa: E402
-from shared.dek_sharding import all_shards, shard_count, shard_of  # noqa: E402
-from shared.envelope import key_check_value  # noqa: E402
+from shared.envelope.deks import key_check_value  # noqa: E402
+from shared.envelope.sharding import all_shards, shard_count, shard_of  # noqa: E402
 from shared.inventory import parse_inventory  # noqa: E402
 from shared.model import WrappedDek  # noqa: E402
+from shared.roles import builtin as roles  # noqa: E402
 
 HSM_RSA2048_OPS_PER_WINDOW = 2000  # Key Vault's limit for RSA-2048 HSM key operations, per vault
 WINDOW_SECONDS = 10.0
@@ -325,7 +325,7 @@ class Run:
         load.warm()  # its clients' challenge and key reads happen before the measured part
         before = _vault_requests(emu.counters())
         load.start()
-        from functions.rewrap_messages import RewrapMessage
+        from functions.rewrap.messages import RewrapMessage
         from shared.azure.queue import StorageWorkQueue
         from shared.clock import SystemClock
 

@@ -9,8 +9,10 @@ An event type without a line is logged as ignored, with its type and key.
 
 from __future__ import annotations
 
-from functions import access_events, rewrap, rotation_triggers
+from functions.access import events as access_events
 from functions.registry import HandlerRegistry
+from functions.rewrap import fan_out as rewrap
+from functions.rotation import triggers as rotation_triggers
 from shared.events import (
     KeyExpired,
     KeyNearExpiry,

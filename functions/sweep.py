@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from functions.access import RBAC_PROPAGATION, ReconcileOutcome, reconcile_key
-from functions.compliance import ComplianceReport, report_keys
-from functions.revocation_watch import watch_revocations
-from functions.rotation import RotationOutcome
+from functions.access.reconcile import RBAC_PROPAGATION, ReconcileOutcome, reconcile_key
+from functions.compliance.report import ComplianceReport, report_keys
+from functions.revocation.watch import watch_revocations
+from functions.rotation.rotate import RotationOutcome
 from functions.sweep_dependents import DependentsOutcome, tend_dependents
 from functions.sweep_rotation import PolicyChange, rotate_due_keys, sync_rotation_policies
 from shared.alerts import publish_or_record
 from shared.audit import AuditRecord
+from shared.coordination.pacing import CreationPacer
 from shared.keyvault_snapshot import SnapshotKeyVault
 from shared.model import Alert, Severity
-from shared.pacing import CreationPacer
 from shared.ports import (
     AccessControl,
     Alerts,

@@ -2,10 +2,10 @@
 
 - DEKs still on an older version, with no re-wrap page recorded lately: the re-wrap is resumed (its pages are
   idempotent, so a duplicate costs reads only).
-- A consumer not on the current version: a move is queued (functions.consumer_moves; a move already in flight holds
+- A consumer not on the current version: a move is queued (functions.consumers.moves; a move already in flight holds
   its claim, so the queued one stops there). One that follows the latest version itself is given Azure's hour, then
   alerted on. The sweep never runs a long-running operation itself (review H6).
-- Old versions: the retirement guard decides (functions.retirement); checked once per current version after
+- Old versions: the retirement guard decides (functions.rotation.retirement); checked once per current version after
   `retire_after`, so a quiet sweep costs no extra Key Vault call.
 """
 
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from functions.retirement import RetirementDecision, retire_unused_versions
-from functions.rewrap import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move
-from functions.rewrap_messages import RewrapMessage
+from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move
+from functions.rewrap.messages import RewrapMessage
+from functions.rotation.retirement import RetirementDecision, retire_unused_versions
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue

@@ -12,12 +12,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from functions.key_review import review_policy
-from functions.revocation_common import notify_only_policy, rotates
-from functions.rotation import RotationOutcome, rotate_from, rotation_due
+from functions.compliance.key_review import review_policy
+from functions.revocation.common import notify_only_policy, rotates
+from functions.rotation.rotate import RotationOutcome, rotate_from, rotation_due
 from shared.audit import AuditRecord
+from shared.coordination.pacing import CreationPacer
 from shared.errors import CmkError, KeyNotFound
-from shared.pacing import CreationPacer
 from shared.ports import Alerts, AuditTrail, Claims, Clock, KeyVault, Revocations
 from shared.rotation_policy import validate_rotation_policy
 

@@ -61,7 +61,7 @@ class Container:
             import os
 
             from shared.inventory import InventoryError, load_inventory
-            from shared.inventory_consumers import dek_table_problems
+            from shared.inventory.consumers import dek_table_problems
 
             inventory = load_inventory(self.settings.inventory_path, os.environ)
             # Start-up check against settings (H4): a dek-table consumer on a table the app never reads is refused.
@@ -126,7 +126,7 @@ class Container:
         assignment."""
 
         def build():
-            from shared.role_catalog import RoleCatalog
+            from shared.roles.catalog import RoleCatalog
 
             return RoleCatalog(self.access, self.clock)
 
@@ -315,7 +315,7 @@ class Container:
     @property
     def pacer(self):
         """One pacer per process: the sweep's key creations stay under the vault's HSM creation limit."""
-        from shared.pacing import CreationPacer
+        from shared.coordination.pacing import CreationPacer
 
         return self._once("_pacer", CreationPacer)
 

@@ -3,7 +3,7 @@ report share their reads: a sweep with nothing due costs two Key Vault calls per
 four. Any write to a key forgets what was read of it, so nothing stale outlives a change the sweep itself made.
 
 A snapshot is older than whatever the vault did since (the sweep's pacer sleeps between keys): the version list is
-never cached, and rotation decides from it after taking its claim (functions.rotation, L1), not from `get_key`.
+never cached, and rotation decides from it after taking its claim (functions.rotation.rotate, L1), not from `get_key`.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from shared.audit import AuditRecord
-from shared.budget import BudgetGrant
-from shared.claims import Claim, ClaimResult
+from shared.coordination.budget import BudgetGrant
+from shared.coordination.claims import Claim, ClaimResult
 from shared.model import (
     Alert,
     ConsumerState,
@@ -26,7 +26,7 @@ from shared.model import (
 )
 from shared.moves import MoveStarted, MoveStatus
 from shared.revocation import Revocation
-from shared.role_definitions import RoleDefinition
+from shared.roles.definitions import RoleDefinition
 from shared.vault_settings import VaultSettings
 
 WRAP_ALGORITHM = "RSA-OAEP-256"
@@ -102,7 +102,7 @@ class AccessControl(Protocol):
 
 @runtime_checkable
 class RoleDefinitions(Protocol):
-    """Role definitions by id, cached (shared.role_catalog.RoleCatalog over AccessControl)."""
+    """Role definitions by id, cached (shared.roles.catalog.RoleCatalog over AccessControl)."""
 
     def get(self, role_definition_id: str) -> RoleDefinition | None:
         """None when no such definition exists (an assignment naming it grants nothing)."""
@@ -177,7 +177,7 @@ class Alerts(Protocol):
 
 @runtime_checkable
 class Claims(Protocol):
-    """Exactly-once claims (Table Storage). See shared.claims for why they are keyed on state."""
+    """Exactly-once claims (Table Storage). See shared.coordination.claims for why they are keyed on state."""
 
     def claim(self, claim_id: str, owner: str, *, now: datetime, ttl: timedelta) -> ClaimResult:
         """Insert an in-progress claim that fails on conflict; take over an existing in-progress one whose

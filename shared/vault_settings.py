@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.role_definitions import access_policy_key_operations
+from shared.roles.definitions import access_policy_key_operations
 
 # What Microsoft documents for keys that protect a MySQL flexible server (and what we hold every vault to).
 REQUIRED_RETENTION_DAYS = 90

@@ -15,7 +15,7 @@ from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.retry import default_retry_policy
 from shared.errors import Conflict, NotFound, UnexpectedResponse
 from shared.model import RoleAssignment
-from shared.role_definitions import RoleDefinition, role_definition_from_arm
+from shared.roles.definitions import RoleDefinition, role_definition_from_arm
 
 
 def _to_assignment(a: Any) -> RoleAssignment:

@@ -1,13 +1,12 @@
 """The RewrapBudget port on Table Storage: one small entity per scope (a vault), shared by every worker.
 
-PartitionKey = the escaped scope, RowKey = `budget`; properties Scope, Window (the window index, see shared.budget),
-Used and Limit. A reservation reads it, takes min(want, remaining) and writes it back If-Match the ETag it read (or
-inserts it for the first window ever); a 412 or 409 means another worker reserved first, so it reads again, at most
-MAX_ROUNDS times. A newer window replaces the entity, so the table holds one row per vault, not one per window.
-A reserver whose clock lags behind the stored window never reopens an older window: it spends from the stored one.
-Under a storm of reservers that outlasts MAX_ROUNDS the grant is 0 with a short retry_after: a worker backs off,
-it never over-spends and never fails a DEK for it.
-"""
+PartitionKey = the escaped scope, RowKey = `budget`; properties Scope, Window (the window index, see
+shared.coordination.budget), Used and Limit. A reservation reads it, takes min(want, remaining) and writes it back
+If-Match the ETag it read (or inserts it for the first window ever); a 412 or 409 means another worker reserved first,
+so it reads again, at most MAX_ROUNDS times. A newer window replaces the entity, so the table holds one row per vault,
+not one per window. A reserver whose clock lags behind the stored window never reopens an older window: it spends from
+the stored one. Under a storm of reservers that outlasts MAX_ROUNDS the grant is 0 with a short retry_after: a worker
+backs off, it never over-spends and never fails a DEK for it."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from azure.data.tables import EdmType, EntityProperty, UpdateMode
 
 from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.tables import LazyTable, checked_key
-from shared.budget import BudgetGrant, check_request, seconds_to_window, take, window_index
+from shared.coordination.budget import BudgetGrant, check_request, seconds_to_window, take, window_index
 from shared.errors import NotFound
 
 ROW = "budget"

@@ -17,7 +17,7 @@ from azure.data.tables import TableEntity, UpdateMode
 
 from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.tables import LazyTable, checked_key, utc_instant
-from shared.claims import Claim, ClaimResult, ClaimStatus, outcome_json
+from shared.coordination.claims import Claim, ClaimResult, ClaimStatus, outcome_json
 from shared.errors import NotFound, PreconditionFailed, ServiceUnavailable
 
 # An insert conflicts, the row is read, then it vanishes (released) or moves (taken over) before the replace: each

@@ -16,7 +16,7 @@ last ended. count_by_key_id selects only KeyId, never the wrapped bytes, but Tab
 and KeyBase is no key: the service scans every partition and returns one small row per DEK of the key, up to 1,000
 per round trip (about 100 round trips for 100,000 DEKs): for status and the retirement guard, not per request.
 partitions() reads only PartitionKey of every entity in the table: a full scan, for status pages, not hot paths
-(the re-wrap fan-out computes its shards with shared.dek_sharding instead).
+(the re-wrap fan-out computes its shards with shared.envelope.sharding instead).
 """
 
 from __future__ import annotations

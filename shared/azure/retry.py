@@ -37,8 +37,8 @@ class RetryIncludingPost(RetryPolicy):
     kept until retirement, and a second rotation nobody asked for, L1). It is repeated only when it surely did
     nothing: a 429 (refused before acting) or a connection error (never sent). After a lost response, a read timeout
     or a 5xx it fails at once, and the caller re-reads the key's versions to learn whether it was made
-    (functions.rotation). `sleep` replaces the transport's sleep (tests pass a recorder, so a schedule is asserted
-    without waiting for it).
+    (functions.rotation.rotate). `sleep` replaces the transport's sleep (tests pass a recorder, so a schedule is
+    asserted without waiting for it).
     """
 
     def __init__(self, *, sleep: Callable[[float], None] | None = None, **kwargs: Any) -> None:

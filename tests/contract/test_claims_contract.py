@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.claims import MAX_OUTCOME_CHARS, ClaimStatus, rotation_claim_id
+from shared.coordination.claims import MAX_OUTCOME_CHARS, ClaimStatus, rotation_claim_id
 from shared.errors import InvalidInput, PreconditionFailed
 from tests.fakes.claims import FakeClaims
 from tests.support.azurite import start_azurite

@@ -287,8 +287,8 @@ class Registry:
         self.kept: dict[tuple[str, str], tuple[str, bytes]] = {}
 
     def seed(self, name: str, count: int) -> None:
-        from shared.dek_sharding import shard_count, shard_of
-        from shared.envelope import key_check_value
+        from shared.envelope.deks import key_check_value
+        from shared.envelope.sharding import shard_count, shard_of
         from shared.model import WrappedDek
 
         options = next(c for c in self.system.cloud.inventory().key(name).consumers if c.kind.value == "dek-table")

@@ -47,8 +47,8 @@ class Registry:
         self.kept: dict[tuple[str, str], bytes] = {}
 
     def seed(self, name: str, count: int) -> None:
-        from shared.dek_sharding import shard_of
-        from shared.envelope import key_check_value
+        from shared.envelope.deks import key_check_value
+        from shared.envelope.sharding import shard_of
         from shared.model import WrappedDek
 
         managed = self.inventory.key(name)

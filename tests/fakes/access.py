@@ -10,7 +10,7 @@ from typing import Any
 from shared.arm_ids import normalize_scope, role_definition_guid, scope_covers
 from shared.errors import InvalidInput, NotFound
 from shared.model import RoleAssignment
-from shared.role_definitions import RoleDefinition, role_definition_from_arm
+from shared.roles.definitions import RoleDefinition, role_definition_from_arm
 
 
 def _built_in_definitions() -> dict[str, RoleDefinition]:

@@ -1,12 +1,12 @@
-"""An in-memory shared re-wrap budget with the Table adapter's semantics (shared.budget's arithmetic), thread-safe
-so racing workers in one test see one budget."""
+"""An in-memory shared re-wrap budget with the Table adapter's semantics (shared.coordination.budget's arithmetic),
+thread-safe so racing workers in one test see one budget."""
 
 from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
 
-from shared.budget import BudgetGrant, check_request, seconds_to_window, take, window_index
+from shared.coordination.budget import BudgetGrant, check_request, seconds_to_window, take, window_index
 from shared.errors import InvalidInput
 
 

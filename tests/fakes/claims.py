@@ -11,7 +11,7 @@ import threading
 import uuid
 from datetime import datetime, timedelta
 
-from shared.claims import Claim, ClaimResult, ClaimStatus, outcome_json
+from shared.coordination.claims import Claim, ClaimResult, ClaimStatus, outcome_json
 from shared.errors import PreconditionFailed
 
 

@@ -1,6 +1,6 @@
 """The access judgement over the wire: the compliance report through the real adapters (Key Vault, ARM role
 assignments and definitions, the vault resource through azure-mgmt-keyvault) against the emulators, which serve
-Azure's own role definitions. The same cases run over fakes in tests/unit/test_access_judgement.py."""
+Azure's own role definitions. The same cases run over fakes in tests/unit/access/test_judgement.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from shared import roles
+from shared.roles import builtin as roles
 from tests.support.deployment import Deployment
 
 KEYS = "Microsoft.KeyVault/vaults/keys/"

@@ -1,4 +1,4 @@
-"""`python -m shared.envelope_cli seed` as an operator runs it: a separate process configured only by app settings
+"""`python -m shared.envelope.cli seed` as an operator runs it: a separate process configured only by app settings
 (the inventory file, AzureWebJobsStorage on Azurite, the app's managed identity on the emulators), which must leave
 the DEKs in the registry and print one JSON summary on stdout with the progress bar on stderr."""
 
@@ -69,7 +69,7 @@ def test_the_seed_command_fills_the_registry_the_app_reads(cloud_with_app_identi
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CMK_", "AZURE_", "IDENTITY_", "MSI_"))}
     done = subprocess.run(
-        [sys.executable, "-m", "shared.envelope_cli", "seed", "--key", key.name, "--count", str(COUNT)],
+        [sys.executable, "-m", "shared.envelope.cli", "seed", "--key", key.name, "--count", str(COUNT)],
         cwd=ROOT,
         env=env | settings,
         capture_output=True,

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared import envelope, envelope_cli
-from shared.dek_sharding import all_shards
+from shared.envelope import cli as envelope_cli
+from shared.envelope import deks as envelope
+from shared.envelope.sharding import all_shards
 from tests.support.azurite import start_azurite
 from tests.support.deployment import Deployment
 

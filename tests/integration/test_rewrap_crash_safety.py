@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from functions.rewrap_messages import RewrapMessage
-from shared.dek_sharding import all_shards, shard_of
-from shared.envelope import key_check_value
+from functions.rewrap.messages import RewrapMessage
+from shared.envelope.deks import key_check_value
+from shared.envelope.sharding import all_shards, shard_of
 from shared.model import WrappedDek
 from tests.support.azurite import start_azurite
 from tests.support.deployment import Deployment

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.rotation import CLAIM_TTL, RotationStatus, rotate_from
+from functions.rotation.rotate import CLAIM_TTL, RotationStatus, rotate_from
 from functions.sweep import run_sweep
 from functions.sweep_rotation import rotate_due_keys
-from shared.claims import rotation_claim_id
-from shared.pacing import CreationPacer
+from shared.coordination.claims import rotation_claim_id
+from shared.coordination.pacing import CreationPacer
 from tests.fakes.dekstore import FakeDekStore
 from tests.fakes.outbound import FakeAlerts, FakeConsumers, FakeWorkQueue
 from tests.fakes.revocations import FakeRevocations

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from functions.compliance import report_keys
-from shared import roles
+from functions.compliance.report import report_keys
 from shared.clock import SystemClock
 from shared.inventory import parse_inventory
-from shared.role_catalog import RoleCatalog
+from shared.roles import builtin as roles
+from shared.roles.catalog import RoleCatalog
 
 ROOT = Path(__file__).resolve().parents[2]
 

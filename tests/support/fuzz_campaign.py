@@ -42,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from localrun.system import LocalSystem
-from shared.inventory_model import UnknownKey
+from shared.inventory.model import UnknownKey
 
 AUDIT_TABLE = "cmkaudit"
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance, response_headers_conformance]

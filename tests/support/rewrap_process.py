@@ -22,7 +22,7 @@ def main(config_path: str) -> int:
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
     from emulators.credential import EmulatorCredential
-    from functions.rewrap_worker import WholePageFailed, rewrap_page
+    from functions.rewrap.worker import WholePageFailed, rewrap_page
     from shared.azure.audit import TableAuditTrail
     from shared.azure.budget import TableRewrapBudget
     from shared.azure.claims import TableClaims

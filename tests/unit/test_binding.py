@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-from functions import (
-    access,
-    access_events,
-    alerting,
-    audit_log,
-    compliance,
-    consumer_moves,
-    key_status,
-    rewrap_poison,
-    rewrap_worker,
-    rotation_triggers,
-    sweep,
-)
+from functions import alerting, sweep
+from functions.access import events as access_events
+from functions.access import reconcile as access
+from functions.api import audit_log as audit_log
+from functions.api import key_status as key_status
+from functions.compliance import report as compliance
+from functions.consumers import moves as consumer_moves
 from functions.event_handlers import EVENT_HANDLERS
+from functions.rewrap import poison as rewrap_poison
+from functions.rewrap import worker as rewrap_worker
+from functions.rotation import triggers as rotation_triggers
 from shared.binding import UnboundPort, port_parameters
 from shared.bootstrap import Container
 from shared.errors import InvalidSetting

@@ -104,7 +104,7 @@ def test_import_loads_no_azure_sdk_client():
 
 
 def test_an_error_answer_carries_the_tables_status_body_and_headers():
-    """The trigger module adds nothing of its own to shared.http_errors: same status, JSON body, Retry-After."""
+    """The trigger module adds nothing of its own to shared.http.errors: same status, JSON body, Retry-After."""
     import function_app
     from shared.errors import Throttled
 

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_sample_settings_list_and_document_every_setting_the_app_reads():
     sample = json.loads((ROOT / "local.settings.sample.json").read_text())
-    source = "".join((ROOT / f).read_text() for f in ("shared/settings.py", "shared/callers.py", "function_app.py"))
+    source = "".join(
+        (ROOT / f).read_text() for f in ("shared/settings.py", "shared/http/callers.py", "function_app.py")
+    )
     read = set(re.findall(r'get\("([A-Z][A-Za-z_]+)"', source)) | set(
         re.findall(r'environ\.get\("([A-Za-z_]+)"', source)
     )

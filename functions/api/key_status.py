@@ -1,0 +1,139 @@
+"""`GET /api/keys`: the compliance report, and for each key what depends on it right now.
+
+Per key: how many DEKs sit on each version, which version each Azure consumer uses and whether it can reach it, and
+the re-wrap to the current version (processed, succeeded, failed, remaining, running) as the audit trail's page
+records and the registry's counts tell it. A part that cannot be read says so in place instead of failing the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.compliance.report import report_keys
+from functions.sweep_dependents import STALL_AFTER
+from shared.arm_ids import last_segment
+from shared.errors import CmkError
+from shared.model import ConsumerKind, same_key_id
+from shared.ports import (
+    AccessControl,
+    AuditTrail,
+    Clock,
+    Consumers,
+    DekStore,
+    KeyVault,
+    Revocations,
+    RoleDefinitions,
+    Vaults,
+)
+
+
+def keys_status(
+    *,
+    inventory: Any,
+    vault: KeyVault,
+    access: AccessControl,
+    roles: RoleDefinitions,
+    vault_settings: Vaults,
+    clock: Clock,
+    dekstore: DekStore,
+    consumers: Consumers,
+    audit: AuditTrail,
+    revocations: Revocations | None = None,
+) -> dict[str, Any]:
+    report = report_keys(
+        inventory=inventory,
+        vault=vault,
+        access=access,
+        roles=roles,
+        vault_settings=vault_settings,
+        clock=clock,
+        revocations=revocations,
+        consumers=consumers,
+    )
+    body = report.to_json()
+    active = _active_revocations(revocations)
+    for key_json, managed in zip(body["keys"], inventory.keys, strict=True):
+        key_json["revocations"] = active.get(managed.name.lower(), [])
+        key_json["dependents"] = dependents(
+            managed, key_json.get("key_id"), dekstore=dekstore, consumers=consumers, audit=audit, clock=clock
+        )
+    return body
+
+
+def _active_revocations(revocations: Revocations | None) -> dict[str, list[dict[str, Any]]]:
+    """Each key's revocations in force, so that an operator looking at a key sees that it is revoked on purpose."""
+    if revocations is None:
+        return {}
+    try:
+        active = revocations.active()
+    except CmkError as exc:
+        return {"": [{"error": f"{exc.code}: the revocation ledger could not be read"}]}
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for r in active:
+        by_key.setdefault(r.key.lower(), []).append(
+            {"id": r.revocation_id, "action": r.action.value, "principal_id": r.principal_id, "state": r.state.value}
+        )
+    return by_key
+
+
+def dependents(
+    managed: Any, current_id: str | None, *, dekstore: DekStore, consumers: Consumers, audit: AuditTrail, clock: Clock
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"consumers": []}
+    for consumer in managed.consumers:
+        if consumer.kind == ConsumerKind.DEK_TABLE:
+            continue
+        try:
+            state = consumers.get_state(consumer.kind.value, consumer.resource_id)
+        except CmkError as exc:
+            out["consumers"].append(
+                {"kind": consumer.kind.value, "resource_id": consumer.resource_id, "error": exc.code}
+            )
+            continue
+        out["consumers"].append(
+            {
+                "kind": consumer.kind.value,
+                "resource_id": consumer.resource_id,
+                "version": last_segment(state.key_url) if state.key_url else None,
+                "follows_latest": state.follows_latest,
+                "available": state.available,
+                "error": state.error,
+                "other_versions": [last_segment(u) for u in state.other_key_urls],
+                "identities": list(state.identities),  # the principals it really reaches its key with (ARM's)
+            }
+        )
+    if not managed.consumers_of(ConsumerKind.DEK_TABLE):
+        return out
+    try:
+        counts = dekstore.count_by_key_id(managed.ref)
+    except CmkError as exc:
+        out["deks"] = {"error": exc.code}
+        return out
+    out["deks_by_version"] = {last_segment(k): n for k, n in sorted(counts.items())}
+    if current_id:
+        out["rewrap"] = _rewrap_progress(managed, current_id, counts, audit=audit, clock=clock)
+    return out
+
+
+def _rewrap_progress(managed: Any, current_id: str, counts: dict[str, int], *, audit: AuditTrail, clock: Clock) -> dict:
+    version = last_segment(current_id)
+    remaining = sum(n for k, n in counts.items() if not same_key_id(k, current_id))
+    processed = succeeded = failed = 0
+    latest = None
+    page = audit.page(key=managed.name, page_size=200)
+    for record in page.items:
+        if record.action != "rewrap-page" or record.to_version != version:
+            continue
+        latest = latest or record.at
+        processed += int(record.detail.get("succeeded", 0)) + int(record.detail.get("refused", 0))
+        succeeded += int(record.detail.get("succeeded", 0))
+        failed += int(record.detail.get("refused", 0))
+    running = bool(remaining) and latest is not None and clock.now() - latest < STALL_AFTER
+    return {
+        "target_version": version,
+        "processed": processed,
+        "succeeded": succeeded,
+        "failed": failed,
+        "remaining": remaining,
+        "running": running,
+    }

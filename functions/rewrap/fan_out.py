@@ -1,0 +1,126 @@
+"""A new key version protects nothing until its dependents move: fan the re-wrap out and queue the consumer moves.
+
+On `KeyNewVersionCreated` (and from the sweep, for whatever an event missed), per consumer of the key:
+- dek-table: one re-wrap message per shard of the key's DEKs (functions.rewrap.worker does the work);
+- mysql-flexible-server, disk-encryption-set: one `cmk-move` message (functions.consumers.moves does the work). ARM's
+  PATCH of a consumer's key takes minutes and Event Grid waits 30 s for an answer, so this handler only decides and
+  enqueues: it reads the key's current version and sends messages, nothing else (review H6).
+The target is always the key's current version, whatever version the event names: a late or duplicate event moves
+nothing backwards (the move worker reads the current version again when it runs).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from functions.consumers.moves import CONSUMER_ALERT as CONSUMER_ALERT  # re-exported: the sweep alerts with it
+from functions.consumers.moves import decide_move
+from functions.rewrap.messages import RewrapMessage
+from shared.audit import AuditRecord
+from shared.envelope.sharding import all_shards, shard_count
+from shared.events import KeyNewVersionCreated
+from shared.model import ConsumerKind, KeyVersion
+from shared.ports import AuditTrail, Clock, KeyVault, WorkQueue
+
+# Azure moves a DES that follows the latest version within about an hour.
+FOLLOW_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class ConsumerStep:
+    kind: str
+    target: str  # resource id, or the DEK table's partition prefix
+    action: str  # "enqueued" (re-wrap shards or a consumer move)
+    detail: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class MoveOutcome:
+    key: str
+    target: str
+    steps: tuple[ConsumerStep, ...]
+    audit_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "target": self.target,
+            "audit_id": self.audit_id,
+            "steps": [{"kind": s.kind, "target": s.target, "action": s.action, **s.detail} for s in self.steps],
+        }
+
+
+def on_new_version(
+    event: KeyNewVersionCreated,
+    *,
+    vault: KeyVault,
+    rewrap_queue: WorkQueue,
+    move_queue: WorkQueue,
+    audit: AuditTrail,
+    clock: Clock,
+) -> MoveOutcome:
+    """Decide and enqueue, nothing more: answered in well under Event Grid's 30 s whatever ARM is doing."""
+    return move_dependents(
+        event.key,
+        trigger=f"event:{event.event_id}",
+        vault=vault,
+        rewrap_queue=rewrap_queue,
+        move_queue=move_queue,
+        audit=audit,
+        clock=clock,
+    )
+
+
+def move_dependents(
+    managed: Any,
+    *,
+    trigger: str,
+    vault: KeyVault,
+    rewrap_queue: WorkQueue,
+    move_queue: WorkQueue,
+    audit: AuditTrail,
+    clock: Clock,
+) -> MoveOutcome:
+    current = vault.get_key(managed.ref)
+    steps: list[ConsumerStep] = []
+    for consumer in managed.consumers:
+        if consumer.kind == ConsumerKind.DEK_TABLE:
+            steps.append(_fan_out(managed, consumer, current, rewrap_queue, clock))
+        elif consumer.resource_id:
+            steps.append(enqueue_move(managed, consumer, trigger=trigger, queue=move_queue))
+    record = audit.append(
+        AuditRecord(
+            uuid.uuid4().hex,
+            clock.now(),
+            "move-dependents",
+            trigger,
+            managed.name,
+            "enqueued",
+            to_version=current.version,
+            detail={"steps": [{"kind": s.kind, "target": s.target, "action": s.action} for s in steps]},
+        )
+    )
+    return MoveOutcome(managed.name, current.key_id, tuple(steps), record.record_id)
+
+
+def enqueue_move(managed: Any, consumer: Any, *, trigger: str, queue: WorkQueue) -> ConsumerStep:
+    message = decide_move(managed, consumer, trigger=trigger)
+    queue.send(message.to_json())
+    return ConsumerStep(consumer.kind.value, consumer.resource_id, "enqueued", {"move_id": message.move_id})
+
+
+def dek_partitions(managed: Any, consumer: Any) -> list[str]:
+    """Every shard the key's DEKs may be in: known from the consumer's options, so no scan of the table."""
+    prefix = consumer.options.get("partition_prefix") or managed.name
+    return all_shards(prefix, shard_count(consumer.options))
+
+
+def _fan_out(managed, consumer, current: KeyVersion, queue: WorkQueue, clock: Clock):
+    partitions = dek_partitions(managed, consumer)
+    for partition in partitions:
+        queue.send(RewrapMessage(managed.name, current.key_id, partition, started_at=clock.now()).to_json())
+    prefix = consumer.options.get("partition_prefix") or managed.name
+    return ConsumerStep(consumer.kind.value, prefix, "enqueued", {"shards": len(partitions)})

@@ -1,0 +1,341 @@
+"""One page of re-wraps: every DEK of one shard page moved to the target version, or left exactly as it was.
+
+Per DEK: unwrap remotely under the DEK's own version, check the KCV, wrap locally with the target's public key (no
+Key Vault call), replace the entity with an ETag match. A crash between any two steps leaves the DEK wrapped under a
+version that still works, because the only write is the last step and it is all-or-nothing. A 412 means another
+worker moved it first: re-read, skip it if it is on the target, and move it only if it is on an older version while
+the target is still current (never from a newer version back). A KCV mismatch stops that DEK, leaves it
+untouched and alerts: the good copy is never replaced by bytes nobody can check. A page whose target is no longer
+the key's current version (delivered late) moves nothing: a DEK never goes back to an older version.
+
+Throttling never fails a DEK: it is retried later by a message of its own; the page fails (so the host retries it,
+then poisons it) only when every DEK in it failed. Key Vault traffic stays inside one budget shared by all workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
+from shared.audit import AuditRecord
+from shared.envelope.deks import rewrapped, unwrap_checked
+from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
+from shared.inventory.model import UnknownKey
+from shared.model import Alert, KeyVersion, Severity, WrappedDek, normalize_key_id, same_key_id
+from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
+
+PAGE_SIZE = 100
+# The vault's budget for RSA-2048 HSM keys is 2,000 operations per 10 s; re-wrap may use this share of it, leaving
+# the rest to the consumers (MySQL, AKS) that unwrap on the same vault.
+HSM_OPS_PER_WINDOW = 2000
+BUDGET_SHARE = 0.5
+# The shared budget is kept in short windows, each allowed 1/(W+1) of the 10 s share (W windows per 10 s): then no
+# sliding 10 s, wherever it starts, holds more than the share, and the re-wrap still uses W/(W+1) of it (96% here).
+BUDGET_WINDOW = timedelta(seconds=0.25)
+RETRY_DELAY_SECONDS = 10
+RESERVE_CHUNK = 10  # operations reserved at a time and spent at once
+MAX_WAIT_SECONDS = 20.0  # a page waits for at most two budget windows in-process, then defers the rest
+COMPLETED_ALERT = "CmkGuardian.Rewrap.Completed"
+KCV_ALERT = "CmkGuardian.Rewrap.KcvMismatch"
+TRANSIENT = (Throttled, ServiceUnavailable)
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    key: str
+    partition: str
+    target: str
+    processed: int = 0
+    succeeded: int = 0
+    skipped: int = 0  # already on the target
+    failed: tuple[str, ...] = ()  # retried later (transient), by DEK id
+    refused: tuple[str, ...] = ()  # KCV mismatch or a refusal no retry fixes: left untouched, alerted
+    deferred: int = 0  # beyond this page's budget grant: re-enqueued
+    continued: bool = False
+    completed: bool = False  # this page finished the key's re-wrap
+    superseded: bool = False  # the target is no longer the key's current version: nothing was touched
+    alerts: tuple[Alert, ...] = field(default=(), compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "partition": self.partition,
+            "target": self.target,
+            "processed": self.processed,
+            "succeeded": self.succeeded,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "refused": len(self.refused),
+            "deferred": self.deferred,
+            "continued": self.continued,
+            "completed": self.completed,
+            "superseded": self.superseded,
+        }
+
+
+def window_limit() -> int:
+    """Operations per budget window: (W + 1) windows of it fit in the 10 s share, W = windows per 10 s."""
+    per_ten_seconds = HSM_OPS_PER_WINDOW * BUDGET_SHARE
+    windows = 10.0 / BUDGET_WINDOW.total_seconds()
+    return max(1, int(per_ten_seconds / (windows + 1)))
+
+
+class WholePageFailed(ServiceUnavailable):
+    """Every DEK of the page failed: raised so the host retries the message (and poisons it in the end)."""
+
+    code = "RewrapPageFailed"
+
+
+def rewrap_page(
+    message: object,
+    *,
+    inventory: Any,
+    vault: KeyVault,
+    dekstore: DekStore,
+    rewrap_queue: WorkQueue,
+    budget: RewrapBudget,
+    claims: Claims,
+    audit: AuditTrail,
+    alerts: Alerts,
+    clock: Clock,
+    sleep: Callable[[float], None],
+) -> PageOutcome:
+    started = time.monotonic()
+    msg = parse_rewrap_message(message)
+    try:
+        managed = inventory.key(msg.key)
+    except UnknownKey:
+        raise MalformedMessage("key", f"{msg.key!r} is not a managed key (no longer in the inventory?)") from None
+    current = vault.get_key(managed.ref)
+    if current.version.lower() != msg.target_version.lower():
+        return _superseded(managed, msg, current.version, audit=audit, clock=clock, started=started)
+    if msg.dek_ids:
+        items, continuation = _by_id(dekstore, msg), None
+    else:
+        page = dekstore.list_page(msg.partition, msg.continuation, PAGE_SIZE)
+        items, continuation = list(page.items), page.continuation
+    todo = [d for d in items if not same_key_id(d.key_id, msg.target)]
+    created: dict[str, Any] = {}  # a version's creation time, read once per page
+    todo = [d for d in todo if not _on_newer_version(d, current, managed, vault=vault, created=created)]
+    succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
+    now_work, later, retry_after = [], [], 0.0
+    pending, waited = list(todo), 0.0
+    while pending:
+        # Reserve a few operations right before spending them, so a grant is spent in the window it was granted in
+        # and no worker holds budget it is not using; when the window is spent, wait for the next one in-process.
+        chunk, pending = pending[:RESERVE_CHUNK], pending[RESERVE_CHUNK:]
+        grant = budget.reserve(
+            managed.ref.vault_host,
+            len(chunk),
+            now=clock.now(),
+            limit_per_window=window_limit(),
+            window=BUDGET_WINDOW,
+        )
+        if not grant.granted:
+            if waited + grant.retry_after > MAX_WAIT_SECONDS:
+                later, retry_after = chunk + pending, grant.retry_after
+                break
+            sleep(max(grant.retry_after, 0.01))
+            waited += max(grant.retry_after, 0.01)
+            pending = chunk + pending
+            continue
+        use, pending = chunk[: grant.granted], chunk[grant.granted :] + pending
+        now_work.extend(use)
+        # The grant's DEKs at once, so it is spent within its window rather than a call's latency at a time.
+        for dek, result in zip(use, _each(use, msg, managed, vault=vault, dekstore=dekstore), strict=True):
+            if result == "moved":
+                succeeded += 1
+            elif result == "skipped":
+                skipped += 1
+            elif result == "refused":
+                refused.append(dek.dek_id)
+            else:
+                failed.append(dek.dek_id)
+    if now_work and len(failed) == len(now_work) and not succeeded and not skipped:
+        # Nothing moved: the host retries this very message (and poisons it in the end), so nothing is enqueued
+        # here, or a retry would start a second continuation chain.
+        raise WholePageFailed(f"re-wrap of {managed.name}/{msg.partition}: every DEK of the page failed")
+    if continuation:
+        rewrap_queue.send(dataclasses.replace(msg, continuation=continuation, dek_ids=()).to_json())
+    retry_ids = failed + [d.dek_id for d in later]
+    if retry_ids:
+        delay = RETRY_DELAY_SECONDS if failed else max(1, math.ceil(retry_after or 1))
+        retry = dataclasses.replace(msg, continuation=None, dek_ids=tuple(retry_ids))
+        rewrap_queue.send(retry.to_json(), delay_seconds=delay)
+    outcome = PageOutcome(
+        managed.name,
+        msg.partition,
+        msg.target,
+        processed=len(items),
+        succeeded=succeeded,
+        skipped=skipped,
+        failed=tuple(failed),
+        refused=tuple(refused),
+        deferred=len(later),
+        continued=bool(continuation),
+    )
+    for dek_id in refused:
+        sent.append(_kcv_alert(managed, msg, dek_id))
+    if not continuation and not retry_ids:
+        done = _completion(managed, msg, dekstore=dekstore, claims=claims, clock=clock)
+        if done is not None:
+            sent.append(done)
+            outcome = dataclasses.replace(outcome, completed=True)
+    for alert in sent:
+        alerts.publish(alert)
+    label = "completed" if outcome.completed else ("failed" if failed and not succeeded else "rewrapped")
+    _record_page(audit, clock, managed, msg, label, started, outcome.to_json())
+    return dataclasses.replace(outcome, alerts=tuple(sent))
+
+
+def _record_page(audit: AuditTrail, clock: Clock, managed: Any, msg, label: str, started: float, detail: dict) -> None:
+    audit.append(
+        AuditRecord(
+            uuid.uuid4().hex,
+            clock.now(),
+            "rewrap-page",
+            "queue",
+            managed.name,
+            label,
+            to_version=msg.target_version,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            detail=detail,
+        )
+    )
+
+
+def _superseded(
+    managed: Any, msg: RewrapMessage, current: str, *, audit: AuditTrail, clock: Clock, started: float
+) -> PageOutcome:
+    """A page for a version that is no longer current (a message delivered late: a dead instance's lease ran out, a
+    retry came after the next rotation) moves nothing: its DEKs belong to the current version's own re-wrap, and
+    moving them to the old target would take them backwards, onto a version retirement may already have disabled.
+    Nor does it continue its chain. Recorded, so the trail shows why the page did nothing."""
+    outcome = PageOutcome(managed.name, msg.partition, msg.target, superseded=True)
+    _record_page(audit, clock, managed, msg, "superseded", started, {**outcome.to_json(), "current": current})
+    return outcome
+
+
+def _each(deks: list[WrappedDek], msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore):
+    """Each DEK's move, in order; concurrently when there are several (every DEK is independent: a crash between any
+    two leaves each one wrapped under a version that still works)."""
+    if len(deks) == 1:
+        return [_rewrap_one(deks[0], msg, managed, vault=vault, dekstore=dekstore)]
+    with ThreadPoolExecutor(max_workers=len(deks), thread_name_prefix="rewrap") as pool:
+        futures = [pool.submit(_rewrap_one, dek, msg, managed, vault=vault, dekstore=dekstore) for dek in deks]
+        return [f.result() for f in futures]
+
+
+def _by_id(dekstore: DekStore, msg: RewrapMessage) -> list[WrappedDek]:
+    found = []
+    for dek_id in msg.dek_ids:
+        try:
+            found.append(dekstore.get(msg.partition, dek_id))
+        except NotFound:
+            continue  # deleted since: nothing to move
+    return found
+
+
+def _rewrap_one(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore) -> str:
+    """'moved', 'skipped' (someone else moved it), 'refused' (never retried: KCV or a permanent refusal), or
+    'failed' (transient: retried by a later message)."""
+    for _attempt in range(2):
+        try:
+            with unwrap_checked(dek, vault=vault) as opened:  # the plaintext lives only inside this block
+                moved = rewrapped(opened, vault=vault, key=managed.ref, version=msg.target_version)
+        except TRANSIENT:
+            return "failed"
+        except CmkError:
+            return "refused"  # KCV mismatch, or the version refuses (disabled, deleted, corrupt value): look at it
+        try:
+            dekstore.replace(moved)
+            return "moved"
+        except PreconditionFailed:
+            try:
+                dek = dekstore.get(dek.partition, dek.dek_id)
+            except NotFound:
+                return "skipped"
+            if same_key_id(dek.key_id, msg.target):
+                return "skipped"
+            try:
+                if not _still_behind_current_target(dek, msg, managed, vault=vault):
+                    return "skipped"  # on a newer version, or the target is superseded: its own re-wrap moves it
+            except TRANSIENT:
+                return "failed"
+            except CmkError:
+                return "refused"
+        except TRANSIENT:
+            return "failed"
+    return "failed"
+
+
+def _on_newer_version(dek: WrappedDek, target: KeyVersion, managed: Any, *, vault: KeyVault, created: dict) -> bool:
+    """Whether `dek` is already on a version created after the page's target: a rotation and its re-wrap overtook
+    this page between its start check and its listing (L2). Such a DEK is skipped, never written back. Unknown
+    (the version cannot be read): False, and the unwrap decides as before."""
+    version = dek.key_version.lower()
+    if version not in created:
+        try:
+            created[version] = vault.get_key(managed.ref, dek.key_version).created
+        except CmkError:
+            created[version] = None
+    return created[version] is not None and target.created is not None and created[version] > target.created
+
+
+def _still_behind_current_target(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault) -> bool:
+    """After a 412 the DEK was re-read off the target: move it only while the target is still the key's current
+    version and the DEK is on an older version of this key (L2). Another worker may have moved it to a newer version
+    meanwhile; writing it back under the page's target would undo that re-wrap after its completion alert."""
+    current = vault.get_key(managed.ref)
+    if current.version.lower() != msg.target_version.lower():
+        return False
+    if not same_key_id(dek.key_id, managed.ref.version_id(dek.key_version)):
+        return False  # not a version of this key at all: nothing this page may decide about
+    on = vault.get_key(managed.ref, dek.key_version)
+    return on.created is None or current.created is None or on.created < current.created
+
+
+def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str) -> Alert:
+    return Alert(
+        KCV_ALERT,
+        f"/keys/{managed.vault.name}/{managed.name}/deks/{dek_id}",
+        Severity.HIGH,
+        f"DEK {dek_id} of {managed.name} was not re-wrapped: its unwrap could not be verified (KCV) or was refused; "
+        "its entity is untouched",
+        {"key": managed.name, "partition": msg.partition, "dek_id": dek_id, "target": msg.target},
+    )
+
+
+def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, clock: Clock) -> Alert | None:
+    """When no DEK of the key remains on another version: the one "re-wrap completed" alert (a claim makes it one,
+    whichever shard finishes last, on whichever instance)."""
+    counts = dekstore.count_by_key_id(managed.ref)
+    remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
+    if remaining:
+        return None
+    claim = claims.claim(
+        f"rewrap-done|{managed.ref.vault_host}|{managed.name.lower()}|{msg.target_version.lower()}",
+        uuid.uuid4().hex,
+        now=clock.now(),
+        ttl=timedelta(days=3650),
+    )
+    if not claim.taken:
+        return None
+    total = counts.get(normalize_key_id(msg.target), 0) or sum(counts.values())
+    seconds = (clock.now() - msg.started_at).total_seconds() if msg.started_at else None
+    claims.complete(claim.claim, {"deks": total})
+    return Alert(
+        COMPLETED_ALERT,
+        f"/keys/{managed.vault.name}/{managed.name}",
+        Severity.INFO,
+        f"every DEK of {managed.name} ({total}) is on version {msg.target_version}",
+        {"key": managed.name, "target": msg.target, "deks": total, "duration_s": seconds},
+    )
