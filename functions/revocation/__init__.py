@@ -13,7 +13,7 @@ request or follow-up, exactly one moves it, and only that one alerts. A repeated
 answers with the first revocation's id; one that failed is resumed by it.
 """
 
-from functions.revocation.check import check_revocation
+from functions.revocation.check import CONSUMER_GRACE, check_revocation
 from functions.revocation.common import (
     ACCESS_RESTORED_ALERT,
     ACCESS_REVOKED_ALERT,
@@ -25,14 +25,18 @@ from functions.revocation.common import (
     VERIFIED_ALERT,
     CheckOutcome,
     RevocationOutcome,
+    notify_only_policy,
     record_refusal,
+    rotates,
 )
 from functions.revocation.execute import revoke
 from functions.revocation.restore import get_revocation, restore
+from functions.revocation.watch import watch_revocations
 
 __all__ = [
     "ACCESS_RESTORED_ALERT",
     "ACCESS_REVOKED_ALERT",
+    "CONSUMER_GRACE",
     "FAILED_ALERT",
     "KEY_DISABLED_ALERT",
     "MAX_CHECKS",
@@ -43,7 +47,10 @@ __all__ = [
     "RevocationOutcome",
     "check_revocation",
     "get_revocation",
+    "notify_only_policy",
     "record_refusal",
     "restore",
     "revoke",
+    "rotates",
+    "watch_revocations",
 ]

@@ -1,0 +1,39 @@
+"""Rotating keys, once per state, and retiring the versions nothing needs any more.
+
+functions.rotation.rotate makes a new version under a claim keyed on the key and its current version, so every trigger
+that notices the same thing converges on one rotation; functions.rotation.triggers are the near-expiry and expiry
+events and the operator's `POST /api/rotations`; functions.rotation.retirement disables old versions once no DEK and
+no consumer uses them.
+"""
+
+from functions.rotation.retirement import RetirementDecision, retire_unused_versions
+from functions.rotation.rotate import (
+    CLAIM_TTL,
+    EXPIRED_ALERT,
+    FAILED_ALERT,
+    ROTATED_ALERT,
+    SUPERSEDED_ALERT,
+    RotationOutcome,
+    RotationStatus,
+    rotate_from,
+    rotation_due,
+)
+from functions.rotation.triggers import OPERATOR_DEDUPE_WINDOW, on_expired, on_near_expiry, rotate_now
+
+__all__ = [
+    "CLAIM_TTL",
+    "EXPIRED_ALERT",
+    "FAILED_ALERT",
+    "OPERATOR_DEDUPE_WINDOW",
+    "ROTATED_ALERT",
+    "SUPERSEDED_ALERT",
+    "RetirementDecision",
+    "RotationOutcome",
+    "RotationStatus",
+    "on_expired",
+    "on_near_expiry",
+    "retire_unused_versions",
+    "rotate_from",
+    "rotate_now",
+    "rotation_due",
+]

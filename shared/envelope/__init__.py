@@ -1,0 +1,35 @@
+"""Envelope encryption for applications, through the ports only: a DEK wrapped under a managed key, opened, re-wrapped.
+
+shared.envelope.deks creates, opens and re-wraps DEKs and checks each unwrap against its key check value;
+shared.envelope.sharding places a DEK in its shard (the re-wrap fan-out computes it the same way);
+shared.envelope.cli is the operator's command (`python -m shared.envelope.cli seed ...`), not imported here.
+"""
+
+from shared.envelope.deks import (
+    DecryptFailed,
+    KcvMismatch,
+    create_dek,
+    decrypt,
+    encrypt,
+    key_check_value,
+    open_dek,
+    rewrapped,
+    unwrap_checked,
+)
+from shared.envelope.sharding import DEFAULT_SHARDS, all_shards, shard_count, shard_of
+
+__all__ = [
+    "DEFAULT_SHARDS",
+    "DecryptFailed",
+    "KcvMismatch",
+    "all_shards",
+    "create_dek",
+    "decrypt",
+    "encrypt",
+    "key_check_value",
+    "open_dek",
+    "rewrapped",
+    "shard_count",
+    "shard_of",
+    "unwrap_checked",
+]

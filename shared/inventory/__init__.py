@@ -16,6 +16,7 @@ module is what the rest of the app imports.
 """
 
 from shared.arm_ids import normalize_scope
+from shared.inventory.consumers import dek_table_problems
 from shared.inventory.model import (
     Consumer,
     Identity,
@@ -50,6 +51,7 @@ __all__ = [
     "Principal",
     "Rotation",
     "UnknownKey",
+    "dek_table_problems",
     "inventory_path",
     "load_inventory",
     "normalize_host",

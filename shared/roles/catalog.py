@@ -11,13 +11,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.arm_ids import role_definition_guid
 from shared.errors import CmkError, NotFound
 from shared.model import RoleAssignment
-from shared.ports import Clock
 from shared.roles.definitions import RoleDefinition
+
+if TYPE_CHECKING:  # shared.ports names shared.roles: a runtime import here would be a cycle
+    from shared.ports import Clock
 
 DEFAULT_TTL = timedelta(hours=1)
 
