@@ -13,29 +13,23 @@ import os
 
 import azure.functions as func
 
-from functions import alerting, revocation, sweep
-from functions.access import events as access_events
-from functions.access import reconcile as access
-from functions.api import audit_log as audit_log
-from functions.api import key_status as key_status
-from functions.api.answers import Answer, error_answer, ok, revocation_answer, rotation_answer
-from functions.consumers.moves import alert_poisoned_move, move_consumer
+from functions import access, alerting, api, revocation, rewrap, rotation, sweep
+from functions.api import Answer, error_answer, ok, revocation_answer, rotation_answer
+from functions.consumers import alert_poisoned_move, move_consumer
 from functions.dispatch import dispatch
 from functions.event_handlers import EVENT_HANDLERS
-from functions.rewrap import poison as rewrap_poison
-from functions.rewrap.worker import rewrap_page
-from functions.rotation import triggers as rotation_triggers
 from shared import bootstrap
 from shared.alerts import ALERT_QUEUE
 from shared.errors import CallerNotAllowed, CmkError, MalformedMessage
 from shared.events import parse_event
-from shared.http.callers import identify, process_policy
-from shared.http.requests import (
+from shared.http import (
+    identify,
     parse_audit_request,
     parse_restore_request,
     parse_revocation_id,
     parse_revoke_request,
     parse_rotate_request,
+    process_policy,
 )
 from shared.queues import ACCESS_CHECK_QUEUE, MOVE_QUEUE, RECONCILE_QUEUE, REVOCATION_CHECK_QUEUE, REWRAP_QUEUE
 from shared.timestamps import iso_utc
@@ -63,7 +57,7 @@ def _error(exc: Exception) -> func.HttpResponse:
 def list_keys(req: func.HttpRequest) -> func.HttpResponse:
     """Every managed key: current version, attributes, rotation policy, compliance findings and its dependents."""
     try:
-        status = bootstrap.deps().call(key_status.keys_status)
+        status = bootstrap.deps().call(api.keys_status)
     except Exception as exc:
         return _error(exc)
     return _json(200, status)
@@ -76,7 +70,7 @@ def rotations(req: func.HttpRequest) -> func.HttpResponse:
         # The caller as shared.http.callers trusts it: in Azure a principal header counts only behind App Service auth.
         caller = identify(dict(req.headers), process_policy()).name
         command = parse_rotate_request(req.get_body(), dict(req.headers), caller)
-        return _respond(rotation_answer(bootstrap.deps().call(rotation_triggers.rotate_now, command)))
+        return _respond(rotation_answer(bootstrap.deps().call(rotation.rotate_now, command)))
     except Exception as exc:
         return _error(exc)
 
@@ -86,7 +80,7 @@ def audit_trail(req: func.HttpRequest) -> func.HttpResponse:
     """The audit trail, newest first: `?key=&since=&continuation=&limit=` -> `{"records", "continuation"}`."""
     try:
         query = parse_audit_request(req.url)
-        return _respond(ok(bootstrap.deps().call(audit_log.read_audit, query).to_json()))
+        return _respond(ok(bootstrap.deps().call(api.read_audit, query).to_json()))
     except Exception as exc:
         return _error(exc)
 
@@ -248,7 +242,7 @@ def deliver_alerts(msg: func.QueueMessage) -> None:
 def rewrap_worker(msg: func.QueueMessage) -> None:
     """One page of one shard's DEKs moved to the key's new version. Partial failures are re-enqueued by the handler;
     it raises only when the whole page failed, so the host retries it, then poisons it (`cmk-rewrap-poison`)."""
-    _work_item("rewrap_worker", rewrap_page, msg)
+    _work_item("rewrap_worker", rewrap.rewrap_page, msg)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=f"{REWRAP_QUEUE}-poison", connection="AzureWebJobsStorage")
@@ -258,7 +252,7 @@ def rewrap_poisoned(msg: func.QueueMessage) -> None:
         message = json.loads(msg.get_body())
     except ValueError:
         message = None
-    alert = bootstrap.deps().call(rewrap_poison.alert_poisoned_page, message)
+    alert = bootstrap.deps().call(rewrap.alert_poisoned_page, message)
     log.error("rewrap_poisoned: %s %s", alert.subject, json.dumps(alert.data, sort_keys=True))
 
 
@@ -295,4 +289,4 @@ def consumer_moves_poisoned(msg: func.QueueMessage) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=RECONCILE_QUEUE, connection="AzureWebJobsStorage")
 def access_reconcile(msg: func.QueueMessage) -> None:
     """One managed key reconciled, as an access-change event asked (the event only enqueues)."""
-    _work_item("access_reconcile", access_events.reconcile_queued, msg)
+    _work_item("access_reconcile", access.reconcile_queued, msg)
