@@ -30,12 +30,12 @@ from azure.mgmt.authorization import AuthorizationManagementClient  # noqa: E402
 
 from emulators.credential import EmulatorCredential  # noqa: E402
 from functions.compliance.report import report_keys  # noqa: E402
+from shared import roles  # noqa: E402
 from shared.azure.access import AzureAccessControl  # noqa: E402
 from shared.azure.keyvault import AzureKeyVault  # noqa: E402
 from shared.azure.vaults import AzureVaults  # noqa: E402
 from shared.clock import SystemClock  # noqa: E402
 from shared.inventory import parse_inventory  # noqa: E402
-from shared.roles import builtin as roles  # noqa: E402
 from shared.roles.catalog import RoleCatalog  # noqa: E402
 
 ROLES = [roles.CRYPTO_USER, roles.READER, roles.OWNER, roles.CONTRIBUTOR, roles.ARM_READER]

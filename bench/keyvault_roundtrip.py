@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from emulators.credential import EmulatorCredential  # noqa: E402
+from shared import roles  # noqa: E402
 from shared.azure.access import AzureAccessControl  # noqa: E402
 from shared.azure.keyvault import AzureKeyVault  # noqa: E402
 from shared.model import KeyRef  # noqa: E402
-from shared.roles import builtin as roles  # noqa: E402
 
 
 def b64url(data: bytes) -> str:

@@ -52,6 +52,7 @@ from azure.data.tables import TableClient, UpdateMode  # noqa: E402
 
 import functions.rewrap.worker as rewrap_worker  # noqa: E402
 from emulators.credential import EmulatorCredential  # noqa: E402
+from shared import roles  # noqa: E402
 from shared.azure.access import AzureAccessControl  # noqa: E402
 from shared.azure.dekstore import from_entity, to_entity  # noqa: E402
 from shared.azure.keyvault import AzureKeyVault  # noqa: E402
@@ -59,7 +60,6 @@ from shared.envelope.deks import key_check_value  # noqa: E402
 from shared.envelope.sharding import all_shards, shard_count, shard_of  # noqa: E402
 from shared.inventory import parse_inventory  # noqa: E402
 from shared.model import WrappedDek  # noqa: E402
-from shared.roles import builtin as roles  # noqa: E402
 
 HSM_RSA2048_OPS_PER_WINDOW = 2000  # Key Vault's limit for RSA-2048 HSM key operations, per vault
 WINDOW_SECONDS = 10.0

@@ -71,11 +71,10 @@ import requests  # noqa: E402
 
 from bench.soak_leaks import SecretIndex, scan_lines, scan_logs  # noqa: E402
 from localrun.system import LocalSystem, Ports  # noqa: E402
-from shared.envelope import deks as envelope  # noqa: E402
+from shared import envelope, roles  # noqa: E402
 from shared.envelope.sharding import shard_of  # noqa: E402
 from shared.errors import CmkError  # noqa: E402
 from shared.model import LifetimeAction, RotationActionType, RotationPolicy, WrappedDek  # noqa: E402
-from shared.roles import builtin as roles  # noqa: E402
 
 DAY = 86_400.0
 NEVER = "0 0 0 1 1 *"  # the devhost's own timer never fires: the soak runs the sweep after each clock move

@@ -9,10 +9,8 @@ An event type without a line is logged as ignored, with its type and key.
 
 from __future__ import annotations
 
-from functions.access import events as access_events
+from functions import access, rewrap, rotation
 from functions.registry import HandlerRegistry
-from functions.rewrap import fan_out as rewrap
-from functions.rotation import triggers as rotation_triggers
 from shared.events import (
     KeyExpired,
     KeyNearExpiry,
@@ -23,10 +21,10 @@ from shared.events import (
 
 EVENT_HANDLERS = HandlerRegistry(
     {
-        KeyNearExpiry: rotation_triggers.on_near_expiry,
-        KeyExpired: rotation_triggers.on_expired,
+        KeyNearExpiry: rotation.on_near_expiry,
+        KeyExpired: rotation.on_expired,
         KeyNewVersionCreated: rewrap.on_new_version,
-        RoleAssignmentChanged: access_events.on_role_assignment_changed,
-        VaultAccessPolicyChanged: access_events.on_vault_access_policy_changed,
+        RoleAssignmentChanged: access.on_role_assignment_changed,
+        VaultAccessPolicyChanged: access.on_vault_access_policy_changed,
     }
 )

@@ -162,7 +162,7 @@ def _principal(cloud, name: str) -> str:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
-    from shared.roles import builtin as roles
+    from shared import roles
 
     cloud = load_running(Path(args.state_dir))
     role = roles.ROLES_BY_NAME.get(args.role.lower()) or roles.role_by_id(args.role)

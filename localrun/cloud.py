@@ -17,9 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared import roles
 from shared.errors import KeyNotFound
 from shared.inventory import Inventory, load_inventory
-from shared.roles import builtin as roles
 
 RESOURCE_API = {
     "Microsoft.ManagedIdentity/userAssignedIdentities": "2023-01-31",

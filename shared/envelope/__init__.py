@@ -7,6 +7,7 @@ shared.envelope.cli is the operator's command (`python -m shared.envelope.cli se
 
 from shared.envelope.deks import (
     DecryptFailed,
+    DekHandle,
     KcvMismatch,
     create_dek,
     decrypt,
@@ -21,6 +22,7 @@ from shared.envelope.sharding import DEFAULT_SHARDS, all_shards, shard_count, sh
 __all__ = [
     "DEFAULT_SHARDS",
     "DecryptFailed",
+    "DekHandle",
     "KcvMismatch",
     "all_shards",
     "create_dek",

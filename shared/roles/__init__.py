@@ -5,8 +5,17 @@ are key use and what each consumer needs; shared.roles.catalog reads definitions
 """
 
 from shared.roles.builtin import (
+    ADMINISTRATOR,
+    ARM_READER,
+    CONTRIBUTOR,
+    CRYPTO_OFFICER,
     CRYPTO_SERVICE_ENCRYPTION_USER,
+    CRYPTO_USER,
+    DATA_ACCESS_ADMINISTRATOR,
+    OWNER,
+    READER,
     ROLES_BY_NAME,
+    USER_ACCESS_ADMINISTRATOR,
     BuiltInRole,
     role_by_id,
     role_definition_id,
@@ -23,12 +32,21 @@ from shared.roles.definitions import (
 )
 
 __all__ = [
+    "ADMINISTRATOR",
+    "ARM_READER",
     "CONSUMER_NEEDS",
+    "CONTRIBUTOR",
+    "CRYPTO_OFFICER",
     "CRYPTO_SERVICE_ENCRYPTION_USER",
+    "CRYPTO_USER",
+    "DATA_ACCESS_ADMINISTRATOR",
     "KEYS",
     "KEY_DATA_ACTIONS",
     "KEY_USE",
+    "OWNER",
+    "READER",
     "ROLES_BY_NAME",
+    "USER_ACCESS_ADMINISTRATOR",
     "BuiltInRole",
     "RoleCatalog",
     "RoleDefinition",
