@@ -3,6 +3,11 @@
 This is the only module that imports azure.functions. Each trigger turns its input into a typed value, calls one
 handler with ports from shared.bootstrap (built lazily, once per process), and turns the outcome into a response or a
 log line. Module-level imports stay light (no Azure SDK client) because cold start is paid on every scale-out.
+
+Handlers come from one package per capability (functions.access, .rewrap, .rotation, .revocation, .api, ...), each
+through what its __init__ exports. The triggers stay here rather than in a func.Blueprint per capability: a Blueprint
+would bring azure.functions into functions/, whose handlers are plain functions over ports, and one file lists every
+trigger the host indexes (indexing and the import weight are as before).
 """
 
 from __future__ import annotations
