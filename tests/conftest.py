@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.roles import builtin as roles
+from shared import roles
 from tests.support.emulators import Emulators, start_emulators
 
 

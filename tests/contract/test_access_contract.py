@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from shared import roles
 from shared.errors import NotFound
 from shared.ports import AccessControl
-from shared.roles import builtin as roles
 from tests.fakes.access import FakeAccessControl
 from tests.fakes.clock import FakeClock
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from localrun.system import LocalSystem
+from shared import roles
 from shared.errors import Forbidden
-from shared.roles import builtin as roles
 from tests.e2e.conftest import Wire, audit_records, fresh_system, let_rbac_propagate, topic_events, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from localrun.system import LocalSystem
-from shared.roles import builtin as roles
+from shared import roles
 from tests.e2e.conftest import fresh_system, let_rbac_propagate, wait_until
 
 pytestmark = pytest.mark.e2e

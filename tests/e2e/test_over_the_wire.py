@@ -17,9 +17,9 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from localrun.system import LocalSystem, Ports
+from shared import roles
 from shared.alerts import ALERT_QUEUE, alert_to_message
 from shared.model import Alert, Severity
-from shared.roles import builtin as roles
 from tests.e2e.conftest import FAST_QUEUES, Wire, write_host_json
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from shared.roles import builtin as roles
+from shared import roles
 from tests.support.deployment import Deployment
 
 KEYS = "Microsoft.KeyVault/vaults/keys/"

@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 
 from functions.compliance.report import report_keys
+from shared import roles
 from shared.clock import SystemClock
 from shared.inventory import parse_inventory
-from shared.roles import builtin as roles
 from shared.roles.catalog import RoleCatalog
 
 ROOT = Path(__file__).resolve().parents[2]

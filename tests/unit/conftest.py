@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from functions.compliance.report import report_keys
+from shared import roles
 from shared.coordination.pacing import CreationPacer
 from shared.events.values import EVENT_GRID
 from shared.inventory import Inventory, load_inventory
-from shared.roles import builtin as roles
 from shared.roles.catalog import RoleCatalog
 from tests.fakes.access import FakeAccessControl
 from tests.fakes.audit import FakeAuditTrail

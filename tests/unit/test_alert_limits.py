@@ -9,12 +9,12 @@ import uuid
 
 from functions.revocation import ACCESS_REVOKED_ALERT, revoke
 from functions.sweep import DRIFT_ALERT_TYPE, run_sweep
+from shared import roles
 from shared.alerts import MAX_ALERT_JSON_BYTES, OutboxAlerts, alert_to_message
 from shared.errors import ServiceUnavailable
 from shared.http.commands import RevokeCommand
 from shared.inventory import Mode
 from shared.model import Alert, Severity
-from shared.roles import builtin as roles
 from tests.fakes.outbound import FakeAlerts, FakeWorkQueue
 
 MYSQL = "mysql-encryption-key"

@@ -8,10 +8,10 @@ import pytest
 
 from functions.alerting import deliver_alert
 from functions.sweep import DRIFT_ALERT_TYPE, run_sweep
+from shared import roles
 from shared.alerts import OutboxAlerts, alert_from_message, alert_to_message
 from shared.errors import InvalidInput, MalformedMessage, ServiceUnavailable
 from shared.model import Alert, Severity
-from shared.roles import builtin as roles
 from tests.fakes.outbound import FakeAlerts, FakeWorkQueue
 
 ALERT = Alert("CmkGuardian.Test", "/keys/aks-encryption-key", Severity.HIGH, "something to look at", {"n": 1})

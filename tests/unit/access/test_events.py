@@ -8,10 +8,10 @@ import uuid
 import pytest
 
 from functions.access.events import on_role_assignment_changed, on_vault_access_policy_changed, reconcile_queued
+from shared import roles
 from shared.errors import MalformedMessage
 from shared.events import RoleAssignmentChanged, VaultAccessPolicyChanged
 from shared.events.values import EVENT_GRID
-from shared.roles import builtin as roles
 
 MYSQL = "mysql-encryption-key"
 

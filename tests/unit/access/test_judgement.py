@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from shared import roles
 from shared.errors import ServiceUnavailable
 from shared.model import Severity
-from shared.roles import builtin as roles
 from shared.roles.catalog import RoleCatalog
 from shared.roles.definitions import KEYS
 from tests.fakes.access import FakeAccessControl

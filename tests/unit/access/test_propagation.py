@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from functions.access.plan import Deferred, GrantRole, RemoveAssignment, Report
 from functions.access.reconcile import RBAC_PROPAGATION, follow_up_check, reconcile_key
+from shared import roles
 from shared.errors import Forbidden
 from shared.model import ConsumerKind
-from shared.roles import builtin as roles
 
 AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"
 FOLLOW_UP_DELAY = 3  # the local run's short real delay

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.access.reconcile import RBAC_PROPAGATION, reconcile_key
+from shared import roles
 from shared.arm_ids import normalize_scope
 from shared.inventory import load_inventory
 from shared.inventory.model import Mode
-from shared.roles import builtin as roles
 from shared.roles.catalog import RoleCatalog
 from shared.roles.definitions import CONSUMER_NEEDS, KEY_DATA_ACTIONS, KEY_USE
 from tests.fakes.access import FakeAccessControl

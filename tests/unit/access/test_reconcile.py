@@ -18,9 +18,9 @@ from functions.access.reconcile import (
     follow_up_check,
     reconcile_key,
 )
+from shared import roles
 from shared.errors import MalformedMessage, ServiceUnavailable
 from shared.inventory import Mode
-from shared.roles import builtin as roles
 from shared.roles.definitions import CONSUMER_NEEDS
 
 AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from shared import roles
 from shared.errors import ServiceUnavailable
 from shared.model import LifetimeAction, RotationActionType, RotationPolicy, Severity
-from shared.roles import builtin as roles
 from tests.fakes.access import FakeAccessControl
 from tests.fakes.keyvault import FakeKeyVault
 

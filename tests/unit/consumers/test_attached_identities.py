@@ -8,9 +8,9 @@ import uuid
 
 from functions.access.plan import RemoveAssignment, Report
 from functions.access.reconcile import reconcile_key
+from shared import roles
 from shared.azure.consumers import state_from_arm
 from shared.model import ConsumerKind
-from shared.roles import builtin as roles
 
 MYSQL = "mysql-encryption-key"
 RG = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg"

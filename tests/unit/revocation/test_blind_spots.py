@@ -11,11 +11,11 @@ from functions.compliance.report import report_keys
 from functions.revocation import check_revocation, restore, revoke
 from functions.revocation.check import CONSUMER_GRACE
 from functions.sweep import run_sweep
+from shared import roles
 from shared.http.commands import RestoreCommand, RevokeCommand
 from shared.inventory import Mode
 from shared.model import RotationActionType
 from shared.revocation import RevocationState
-from shared.roles import builtin as roles
 from tests.fakes.outbound import FakeWorkQueue
 
 AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"

@@ -7,9 +7,9 @@ import uuid
 from datetime import timedelta
 
 from functions.revocation import revoke
+from shared import roles
 from shared.http.commands import RevokeCommand
 from shared.model import ConsumerKind
-from shared.roles import builtin as roles
 from tests.fakes.outbound import FakeWorkQueue
 
 MYSQL = "mysql-encryption-key"

@@ -23,11 +23,11 @@ from functions.revocation import (
 )
 from functions.revocation.check import CONSUMER_GRACE
 from functions.rotation.rotate import RotationStatus, rotate_from
+from shared import roles
 from shared.envelope.deks import create_dek, open_dek
 from shared.errors import CmkError, Conflict, KeyDisabled, MalformedMessage, UnknownReference, Unprocessable
 from shared.http.commands import RestoreCommand, RevokeCommand
 from shared.revocation import RevocationState
-from shared.roles import builtin as roles
 from tests.fakes.outbound import FakeWorkQueue
 
 AKS, MYSQL = "aks-encryption-key", "mysql-encryption-key"
