@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from functions.compliance.report import report_keys
+from functions.compliance import report_keys
 from shared import roles
 from shared.clock import SystemClock
 from shared.inventory import parse_inventory
