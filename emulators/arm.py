@@ -33,14 +33,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from emulators.arm_assignments import (
-    ASSIGNMENT_DELETE,
-    ASSIGNMENT_WRITE,
-    AUTHORIZATION,
-    PRINCIPAL_TYPES,
-    RoleAssignment,
-    RoleAssignments,
-)
+from emulators.arm_assignments import RoleAssignment, RoleAssignments
 from emulators.arm_custom_roles import role_from_state, role_to_state
 from emulators.arm_generic import Call, ConsumerHook, GenericResources
 from emulators.arm_http import arm_routes
@@ -52,17 +45,8 @@ from emulators.core import EventSink, MovableClock
 from emulators.operations import DEFAULT_LRO_SECONDS, Operations
 from emulators.rbac_propagation import DEFAULT_MAX_SECONDS, RbacPropagation
 
-# Where these lived before the split; other modules and tests import them from here.
-__all__ = [
-    "ASSIGNMENT_DELETE",
-    "ASSIGNMENT_WRITE",
-    "AUTHORIZATION",
-    "PRINCIPAL_TYPES",
-    "ArmState",
-    "RoleAssignment",
-    "VaultRegistration",
-    "arm_routes",
-]
+# arm_routes lives in emulators.arm_http since the split; the host and the tests import it from here.
+__all__ = ["ArmState", "RoleAssignment", "VaultRegistration", "arm_routes"]
 
 
 def _matching(assignments: Any, principal_id: str, scope: str) -> list[RoleAssignment]:
