@@ -2,12 +2,12 @@
 
 Requests go: resolve the path to an operation -> api-version -> bearer token (401 challenge) -> RBAC decision from
 ARM's role assignments (403 ForbiddenByRbac) -> the operation on the vault's store. Paths are resolved by hand rather
-than by aiohttp's router (emulators.keyvault_paths); request bodies are read by emulators.keyvault_requests.
+than by aiohttp's router (emulators.keyvault_paths); request bodies are read by emulators.keyvault_requests, and
+answers are shaped by emulators.keyvault_shapes.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import re
 from typing import Any, Protocol
@@ -28,9 +28,9 @@ from emulators.keyvault_requests import (
     parse_key_ops,
     parse_tags,
 )
+from emulators.keyvault_shapes import KeyShapes, api_version, recovery_attributes
 from emulators.keyvault_store import (
     RSA_KEY_SIZES,
-    DeletedKey,
     KeyVaultError,
     KeyVersion,
     StoredKey,
@@ -43,16 +43,8 @@ from emulators.rotation_policy import PolicyError, parse_policy
 __all__ = ["Operation", "VaultService", "b64url", "from_b64url", "parse_create", "recovery_attributes", "resolve"]
 
 API_VERSIONS = frozenset({"2025-07-01", "7.4", "7.5", "7.6"})
-MAX_PAGE = 25
 KEY_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 ACTION_PREFIX = "Microsoft.KeyVault/vaults/"
-# Recorded responses carry hsmPlatform from 7.5 on ("0" for software keys); 7.4 responses have none.
-NO_HSM_PLATFORM_APIS = frozenset({"7.4"})
-HSM_PLATFORM_HSM = "2"
-HSM_PLATFORM_SOFTWARE = "0"
-# The api-version of the request being answered: the wire shape of attributes depends on it, and threading it
-# through every bundle/item/page call would only add noise.
-_api_version: contextvars.ContextVar[str] = contextvars.ContextVar("api_version", default="2025-07-01")
 
 
 class DataActionSource(Protocol):
@@ -61,21 +53,7 @@ class DataActionSource(Protocol):
     def data_actions(self, principal_id: str, scope: str) -> set[str]: ...
 
 
-def recovery_attributes(vault_properties: dict[str, Any] | None) -> tuple[int, str]:
-    """(recoverableDays, recoveryLevel) as Key Vault derives them from the vault's soft-delete settings: the
-    "Customized" prefix when retention is under 90 days, "+Purgeable" unless purge protection is on."""
-    properties = vault_properties or {}
-    days = int(properties.get("softDeleteRetentionInDays") or 90)
-    level = "Recoverable" if properties.get("enableSoftDelete", True) is not False else "Purgeable"
-    if level == "Recoverable":
-        if days < 90:
-            level = "CustomizedRecoverable"
-        if not properties.get("enablePurgeProtection"):
-            level += "+Purgeable"
-    return days, level
-
-
-class VaultService:
+class VaultService(KeyShapes):
     """One vault: its store, who may call it, and the aiohttp application for its listener."""
 
     def __init__(
@@ -91,88 +69,6 @@ class VaultService:
         self.tenant_id = tenant_id
         self.faults = faults
 
-    # ---- wire shapes ----------------------------------------------------------------------------------------
-    def vault_document(self) -> dict[str, Any] | None:
-        """The vault's ARM resource (soft delete, permission model, access policies), when ARM holds the vault:
-        Key Vault answers from the vault's configuration as it is now, so an ARM change takes effect at once."""
-        reader = getattr(self.authorizer, "resource", None)
-        return reader(self.store.resource_id) if reader else None
-
-    def vault_properties(self) -> dict[str, Any] | None:
-        document = self.vault_document()
-        return document.get("properties") if document else None
-
-    def attributes(self, version: KeyVersion) -> dict[str, Any]:
-        """In the order the recorded responses show: enabled, key_size, nbf, exp, created, updated,
-        recoveryLevel, recoverableDays, exportable, hsmPlatform."""
-        days, level = recovery_attributes(self.vault_properties())
-        out: dict[str, Any] = {"enabled": version.enabled, "key_size": version.key_size}
-        if version.nbf is not None:
-            out["nbf"] = version.nbf
-        if version.exp is not None:
-            out["exp"] = version.exp
-        out.update(
-            created=version.created,
-            updated=version.updated,
-            recoveryLevel=level,
-            recoverableDays=days,
-            exportable=version.exportable,
-        )
-        if _api_version.get() not in NO_HSM_PLATFORM_APIS:
-            out["hsmPlatform"] = HSM_PLATFORM_HSM if version.hsm else HSM_PLATFORM_SOFTWARE
-        return out
-
-    def bundle(self, key: StoredKey, version: KeyVersion) -> dict[str, Any]:
-        n, e = version.public_jwk_numbers()
-        body: dict[str, Any] = {
-            "key": {
-                "kid": self.store.key_id(key.name, version.version),
-                "kty": version.kty,
-                "key_ops": list(version.key_ops),
-                "n": b64url(n),
-                "e": b64url(e),
-            },
-            "attributes": self.attributes(version),
-        }
-        if version.tags:
-            body["tags"] = dict(version.tags)
-        return body
-
-    def deleted_bundle(self, deleted: DeletedKey) -> dict[str, Any]:
-        body = self.bundle(deleted.key, deleted.key.latest)
-        body.update(
-            recoveryId=f"{self.store.url}/deletedkeys/{deleted.key.name}",
-            deletedDate=deleted.deleted_date,
-            scheduledPurgeDate=deleted.scheduled_purge_date,
-        )
-        return body
-
-    def item(self, kid: str, version: KeyVersion) -> dict[str, Any]:
-        body: dict[str, Any] = {"kid": kid, "attributes": self.attributes(version)}
-        if version.tags:
-            body["tags"] = dict(version.tags)
-        return body
-
-    def page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
-        raw_max = request.query.get("maxresults")
-        try:
-            size = MAX_PAGE if raw_max in (None, "") else int(raw_max)
-        except ValueError:
-            raise bad_parameter(f"maxresults: expected an integer from 1 to {MAX_PAGE}, got {raw_max!r}") from None
-        if not 1 <= size <= MAX_PAGE:
-            raise bad_parameter(f"maxresults: expected an integer from 1 to {MAX_PAGE}, got {raw_max!r}")
-        try:
-            start = int(request.query.get("$skiptoken", "0"))
-        except ValueError:
-            raise bad_parameter("$skiptoken: not a continuation token from this vault") from None
-        chunk = items[start : start + size]
-        next_link = None
-        if start + size < len(items):
-            api = request.query.get("api-version", "")
-            next_link = f"{self.store.url}{request.path}?api-version={api}&$skiptoken={start + size}&maxresults={size}"
-        return web.json_response({"value": chunk, "nextLink": next_link})
-
-    # ---- request handling -----------------------------------------------------------------------------------
     def classify(self, request: web.Request) -> tuple[str, str | None]:
         operation = resolve(request.method, request.path)
         return (operation.name, operation.key_name) if operation else ("unknown", None)
@@ -209,7 +105,7 @@ class VaultService:
                 "version (2025-07-01)."
             )
             return azure_error(400, "BadParameter", message)
-        _api_version.set(api)
+        api_version.set(api)
         try:
             caller = read_bearer(
                 request.headers.get("Authorization"), tenant_id=self.tenant_id, audience=KEY_VAULT_RESOURCE
