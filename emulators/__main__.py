@@ -33,7 +33,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from emulators.server import ConfigError, load_config, serve, with_propagation
+    from emulators.config import ConfigError, load_config, with_propagation
+    from emulators.server import serve
 
     try:
         config = load_config(args.config)

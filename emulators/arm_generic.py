@@ -1,8 +1,9 @@
 """ARM's generic resources (PUT, GET, PATCH, DELETE of any resource as a JSON document), and the writes of a consumer's
 key configuration as long-running operations (emulators.operations), for emulators.arm.ArmState.
 
-Split from emulators.arm by concept: this is the resource side; arm.py keeps role assignments, role definitions,
-events and the HTTP layer. `GenericResources` is a mixin over ArmState's state, named below.
+Split from emulators.arm by concept: this is the resource side; role assignments (emulators.arm_assignments), role
+definitions (emulators.arm_role_definitions) and the HTTP layer (emulators.arm_http) are beside it; arm.py keeps the
+events. `GenericResources` is a mixin over ArmState's state, named below.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ operation fails, leaving the consumer as it was, when it cannot.
 Only the wrapped DEK is persisted (the state file); after a restart the plaintext comes back by an unwrap, as a real
 server's would.
 
+How unavailability shows (Azure's shape, above) and the history of checks are emulators.consumer_availability.
 `history()` counts, per consumer, the checks that found it available and unavailable, so a test can assert that a
 consumer "stayed available throughout" a rotation.
 """
@@ -47,6 +48,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from emulators.arm_resources import DISK_ENCRYPTION_SETS, MYSQL_SERVERS
+from emulators.consumer_availability import ConsumerUnavailable, History, count_check, shown_state
 from emulators.disks import DiskMoves
 from emulators.keyvault import Operation, VaultService
 from emulators.keyvault_store import KeyVaultError
@@ -65,15 +67,6 @@ class ResourceHost(Protocol):
     def write_in_flight(self, resource_id: str) -> bool: ...
 
 
-class ConsumerUnavailable(Exception):
-    """Why a consumer cannot use its key: an Azure-style error code and message (no key material)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 @dataclass
 class HeldDek:
     """What a running server holds: its DEK wrapped under one version, and the plaintext in memory only."""
@@ -82,22 +75,6 @@ class HeldDek:
     wrapped: bytes = field(repr=False)
     check: bytes = field(repr=False)  # a digest of the plaintext, to know an unwrap gave the DEK back
     plaintext: bytes | None = field(default=None, repr=False)
-
-
-@dataclass
-class History:
-    available: int = 0
-    unavailable: int = 0
-    last_error: str | None = None
-    transitions: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "available_checks": self.available,
-            "unavailable_checks": self.unavailable,
-            "last_error": self.last_error,
-            "transitions": copy.deepcopy(self.transitions),
-        }
 
 
 def _digest(plaintext: bytes) -> bytes:
@@ -353,39 +330,8 @@ class ConsumerKeys:
     ) -> None:
         """History counts whether the active key worked; a DES's error also reports a failed automatic rotation."""
         rid = document["id"]
-        history = self._history.setdefault(rid, History())
-        was = history.transitions[-1]["available"] if history.transitions else None
-        if problem is None:
-            history.available += 1
-        else:
-            history.unavailable += 1
-            history.last_error = f"{problem.code}: {problem.message}"
-        if was is not (problem is None):
-            history.transitions.append(
-                {
-                    "at": self._now(),
-                    "available": problem is None,
-                    "error": history.last_error if problem else None,
-                }
-            )
-        if document["type"].lower() == MYSQL_SERVERS:
-            encryption = dict(document["properties"].get("dataEncryption") or {})
-            encryption["primaryEncryptionKeyStatus"] = "Valid" if problem is None else "Invalid"
-            changes: dict[str, Any] = {"dataEncryption": encryption}
-            if problem is None:
-                changes.update(state="Ready", stateReason=None)
-            else:
-                changes.update(
-                    state="Inaccessible",
-                    stateReason=(
-                        f"The server lost access to its customer-managed key and denies all connections until "
-                        f"access is restored ({problem.code}: {problem.message})"
-                    ),
-                )
-        else:
-            shown = problem or rotation_problem
-            changes = {"autoKeyRotationError": {"code": shown.code, "message": shown.message} if shown else None}
-        self._arm.set_properties(rid, changes)
+        count_check(self._history.setdefault(rid, History()), problem, self._now())
+        self._arm.set_properties(rid, shown_state(document, problem, rotation_problem))
 
 
 def consumer_admin_routes(keys: ConsumerKeys) -> list[web.RouteDef]:

@@ -1,11 +1,12 @@
 """Event Grid emulator: system topics fed by the other emulators, one custom topic, webhook subscriptions.
 
 It behaves like Event Grid where the app can tell the difference: a subscription is only created after the endpoint
-passes the validation handshake; each event goes in its own request; 200-204 is success; 400, 401, 403 and 413 are
-not retried (the event is dead-lettered at once); anything else, timeouts and refused connections included, is
-retried on Event Grid's schedule (10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, then every 12 h) until
-`max_attempts` or the time to live runs out, then dead-lettered. Deliveries of different events run concurrently,
-so order is not guaranteed, as in Azure.
+passes the validation handshake (emulators.eventgrid_handshake); each event goes in its own request; 200-204 is
+success; 400, 401, 403 and 413 are not retried (the event is dead-lettered at once); anything else, timeouts and
+refused connections included, is retried on Event Grid's schedule (10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h,
+3 h, 6 h, then every 12 h) until `max_attempts` or the time to live runs out, then dead-lettered. Deliveries of
+different events run concurrently, so order is not guaranteed, as in Azure. One attempt, and the records it leaves,
+are emulators.eventgrid_delivery.
 
 A delivery not answered within `delivery_timeout` (Azure: 30 s; config `eventgrid_timeout_seconds`) counts as failed
 and is retried like any other failure, so a handler slower than that runs again: its delivery record says
@@ -30,8 +31,9 @@ from typing import Any
 import aiohttp
 
 from emulators.core import MovableClock
+from emulators.eventgrid_delivery import NOT_RETRIED, dead_letter_record, delivery_record, post_event
+from emulators.eventgrid_handshake import validate_endpoint
 from emulators.eventgrid_schema import (
-    CLOUDEVENT_SCHEMA,
     Event,
     InvalidEvent,
     default_data_version,
@@ -43,10 +45,7 @@ from emulators.eventgrid_subscriptions import Subscription, SubscriptionError
 
 __all__ = ["EventGrid", "Subscription", "SubscriptionError"]
 
-NOT_RETRIED = frozenset({400, 401, 403, 413})
 MAX_PUBLISH_BYTES = 1_048_576
-VALIDATION_ORIGIN = "eventgrid.azure.net"
-TIMEOUT_ERROR = "DeliveryTimeout"
 
 
 class EventGrid:
@@ -169,54 +168,14 @@ class EventGrid:
 
     async def _attempt(self, subscription: Subscription, event: Event, attempt: int) -> tuple[int | None, str | None]:
         """(status, error); the error of a delivery that was not answered in time starts with `TIMEOUT_ERROR`."""
-        envelope = event.envelope(subscription.schema)
-        headers = {
-            "aeg-event-type": "Notification",
-            "aeg-subscription-name": subscription.name.upper(),
-            "aeg-delivery-count": str(attempt - 1),
-            "aeg-output-event-id": event.id,
-        }
-        if subscription.schema == CLOUDEVENT_SCHEMA:
-            body = json.dumps(envelope)
-            headers |= {"Content-Type": "application/cloudevents+json; charset=utf-8", "aeg-metadata-version": "1.0"}
-        else:
-            body = json.dumps([envelope])
-            headers |= {
-                "Content-Type": "application/json; charset=utf-8",
-                "aeg-metadata-version": "1",
-                "aeg-data-version": event.data_version,
-            }
-        session = self._session
-        if session is None:
-            return None, "emulator stopping"
-        timeout = aiohttp.ClientTimeout(total=self.delivery_timeout)
-        try:
-            async with session.post(
-                subscription.endpoint, data=body.encode(), headers=headers, timeout=timeout
-            ) as response:
-                await response.read()
-                return response.status, None
-        except TimeoutError:  # aiohttp's timeouts are TimeoutError too
-            return None, f"{TIMEOUT_ERROR}: no answer within {self.delivery_timeout:g} s"
-        except aiohttp.ClientError as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+        return await post_event(self._session, subscription, event, attempt, delivery_timeout=self.delivery_timeout)
 
     def _record_delivery(
         self, subscription: Subscription, event: Event, attempt: int, status: int | None, error: str | None
     ) -> None:
+        record = delivery_record(subscription, event, attempt, status, error, now=utc_text(self._clock.now()))
         with self._lock:
-            self._deliveries.append(
-                {
-                    "subscription": subscription.name,
-                    "eventId": event.id,
-                    "eventType": event.event_type,
-                    "attempt": attempt,
-                    "statusCode": status,
-                    "error": error,
-                    "timed_out": bool(error and error.startswith(TIMEOUT_ERROR)),
-                    "time": utc_text(self._clock.now()),
-                }
-            )
+            self._deliveries.append(record)
 
     def _dead_letter(
         self,
@@ -227,18 +186,11 @@ class EventGrid:
         error: str | None,
         reason: str,
     ) -> None:
+        record = dead_letter_record(
+            subscription, event, attempts, status, error, reason, now=utc_text(self._clock.now())
+        )
         with self._lock:
-            self._deadletters.append(
-                {
-                    **event.envelope(subscription.schema),
-                    "subscription": subscription.name,
-                    "deadLetterReason": reason,
-                    "deliveryAttempts": attempts,
-                    "lastDeliveryOutcome": str(status) if status is not None else (error or "unknown"),
-                    "lastHttpStatusCode": status,
-                    "deadLetterTime": utc_text(self._clock.now()),
-                }
-            )
+            self._deadletters.append(record)
 
     # ---------------------------------------------------------------------------------------------- subscriptions
     def add_subscription(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -259,7 +211,7 @@ class EventGrid:
     async def create_subscription(self, spec: dict[str, Any]) -> dict[str, Any]:
         subscription = Subscription.from_spec(spec)
         if spec.get("validate", True):
-            await self._handshake(subscription)
+            await validate_endpoint(subscription, topic_id=self.topic_id, clock=self._clock)
         with self._lock:
             self._subscriptions[subscription.name] = subscription
         return subscription.to_dict()
@@ -271,70 +223,6 @@ class EventGrid:
     def subscriptions(self) -> list[dict[str, Any]]:
         with self._lock:
             return [s.to_dict() for s in self._subscriptions.values()]
-
-    async def _handshake(self, subscription: Subscription) -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            try:
-                if subscription.schema == CLOUDEVENT_SCHEMA:
-                    await self._cloudevents_handshake(session, subscription)
-                else:
-                    await self._eventgrid_handshake(session, subscription)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise SubscriptionError(
-                    f"endpoint: validation handshake with {subscription.endpoint} failed: {type(exc).__name__}: {exc}"
-                ) from exc
-
-    async def _eventgrid_handshake(self, session: aiohttp.ClientSession, subscription: Subscription) -> None:
-        code = str(uuid.uuid4()).upper()
-        event = {
-            "id": str(uuid.uuid4()),
-            "topic": subscription.topic or self.topic_id,
-            "subject": "",
-            "data": {
-                "validationCode": code,
-                "validationUrl": f"https://emulator.eventgrid.local/eventsubscriptions/{subscription.name}/"
-                f"validate?id={code}",
-            },
-            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
-            "eventTime": utc_text(self._clock.now()),
-            "metadataVersion": "1",
-            "dataVersion": "2",
-        }
-        headers = {
-            "aeg-event-type": "SubscriptionValidation",
-            "aeg-subscription-name": subscription.name.upper(),
-            "aeg-delivery-count": "0",
-            "aeg-metadata-version": "1",
-            "aeg-data-version": "2",
-        }
-        async with session.post(subscription.endpoint, json=[event], headers=headers) as response:
-            text = await response.text()
-            if response.status != 200:
-                raise SubscriptionError(
-                    f"endpoint: validation handshake failed: {subscription.endpoint} answered {response.status} "
-                    'to the SubscriptionValidation event (expected 200 with {"validationResponse": code})'
-                )
-        try:
-            answer = json.loads(text)
-        except ValueError:
-            answer = None
-        returned = answer.get("validationResponse") if isinstance(answer, dict) else None
-        if returned != code:
-            raise SubscriptionError(
-                f"endpoint: validation handshake failed: {subscription.endpoint} did not echo the validation code "
-                f'(expected body {{"validationResponse": "{code}"}}, got {text[:200]!r})'
-            )
-
-    async def _cloudevents_handshake(self, session: aiohttp.ClientSession, subscription: Subscription) -> None:
-        headers = {"WebHook-Request-Origin": VALIDATION_ORIGIN}
-        async with session.options(subscription.endpoint, headers=headers) as response:
-            allowed = response.headers.get("WebHook-Allowed-Origin", "")
-            if response.status != 200 or allowed not in (VALIDATION_ORIGIN, "*"):
-                raise SubscriptionError(
-                    f"endpoint: CloudEvents validation handshake failed: OPTIONS {subscription.endpoint} answered "
-                    f"{response.status} with WebHook-Allowed-Origin {allowed!r} (expected 200 and "
-                    f"{VALIDATION_ORIGIN!r} or '*')"
-                )
 
     # ------------------------------------------------------------------------------------------------ inspection
     def events(self) -> list[dict[str, Any]]:

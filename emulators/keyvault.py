@@ -2,18 +2,14 @@
 
 Requests go: resolve the path to an operation -> api-version -> bearer token (401 challenge) -> RBAC decision from
 ARM's role assignments (403 ForbiddenByRbac) -> the operation on the vault's store. Paths are resolved by hand rather
-than by aiohttp's router because Key Vault is lenient about trailing slashes and empty versions
-(`/keys/{name}/`, `/keys/{name}//unwrapkey`), and the fault middleware needs the same operation names.
+than by aiohttp's router (emulators.keyvault_paths); request bodies are read by emulators.keyvault_requests, and
+answers are shaped by emulators.keyvault_shapes.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextvars
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -22,33 +18,33 @@ from emulators import access_policies
 from emulators.auth import KEY_VAULT_RESOURCE, InvalidToken, challenge_header, is_permitted, read_bearer
 from emulators.core import azure_error
 from emulators.faults import FaultInjector, fault_middleware
+from emulators.keyvault_paths import CRYPTO_OPERATIONS, Operation, resolve
+from emulators.keyvault_requests import (
+    b64url,
+    from_b64url,
+    optional_time,
+    parse_attributes,
+    parse_create,
+    parse_key_ops,
+    parse_tags,
+)
+from emulators.keyvault_shapes import KeyShapes, api_version, recovery_attributes
 from emulators.keyvault_store import (
-    RSA_KEY_OPS,
     RSA_KEY_SIZES,
-    RSA_KEY_TYPES,
-    DeletedKey,
     KeyVaultError,
     KeyVersion,
-    NewKeySpec,
     StoredKey,
     VaultStore,
     bad_parameter,
 )
 from emulators.rotation_policy import PolicyError, parse_policy
 
+# Where these lived before the split; other modules and tests import them from here.
+__all__ = ["Operation", "VaultService", "b64url", "from_b64url", "parse_create", "recovery_attributes", "resolve"]
+
 API_VERSIONS = frozenset({"2025-07-01", "7.4", "7.5", "7.6"})
-MAX_PAGE = 25
-MAX_TAGS = 15
 KEY_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 ACTION_PREFIX = "Microsoft.KeyVault/vaults/"
-CRYPTO_OPERATIONS = {"wrapkey": "wrapKey", "unwrapkey": "unwrapKey", "encrypt": "encrypt", "decrypt": "decrypt"}
-# Recorded responses carry hsmPlatform from 7.5 on ("0" for software keys); 7.4 responses have none.
-NO_HSM_PLATFORM_APIS = frozenset({"7.4"})
-HSM_PLATFORM_HSM = "2"
-HSM_PLATFORM_SOFTWARE = "0"
-# The api-version of the request being answered: the wire shape of attributes depends on it, and threading it
-# through every bundle/item/page call would only add noise.
-_api_version: contextvars.ContextVar[str] = contextvars.ContextVar("api_version", default="2025-07-01")
 
 
 class DataActionSource(Protocol):
@@ -57,172 +53,7 @@ class DataActionSource(Protocol):
     def data_actions(self, principal_id: str, scope: str) -> set[str]: ...
 
 
-def recovery_attributes(vault_properties: dict[str, Any] | None) -> tuple[int, str]:
-    """(recoverableDays, recoveryLevel) as Key Vault derives them from the vault's soft-delete settings: the
-    "Customized" prefix when retention is under 90 days, "+Purgeable" unless purge protection is on."""
-    properties = vault_properties or {}
-    days = int(properties.get("softDeleteRetentionInDays") or 90)
-    level = "Recoverable" if properties.get("enableSoftDelete", True) is not False else "Purgeable"
-    if level == "Recoverable":
-        if days < 90:
-            level = "CustomizedRecoverable"
-        if not properties.get("enablePurgeProtection"):
-            level += "+Purgeable"
-    return days, level
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str  # stable operation name, used by faults and counters (e.g. "unwrapkey")
-    action: str  # the RBAC data action it needs, without the Microsoft.KeyVault/vaults/ prefix
-    key_name: str | None = None
-    version: str | None = None
-
-
-# (first segment, method, shape) table, where shape is the path after /keys/{name} or /deletedkeys/{name}.
-def resolve(method: str, path: str) -> Operation | None:
-    """The operation a request asks for, or None when Key Vault has no such endpoint."""
-    segments = path.split("/")[1:]
-    if len(segments) >= 2 and segments[-1] == "":  # "/keys/", "/keys/{name}/" (get_key asks this way)
-        segments = segments[:-1]
-    if not segments:
-        return None
-    root = segments[0].lower()
-    method = method.upper()
-    if root == "keys":
-        if len(segments) == 1:
-            return Operation("listkeys", "keys/read") if method == "GET" else None
-        name, rest = segments[1], [s.lower() for s in segments[2:]]
-        if not rest:
-            return {
-                "GET": Operation("getkey", "keys/read", name),
-                "PATCH": Operation("updatekey", "keys/update/action", name),
-                "DELETE": Operation("deletekey", "keys/delete", name),
-            }.get(method)
-        if len(rest) == 1:
-            word = rest[0]
-            simple = {
-                ("POST", "create"): Operation("createkey", "keys/create/action", name),
-                ("POST", "rotate"): Operation("rotatekey", "keys/rotate/action", name),
-                ("GET", "rotationpolicy"): Operation("getrotationpolicy", "keyrotationpolicies/read", name),
-                ("PUT", "rotationpolicy"): Operation("setrotationpolicy", "keyrotationpolicies/write", name),
-                ("GET", "versions"): Operation("listversions", "keys/read", name),
-            }.get((method, word))
-            if simple:
-                return simple
-            if method == "POST" and word in CRYPTO_OPERATIONS:
-                return Operation(word, f"keys/{word.removesuffix('key')}/action", name)
-            version = segments[2]
-            if method == "GET":
-                return Operation("getkey", "keys/read", name, version)
-            if method == "PATCH":
-                return Operation("updatekey", "keys/update/action", name, version)
-            return None
-        if len(rest) == 2 and method == "POST" and rest[1] in CRYPTO_OPERATIONS:
-            return Operation(rest[1], f"keys/{rest[1].removesuffix('key')}/action", name, segments[2] or None)
-        return None
-    if root == "deletedkeys":
-        if len(segments) == 1:
-            return Operation("listdeletedkeys", "deletedKeys/read") if method == "GET" else None
-        name, rest = segments[1], [s.lower() for s in segments[2:]]
-        if not rest:
-            return {
-                "GET": Operation("getdeletedkey", "deletedKeys/read", name),
-                "DELETE": Operation("purgedeletedkey", "deletedKeys/delete", name),
-            }.get(method)
-        if rest == ["recover"] and method == "POST":
-            return Operation("recoverdeletedkey", "deletedKeys/recover/action", name)
-    return None
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def from_b64url(text: Any, field_name: str) -> bytes:
-    if not isinstance(text, str):
-        raise bad_parameter(f"{field_name}: expected a base64url string")
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise bad_parameter(f"{field_name}: not valid base64url") from None
-
-
-def _optional_time(attributes: dict[str, Any], name: str) -> int | None:
-    value = attributes.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise bad_parameter(f"attributes.{name}: expected unix seconds, got {value!r}")
-    return int(value)
-
-
-def _tags(body: dict[str, Any]) -> dict[str, str] | None:
-    tags = body.get("tags")
-    if tags is None:
-        return None
-    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
-        raise bad_parameter("tags: expected an object of string values")
-    if len(tags) > MAX_TAGS:
-        raise bad_parameter(f"tags: at most {MAX_TAGS} tags are allowed, got {len(tags)}")
-    return tags
-
-
-def _key_ops(body: dict[str, Any]) -> list[str] | None:
-    ops = body.get("key_ops")
-    if ops is None:
-        return None
-    if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
-        raise bad_parameter("key_ops: expected a list of strings")
-    unknown = [o for o in ops if o not in RSA_KEY_OPS]
-    if unknown:
-        raise bad_parameter(f"key_ops: unsupported operation(s) {unknown} for an RSA key")
-    return ops
-
-
-def _attributes(body: dict[str, Any]) -> dict[str, Any]:
-    attributes = {} if body.get("attributes") is None else body["attributes"]
-    if not isinstance(attributes, dict):
-        raise bad_parameter("attributes: expected a JSON object")
-    if "enabled" in attributes and not isinstance(attributes["enabled"], bool | None):
-        raise bad_parameter(f"attributes.enabled: expected true or false, got {attributes['enabled']!r}")
-    return attributes
-
-
-def parse_create(body: dict[str, Any]) -> NewKeySpec:
-    kty = body.get("kty")
-    if kty not in RSA_KEY_TYPES:
-        raise bad_parameter(f"kty: unsupported key type {kty!r}; this vault creates {' and '.join(RSA_KEY_TYPES)}")
-    size = body.get("key_size")
-    if size is None:
-        size = 2048
-    if size not in RSA_KEY_SIZES or isinstance(size, bool):
-        raise bad_parameter(f"key_size: {size!r} is not supported for RSA; use 2048, 3072 or 4096")
-    exponent = body.get("public_exponent")
-    if exponent not in (None, 65537):
-        raise bad_parameter(f"public_exponent: only 65537 is supported, got {exponent!r}")
-    if body.get("crv") is not None:
-        raise bad_parameter("crv: a curve applies only to EC keys")
-    attributes = _attributes(body)
-    nbf, exp = _optional_time(attributes, "nbf"), _optional_time(attributes, "exp")
-    if nbf is not None and exp is not None and exp <= nbf:
-        raise bad_parameter("attributes.exp: must be later than attributes.nbf")
-    exportable = attributes.get("exportable") or False
-    if exportable:
-        raise bad_parameter("attributes.exportable: an exportable key needs a release policy (not emulated)")
-    ops = _key_ops(body)
-    return NewKeySpec(
-        kty=kty,
-        key_size=size,
-        key_ops=tuple(RSA_KEY_OPS if ops is None else ops),
-        enabled=attributes.get("enabled", True) is not False,
-        nbf=nbf,
-        exp=exp,
-        tags=_tags(body) or {},
-    )
-
-
-class VaultService:
+class VaultService(KeyShapes):
     """One vault: its store, who may call it, and the aiohttp application for its listener."""
 
     def __init__(
@@ -238,88 +69,6 @@ class VaultService:
         self.tenant_id = tenant_id
         self.faults = faults
 
-    # ---- wire shapes ----------------------------------------------------------------------------------------
-    def vault_document(self) -> dict[str, Any] | None:
-        """The vault's ARM resource (soft delete, permission model, access policies), when ARM holds the vault:
-        Key Vault answers from the vault's configuration as it is now, so an ARM change takes effect at once."""
-        reader = getattr(self.authorizer, "resource", None)
-        return reader(self.store.resource_id) if reader else None
-
-    def vault_properties(self) -> dict[str, Any] | None:
-        document = self.vault_document()
-        return document.get("properties") if document else None
-
-    def attributes(self, version: KeyVersion) -> dict[str, Any]:
-        """In the order the recorded responses show: enabled, key_size, nbf, exp, created, updated,
-        recoveryLevel, recoverableDays, exportable, hsmPlatform."""
-        days, level = recovery_attributes(self.vault_properties())
-        out: dict[str, Any] = {"enabled": version.enabled, "key_size": version.key_size}
-        if version.nbf is not None:
-            out["nbf"] = version.nbf
-        if version.exp is not None:
-            out["exp"] = version.exp
-        out.update(
-            created=version.created,
-            updated=version.updated,
-            recoveryLevel=level,
-            recoverableDays=days,
-            exportable=version.exportable,
-        )
-        if _api_version.get() not in NO_HSM_PLATFORM_APIS:
-            out["hsmPlatform"] = HSM_PLATFORM_HSM if version.hsm else HSM_PLATFORM_SOFTWARE
-        return out
-
-    def bundle(self, key: StoredKey, version: KeyVersion) -> dict[str, Any]:
-        n, e = version.public_jwk_numbers()
-        body: dict[str, Any] = {
-            "key": {
-                "kid": self.store.key_id(key.name, version.version),
-                "kty": version.kty,
-                "key_ops": list(version.key_ops),
-                "n": b64url(n),
-                "e": b64url(e),
-            },
-            "attributes": self.attributes(version),
-        }
-        if version.tags:
-            body["tags"] = dict(version.tags)
-        return body
-
-    def deleted_bundle(self, deleted: DeletedKey) -> dict[str, Any]:
-        body = self.bundle(deleted.key, deleted.key.latest)
-        body.update(
-            recoveryId=f"{self.store.url}/deletedkeys/{deleted.key.name}",
-            deletedDate=deleted.deleted_date,
-            scheduledPurgeDate=deleted.scheduled_purge_date,
-        )
-        return body
-
-    def item(self, kid: str, version: KeyVersion) -> dict[str, Any]:
-        body: dict[str, Any] = {"kid": kid, "attributes": self.attributes(version)}
-        if version.tags:
-            body["tags"] = dict(version.tags)
-        return body
-
-    def page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
-        raw_max = request.query.get("maxresults")
-        try:
-            size = MAX_PAGE if raw_max in (None, "") else int(raw_max)
-        except ValueError:
-            raise bad_parameter(f"maxresults: expected an integer from 1 to {MAX_PAGE}, got {raw_max!r}") from None
-        if not 1 <= size <= MAX_PAGE:
-            raise bad_parameter(f"maxresults: expected an integer from 1 to {MAX_PAGE}, got {raw_max!r}")
-        try:
-            start = int(request.query.get("$skiptoken", "0"))
-        except ValueError:
-            raise bad_parameter("$skiptoken: not a continuation token from this vault") from None
-        chunk = items[start : start + size]
-        next_link = None
-        if start + size < len(items):
-            api = request.query.get("api-version", "")
-            next_link = f"{self.store.url}{request.path}?api-version={api}&$skiptoken={start + size}&maxresults={size}"
-        return web.json_response({"value": chunk, "nextLink": next_link})
-
-    # ---- request handling -----------------------------------------------------------------------------------
     def classify(self, request: web.Request) -> tuple[str, str | None]:
         operation = resolve(request.method, request.path)
         return (operation.name, operation.key_name) if operation else ("unknown", None)
@@ -356,7 +105,7 @@ class VaultService:
                 "version (2025-07-01)."
             )
             return azure_error(400, "BadParameter", message)
-        _api_version.set(api)
+        api_version.set(api)
         try:
             caller = read_bearer(
                 request.headers.get("Authorization"), tenant_id=self.tenant_id, audience=KEY_VAULT_RESOURCE
@@ -509,13 +258,13 @@ class VaultService:
         raise KeyVaultError(404, "NotFound", f"No Key Vault operation {op.name}.")
 
     def update(self, name: str, version: str | None, body: dict[str, Any]) -> tuple[StoredKey, KeyVersion]:
-        attributes = _attributes(body)
-        changes: dict[str, Any] = {"key_ops": _key_ops(body), "tags": _tags(body)}
+        attributes = parse_attributes(body)
+        changes: dict[str, Any] = {"key_ops": parse_key_ops(body), "tags": parse_tags(body)}
         if attributes.get("enabled") is not None:
             changes["enabled"] = attributes["enabled"]
         for field_name in ("nbf", "exp"):
             if field_name in attributes:
-                changes[field_name] = _optional_time(attributes, field_name)
+                changes[field_name] = optional_time(attributes, field_name)
         return self.store.update(name, version, **changes)
 
     async def crypto(self, op: Operation, request: web.Request) -> web.Response:

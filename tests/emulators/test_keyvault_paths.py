@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulators.keyvault import resolve
+from emulators.keyvault_paths import resolve
 
 
 @pytest.mark.parametrize(

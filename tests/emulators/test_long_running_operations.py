@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from azure.core.rest import HttpRequest
 
+from emulators.config import ConfigError, parse_config
 from emulators.core import MovableClock
 from emulators.eventgrid import EventGrid
-from emulators.server import ConfigError, parse_config
 from tests.emulators.test_eventgrid import TOPIC_ID, VAULT_ID, LoopThread, Receiver, wait_for
 from tests.support.consumers import DES_API, MYSQL_API, ConsumerWorld
 from tests.support.emulators import Emulators, start_emulators

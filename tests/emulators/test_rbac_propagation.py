@@ -14,8 +14,8 @@ from azure.core.exceptions import HttpResponseError
 from azure.keyvault.keys import KeyClient
 from azure.keyvault.keys.crypto import KeyWrapAlgorithm
 
+from emulators.config import ConfigError, parse_config
 from emulators.rbac_propagation import RbacPropagation
-from emulators.server import ConfigError, parse_config
 from tests.emulators.conftest import CRYPTO_SERVICE_ENCRYPTION_USER, OPERATOR, Grant
 from tests.support.consumers import MYSQL_API, ConsumerWorld
 from tests.support.emulators import Emulators, start_emulators
