@@ -1,17 +1,40 @@
 """Shared across suites: the emulator side of the contract and adapter tests. One emulator process per session, with
 the app's identity holding the role it holds in a real deployment (Key Vault Crypto Officer on the vault), and the
-app's own adapters pointed at it."""
+app's own adapters pointed at it.
+
+An interrupted run leaves nothing behind: SIGTERM and SIGHUP end pytest as Ctrl-C does (KeyboardInterrupt, so every
+fixture's teardown stops what it started), and at the end whatever a fixture had no chance to stop (it was
+interrupted while starting it) is stopped too. Every child a fixture starts goes through localrun.processes.spawn,
+which also ends it if pytest itself is killed.
+"""
 
 from __future__ import annotations
 
+import atexit
+import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from localrun.processes import stop_spawned
 from shared import roles
 from tests.support.emulators import Emulators, start_emulators
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"pytest received {signal.Signals(signum).name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupted)
+    atexit.register(stop_spawned)  # also when pytest ends without unconfiguring (an error in a plugin, say)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stop_spawned()
 
 
 @dataclass
