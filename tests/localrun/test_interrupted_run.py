@@ -67,23 +67,32 @@ def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> list[str
     raise AssertionError(f"no {text!r} within {timeout:.0f} s; the run's output:\n{buffer.decode(errors='replace')}")
 
 
+def wait_for_process(marker: str, text: str, timeout: float) -> None:
+    """Until a process of the run has `text` in its command line."""
+    deadline = time.monotonic() + timeout
+    while not any(text in cmd for cmd in processes_with(marker).values()):
+        assert time.monotonic() < deadline, f"no process {text!r} within {timeout:.0f} s"
+        time.sleep(0.05)
+
+
+CASES = [
+    pytest.param(signal.SIGTERM, "running", id="SIGTERM"),
+    pytest.param(signal.SIGINT, "running", id="SIGINT"),
+    pytest.param(signal.SIGHUP, "running", id="SIGHUP"),
+    pytest.param(signal.SIGKILL, "running", id="SIGKILL"),
+    # while a fixture waits for the devhost it started to be ready: the fixture never gets to stop it
+    pytest.param(signal.SIGTERM, "starting", id="SIGTERM-while-starting"),
+]
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name)
-def test_an_interrupted_run_leaves_no_process_behind(signum: signal.Signals, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "when"), CASES)
+def test_an_interrupted_run_leaves_no_process_behind(signum: signal.Signals, when: str, tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
     env = {**os.environ, MARKER: marker}
+    argv = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'run'}"]
     run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-s",
-            "-p",
-            "no:cacheprovider",
-            f"--basetemp={tmp_path / 'run'}",
-            str(SAMPLE),
-        ],
+        [*argv, str(SAMPLE)],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -92,10 +101,13 @@ def test_an_interrupted_run_leaves_no_process_behind(signum: signal.Signals, tmp
         start_new_session=True,
     )
     try:
-        wait_for_line(run, READY, READY_TIMEOUT)
-        started = " ".join(processes_with(marker).values())
-        for kind in ("-m emulators", "azurite", "-m devhost"):  # one from tests/support, one from the local system
-            assert started.count(kind) == 2, f"expected two {kind!r} running, saw {started}"
+        if when == "starting":
+            wait_for_process(marker, "-m devhost --app tests.devhost.sample_app", READY_TIMEOUT)
+        else:
+            wait_for_line(run, READY, READY_TIMEOUT)
+            started = " ".join(processes_with(marker).values())
+            for kind in ("-m emulators", "azurite", "-m devhost"):  # one from tests/support, one from the local system
+                assert started.count(kind) == 2, f"expected two {kind!r} running, saw {started}"
 
         run.send_signal(signum)
         try:
