@@ -1,10 +1,11 @@
 """Child processes of the local run: start, wait for their ready line, tee their output, stop them all.
 
 Every child gets its own process group and is written to a pid file, so a run that crashed (or was killed) leaves
-nothing behind that the next run cannot find and stop. Every child is also started through `spawn`, which ties it to
-this process: on Linux it receives SIGTERM when this process ends, however it ends (even by SIGKILL), and
-`stop_spawned` ends whatever is still running when this process is being stopped (the test suite's conftest calls it
-when pytest is interrupted).
+nothing behind that the next run cannot find and stop. Every child is started through `spawn`, which records it for
+`stop_spawned` (what a process being stopped calls last) and, where END_CHILDREN_WITH_PARENT is set in the
+environment (the test suite sets it), also ties it to this process: on Linux it receives SIGTERM when this process
+ends, however it ends, even by SIGKILL. scripts/run does not set it: a run killed outright leaves its children for the
+next run to find and stop, as it always has.
 """
 
 from __future__ import annotations
@@ -162,19 +163,21 @@ try:
 except (OSError, AttributeError):  # not Linux: the process group and stop_spawned remain
     _prctl = None
 
+END_CHILDREN_WITH_PARENT = "LOCALRUN_END_CHILDREN_WITH_PARENT"  # "1": every spawned child ends with its parent
+
 _spawned: dict[int, subprocess.Popen] = {}  # every child spawn() started, by pid, until it is known to have ended
 _spawned_lock = threading.Lock()
 
 
 def spawn(argv: list[str], **popen_kwargs: Any) -> subprocess.Popen:
-    """`subprocess.Popen(argv, **popen_kwargs)` for a child that must not outlive this process.
+    """`subprocess.Popen(argv, **popen_kwargs)` for a child of the run.
 
     The child leads a process group of its own (a terminal's Ctrl-C reaches this process only, which stops its
-    children in order; and stopping the group stops the child's own children too). On Linux it also asks the kernel
-    for SIGTERM when its parent ends (PR_SET_PDEATHSIG), so even a SIGKILL of this process leaves no child running.
-    The kernel ties that to the thread that starts the child, so only a child started from the main thread asks for
-    it: one started from a worker thread would be stopped when that thread ends. Every spawned child is recorded for
-    `stop_spawned`.
+    children in order; and stopping the group stops the child's own children too), and is recorded for
+    `stop_spawned`. Where END_CHILDREN_WITH_PARENT is "1", the child also asks Linux for SIGTERM when its parent
+    ends (PR_SET_PDEATHSIG), so even a SIGKILL of this process leaves no child running. The kernel ties that to the
+    thread that starts the child, so only a child started from the main thread asks for it: one started from a
+    worker thread would be stopped when that thread ends.
     """
     proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent(os.getpid()), **popen_kwargs)
     with _spawned_lock:
@@ -185,7 +188,9 @@ def spawn(argv: list[str], **popen_kwargs: Any) -> subprocess.Popen:
 
 
 def _die_with_parent(parent: int) -> Callable[[], None] | None:
-    if _prctl is None or threading.current_thread() is not threading.main_thread():
+    if os.environ.get(END_CHILDREN_WITH_PARENT) != "1" or _prctl is None:
+        return None
+    if threading.current_thread() is not threading.main_thread():
         return None
 
     def in_child() -> None:  # between fork and exec: a system call and nothing that could wait for a lock

@@ -5,12 +5,14 @@ app's own adapters pointed at it.
 An interrupted run leaves nothing behind: SIGTERM and SIGHUP end pytest as Ctrl-C does (KeyboardInterrupt, so every
 fixture's teardown stops what it started), and at the end whatever a fixture had no chance to stop (it was
 interrupted while starting it) is stopped too. Every child a fixture starts goes through localrun.processes.spawn,
-which also ends it if pytest itself is killed.
+which, with END_CHILDREN_WITH_PARENT set here (and inherited by every process the run starts, the local system's
+and the soak's included), also ends it if its parent is killed outright, pytest included.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import signal
 import uuid
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from localrun.processes import stop_spawned
+from localrun.processes import END_CHILDREN_WITH_PARENT, stop_spawned
 from shared import roles
 from tests.support.emulators import Emulators, start_emulators
 
@@ -28,6 +30,7 @@ def _interrupted(signum: int, _frame: object) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ[END_CHILDREN_WITH_PARENT] = "1"
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupted)
     atexit.register(stop_spawned)  # also when pytest ends without unconfiguring (an error in a plugin, say)

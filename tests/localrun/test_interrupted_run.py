@@ -24,6 +24,7 @@ MARKER = "CMK_INTERRUPTED_RUN_MARKER"
 READY_TIMEOUT = 120.0  # the whole local system starts and seeds on a busy machine
 EXIT_TIMEOUT = 30.0  # the interrupted pytest tears its fixtures down
 GONE_TIMEOUT = 5.0  # then every process of the run is gone within a few seconds
+pytestmark = pytest.mark.e2e  # each case starts the whole local system (about 20 s)
 
 
 def processes_with(marker: str) -> dict[int, str]:
