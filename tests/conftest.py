@@ -1,43 +1,20 @@
 """Shared across suites: the emulator side of the contract and adapter tests. One emulator process per session, with
 the app's identity holding the role it holds in a real deployment (Key Vault Crypto Officer on the vault), and the
-app's own adapters pointed at it.
-
-An interrupted run leaves nothing behind: SIGTERM and SIGHUP end pytest as Ctrl-C does (KeyboardInterrupt, so every
-fixture's teardown stops what it started), and at the end whatever a fixture had no chance to stop (it was
-interrupted while starting it) is stopped too. Every child a fixture starts goes through localrun.processes.spawn,
-which, with END_CHILDREN_WITH_PARENT set here (and inherited by every process the run starts, the local system's
-and the soak's included), also ends it if its parent is killed outright, pytest included.
-"""
+app's own adapters pointed at it."""
 
 from __future__ import annotations
 
-import atexit
-import os
-import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from localrun.processes import END_CHILDREN_WITH_PARENT, stop_spawned
 from shared import roles
 from tests.support.emulators import Emulators, start_emulators
 
-
-def _interrupted(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"pytest received {signal.Signals(signum).name}")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    os.environ[END_CHILDREN_WITH_PARENT] = "1"
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _interrupted)
-    atexit.register(stop_spawned)  # also when pytest ends without unconfiguring (an error in a plugin, say)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    stop_spawned()
+# An interrupted run (SIGTERM, SIGINT, SIGHUP, even SIGKILL) leaves no process behind: tests/support/interruptions.py
+pytest_plugins = ("tests.support.interruptions",)
 
 
 @dataclass
