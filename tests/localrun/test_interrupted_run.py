@@ -1,7 +1,7 @@
 """An interrupted test run leaves nothing behind: a pytest that brings up the emulators, Azurite, devhost and the
-whole local system is signalled partway (SIGTERM, SIGINT, SIGHUP, or SIGKILL, which it cannot catch), and within a
-few seconds no process of that run is left. A process belongs to the run if its environment carries the run's marker,
-which every child inherits."""
+whole local system is signalled partway (SIGTERM, SIGINT, SIGHUP, or SIGKILL, which it cannot catch; and SIGTERM
+while a fixture still waits for a process it started), and within a few seconds no process of that run is left. A
+process belongs to the run if its environment carries the run's marker, which every child inherits."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.localrun.interrupted_run_sample import READY
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = Path(__file__).with_name("interrupted_run_sample.py")
-MARKER = "CMK_INTERRUPTED_RUN_MARKER"
+MARKER = "INTERRUPTED_TEST_RUN_MARKER"  # no CMK_ prefix: not a setting of the app
 READY_TIMEOUT = 120.0  # the whole local system starts and seeds on a busy machine
 EXIT_TIMEOUT = 30.0  # the interrupted pytest tears its fixtures down
 GONE_TIMEOUT = 5.0  # then every process of the run is gone within a few seconds
