@@ -1,12 +1,17 @@
 """Child processes of the local run: start, wait for their ready line, tee their output, stop them all.
 
 Every child gets its own process group and is written to a pid file, so a run that crashed (or was killed) leaves
-nothing behind that the next run cannot find and stop.
+nothing behind that the next run cannot find and stop. Every child is started through `spawn`, which records it for
+`stop_spawned` (what a process being stopped calls last) and, where END_CHILDREN_WITH_PARENT is set in the
+environment (the test suite sets it), also ties it to this process: on Linux it receives SIGTERM when this process
+ends, however it ends, even by SIGKILL. scripts/run does not set it: a run killed outright leaves its children for the
+next run to find and stop, as it always has.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -16,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @dataclass
@@ -77,7 +82,7 @@ class ProcessGroup:
         self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log_dir.chmod(0o700)
         log_path = self.log_dir / f"{name}.log"
-        proc = subprocess.Popen(
+        proc = spawn(
             argv,
             cwd=cwd,
             env=env,
@@ -86,7 +91,6 @@ class ProcessGroup:
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
-            start_new_session=True,
         )
         child = Child(name, proc, log_path)
         self.children.append(child)
@@ -151,6 +155,70 @@ class ProcessGroup:
                     child.proc.wait(5)
         self.children.clear()
         self.pid_file.unlink(missing_ok=True)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: a child between fork and exec loads nothing
+except (OSError, AttributeError):  # not Linux: the process group and stop_spawned remain
+    _prctl = None
+
+END_CHILDREN_WITH_PARENT = "LOCALRUN_END_CHILDREN_WITH_PARENT"  # "1": every spawned child ends with its parent
+
+_spawned: dict[int, subprocess.Popen] = {}  # every child spawn() started, by pid, until it is known to have ended
+_spawned_lock = threading.Lock()
+
+
+def spawn(argv: list[str], **popen_kwargs: Any) -> subprocess.Popen:
+    """`subprocess.Popen(argv, **popen_kwargs)` for a child of the run.
+
+    The child leads a process group of its own (a terminal's Ctrl-C reaches this process only, which stops its
+    children in order; and stopping the group stops the child's own children too), and is recorded for
+    `stop_spawned`. Where END_CHILDREN_WITH_PARENT is "1", the child also asks Linux for SIGTERM when its parent
+    ends (PR_SET_PDEATHSIG), so even a SIGKILL of this process leaves no child running. The kernel ties that to the
+    thread that starts the child, so only a child started from the main thread asks for it: one started from a
+    worker thread would be stopped when that thread ends.
+    """
+    proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent(os.getpid()), **popen_kwargs)
+    with _spawned_lock:
+        for pid in [pid for pid, known in _spawned.items() if known.returncode is not None]:
+            del _spawned[pid]
+        _spawned[proc.pid] = proc
+    return proc
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    if os.environ.get(END_CHILDREN_WITH_PARENT) != "1" or _prctl is None:
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def in_child() -> None:  # between fork and exec: a system call and nothing that could wait for a lock
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent ended before the request took hold: nobody would stop this child
+            os._exit(1)
+
+    return in_child
+
+
+def stop_spawned(timeout: float = 5.0) -> list[int]:
+    """SIGTERM the process group of every spawned child still running, then SIGKILL what outlives `timeout`: the
+    last word of a process that is being ended, for children whose owner never got to stop them (interrupted while
+    starting them, say). The pids it signalled. Never raises: it runs while this process is going away."""
+    with _spawned_lock:
+        running = [proc for proc in _spawned.values() if proc.poll() is None]
+        _spawned.clear()
+    for proc in running:
+        _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in running:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+    return [proc.pid for proc in running]
 
 
 def _private_log(path: Path) -> IO[str]:

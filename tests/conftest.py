@@ -13,6 +13,9 @@ import pytest
 from shared import roles
 from tests.support.emulators import Emulators, start_emulators
 
+# An interrupted run (SIGTERM, SIGINT, SIGHUP, even SIGKILL) leaves no process behind: tests/support/interruptions.py
+pytest_plugins = ("tests.support.interruptions",)
+
 
 @dataclass
 class CloudForApp:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localrun.processes import spawn
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_APP = "tests.devhost.sample_app:app"
 READY_TIMEOUT_SECONDS = 20.0
@@ -171,7 +173,7 @@ def start_devhost(
         {"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1", "DEVHOST_SAMPLE_RECORD": str(record_path)}
     )
     environment.update(env or {})
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, "-m", "devhost", "--app", app, "--port", "0"],
         cwd=work_dir,
         env=environment,

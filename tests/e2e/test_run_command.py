@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from localrun.processes import ProcessGroup, stop_leftovers
+from localrun.processes import END_CHILDREN_WITH_PARENT, ProcessGroup, stop_leftovers
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP = re.compile(r"^\s+\$ (.+)$")
@@ -23,7 +23,9 @@ class Run:
     """`scripts/run` in its own process group (as from a terminal), its output collected line by line."""
 
     def __init__(self, state_dir: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        # As a user starts it: the run itself ends with pytest, its children are the run's to stop, as in a terminal.
+        ignored = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", END_CHILDREN_WITH_PARENT)
+        env = {k: v for k, v in os.environ.items() if k not in ignored}
         group = ProcessGroup(state_dir.parent / f"{state_dir.name}-test-pids.json", state_dir.parent / "test-logs")
         self.child = group.start(
             "run", ["scripts/run", "--free-ports", "--state-dir", str(state_dir)], env=env, cwd=ROOT

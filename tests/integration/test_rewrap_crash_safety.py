@@ -41,8 +41,10 @@ def azurite(tmp_path_factory) -> Iterator:
 
 
 def _start_worker(config: Path, log: Path) -> subprocess.Popen:
+    from localrun.processes import spawn  # ended with pytest, however pytest ends (tests/conftest.py)
+
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, "-m", "tests.support.rewrap_process", str(config)],
         cwd=ROOT,
         env=env,

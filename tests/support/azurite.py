@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from localrun.processes import spawn
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
 ACCOUNT_NAME = "devstoreaccount1"
@@ -79,7 +81,7 @@ def start_azurite(tmp_dir: Path, *, timeout: float = START_TIMEOUT_SECONDS) -> A
         raise AzuriteStartError(f"{AZURITE_BIN} not found: run `npm ci` in {REPO_ROOT} (scripts/setup does)")
     tmp_dir = Path(tmp_dir)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
+    process = spawn(
         [
             str(AZURITE_BIN),
             "--inMemoryPersistence",

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localrun.processes import spawn
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_SECONDS = 20.0
 
@@ -266,7 +268,7 @@ def start_emulators(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()
     with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
+        process = spawn(
             command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
         )
     line = _read_ready_line(process, READY_TIMEOUT_SECONDS)
