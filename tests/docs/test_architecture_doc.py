@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from tests.docs.tables import rows
@@ -37,10 +36,3 @@ def test_the_functions_table_lists_every_registered_function_under_its_trigger_a
     assert set(documented) == set(registered)
     for name, words in registered.items():
         assert documented[name].startswith(words), (name, documented[name])
-
-
-def test_the_pages_link_to_each_other_and_every_link_resolves():
-    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "SECURITY.md"]
-    for page in pages:
-        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
-            assert (page.parent / target).exists(), f"{page.name}: {target}"
