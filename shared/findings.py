@@ -1,7 +1,7 @@
 """Every finding the compliance report can raise: its code, its severity and what it means, in one place.
 
-The codes are an API (alert rules, dashboards and the README table match on them), so they live in one enum that the
-report, the README and the tests all read; a code cannot be renamed in one place and forgotten in another. Each
+The codes are an API (alert rules, dashboards and docs/operating.md's table match on them), so they live in one enum
+that the report, the docs and the tests all read; a code cannot be renamed in one place and forgotten in another. Each
 code has one severity, so a rule written against a code never sees it change weight.
 """
 
