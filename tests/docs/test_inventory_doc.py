@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from shared.inventory import InventoryError, parse_inventory
-from shared.inventory_check_cli import main as check_main
+from shared.inventory.check import main as check_main
 from tests.docs.tables import rows
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """Validate an inventory file offline, exactly as the app does when it loads it, and say what it describes.
 
-    python -m shared.inventory_check_cli [PATH] [--set NAME=VALUE ...] [--no-env]
+    python -m shared.inventory.check [PATH] [--set NAME=VALUE ...] [--no-env]
 
 PATH defaults to the app's (`CMK_INVENTORY_PATH`, else the reference inventory). Placeholders are filled from the
 environment, as the app fills them from its settings, and `--set` overrides one; `--no-env` fills them from `--set`
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO
 
 from shared.inventory import Inventory, InventoryError, inventory_path, load_inventory
-from shared.inventory_consumers import dek_table_problems
+from shared.inventory.consumers import dek_table_problems
 
 DEFAULT_DEK_TABLE = "cmkdeks"
 
@@ -54,7 +54,7 @@ def summary(inventory: Inventory) -> dict:
 def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    parser = argparse.ArgumentParser(prog="python -m shared.inventory_check_cli", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m shared.inventory.check", description=__doc__.split("\n")[0])
     parser.add_argument("path", nargs="?", help="the inventory file (default: CMK_INVENTORY_PATH or the reference)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="fill one placeholder")
     parser.add_argument("--no-env", action="store_true", help="do not fill placeholders from the environment")
