@@ -147,8 +147,11 @@ def test_invocations_are_logged_like_core_tools(devhost: DevHost) -> None:
         ),
         start=start,
     )
-    done = devhost.wait_for_line(lambda line: bool(executed_line("echo", "Succeeded").search(line)), start=start)
-    assert executed_line("echo", "Succeeded").search(done).group(1) == invocation_id
+    # This invocation's own line: an earlier test's echo may still be logging after `start` on a busy machine.
+    done = devhost.wait_for_line(
+        lambda line: bool((m := executed_line("echo", "Succeeded").search(line)) and m.group(1) == invocation_id),
+        start=start,
+    )
     assert re.match(r"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] ", done)
 
 
