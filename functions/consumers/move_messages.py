@@ -33,9 +33,9 @@ class MoveMessage:
     started_at: datetime | None = None  # follow: when this move was first tried (app's clock)
 
     def following(self, target: str, operation_url: str | None, started_at: datetime) -> MoveMessage:
-        return replace(
-            self, phase="follow", target=target, operation_url=operation_url, started_at=self.started_at or started_at
-        )
+        """The follow-up of this move; `started_at` is when what it waits on began (its own PATCH, or its wait for
+        a resource busy with another operation)."""
+        return replace(self, phase="follow", target=target, operation_url=operation_url, started_at=started_at)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -138,15 +138,20 @@ def _send(msg: MoveMessage, managed, consumer, target: str, claim: Claim, p: _Po
         started = p.consumers.start_move(kind, rid, target)
     except OperationInProgress as busy:
         # Another operation runs on the resource (perhaps this move's own PATCH, sent before a crash): in progress,
-        # not a failure. The follow-up watches the resource and sends the PATCH once it is free.
-        p.queue.send(msg.following(target, None, started_at).to_json(), delay_seconds=p.delay)
+        # not a failure. The follow-up watches the resource and sends the PATCH once it is free; only a resource
+        # still busy past the deadline is given up on (a clock that jumped is no reason while the way is free).
+        if _overdue(msg, p):
+            return _gave_up(msg, managed, consumer, target, claim, p)
+        p.queue.send(msg.following(target, None, msg.started_at or started_at).to_json(), delay_seconds=p.delay)
         return MoveResult(managed.name, rid, "in-progress", target, {"busy": busy.code})
     except TRANSIENT:
         p.claims.release(claim)
         raise  # the host retries the message
     except CmkError as exc:
         return _failed(msg, managed, consumer, target, claim, p, f"{exc.code}: {exc}")
-    p.queue.send(msg.following(target, started.operation_url, started_at).to_json(), delay_seconds=p.delay)
+    # The deadline of a running operation counts from its own PATCH, not from a wait for the resource before it.
+    sent_at = p.clock.now()
+    p.queue.send(msg.following(target, started.operation_url, sent_at).to_json(), delay_seconds=p.delay)
     _record(p, msg, managed, "started", target, {"operation": started.operation_url is not None})
     return MoveResult(managed.name, rid, "started", target, {"operation_url": started.operation_url})
 
@@ -161,8 +166,6 @@ def _follow(msg: MoveMessage, managed, consumer, current, p: _Ports) -> MoveResu
         state = p.consumers.get_state(kind, rid)
         if _on(state, target):
             return _succeeded(msg, managed, consumer, current, target, claim, p, state)
-        if _overdue(msg, p):
-            return _gave_up(msg, managed, consumer, target, claim, p)
         return _send(msg, managed, consumer, target, claim, p, started_at=msg.started_at)
     status = p.consumers.move_status(kind, rid, msg.operation_url)
     if status.status == "InProgress":

@@ -257,3 +257,22 @@ def test_a_poisoned_move_alerts_with_the_consumer_and_nothing_else(world):
     assert world.alerts.published == [alert]
     odd = alert_poisoned_move({"version": 9}, alerts=world.alerts)
     assert odd.data == {"malformed": "version"}
+
+
+def test_a_move_that_waited_on_another_operation_sends_its_patch_once_free_even_after_the_clock_jumped(world):
+    """Found by the soak (seed 2, two NotMoved alerts for moves that then had nothing in their way): a follow-up
+    that waited out another operation's 409 gave up on its age before trying the PATCH, when the emulated clock had
+    jumped past two hours while the other operation finished. Only an operation still running past the deadline is
+    given up on."""
+    world.consumers.lro_duration = LRO
+    server = _server(world)
+    before = _key_url(world)
+    new = _rotate(world)
+    world.consumers.start_move(server.kind.value, server.resource_id, before)  # an unrelated change of the server
+    _event(world, new.version)
+    [busy] = _step(world)
+    assert busy.action == "in-progress"  # the 409: waits for the resource, no operation of its own yet
+    world.clock.advance(GIVE_UP_AFTER + timedelta(days=2))  # the other operation is long done
+    results = _drain(world)
+    assert results[-1].action == "moved" and _key_url(world) == new.key_id
+    assert world.alerts.published == []
