@@ -987,9 +987,13 @@ class Soak:
         expected = sum(self.expected_rotations.values())
         counted = Counter(v.invariant for v in self.violations)
         alerts: Counter[str] = Counter()
+        high: list[str] = []  # why each high or critical alert went out: an alert nobody can act on is a defect too
         with contextlib.suppress(Exception):
             for event in self.cloud.admin("GET", "/eventgrid/topic-events")["value"]:
                 alerts[event.get("type", "?")] += 1
+                data = event.get("data") or {}
+                if data.get("severity") in ("high", "critical") and len(high) < MAX_VIOLATIONS_SHOWN:
+                    high.append(f"{event.get('type')}: {str(data.get('message', ''))[:300]}")
         azure_time = self.azure_time()
         return {
             "days": self.config.days,
@@ -1005,6 +1009,7 @@ class Soak:
             "drift_remediated": self.drift_remediated,
             "faults": dict(sorted(self.faults.items())),
             "alerts": dict(sorted(alerts.items())),
+            "high_alerts": high,
             "invariant_violations": len(self.violations),
             "violations_by_invariant": dict(sorted(counted.items())),
             "key_material_leaks": len(getattr(self, "leaks", [])) if hasattr(self, "leaks") else None,
