@@ -15,7 +15,7 @@ ARM's PATCH of a MySQL flexible server's (or a disk encryption set's) key takes 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -81,10 +81,20 @@ def move_consumer(
     msg = parse_move_message(message)
     managed, consumer = _consumer_of(inventory, msg)
     ports = _Ports(vault, consumers, claims, audit, alerts, clock, move_queue, follow_up_delay)
-    current = vault.get_key(managed.ref)  # a failure raises: the host retries the message
-    if msg.phase == "start":
-        return _start(msg, managed, consumer, current, ports)
-    return _follow(msg, managed, consumer, current, ports)
+    try:
+        current = vault.get_key(managed.ref)
+        if msg.phase == "start":
+            return _start(msg, managed, consumer, current, ports)
+        return _follow(msg, managed, consumer, current, ports)
+    except TRANSIENT as exc:
+        # ARM or Key Vault briefly unavailable: the move looks again after the follow-up delay, holding whatever
+        # claim it holds, rather than spending the host's few quick retries and ending poisoned with a high alert.
+        # Past the deadline it raises after all: the host's retries, then the poison alert, have the last word.
+        started = msg.started_at or clock.now()
+        if clock.now() - started > GIVE_UP_AFTER:
+            raise
+        move_queue.send(replace(msg, started_at=started).to_json(), delay_seconds=follow_up_delay)
+        return MoveResult(managed.name, msg.resource_id, "retry-later", msg.target or "", {"error": exc.code})
 
 
 @dataclass(frozen=True)
@@ -136,17 +146,15 @@ def _send(msg: MoveMessage, managed, consumer, target: str, claim: Claim, p: _Po
     kind, rid = msg.kind, msg.resource_id
     try:
         started = p.consumers.start_move(kind, rid, target)
-    except OperationInProgress as busy:
-        # Another operation runs on the resource (perhaps this move's own PATCH, sent before a crash): in progress,
-        # not a failure. The follow-up watches the resource and sends the PATCH once it is free; only a resource
-        # still busy past the deadline is given up on (a clock that jumped is no reason while the way is free).
+    except (OperationInProgress, *TRANSIENT) as busy:
+        # Another operation runs on the resource (perhaps this move's own PATCH, sent before a crash), or ARM is
+        # briefly unavailable: in progress, not a failure. The follow-up, holding the claim, looks again and sends
+        # the PATCH once the way is free; only a way still blocked past the deadline is given up on (a clock that
+        # jumped is no reason while the way is free).
         if _overdue(msg, p):
             return _gave_up(msg, managed, consumer, target, claim, p)
         p.queue.send(msg.following(target, None, msg.started_at or started_at).to_json(), delay_seconds=p.delay)
         return MoveResult(managed.name, rid, "in-progress", target, {"busy": busy.code})
-    except TRANSIENT:
-        p.claims.release(claim)
-        raise  # the host retries the message
     except CmkError as exc:
         return _failed(msg, managed, consumer, target, claim, p, f"{exc.code}: {exc}")
     # The deadline of a running operation counts from its own PATCH, not from a wait for the resource before it.
