@@ -6,13 +6,14 @@ suite runs each fake and its adapter (against the local emulators) through the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from shared.audit import AuditRecord
 from shared.coordination.budget import BudgetGrant
 from shared.coordination.claims import Claim, ClaimResult
+from shared.errors import CmkError
 from shared.model import (
     Alert,
     ConsumerState,
@@ -28,6 +29,9 @@ from shared.moves import MoveStarted, MoveStatus
 from shared.revocation import Revocation
 from shared.roles.definitions import RoleDefinition
 from shared.vault_settings import VaultSettings
+
+if TYPE_CHECKING:  # shared.envelope imports this module
+    from shared.envelope import QuarantinedDek
 
 WRAP_ALGORITHM = "RSA-OAEP-256"
 
@@ -118,22 +122,52 @@ class Vaults(Protocol):
 
 @runtime_checkable
 class DekStore(Protocol):
-    """The DEK registry (Table Storage). Writes are ETag-guarded; PreconditionFailed on a stale ETag."""
+    """The DEK registry (Table Storage). Writes are ETag-guarded; PreconditionFailed on a stale ETag.
+
+    Every write also keeps the count of DEKs per key version in each shard, in the same atomic step as the DEK rows
+    (shared.envelope.counts): `shard_counts` answers from those counters without reading a DEK row."""
 
     def add(self, dek: WrappedDek) -> WrappedDek:
         """Insert; Conflict when (partition, dek_id) exists. Returns the entity with its ETag."""
+
+    def add_many(self, deks: Sequence[WrappedDek]) -> list[WrappedDek]:
+        """Insert DEKs of one partition together, all or none (a bulk seed); Conflict when one exists."""
 
     def get(self, partition: str, dek_id: str) -> WrappedDek: ...
 
     def replace(self, dek: WrappedDek) -> WrappedDek:
         """Replace if `dek.etag` still matches; PreconditionFailed otherwise."""
 
+    def replace_many(self, changes: Sequence[tuple[WrappedDek, WrappedDek]]) -> list[WrappedDek | CmkError]:
+        """(as read, replacement) pairs of one partition, each If-Match on the read's ETag, written together; per
+        pair in order the stored replacement, or its own PreconditionFailed / NotFound (the others still written)."""
+
+    def delete(self, dek: WrappedDek) -> None:
+        """Delete if `dek.etag` still matches; PreconditionFailed otherwise, NotFound when gone."""
+
     def list_page(self, partition: str, continuation: str | None = None, page_size: int = 100) -> Page: ...
 
     def partitions(self) -> list[str]: ...
 
+    def shard_counts(self, key: KeyRef) -> dict[str, dict[str, int]]:
+        """Shard -> {normalised versioned key id: DEKs} of `key`, from its counters: no scan of DEK rows."""
+
     def count_by_key_id(self, key: KeyRef) -> dict[str, int]:
-        """How many DEKs depend on each versioned key id of `key`."""
+        """How many DEKs depend on each versioned key id of `key`, by a scan of every DEK row (reconciliation)."""
+
+    def reconcile(self, key: KeyRef) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        """Correct `key`'s counters against a scan; shard -> (counted, found) for each corrected."""
+
+    def probe(self, key_id: str) -> bool:
+        """Whether one bounded query finds a DEK under the versioned `key_id` (never a full scan)."""
+
+    def quarantine(self, entry: QuarantinedDek) -> bool:
+        """Record a DEK the re-wrap cannot move; False when it already was (its alert went out then)."""
+
+    def quarantined(self, key: KeyRef) -> list[QuarantinedDek]: ...
+
+    def release(self, key: KeyRef, partition: str, dek_id: str) -> bool:
+        """Take a DEK out of quarantine; False when it was not in it."""
 
 
 @runtime_checkable

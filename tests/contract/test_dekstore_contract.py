@@ -219,3 +219,127 @@ def test_the_stored_entity_layout_is_pinned(azurite):
         "Format": 1,
     }
     assert isinstance(entity["Wrapped"], bytes)  # Edm.Binary, not a base64 string
+
+
+# ---- counters: counts without scans ------------------------------------------------------------------------------
+def _moved(read: WrappedDek, version: str) -> WrappedDek:
+    return dataclasses.replace(
+        read, key_id=KEY.version_id(version), previous_key_id=read.key_id, previous_wrapped=read.wrapped
+    )
+
+
+def test_counters_follow_every_write_and_agree_with_a_scan(store):
+    a = store.add(_dek("a", "v1"))
+    store.add(_dek("b", "v1"))
+    store.add_many([_dek(f"m{i}", "v1", partition="p1") for i in range(5)])
+    store.add(_dek("o", "v1", key=OTHER))
+    assert store.shard_counts(KEY) == {"p0": {KEY.version_id("v1"): 2}, "p1": {KEY.version_id("v1"): 5}}
+    store.replace(_moved(a, "v2"))
+    page = store.list_page("p1").items
+    outcomes = store.replace_many([(d, _moved(d, "v2")) for d in page[:3]])
+    assert all(isinstance(o, WrappedDek) for o in outcomes)
+    store.delete(store.get("p1", "m4"))
+    assert store.shard_counts(KEY) == {
+        "p0": {KEY.version_id("v1"): 1, KEY.version_id("v2"): 1},
+        "p1": {KEY.version_id("v1"): 1, KEY.version_id("v2"): 3},
+    }
+    assert store.shard_counts(OTHER) == {"p0": {OTHER.version_id("v1"): 1}}
+    total: dict[str, int] = {}
+    for counts in store.shard_counts(KEY).values():
+        for k, n in counts.items():
+            total[k] = total.get(k, 0) + n
+    assert total == store.count_by_key_id(KEY)
+    assert store.reconcile(KEY) == {}
+    assert [d.dek_id for d in store.list_page("p0").items] == ["a", "b", "o"]  # a counter row is never listed as a DEK
+    assert store.partitions() == ["p0", "p1"]
+
+
+def test_a_failed_write_changes_neither_rows_nor_counts(store):
+    read = store.add(_dek("a", "v1"))
+    store.add(_dek("b", "v1"))
+    with pytest.raises(Conflict):
+        store.add_many([_dek("c", "v1"), _dek("a", "v1")])  # one exists: none is written, nothing counted
+    with pytest.raises(NotFound):
+        store.get("p0", "c")
+    store.replace(_moved(read, "v2"))
+    with pytest.raises(PreconditionFailed):
+        store.delete(read)  # stale ETag
+    stale = store.replace_many([(read, _moved(read, "v3")), (store.get("p0", "b"), _moved(store.get("p0", "b"), "v3"))])
+    assert isinstance(stale[0], PreconditionFailed) and isinstance(stale[1], WrappedDek)
+    assert store.shard_counts(KEY) == {"p0": {KEY.version_id("v2"): 1, KEY.version_id("v3"): 1}}
+    assert store.reconcile(KEY) == {}
+
+
+def test_racing_writers_keep_the_counter_exact(store):
+    """Writers on one shard race for its counter (ETag-guarded): whatever the interleaving, it ends equal to a scan."""
+    reads = [store.add(_dek(f"r{i}", "v1")) for i in range(RACERS * 3)]
+    barrier = threading.Barrier(RACERS)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        store.add(_dek(f"new{i}", "v1"))
+        for read in reads[i * 3 : i * 3 + 3]:
+            store.replace(_moved(read, "v2"))
+        store.add(_dek(f"late{i}", "v2"))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.shard_counts(KEY) == {"p0": {KEY.version_id("v1"): RACERS, KEY.version_id("v2"): RACERS * 4}}
+    assert store.reconcile(KEY) == {}
+
+
+def test_reconcile_finds_and_corrects_a_counter_that_drifted(store, azurite_or_none):
+    store.add(_dek("a", "v1"))
+    store.add(_dek("b", "v2", partition="p1"))
+    _put_counter_off(store, azurite_or_none, "p0", {KEY.version_id("v1"): 5})
+    assert store.shard_counts(KEY)["p0"] == {KEY.version_id("v1"): 5}
+    drift = store.reconcile(KEY)
+    assert drift == {"p0": ({KEY.version_id("v1"): 5}, {KEY.version_id("v1"): 1})}
+    assert store.shard_counts(KEY) == {"p0": {KEY.version_id("v1"): 1}, "p1": {KEY.version_id("v2"): 1}}
+    assert store.reconcile(KEY) == {}
+
+
+def test_the_probe_finds_a_dek_the_counters_missed(store):
+    store.add(_dek("a", "v1"))
+    assert store.probe(KEY.version_id("v1"))
+    assert store.probe("https://KV.vault.azure.net:443/keys/MySQL-Encryption-Key/v1")
+    assert not store.probe(KEY.version_id("v2"))
+
+
+def test_quarantine_is_recorded_once_listed_per_key_and_released(store):
+    from datetime import UTC, datetime
+
+    from shared.envelope import QuarantinedDek
+
+    entry = QuarantinedDek(KEY.version_id("v1"), "p0", "tenant/a", "KcvMismatch", datetime(2026, 12, 1, tzinfo=UTC))
+    assert store.quarantine(entry) is True
+    assert store.quarantine(entry) is False  # already there: its alert went out the first time
+    store.quarantine(dataclasses.replace(entry, key_id=OTHER.version_id("v1")))
+    assert store.quarantined(KEY) == [entry]
+    assert store.quarantined(KeyRef("https://KV.vault.azure.net:443", KEY.name)) == [entry]
+    assert store.release(KEY, "p0", "tenant/a") is True
+    assert store.release(KEY, "p0", "tenant/a") is False
+    assert store.quarantined(KEY) == []
+    assert len(store.quarantined(OTHER)) == 1
+
+
+@pytest.fixture
+def azurite_or_none(store, request):
+    return None if isinstance(store, FakeDekStore) else request.getfixturevalue("azurite")
+
+
+def _put_counter_off(store, azurite, partition: str, counts: dict[str, int]) -> None:
+    """Drift as a bug or a hand edit would leave it: the counter row rewritten behind the store's back."""
+    if azurite is None:
+        store._counts[partition] = dict(counts)
+        return
+    from azure.data.tables import TableClient, UpdateMode
+
+    from shared.azure.dekcounts import counter_entity
+
+    raw = TableClient.from_connection_string(azurite.connection_string, table_name=store._table.name)
+    versions = {k.rpartition("/")[2]: n for k, n in counts.items()}
+    raw.upsert_entity(counter_entity(partition, partition, KEY.versionless_id, versions), mode=UpdateMode.REPLACE)

@@ -1,0 +1,207 @@
+"""What TableDekStore reads and repairs beside its DEK rows: the counters, their daily reconciliation against a scan,
+the retirement guard's bounded probe, and the quarantine (row layouts in shared.azure.dekcounts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from shared.azure.dekcounts import (
+    META_PARTITION,
+    counter_counts,
+    counter_entity,
+    counter_key,
+    directory_prefix,
+    quarantine_entity,
+    quarantine_from,
+    quarantine_key,
+    quarantine_prefix,
+    range_clause,
+    range_parameters,
+    versioned,
+)
+from shared.azure.errors import SDK_ERRORS, translate_error
+from shared.azure.tables import checked_key, unescape_key
+from shared.envelope import QuarantinedDek
+from shared.errors import NotFound, UnexpectedResponse
+from shared.model import PRIVATE_LINK_ALIASES, KeyRef, normalize_key_id
+
+RECONCILE_ATTEMPTS = 3
+
+
+class CounterReads:
+    """Mixed into TableDekStore: needs `_table` (a LazyTable) and `_known` (its counter cache)."""
+
+    _table: Any
+    _known: dict
+
+    def _list_in_directory(self, base: str, pk: str, partition: str) -> None: ...
+
+    def shard_counts(self, key: KeyRef) -> dict[str, dict[str, int]]:
+        """Shard -> {normalised versioned id: DEKs} from `key`'s counters: a range query and one read per shard."""
+        base = key.normalized_id
+        out: dict[str, dict[str, int]] = {}
+        for pk, partition in self._directory(base):
+            etag, counts = self._read_counter(pk, base)
+            if etag is not None:
+                out[partition] = versioned(base, counts)
+        return out
+
+    def reconcile(self, key: KeyRef) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+        """Compare `key`'s counters with a scan of its DEK rows and correct any that differ: shard -> (counted,
+        found) for each one corrected (empty: no drift). A correction is If-Match on the counter read before its
+        shard was scanned, so a write racing it makes it look again instead of overwriting a newer count."""
+        base = key.normalized_id
+        counted = self.shard_counts(key)
+        found = self._scan(key)
+        drift = {}
+        for partition in sorted(set(counted) | set(found)):
+            if counted.get(partition, {}) == found.get(partition, {}):
+                continue
+            for _ in range(RECONCILE_ATTEMPTS):
+                pk = _pk(partition)
+                etag, counts = self._read_counter(pk, base)
+                now = self._scan(key, pk).get(partition, {})
+                if versioned(base, counts) == now:
+                    break  # a write in between had it right
+                versions = {k.rpartition("/")[2]: n for k, n in now.items()}
+                entity = counter_entity(pk, partition, base, versions)
+                try:
+                    if etag is None:
+                        self._list_in_directory(base, pk, partition)
+                        self._table.ensure().create_entity(entity)
+                    else:
+                        self._table.ensure().update_entity(
+                            entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                        )
+                except (ResourceExistsError, ResourceModifiedError):
+                    continue
+                except SDK_ERRORS as exc:
+                    raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+                self._known.pop((pk, base), None)
+                drift[partition] = (versioned(base, counts), now)
+                break
+        return drift
+
+    def probe(self, key_id: str) -> bool:
+        """Whether one bounded query (its first response only, one row asked) finds a DEK wrapped under `key_id`:
+        the retirement guard's check that the counters have not missed one. Never follows a continuation."""
+        base, _, version = normalize_key_id(key_id).rpartition("/")
+        bases = stored_key_bases(KeyRef(base.rpartition("/keys/")[0], base.rpartition("/keys/")[2]))
+        clause = " or ".join(f"KeyBase eq @b{i}" for i in range(len(bases)))
+        versions = sorted({version, key_id.rstrip("/").rpartition("/")[2]})
+        vclause = " or ".join(f"KeyVersion eq @v{i}" for i in range(len(versions)))
+        parameters = {f"b{i}": b for i, b in enumerate(bases)} | {f"v{i}": v for i, v in enumerate(versions)}
+        try:
+            pages = (
+                self._table.ensure()
+                .query_entities(
+                    f"( {clause} ) and ( {vclause} )",
+                    parameters=parameters,
+                    select=["PartitionKey"],
+                    results_per_page=1,
+                )
+                .by_page()
+            )
+            return any(True for _ in next(pages, []))
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+
+    def quarantine(self, entry: QuarantinedDek) -> bool:
+        """Record `entry`; False when that DEK was already quarantined (so its alert went out already)."""
+        try:
+            self._table.ensure().create_entity(quarantine_entity(entry))
+        except ResourceExistsError:
+            return False
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        return True
+
+    def quarantined(self, key: KeyRef) -> list[QuarantinedDek]:
+        prefix = quarantine_prefix(key.normalized_id)
+        try:
+            rows = self._table.ensure().query_entities(range_clause(prefix), parameters=range_parameters(prefix))
+            return [quarantine_from(r) for r in rows]
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+
+    def release(self, key: KeyRef, partition: str, dek_id: str) -> bool:
+        """Take a DEK out of quarantine; False when it was not in it."""
+        row = quarantine_key(key.normalized_id, partition, dek_id)
+        try:
+            self._table.ensure().get_entity(META_PARTITION, row)
+            self._table.ensure().delete_entity(META_PARTITION, row)
+        except ResourceNotFoundError:
+            return False
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        return True
+
+    # ---- reads ------------------------------------------------------------------------------------------------
+    def _read_counter(self, pk: str, base: str) -> tuple[str | None, dict[str, int]]:
+        try:
+            entity = self._table.ensure().get_entity(pk, counter_key(base))
+        except ResourceNotFoundError:
+            return None, {}
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        try:
+            return entity.metadata["etag"], counter_counts(entity)
+        except ValueError as exc:
+            raise UnexpectedResponse(str(exc)) from None
+
+    def _directory(self, base: str) -> list[tuple[str, str]]:
+        prefix = directory_prefix(base)
+        try:
+            rows = self._table.ensure().query_entities(
+                range_clause(prefix), parameters=range_parameters(prefix), select=["RowKey", "Partition"]
+            )
+            return [(r["RowKey"][len(prefix) :], r["Partition"]) for r in rows]
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+
+    def _scan(self, key: KeyRef, pk: str | None = None) -> dict[str, dict[str, int]]:
+        """Shard -> {normalised versioned id: DEKs} by reading every DEK row of `key` (in `pk` only when given)."""
+        bases = stored_key_bases(key)
+        clause = "( " + " or ".join(f"KeyBase eq @b{i}" for i in range(len(bases))) + " )"
+        parameters = {f"b{i}": b for i, b in enumerate(bases)}
+        if pk is not None:
+            clause, parameters["pk"] = f"PartitionKey eq @pk and {clause}", pk
+        out: dict[str, dict[str, int]] = {}
+        try:
+            for row in self._table.ensure().query_entities(
+                clause, parameters=parameters, select=["PartitionKey", "KeyId"]
+            ):
+                counts = out.setdefault(unescape_key(row["PartitionKey"]), {})
+                key_id = normalize_key_id(row["KeyId"])
+                counts[key_id] = counts.get(key_id, 0) + 1
+        except SDK_ERRORS as exc:
+            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        return out
+
+
+def _pk(partition: str) -> str:
+    return checked_key("partition", partition)
+
+
+def stored_key_bases(key: KeyRef) -> list[str]:
+    """Every KeyBase value a DEK of `key` may carry: the normalised base first, then the forms rows written before
+    normalisation may hold (lower-cased URL with or without `:443`, under the vault's host or its private-link
+    alias)."""
+    canonical = key.normalized_id
+    scheme, _, rest = canonical.partition("://")
+    host, _, path = rest.partition("/")
+    hosts = [host]
+    for alias, public in PRIVATE_LINK_ALIASES:
+        if host.endswith(public):
+            hosts.append(host.removesuffix(public) + alias)
+    forms = [canonical]
+    for h in hosts:
+        for netloc in (h, f"{h}:443") if ":" not in h else (h,):  # a host with its own port has no other form
+            form = f"{scheme}://{netloc}/{path}"
+            if form not in forms:
+                forms.append(form)
+    return forms
