@@ -1,6 +1,7 @@
 """`GET /api/keys`: the compliance report, and for each key what depends on it right now.
 
-Per key: how many DEKs sit on each version, which version each Azure consumer uses and whether it can reach it, and
+Per key: how many DEKs sit on each version (the registry's counters: a read per shard, however many DEKs), the DEKs
+the re-wrap could not move (quarantined), which version each Azure consumer uses and whether it can reach it, and
 the re-wrap to the current version (processed, succeeded, failed, remaining, running) as the audit trail's page
 records and the registry's counts tell it. A part that cannot be read says so in place instead of failing the answer.
 """
@@ -12,6 +13,7 @@ from typing import Any
 from functions.compliance.report import report_keys
 from functions.sweep_dependents import STALL_AFTER
 from shared.arm_ids import last_segment
+from shared.envelope import count_by_version
 from shared.errors import CmkError
 from shared.model import ConsumerKind, same_key_id
 from shared.ports import (
@@ -25,6 +27,8 @@ from shared.ports import (
     RoleDefinitions,
     Vaults,
 )
+
+MAX_SHOWN = 50  # quarantined DEKs listed in full per key
 
 
 def keys_status(
@@ -105,14 +109,25 @@ def dependents(
     if not managed.consumers_of(ConsumerKind.DEK_TABLE):
         return out
     try:
-        counts = dekstore.count_by_key_id(managed.ref)
+        counts = count_by_version(dekstore.shard_counts(managed.ref))
     except CmkError as exc:
         out["deks"] = {"error": exc.code}
         return out
     out["deks_by_version"] = {last_segment(k): n for k, n in sorted(counts.items())}
+    out["quarantined"] = _quarantined(managed, dekstore)
     if current_id:
         out["rewrap"] = _rewrap_progress(managed, current_id, counts, audit=audit, clock=clock)
     return out
+
+
+def _quarantined(managed: Any, dekstore: DekStore) -> dict[str, Any]:
+    """The DEKs the re-wrap refused to move (KCV mismatch, a version that refuses): they stay where they are until an
+    operator releases them (POST /api/quarantine/release) or they move; the first MAX_SHOWN in full."""
+    try:
+        entries = dekstore.quarantined(managed.ref)
+    except CmkError as exc:
+        return {"error": exc.code}
+    return {"count": len(entries), "deks": [q.to_json() for q in entries[:MAX_SHOWN]]}
 
 
 def _rewrap_progress(managed: Any, current_id: str, counts: dict[str, int], *, audit: AuditTrail, clock: Clock) -> dict:

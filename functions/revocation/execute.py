@@ -23,6 +23,7 @@ from functions.revocation.common import (
     send_alert,
 )
 from functions.revocation.plan import RevocationPlan, plan_revocation
+from shared.envelope import count_by_version
 from shared.errors import (
     CmkError,
     Conflict,
@@ -77,7 +78,7 @@ def _dek_count(managed: Any, dekstore: DekStore) -> int | None:
     if not any(c.kind is ConsumerKind.DEK_TABLE for c in managed.consumers):
         return 0
     try:
-        return sum(dekstore.count_by_key_id(managed.ref).values())
+        return sum(count_by_version(dekstore.shard_counts(managed.ref)).values())  # counters: no scan
     except CmkError:
         return None
 

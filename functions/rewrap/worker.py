@@ -26,7 +26,7 @@ from typing import Any
 
 from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
 from shared.audit import AuditRecord
-from shared.envelope.deks import rewrapped, unwrap_checked
+from shared.envelope import count_by_version, rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
 from shared.inventory.model import UnknownKey
 from shared.model import Alert, KeyVersion, Severity, WrappedDek, normalize_key_id, same_key_id
@@ -317,7 +317,7 @@ def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str) -> Alert:
 def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, clock: Clock) -> Alert | None:
     """When no DEK of the key remains on another version: the one "re-wrap completed" alert (a claim makes it one,
     whichever shard finishes last, on whichever instance)."""
-    counts = dekstore.count_by_key_id(managed.ref)
+    counts = count_by_version(dekstore.shard_counts(managed.ref))  # the counters: a read per shard, no scan
     remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
     if remaining:
         return None

@@ -5,6 +5,10 @@ and geo-backup key, a disk encryption set's active and previous keys), it is not
 period has passed since its successor appeared. The sweep then disables it (enforce mode, with `retire_after` set):
 planned, recorded, executed, then verified by reading it back. An unreadable consumer or registry blocks: not
 knowing is never permission. Only an operator's explicit crypto-shred (revocation) bypasses this guard.
+
+The DEKs are counted by the registry's counters (a read per shard, never a scan of the table); a version they
+count none on is probed once more by one bounded query, so a DEK the counters missed (a row from before counters, a
+drift the daily reconciliation has not corrected yet) still blocks whenever that query meets it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.audit import AuditRecord
+from shared.envelope import count_by_version
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, KeyVersion, Severity, normalize_key_id, same_key_id
 from shared.ports import Alerts, AuditTrail, Clock, Consumers, DekStore, KeyVault
@@ -93,7 +98,7 @@ def retire_unused_versions(
     versions = vault.list_versions(managed.ref)
     current = vault.get_key(managed.ref)
     try:
-        counts: dict[str, int] | None = dekstore.count_by_key_id(managed.ref)
+        counts: dict[str, int] | None = count_by_version(dekstore.shard_counts(managed.ref))
     except CmkError:
         counts = None
     in_use = consumer_key_ids(managed, consumers)
@@ -111,12 +116,23 @@ def retire_unused_versions(
             grace=managed.rotation.retire_after,
             now=now,
         )
+        if not blockers:
+            blockers = _probe(dekstore, version)
         decision = RetirementDecision(version.version, not blockers, blockers)
         decisions.append(decision)
         if blockers or not enforce:
             continue
         _retire(managed, version, vault=vault, audit=audit, alerts=alerts, clock=clock)
     return decisions
+
+
+def _probe(dekstore: DekStore, version: KeyVersion) -> tuple[str, ...]:
+    """The one bounded probe behind counters that count no DEK on `version`: a blocker if it finds one, or fails."""
+    try:
+        found = dekstore.probe(version.key_id)
+    except CmkError:
+        return ("the DEK registry could not be probed",)
+    return ("a DEK depends on it that the counters missed (the reconciliation will count it)",) if found else ()
 
 
 def _retire(managed: Any, version: KeyVersion, *, vault: KeyVault, audit: AuditTrail, alerts: Alerts, clock: Clock):

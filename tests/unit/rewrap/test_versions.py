@@ -71,7 +71,10 @@ def test_an_unreadable_dek_registry_blocks_retirement(world):
     from shared.errors import ServiceUnavailable
 
     class Unreadable:
-        def count_by_key_id(self, key):
+        def shard_counts(self, key):
+            raise ServiceUnavailable("the DEK table cannot be read")
+
+        def probe(self, key_id):
             raise ServiceUnavailable("the DEK table cannot be read")
 
     _with_retirement(world)
@@ -84,6 +87,48 @@ def test_an_unreadable_dek_registry_blocks_retirement(world):
     )  # fmt: skip
     assert not decision.allowed and "the DEK registry could not be read" in decision.blockers
     assert world.vault.get_key(world.key(AKS).ref, old.version).enabled
+
+
+def test_retirement_reads_counters_and_one_probe_and_blocks_on_a_dek_the_counters_missed(world):
+    """The guard never scans: counters, then one bounded probe per version they count nothing on. A DEK the counters
+    missed (here: its counter wiped behind the store's back) blocks through the probe; a probe that fails blocks."""
+    import dataclasses
+
+    from functions.rewrap.fan_out import on_new_version
+    from shared.errors import ServiceUnavailable
+    from shared.events import KeyNewVersionCreated
+    from tests.unit.rewrap.test_rewrap import _drain, _drain_moves
+
+    _with_retirement(world)
+    key = world.key(MYSQL)
+    _seed(world, MYSQL, 5)
+    old = world.vault.get_key(key.ref)
+    new = _rotate(world, MYSQL)
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    _drain(world)
+    _drain_moves(world)
+    # one row put back on the old version behind the counters' back
+    k, row = next((k, r) for k, r in world.dekstore._rows.items() if r.key_id == new.key_id)
+    world.dekstore._rows[k] = dataclasses.replace(row, key_id=old.key_id)
+    world.clock.advance(timedelta(days=31))
+    scans = []
+    world.dekstore.count_by_key_id = lambda ref: scans.append(ref) or {}
+    [decision] = retire_unused_versions(
+        key, enforce=True, vault=world.vault, dekstore=world.dekstore, consumers=world.consumers,
+        audit=world.audit, alerts=world.alerts, clock=world.clock,
+    )  # fmt: skip
+    assert not decision.allowed and "counters missed" in decision.blockers[0]
+    assert world.vault.get_key(key.ref, old.version).enabled and scans == []
+
+    def unprobeable(key_id):
+        raise ServiceUnavailable("no")
+
+    world.dekstore.probe = unprobeable
+    [decision] = retire_unused_versions(
+        key, enforce=False, vault=world.vault, dekstore=world.dekstore, consumers=world.consumers,
+        audit=world.audit, alerts=world.alerts, clock=world.clock,
+    )  # fmt: skip
+    assert decision.blockers == ("the DEK registry could not be probed",)
 
 
 class _OvertakenOnce:
