@@ -8,6 +8,7 @@ due reads each key and its policy once.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ def run_sweep(
         revocations=revocations,
         consumers=consumers,
     )
+    report = _with_drift(report, dependents)
     not_in_force = watch_revocations(
         inventory=inventory, revocations=revocations, access=access, roles=roles, vault=snapshot, audit=audit,
         alerts=alerts, clock=clock,
@@ -116,6 +118,15 @@ def run_sweep(
     alert = _drift_alert(serious, inventory, audit, clock)
     publish_or_record(alerts, alert, audit=audit, clock=clock)
     return SweepOutcome(report, alert, *done)
+
+
+def _with_drift(report: ComplianceReport, dependents: list[DependentsOutcome]) -> ComplianceReport:
+    """The counter drift the dependents step found, as findings of the key it was found on."""
+    extra = {d.key: d.findings for d in dependents if d.findings}
+    if not extra:
+        return report
+    keys = tuple(dataclasses.replace(k, findings=k.findings + extra.get(k.name, ())) for k in report.keys)
+    return dataclasses.replace(report, keys=keys)
 
 
 def _drift_alert(serious: list, inventory: Any, audit: AuditTrail, clock: Clock) -> Alert:

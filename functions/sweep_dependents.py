@@ -1,7 +1,11 @@
 """The sweep's care of what depends on each key: finish what events missed, then retire what nothing needs.
 
-- DEKs still on an older version, with no re-wrap page recorded lately: the re-wrap is resumed (its pages are
-  idempotent, so a duplicate costs reads only).
+- DEKs still on an older version, with no re-wrap page recorded lately: the re-wrap is resumed in the shards that
+  have DEKs behind, and no other (the counters tell which, without a scan). Quarantined DEKs (the re-wrap refused
+  them) do not count as behind: a DEK that cannot move costs no page and no alert per hour (review M5). An entry
+  whose DEK has moved since, or is gone, is released.
+- Once a day per key (a claim makes it once across instances), the counters are reconciled against a scan of the
+  key's DEK rows; a counter that was off is corrected and reported as a DekCountDrift finding.
 - A consumer not on the current version: a move is queued (functions.consumers.moves; a move already in flight holds
   its claim, so the queued one stops there). One that follows the latest version itself is given Azure's hour, then
   alerted on. The sweep never runs a long-running operation itself (review H6).
@@ -16,15 +20,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move
+from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, enqueue_move
 from functions.rewrap.messages import RewrapMessage
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
-from shared.errors import CmkError
-from shared.model import Alert, ConsumerKind, Severity, same_key_id
+from shared.envelope import QuarantinedDek, behind_by_shard
+from shared.errors import CmkError, NotFound
+from shared.findings import FindingCode, finding
+from shared.model import Alert, ConsumerKind, Finding, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue
 
 # A re-wrap with a page recorded this recently is in flight; older than this, the sweep resumes it.
 STALL_AFTER = timedelta(minutes=10)
+RECONCILE_EVERY = timedelta(days=1)
+MAX_QUARANTINE_CHECKS = 100  # quarantined DEKs looked at per key and sweep (a point read each)
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class DependentsOutcome:
     resumed_shards: int = 0
     moved: tuple[str, ...] = ()
     retirements: tuple[RetirementDecision, ...] = field(default=())
+    resumed: tuple[str, ...] = ()  # the shards a re-wrap page was sent for
+    findings: tuple[Finding, ...] = ()  # counter drift found by the daily reconciliation
 
 
 def tend_dependents(
@@ -54,36 +64,88 @@ def tend_dependents(
             current = vault.get_key(managed.ref)
         except CmkError:
             continue  # missing or unreadable: the compliance step reports it
+        drift = _reconcile(managed, dekstore=dekstore, claims=claims, clock=clock)
         resumed = _resume_rewrap(managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock)
         moved = _move_stragglers(managed, current, queue=move_queue, consumers=consumers, alerts=alerts, clock=clock)
         retirements = _retire(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
             claims=claims, audit=audit, alerts=alerts, clock=clock,
         )  # fmt: skip
-        outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements)))
+        outcomes.append(
+            DependentsOutcome(managed.name, len(resumed), tuple(moved), tuple(retirements), tuple(resumed), drift)
+        )
     return outcomes
 
 
-def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, audit: AuditTrail, clock: Clock) -> int:
-    tables = managed.consumers_of(ConsumerKind.DEK_TABLE)
-    if not tables:
-        return 0
+def _resume_rewrap(
+    managed, current, *, dekstore: DekStore, queue: WorkQueue, audit: AuditTrail, clock: Clock
+) -> list[str]:
+    """The shards resumed: those whose counters hold DEKs off the current version beyond the quarantined ones."""
+    if not managed.consumers_of(ConsumerKind.DEK_TABLE):
+        return []
     try:
-        counts = dekstore.count_by_key_id(managed.ref)
+        by_shard = dekstore.shard_counts(managed.ref)
+        held = _tidy_quarantine(managed, current, dekstore)
     except CmkError:
-        return 0
-    behind = sum(n for key_id, n in counts.items() if not same_key_id(key_id, current.key_id))
+        return []
+    behind = behind_by_shard(by_shard, current.key_id, held)
     if not behind:
-        return 0
+        return []
     recent = audit.page(key=managed.name, since=clock.now() - STALL_AFTER, page_size=50).items
     if any(r.action == "rewrap-page" and (r.to_version or "") == current.version for r in recent):
-        return 0  # in flight
-    shards = 0
-    for consumer in tables:
-        for partition in dek_partitions(managed, consumer):
-            queue.send(RewrapMessage(managed.name, current.key_id, partition, started_at=clock.now()).to_json())
-            shards += 1
-    return shards
+        return []  # in flight
+    for partition in sorted(behind):
+        queue.send(RewrapMessage(managed.name, current.key_id, partition, started_at=clock.now()).to_json())
+    return sorted(behind)
+
+
+def _tidy_quarantine(managed, current, dekstore: DekStore) -> list[QuarantinedDek]:
+    """The key's quarantined DEKs that are still stuck; one that moved since (an operator repaired it, a later
+    version's re-wrap took it) or was deleted is released: a successful move clears the quarantine."""
+    held = dekstore.quarantined(managed.ref)
+    still = []
+    for n, entry in enumerate(held):
+        if n >= MAX_QUARANTINE_CHECKS:
+            still.append(entry)
+            continue
+        try:
+            dek = dekstore.get(entry.partition, entry.dek_id)
+        except NotFound:
+            dek = None
+        if dek is None or not same_key_id(dek.key_id, entry.key_id) or same_key_id(dek.key_id, current.key_id):
+            dekstore.release(managed.ref, entry.partition, entry.dek_id)
+        else:
+            still.append(entry)
+    return still
+
+
+def _reconcile(managed, *, dekstore: DekStore, claims: Claims, clock: Clock) -> tuple[Finding, ...]:
+    """At most once a day per key: the counters against a scan (the one scan left, off every request path)."""
+    if not managed.consumers_of(ConsumerKind.DEK_TABLE):
+        return ()
+    day = clock.now().date().isoformat()
+    claim_id = f"dek-reconcile|{managed.ref.vault_host}|{managed.name.lower()}|{day}"
+    try:
+        taken = claims.claim(claim_id, uuid.uuid4().hex, now=clock.now(), ttl=RECONCILE_EVERY)
+        if not taken.taken:
+            return ()
+        drift = dekstore.reconcile(managed.ref)
+        claims.complete(taken.claim, {"drift": sorted(drift)})
+    except CmkError:
+        return ()  # tomorrow's, or the next sweep's once the claim's TTL ran out
+    return tuple(
+        finding(
+            FindingCode.DEK_COUNT_DRIFT,
+            managed.name,
+            f"shard {partition}'s DEK counters were off (counted {sum(counted.values())}, found "
+            f"{sum(found.values())}); corrected. A write outside the registry's adapter, or a bug: look before "
+            "trusting an older count",
+            partition=partition,
+            counted=counted,
+            found=found,
+        )
+        for partition, (counted, found) in sorted(drift.items())
+    )
 
 
 def _move_stragglers(managed, current, *, queue: WorkQueue, consumers: Consumers, alerts: Alerts, clock: Clock):

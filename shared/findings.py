@@ -142,6 +142,12 @@ class FindingCode(StrEnum):
         Severity.WARNING,
         "an assignment names a role definition that does not exist (it grants nothing; remove it)",
     )
+    DEK_COUNT_DRIFT = (
+        "DekCountDrift",
+        Severity.HIGH,
+        "the daily reconciliation found a shard's DEK counters off from its DEK rows (and corrected them): status, "
+        "plans and retirement read those counters",
+    )
     BREAK_GLASS_ACCESS = ("BreakGlassAccess", Severity.INFO, "a break-glass principal holds key use")
 
 

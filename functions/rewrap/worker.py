@@ -5,8 +5,9 @@ Key Vault call), replace the entity with an ETag match. A crash between any two 
 version that still works, because the only write is the last step and it is all-or-nothing. A 412 means another
 worker moved it first: re-read, skip it if it is on the target, and move it only if it is on an older version while
 the target is still current (never from a newer version back). A KCV mismatch stops that DEK, leaves it
-untouched and alerts: the good copy is never replaced by bytes nobody can check. A page whose target is no longer
-the key's current version (delivered late) moves nothing: a DEK never goes back to an older version.
+untouched and quarantines it (shared.envelope.counts), alerting once: the good copy is never replaced by bytes nobody
+can check, and later pages skip it instead of failing on it and alerting again every hour. A page whose target is
+no longer the key's current version (delivered late) moves nothing: a DEK never goes back to an older version.
 
 Throttling never fails a DEK: it is retried later by a message of its own; the page fails (so the host retries it,
 then poisons it) only when every DEK in it failed. Key Vault traffic stays inside one budget shared by all workers.
@@ -26,7 +27,7 @@ from typing import Any
 
 from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
 from shared.audit import AuditRecord
-from shared.envelope import count_by_version, rewrapped, unwrap_checked
+from shared.envelope import QuarantinedDek, count_by_version, rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
 from shared.inventory.model import UnknownKey
 from shared.model import Alert, KeyVersion, Severity, WrappedDek, normalize_key_id, same_key_id
@@ -57,7 +58,8 @@ class PageOutcome:
     succeeded: int = 0
     skipped: int = 0  # already on the target
     failed: tuple[str, ...] = ()  # retried later (transient), by DEK id
-    refused: tuple[str, ...] = ()  # KCV mismatch or a refusal no retry fixes: left untouched, alerted
+    refused: tuple[str, ...] = ()  # KCV mismatch or a refusal no retry fixes: left untouched, quarantined
+    quarantined: int = 0  # listed but already quarantined: not touched
     deferred: int = 0  # beyond this page's budget grant: re-enqueued
     continued: bool = False
     completed: bool = False  # this page finished the key's re-wrap
@@ -74,6 +76,7 @@ class PageOutcome:
             "skipped": self.skipped,
             "failed": len(self.failed),
             "refused": len(self.refused),
+            "quarantined": self.quarantined,
             "deferred": self.deferred,
             "continued": self.continued,
             "completed": self.completed,
@@ -125,7 +128,10 @@ def rewrap_page(
     todo = [d for d in items if not same_key_id(d.key_id, msg.target)]
     created: dict[str, Any] = {}  # a version's creation time, read once per page
     todo = [d for d in todo if not _on_newer_version(d, current, managed, vault=vault, created=created)]
-    succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
+    held = _quarantined(dekstore, managed, msg.partition) if todo else set()
+    todo = [d for d in todo if d.dek_id not in held]  # quarantined: left alone until an operator releases them
+    held_here = sum(1 for d in items if d.dek_id in held)
+    succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo) - held_here, [], [], []
     now_work, later, retry_after = [], [], 0.0
     pending, waited = list(todo), 0.0
     while pending:
@@ -155,8 +161,8 @@ def rewrap_page(
                 succeeded += 1
             elif result == "skipped":
                 skipped += 1
-            elif result == "refused":
-                refused.append(dek.dek_id)
+            elif result.startswith("refused"):
+                refused.append((dek, result.partition(":")[2] or "Refused"))
             else:
                 failed.append(dek.dek_id)
     if now_work and len(failed) == len(now_work) and not succeeded and not skipped:
@@ -178,12 +184,15 @@ def rewrap_page(
         succeeded=succeeded,
         skipped=skipped,
         failed=tuple(failed),
-        refused=tuple(refused),
+        refused=tuple(dek.dek_id for dek, _ in refused),
+        quarantined=held_here,
         deferred=len(later),
         continued=bool(continuation),
     )
-    for dek_id in refused:
-        sent.append(_kcv_alert(managed, msg, dek_id))
+    for dek, reason in refused:
+        # Quarantined, and alerted only when that is new: a DEK that cannot move is news once, not every hour.
+        if dekstore.quarantine(QuarantinedDek(dek.key_id, dek.partition, dek.dek_id, reason, clock.now())):
+            sent.append(_kcv_alert(managed, msg, dek.dek_id, reason))
     if not continuation and not retry_ids:
         done = _completion(managed, msg, dekstore=dekstore, claims=claims, clock=clock)
         if done is not None:
@@ -225,13 +234,32 @@ def _superseded(
 
 
 def _each(deks: list[WrappedDek], msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore):
-    """Each DEK's move, in order; concurrently when there are several (every DEK is independent: a crash between any
-    two leaves each one wrapped under a version that still works)."""
+    """Each DEK's move, in order: unwrapped, checked and wrapped concurrently (every DEK is independent), then written
+    in one transaction with the shard's counter (one counter update per grant, not a race of ten on one row). A crash
+    anywhere leaves each DEK wrapped under a version that still works: the write is the last step, all or nothing."""
     if len(deks) == 1:
-        return [_rewrap_one(deks[0], msg, managed, vault=vault, dekstore=dekstore)]
-    with ThreadPoolExecutor(max_workers=len(deks), thread_name_prefix="rewrap") as pool:
-        futures = [pool.submit(_rewrap_one, dek, msg, managed, vault=vault, dekstore=dekstore) for dek in deks]
-        return [f.result() for f in futures]
+        prepared = [_prepare(deks[0], msg, managed, vault=vault)]
+    else:
+        with ThreadPoolExecutor(max_workers=len(deks), thread_name_prefix="rewrap") as pool:
+            prepared = list(pool.map(lambda d: _prepare(d, msg, managed, vault=vault), deks))
+    results: list[str] = [p if isinstance(p, str) else "" for p in prepared]
+    writes = [(i, dek, p) for i, (dek, p) in enumerate(zip(deks, prepared, strict=True)) if not isinstance(p, str)]
+    if not writes:
+        return results
+    try:
+        written: list = dekstore.replace_many([(dek, moved) for _, dek, moved in writes])
+    except CmkError:
+        written = [ServiceUnavailable("the page's write failed")] * len(writes)
+    for (i, dek, _), outcome in zip(writes, written, strict=True):
+        if isinstance(outcome, WrappedDek):
+            results[i] = "moved"
+        elif isinstance(outcome, NotFound):
+            results[i] = "skipped"  # deleted since it was listed: nothing to move
+        elif isinstance(outcome, PreconditionFailed):
+            results[i] = _after_conflict(dek, msg, managed, vault=vault, dekstore=dekstore)
+        else:
+            results[i] = "failed"
+    return results
 
 
 def _by_id(dekstore: DekStore, msg: RewrapMessage) -> list[WrappedDek]:
@@ -244,37 +272,46 @@ def _by_id(dekstore: DekStore, msg: RewrapMessage) -> list[WrappedDek]:
     return found
 
 
-def _rewrap_one(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore) -> str:
-    """'moved', 'skipped' (someone else moved it), 'refused' (never retried: KCV or a permanent refusal), or
-    'failed' (transient: retried by a later message)."""
-    for _attempt in range(2):
-        try:
-            with unwrap_checked(dek, vault=vault) as opened:  # the plaintext lives only inside this block
-                moved = rewrapped(opened, vault=vault, key=managed.ref, version=msg.target_version)
-        except TRANSIENT:
-            return "failed"
-        except CmkError:
-            return "refused"  # KCV mismatch, or the version refuses (disabled, deleted, corrupt value): look at it
-        try:
-            dekstore.replace(moved)
-            return "moved"
-        except PreconditionFailed:
-            try:
-                dek = dekstore.get(dek.partition, dek.dek_id)
-            except NotFound:
-                return "skipped"
-            if same_key_id(dek.key_id, msg.target):
-                return "skipped"
-            try:
-                if not _still_behind_current_target(dek, msg, managed, vault=vault):
-                    return "skipped"  # on a newer version, or the target is superseded: its own re-wrap moves it
-            except TRANSIENT:
-                return "failed"
-            except CmkError:
-                return "refused"
-        except TRANSIENT:
-            return "failed"
-    return "failed"
+def _prepare(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault) -> WrappedDek | str:
+    """The DEK's record wrapped under the target, or 'failed' (transient: retried by a later message) or
+    'refused:{code}' (KCV mismatch or a refusal no retry fixes: quarantined, never retried by itself)."""
+    try:
+        with unwrap_checked(dek, vault=vault) as opened:  # the plaintext lives only inside this block
+            return rewrapped(opened, vault=vault, key=managed.ref, version=msg.target_version)
+    except TRANSIENT:
+        return "failed"
+    except CmkError as exc:
+        return f"refused:{exc.code}"  # KCV mismatch, or the version refuses (disabled, deleted, corrupt value)
+
+
+def _after_conflict(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore) -> str:
+    """A 412: another worker wrote the DEK first. Re-read it; 'skipped' if it is on the target (or was deleted, or
+    is on a newer version, or the target is superseded: its own re-wrap moves it); else move it once more, alone."""
+    try:
+        dek = dekstore.get(dek.partition, dek.dek_id)
+    except NotFound:
+        return "skipped"
+    except TRANSIENT:
+        return "failed"
+    if same_key_id(dek.key_id, msg.target):
+        return "skipped"
+    try:
+        if not _still_behind_current_target(dek, msg, managed, vault=vault):
+            return "skipped"
+    except TRANSIENT:
+        return "failed"
+    except CmkError as exc:
+        return f"refused:{exc.code}"
+    moved = _prepare(dek, msg, managed, vault=vault)
+    if isinstance(moved, str):
+        return moved
+    try:
+        dekstore.replace(moved)
+        return "moved"
+    except NotFound:
+        return "skipped"
+    except (PreconditionFailed, *TRANSIENT):
+        return "failed"  # raced again: a later message looks at it afresh
 
 
 def _on_newer_version(dek: WrappedDek, target: KeyVersion, managed: Any, *, vault: KeyVault, created: dict) -> bool:
@@ -303,14 +340,24 @@ def _still_behind_current_target(dek: WrappedDek, msg: RewrapMessage, managed: A
     return on.created is None or current.created is None or on.created < current.created
 
 
-def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str) -> Alert:
+def _quarantined(dekstore: DekStore, managed: Any, partition: str) -> set[str]:
+    """The ids of this shard's quarantined DEKs; none when the list cannot be read (then a refused DEK is tried
+    again, and quarantine() answers that it already was: no second alert)."""
+    try:
+        return {q.dek_id for q in dekstore.quarantined(managed.ref) if q.partition == partition}
+    except CmkError:
+        return set()
+
+
+def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str, reason: str) -> Alert:
     return Alert(
         KCV_ALERT,
         f"/keys/{managed.vault.name}/{managed.name}/deks/{dek_id}",
         Severity.HIGH,
-        f"DEK {dek_id} of {managed.name} was not re-wrapped: its unwrap could not be verified (KCV) or was refused; "
-        "its entity is untouched",
-        {"key": managed.name, "partition": msg.partition, "dek_id": dek_id, "target": msg.target},
+        f"DEK {dek_id} of {managed.name} was not re-wrapped ({reason}): its unwrap could not be verified (KCV) or was "
+        "refused; its entity is untouched and it is quarantined (skipped by the re-wrap until an operator releases "
+        "it: POST /api/quarantine/release)",
+        {"key": managed.name, "partition": msg.partition, "dek_id": dek_id, "target": msg.target, "reason": reason},
     )
 
 

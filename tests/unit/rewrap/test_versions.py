@@ -58,7 +58,7 @@ def test_an_equivalent_vault_url_still_sees_the_deks_behind_for_retirement_and_r
     assert not decision.allowed and "3 DEK(s) depend on it" in decision.blockers
     assert world.vault.get_key(world.key(MYSQL).ref, old.version).enabled
     first = run_sweep(**world.sweep_ports())
-    assert next(d for d in first.dependents if d.key == MYSQL).resumed_shards == 16
+    assert next(d for d in first.dependents if d.key == MYSQL).resumed == tuple(sorted({p for p, _ in plaintexts}))
     _drain(world)
     for (partition, dek_id), original in plaintexts.items():
         dek = world.dekstore.get(partition, dek_id)
@@ -146,6 +146,12 @@ class _OvertakenOnce:
             self.fired = True
             self._overtake()
         return self._store.replace(dek)
+
+    def replace_many(self, changes):
+        if any(new.dek_id == self._dek_id for _, new in changes) and not self.fired:
+            self.fired = True
+            self._overtake()
+        return self._store.replace_many(changes)
 
 
 def test_a_412_never_moves_a_dek_from_a_newer_version_back_to_the_page_target(world):
