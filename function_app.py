@@ -30,6 +30,7 @@ from shared.events import parse_event
 from shared.http import (
     identify,
     parse_audit_request,
+    parse_release_request,
     parse_restore_request,
     parse_revocation_id,
     parse_revoke_request,
@@ -90,7 +91,7 @@ def audit_trail(req: func.HttpRequest) -> func.HttpResponse:
         return _error(exc)
 
 
-def _operator_call(req: func.HttpRequest, route: str, parse, handler) -> func.HttpResponse:
+def _operator_call(req: func.HttpRequest, route: str, parse, handler, answer=revocation_answer) -> func.HttpResponse:
     """The dangerous routes: the caller is identified first (and refused before the body is even read), and every
     call, refused or not, is on the audit record with its caller."""
     deps = bootstrap.deps()
@@ -100,7 +101,7 @@ def _operator_call(req: func.HttpRequest, route: str, parse, handler) -> func.Ht
         if not caller.allowed:
             raise CallerNotAllowed(caller.why)
         command = parse(req.get_body(), dict(req.headers), caller.name)
-        return _respond(revocation_answer(deps.call(handler, command)))
+        return _respond(answer(deps.call(handler, command)))
     except Exception as exc:
         try:
             deps.call(revocation.record_refusal, route, caller.name if caller else "unknown", exc)
@@ -132,6 +133,13 @@ def revocation_status(req: func.HttpRequest) -> func.HttpResponse:
 def restorations(req: func.HttpRequest) -> func.HttpResponse:
     """Break-glass: give back what a revocation took, `{"revocation_id", "reason"}` -> 202 + Location."""
     return _operator_call(req, "restoration-request", parse_restore_request, revocation.restore)
+
+
+@app.route(route="quarantine/release", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def quarantine_release(req: func.HttpRequest) -> func.HttpResponse:
+    """An operator takes a DEK out of quarantine, `{"key", "partition", "dek_id", "reason"}`: the re-wrap tries it
+    again at the next sweep."""
+    return _operator_call(req, "quarantine-release", parse_release_request, rewrap.release_quarantined, ok)
 
 
 @app.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -86,6 +86,22 @@ REVOCATION_SCHEMAS: dict[str, Any] = {
             "reason": NULLABLE_STRING,
         },
     },
+    "ReleaseRequest": {
+        "type": "object",
+        "required": ["key", "partition", "dek_id", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "key": {"type": "string", "description": "the managed key (as GET /api/keys names it)"},
+            "partition": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": PRINTABLE_TEXT_PATTERN},
+            "dek_id": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": PRINTABLE_TEXT_PATTERN},
+            "reason": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_REASON_CHARS,
+                "pattern": PRINTABLE_TEXT_PATTERN,
+            },
+        },
+    },
     "RestoreRequest": {
         "type": "object",
         "required": ["revocation_id", "reason"],
@@ -156,6 +172,17 @@ REVOCATION_OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                 "200": ok_response("already restored", {"type": "object"}),
                 "202": ok_response("restoring", schema_ref("Revocation"), LOCATION),
                 **_REFUSALS,
+            },
+        }
+    },
+    "/quarantine/release": {
+        "post": {
+            "operationId": "quarantine_release",
+            "summary": "Take a DEK the re-wrap refused out of quarantine, so the next sweep tries it again",
+            "requestBody": {"required": True, "content": {JSON: {"schema": schema_ref("ReleaseRequest")}}},
+            "responses": {
+                "200": ok_response("released (the audit record's id in `audit_id`)", {"type": "object"}),
+                **{k: v for k, v in _REFUSALS.items() if k not in ("409", "422")},
             },
         }
     },

@@ -2,12 +2,14 @@
 
 functions.rewrap.fan_out answers a new version by enqueueing one message per DEK shard (and the consumer moves);
 functions.rewrap.worker re-wraps one bounded page, paced within the vault's budget, and re-enqueues its continuation;
-functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on.
+functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on;
+functions.rewrap.quarantine is an operator's release of a DEK the re-wrap refused (shared.envelope.counts).
 """
 
 from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move, on_new_version
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
+from functions.rewrap.quarantine import release_quarantined
 from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, WholePageFailed, rewrap_page
 
 __all__ = [
@@ -24,5 +26,6 @@ __all__ = [
     "enqueue_move",
     "on_new_version",
     "parse_rewrap_message",
+    "release_quarantined",
     "rewrap_page",
 ]

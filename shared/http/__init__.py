@@ -5,7 +5,7 @@ into a command (shared.http.commands); shared.http.errors maps every error to it
 """
 
 from shared.http.callers import FUNCTION_KEY_CALLER, CallerPolicy, identify, process_policy
-from shared.http.commands import AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
+from shared.http.commands import AuditQuery, ReleaseCommand, RestoreCommand, RevokeCommand, RotateCommand
 from shared.http.errors import STATUS_BY_ERROR, error_response
 from shared.http.requests import (
     DEFAULT_AUDIT_LIMIT,
@@ -16,6 +16,7 @@ from shared.http.requests import (
     MAX_SINCE_CHARS,
     caller_from,
     parse_audit_request,
+    parse_release_request,
     parse_restore_request,
     parse_revocation_id,
     parse_revoke_request,
@@ -33,6 +34,7 @@ __all__ = [
     "STATUS_BY_ERROR",
     "AuditQuery",
     "CallerPolicy",
+    "ReleaseCommand",
     "RestoreCommand",
     "RevokeCommand",
     "RotateCommand",
@@ -40,6 +42,7 @@ __all__ = [
     "error_response",
     "identify",
     "parse_audit_request",
+    "parse_release_request",
     "parse_restore_request",
     "parse_revocation_id",
     "parse_revoke_request",

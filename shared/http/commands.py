@@ -47,3 +47,15 @@ class RestoreCommand:
     revocation_id: str
     reason: str
     caller: str
+
+
+@dataclass(frozen=True)
+class ReleaseCommand:
+    """`POST /api/quarantine/release`: take DEK `dek_id` of `partition` out of `key`'s quarantine, so the re-wrap
+    tries it again (after a repair, or to see it refused once more)."""
+
+    key: str
+    partition: str
+    dek_id: str
+    reason: str
+    caller: str

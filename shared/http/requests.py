@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from shared.errors import InvalidInput, UnsupportedMediaType
 from shared.http.callers import CallerPolicy, identify
-from shared.http.commands import AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
+from shared.http.commands import AuditQuery, ReleaseCommand, RestoreCommand, RevokeCommand, RotateCommand
 from shared.timestamps import iso_utc
 from shared.untrusted import describe_value, type_name
 
@@ -32,6 +32,8 @@ EARLIEST_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
 ROTATE_FIELDS = ("key", "reason")
 REVOKE_FIELDS = ("key", "principal_id", "service", "action", "reason", "dry_run", "confirm")
 RESTORE_FIELDS = ("revocation_id", "reason")
+RELEASE_FIELDS = ("key", "partition", "dek_id", "reason")
+MAX_DEK_KEY_CHARS = 512  # a partition or DEK id: a table key escaped is at most 1 KiB
 REVOKE_ACTIONS = ("revoke-access", "disable-key")
 # `code` is the function key when it is passed in the query string: Azure hands it to the function with the rest.
 AUDIT_PARAMETERS = ("key", "since", "continuation", "limit")
@@ -120,6 +122,18 @@ def parse_restore_request(body: bytes, headers: Mapping[str, str], caller: str) 
         raise InvalidInput("revocation_id", "must be a revocation id: 32 lower-case hexadecimal characters")
     reason = _text(document.get("reason"), "reason", MAX_REASON_CHARS)
     return RestoreCommand(revocation_id=revocation_id, reason=reason, caller=caller)
+
+
+def parse_release_request(body: bytes, headers: Mapping[str, str], caller: str) -> ReleaseCommand:
+    """`POST /api/quarantine/release`: `{"key", "partition", "dek_id", "reason"}` (the ids GET /api/keys shows)."""
+    _require_json(headers)
+    document = _json_object(body)
+    _refuse_unknown(document, RELEASE_FIELDS, "field")
+    key = _key_name(document.get("key"), "key", required=True)
+    partition = _text(document.get("partition"), "partition", MAX_DEK_KEY_CHARS)
+    dek_id = _text(document.get("dek_id"), "dek_id", MAX_DEK_KEY_CHARS)
+    reason = _text(document.get("reason"), "reason", MAX_REASON_CHARS)
+    return ReleaseCommand(key=key or "", partition=partition, dek_id=dek_id, reason=reason, caller=caller)
 
 
 def parse_revocation_id(value: str | None) -> str:

@@ -30,6 +30,12 @@ EXPECTED = {
         "authLevel": "FUNCTION",
     },
     "restorations": {"type": "httpTrigger", "route": "restorations", "methods": ["POST"], "authLevel": "FUNCTION"},
+    "quarantine_release": {
+        "type": "httpTrigger",
+        "route": "quarantine/release",
+        "methods": ["POST"],
+        "authLevel": "FUNCTION",
+    },
     "revocation_check": {
         "type": "queueTrigger",
         "queueName": "cmk-revocation-check",

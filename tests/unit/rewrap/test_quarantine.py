@@ -126,3 +126,33 @@ def test_the_daily_reconciliation_reports_drift_once_a_day_as_a_finding(world):
 
 def _status_ports(world) -> dict:
     return {"dekstore": world.dekstore, "consumers": world.consumers, "audit": world.audit, "clock": world.clock}
+
+
+def test_an_operator_release_is_audited_and_a_dek_not_quarantined_is_refused_naming_it(world):
+    import json
+
+    import pytest
+
+    from functions.rewrap import release_quarantined
+    from shared.errors import InvalidInput, UnknownReference
+    from shared.http import parse_release_request
+
+    plaintexts = _seed(world, MYSQL, 10)
+    stuck = _stuck_dek(world, plaintexts)
+    new = _rotate(world, MYSQL)
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    _drain(world)
+    headers = {"Content-Type": "application/json"}
+    body = {"key": MYSQL, "partition": stuck[0], "dek_id": stuck[1], "reason": "restored from backup"}
+    command = parse_release_request(json.dumps(body).encode(), headers, "alice")
+    ports = {"inventory": world.inventory, "dekstore": world.dekstore, "audit": world.audit, "clock": world.clock}
+    answer = release_quarantined(command, **ports)
+    assert answer["released"] and world.dekstore.quarantined(world.key(MYSQL).ref) == []
+    [record] = [r for r in world.audit.all() if r.action == "quarantine-release"]
+    assert record.trigger == "operator:alice" and record.detail["dek_id"] == stuck[1]
+    with pytest.raises(UnknownReference) as again:
+        release_quarantined(command, **ports)
+    assert again.value.field == "dek_id"
+    with pytest.raises(InvalidInput) as missing:
+        parse_release_request(json.dumps({**body, "dek_id": None}).encode(), headers, "alice")
+    assert missing.value.field == "dek_id"
