@@ -3,6 +3,7 @@ the retirement guard's bounded probe, and the quarantine (row layouts in shared.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from azure.core import MatchConditions
@@ -30,6 +31,7 @@ from shared.errors import NotFound, UnexpectedResponse
 from shared.model import PRIVATE_LINK_ALIASES, KeyRef, normalize_key_id
 
 RECONCILE_ATTEMPTS = 3
+MAX_PARALLEL_READS = 16
 
 
 class CounterReads:
@@ -43,12 +45,17 @@ class CounterReads:
     def shard_counts(self, key: KeyRef) -> dict[str, dict[str, int]]:
         """Shard -> {normalised versioned id: DEKs} from `key`'s counters: a range query and one read per shard."""
         base = key.normalized_id
-        out: dict[str, dict[str, int]] = {}
-        for pk, partition in self._directory(base):
-            etag, counts = self._read_counter(pk, base)
-            if etag is not None:
-                out[partition] = versioned(base, counts)
-        return out
+        shards = self._directory(base)
+        if len(shards) > 1:  # the point reads at once: a status costs one round trip's time, not one per shard
+            with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_READS, len(shards))) as pool:
+                read = list(pool.map(lambda shard: self._read_counter(shard[0], base), shards))
+        else:
+            read = [self._read_counter(pk, base) for pk, _ in shards]
+        return {
+            partition: versioned(base, counts)
+            for (_, partition), (etag, counts) in zip(shards, read, strict=True)
+            if etag is not None
+        }
 
     def reconcile(self, key: KeyRef) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
         """Compare `key`'s counters with a scan of its DEK rows and correct any that differ: shard -> (counted,
