@@ -5,6 +5,7 @@ and clock move); the old version is retired only once nothing depends on it, and
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -151,3 +152,50 @@ def test_the_guard_refuses_to_retire_a_version_that_a_dek_still_needs(system, wi
     assert not [r for r in records if r["action"] == "retire-version" and r["outcome"] == "retired"]
     assert registry.store.get(*stuck_key).key_id == old.key_id
     assert wait_until(lambda: topic_events(system, "CmkGuardian.Rewrap.KcvMismatch", MYSQL), what="the KCV alert")
+
+
+def test_a_dek_that_cannot_move_is_quarantined_alerted_once_and_costs_the_hourly_sweeps_nothing(system, wire):
+    """M5 over the wire: one DEK's KCV is wrong, so no re-wrap can move it. It is alerted once and quarantined; three
+    hourly sweeps then send no re-wrap page at all (no shard has a DEK behind that could move), alert nothing more,
+    and GET /api/keys shows it; an operator's release lets the next sweep try (only) its shard again."""
+    import dataclasses
+
+    registry = Registry(system)
+    registry.seed(MYSQL, 40)
+    stuck = sorted(registry.kept)[5]
+    read = registry.store.get(*stuck)
+    registry.store.replace(dataclasses.replace(read, kcv="0" * 16))
+    answer = wire.post("/api/rotations", json={"key": MYSQL, "reason": "e2e: a DEK that cannot move"})
+    assert answer.status_code == 201, answer.text
+    kcv = "CmkGuardian.Rewrap.KcvMismatch"
+    wait_until(lambda: topic_events(system, kcv, MYSQL), timeout=120, what="the KCV alert")
+    new_id = registry.vault.get_key(registry.inventory.key(MYSQL).ref).key_id
+    moved = [k for k in registry.kept if k != stuck]
+    wait_until(lambda: all(registry.store.get(*k).key_id == new_id for k in moved), timeout=120, what="the others")
+
+    def pages() -> list[dict]:  # newest first
+        response = wire.get(f"/api/audit?key={MYSQL}&limit=200")
+        assert response.status_code == 200, response.text
+        return [r for r in response.json()["records"] if r["action"] == "rewrap-page"]
+
+    before = len(pages())
+    for _ in range(3):
+        system.cloud.admin("POST", "/clock", {"advance_iso": "PT1H"})
+        mark = wire.mark()
+        assert wire.run_function("compliance_sweep").status_code == 202
+        wire.wait_for_log(lambda t: "Executed 'Functions.compliance_sweep' (Succeeded" in t, after=mark, timeout=120)
+    time.sleep(5)  # what a sweep would have queued has been picked up by now (queues poll every second)
+    assert len(pages()) == before  # no shard listed: the only DEK behind is quarantined
+    assert len(topic_events(system, kcv, MYSQL)) == 1
+    status = next(k for k in wire.keys()["keys"] if k["name"] == MYSQL)["dependents"]
+    assert status["quarantined"]["count"] == 1 and status["quarantined"]["deks"][0]["dek_id"] == stuck[1]
+
+    body = {"key": MYSQL, "partition": stuck[0], "dek_id": stuck[1], "reason": "e2e: try it again"}
+    released = wire.post("/api/quarantine/release", json=body)
+    assert released.status_code == 200, released.text
+    system.cloud.admin("POST", "/clock", {"advance_iso": "PT1H"})
+    mark = wire.mark()
+    assert wire.run_function("compliance_sweep").status_code == 202
+    wire.wait_for_log(lambda t: "Executed 'Functions.compliance_sweep' (Succeeded" in t, after=mark, timeout=120)
+    wait_until(lambda: len(pages()) > before, timeout=60, what="the released DEK's shard page")
+    assert {p["detail"]["partition"] for p in pages()[: len(pages()) - before]} == {stuck[0]}
