@@ -713,6 +713,11 @@ class Soak:
             key_id = str(row.get("KeyId", "")).lower()
             if not enabled.get(key_id, False) and not self.sanctioned(dek.key):
                 self.violation("dek-registry", f"DEK {ref[0]}/{ref[1]} is wrapped under a disabled or unknown {key_id}")
+        for name in KEYS:  # settled: the counters status and retirement read agree with a scan of the rows
+            ref = self.inventory.key(name).ref
+            counted, scanned = envelope.count_by_version(self.store.shard_counts(ref)), self.store.count_by_key_id(ref)
+            if counted != scanned:
+                self.violation("dek-counters", f"{name}: the counters say {counted}, a scan finds {scanned}")
 
     def check_access(self) -> None:
         """After the reconcile, nobody but the key's consumer, the app and break-glass holds key use at any key."""
