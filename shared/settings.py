@@ -22,19 +22,19 @@ TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 STORAGE = "AzureWebJobsStorage"
 STORAGE_ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# The AzureWebJobsStorage__<property> names the app reads, spelled as the Functions docs spell them.
-STORAGE_PROPERTIES = (
-    "accountName",
-    "queueServiceUri",
-    "tableServiceUri",
-    "blobServiceUri",
-    "credential",
-    "clientId",
-    "managedIdentityResourceId",
-    "tenantId",
-    "clientSecret",
-    "clientCertificate",
+# The identity-based AzureWebJobsStorage settings the app reads, spelled as the Functions docs spell them (the client
+# secret and certificate only to refuse them). The host also reads __blobServiceUri, which the app never uses.
+STORAGE_SETTINGS = (
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "AzureWebJobsStorage__managedIdentityResourceId",
+    "AzureWebJobsStorage__clientSecret",
+    "AzureWebJobsStorage__clientCertificate",
 )
+STORAGE_PROPERTIES = tuple(name.split("__", 1)[1] for name in STORAGE_SETTINGS)
 
 
 @dataclass(frozen=True)
