@@ -68,19 +68,6 @@ class Azurite:
     def table_endpoint(self) -> str:
         return f"{self.scheme}://{HOST}:{self.table_port}/{ACCOUNT_NAME}"
 
-    def identity_settings(self, client_id: str | None = None) -> dict[str, str]:
-        """The identity-based AzureWebJobsStorage app settings for this Azurite (no connection string), as a Flex
-        Consumption app carries them, with service URIs since Azurite is not `<account>.<service>.core.windows.net`."""
-        settings = {
-            "AzureWebJobsStorage__credential": "managedidentity",
-            "AzureWebJobsStorage__blobServiceUri": self.blob_endpoint,
-            "AzureWebJobsStorage__queueServiceUri": self.queue_endpoint,
-            "AzureWebJobsStorage__tableServiceUri": self.table_endpoint,
-        }
-        if client_id:
-            settings["AzureWebJobsStorage__clientId"] = client_id
-        return settings
-
     @property
     def connection_string(self) -> str:
         return (
