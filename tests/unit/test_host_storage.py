@@ -126,3 +126,18 @@ def test_a_client_id_without_credential_is_default_azure_credential_and_neither_
     assert isinstance(with_client.storage_credential, DefaultAzureCredential)
     plain = Container(Settings.from_env({"AzureWebJobsStorage__accountName": "stcmk"}))
     assert plain.storage_credential is plain.credential
+
+
+def test_a_managed_identity_by_resource_id_is_built_without_a_client_id():
+    resource_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-app"
+    env = {
+        "AzureWebJobsStorage__accountName": "stcmk",
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__managedIdentityResourceId": resource_id,
+    }
+    container = Container(Settings.from_env(env))
+    assert container.settings.storage.resource_id == resource_id
+    assert isinstance(container.storage_credential, ManagedIdentityCredential)
+    with pytest.raises(InvalidSetting) as err:
+        Settings.from_env({k: v for k, v in env.items() if not k.endswith("credential")})
+    assert err.value.field == "AzureWebJobsStorage__managedIdentityResourceId"
