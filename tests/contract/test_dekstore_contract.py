@@ -296,10 +296,10 @@ def test_racing_writers_keep_the_counter_exact(store):
     assert store.reconcile(KEY) == {}
 
 
-def test_reconcile_finds_and_corrects_a_counter_that_drifted(store, azurite_or_none):
+def test_reconcile_finds_and_corrects_a_counter_that_drifted(store):
     store.add(_dek("a", "v1"))
     store.add(_dek("b", "v2", partition="p1"))
-    _put_counter_off(store, azurite_or_none, "p0", {KEY.version_id("v1"): 5})
+    _put_counter_off(store, "p0", {KEY.version_id("v1"): 5})
     assert store.shard_counts(KEY)["p0"] == {KEY.version_id("v1"): 5}
     drift = store.reconcile(KEY)
     assert drift == {"p0": ({KEY.version_id("v1"): 5}, {KEY.version_id("v1"): 1})}
@@ -331,20 +331,15 @@ def test_quarantine_is_recorded_once_listed_per_key_and_released(store):
     assert len(store.quarantined(OTHER)) == 1
 
 
-@pytest.fixture
-def azurite_or_none(store, request):
-    return None if isinstance(store, FakeDekStore) else request.getfixturevalue("azurite")
-
-
-def _put_counter_off(store, azurite, partition: str, counts: dict[str, int]) -> None:
+def _put_counter_off(store, partition: str, counts: dict[str, int]) -> None:
     """Drift as a bug or a hand edit would leave it: the counter row rewritten behind the store's back."""
-    if azurite is None:
+    if isinstance(store, FakeDekStore):
         store._counts[partition] = dict(counts)
         return
-    from azure.data.tables import TableClient, UpdateMode
+    from azure.data.tables import UpdateMode
 
     from shared.azure.dekcounts import counter_entity
 
-    raw = TableClient.from_connection_string(azurite.connection_string, table_name=store._table.name)
+    raw = store._table.client  # the table's own client, in whichever storage mode the store runs
     versions = {k.rpartition("/")[2]: n for k, n in counts.items()}
     raw.upsert_entity(counter_entity(partition, partition, KEY.versionless_id, versions), mode=UpdateMode.REPLACE)
