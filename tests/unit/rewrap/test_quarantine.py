@@ -156,3 +156,19 @@ def test_an_operator_release_is_audited_and_a_dek_not_quarantined_is_refused_nam
     with pytest.raises(InvalidInput) as missing:
         parse_release_request(json.dumps({**body, "dek_id": None}).encode(), headers, "alice")
     assert missing.value.field == "dek_id"
+
+
+def test_a_lagging_consumer_is_followed_up_alone_without_fanning_out_the_dek_table(world):
+    """M5's other half: every DEK moved, but the MySQL server is still on the old version (its move was lost). The
+    sweep queues that one move and no re-wrap page: nothing in the registry is behind."""
+    _seed(world, MYSQL, 30)
+    new = _rotate(world, MYSQL)
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    _drain(world)
+    world.move_queue.messages = []  # the consumer's move was lost
+    world.dekstore.listed.clear()
+    outcome = run_sweep(**world.sweep_ports())
+    mysql = next(d for d in outcome.dependents if d.key == MYSQL)
+    assert mysql.resumed == () and len(mysql.moved) == 1
+    assert world.rewrap_queue.drain() == [] and world.dekstore.listed == []
+    assert [m["resource_id"] for m in world.move_queue.visible()] == list(mysql.moved)
