@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.access.review import grants_from_access_policies, grants_from_assignments, review_grants
-from functions.compliance.key_review import review_policy, review_version
+from functions.compliance.key_review import review_imported_versions, review_policy, review_version
 from functions.compliance.vault_review import review_vault
 from functions.consumers.identities import read_consumer_states
 from functions.consumers.review import review_consumers
@@ -218,6 +218,12 @@ def assess_key(
             add(FindingCode.ROTATION_POLICY_UNREADABLE, f"rotation policy unreadable: {exc.code}")
         else:
             review_policy(managed, policy, add)
+        if managed.rotation.imported:
+            try:  # every version, not only the current: a generated one may wait behind an imported current one
+                review_imported_versions(managed, vault.list_versions(managed.ref), add)
+            except CmkError as exc:
+                message = f"versions of key {name} could not be listed: {exc.code}"
+                add(FindingCode.KEY_UNREADABLE, message, error=str(exc))
 
     if isinstance(settings, CmkError):
         add(

@@ -146,6 +146,7 @@ class World:
             "vault": self.vault,
             "rewrap_queue": self.rewrap_queue,
             "move_queue": self.move_queue,
+            "claims": self.claims,
             "audit": self.audit,
             "clock": self.clock,
         }
