@@ -46,7 +46,7 @@ class DependentsOutcome:
     resumed_shards: int = 0
     moved: tuple[str, ...] = ()
     retirements: tuple[RetirementDecision, ...] = field(default=())
-    unannounced: str | None = None  # the current version, when this sweep moved its dependents (no event had)
+    unannounced: str | None = None  # the current version, when this sweep found it unannounced and moved (or tried)
 
 
 def tend_dependents(
@@ -107,10 +107,13 @@ def _announce_unannounced(
         if taken.taken:
             claims.complete(taken.claim, {"nothing_behind": True})
         return None
-    outcome = move_dependents_once(
-        managed, trigger="timer:unannounced", vault=vault, rewrap_queue=rewrap_queue, move_queue=move_queue,
-        claims=claims, audit=audit, clock=clock, current=current,
-    )  # fmt: skip
+    try:
+        outcome = move_dependents_once(
+            managed, trigger="timer:unannounced", vault=vault, rewrap_queue=rewrap_queue, move_queue=move_queue,
+            claims=claims, audit=audit, clock=clock, current=current,
+        )  # fmt: skip
+    except CmkError:
+        return (0, [])  # its claim released: the next sweep (or the event) moves them; the others' keys go on
     if outcome.already:
         return None
     shards = sum(int(s.detail.get("shards", 0)) for s in outcome.steps)
