@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from functions.compliance import imported_version
 from functions.rewrap import (
     ANNOUNCE_TTL,
     CONSUMER_ALERT,
@@ -68,6 +69,11 @@ def tend_dependents(
             current = vault.get_key(managed.ref)
         except CmkError:
             continue  # missing or unreadable: the compliance step reports it
+        if managed.rotation.imported and not imported_version(current):
+            # Not the customer's material (KeyVersionGenerated, critical): nothing is moved onto it, nothing retired
+            # for it; a person decides.
+            outcomes.append(DependentsOutcome(managed.name))
+            continue
         announced = _announce_unannounced(
             managed, current, vault=vault, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
             consumers=consumers, claims=claims, audit=audit, clock=clock,

@@ -101,7 +101,13 @@ class LocalSystem:
             ready = json.loads(emulators.wait_for(lambda line: line.startswith('{"ready"'), 30))
             self.timings["emulators_ready"] = time.perf_counter() - started
             identities = Identities.load_or_create(self.state_dir / "identities.json")
-            self.cloud = Cloud(ready, identities, resource_group="rg-cmk-reference")
+            inventory = self.extra_settings.get("CMK_INVENTORY_PATH")
+            self.cloud = Cloud(
+                ready,
+                identities,
+                resource_group="rg-cmk-reference",
+                inventory_path=Path(inventory) if inventory else None,
+            )
             seed(self.cloud)
             self.cloud = replace(self.cloud, app_identity=self.cloud.register_app_identity())
             self.timings["seeded"] = time.perf_counter() - started

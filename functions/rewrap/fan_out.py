@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from functions.compliance import imported_version
 from functions.consumers.moves import CONSUMER_ALERT as CONSUMER_ALERT  # re-exported: the sweep alerts with it
 from functions.consumers.moves import decide_move
 from functions.rewrap.messages import RewrapMessage
@@ -108,6 +109,10 @@ def move_dependents_once(
     """move_dependents under the current version's announce claim: once per version, whoever notices it first. A
     failure releases the claim, so the next delivery or sweep tries again at once."""
     current = current or vault.get_key(managed.ref)
+    if managed.rotation.imported and not imported_version(current):
+        # A version the vault generated on an imported key is not the customer's material: nothing moves onto it (the
+        # sweep reports it, KeyVersionGenerated, critical). Not claimed: once a person fixes it, the sweep acts.
+        return MoveOutcome(managed.name, current.key_id, (), None, already="not imported")
     claim_id = announce_claim_id(managed.ref.vault_host, managed.name, current.version)
     result = claims.claim(claim_id, uuid.uuid4().hex, now=clock.now(), ttl=ANNOUNCE_TTL)
     if not result.taken:

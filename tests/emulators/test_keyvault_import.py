@@ -12,9 +12,9 @@ from azure.keyvault.keys.crypto import KeyWrapAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from localrun.onprem_hsm import import_into, jwk_of, onprem_key, public_sha256
 from tests.emulators.conftest import OPERATOR
 from tests.support.emulators import Emulators
-from tests.support.onprem_hsm import import_into, jwk_of, onprem_key, public_sha256
 
 pytestmark = pytest.mark.emulator
 

@@ -1,5 +1,6 @@
-"""A test-only stand-in for the customer's on-premises HSM: RSA key material made here, imported into a vault with
-the SDK's own `KeyClient.import_key`, so the import path the tests drive is the real one.
+"""The local run's stand-in for the customer's on-premises HSM (never used against Azure): RSA key material made
+here, imported into the emulated vault with the SDK's own `KeyClient.import_key`, so the import path the local run and
+the tests drive is the real one.
 
 Key material never leaves the test: what the app sees is only the vault's public view and the import tag
 (`cmk-import-sha256`: SHA-256 of the public key as DER SubjectPublicKeyInfo), as an operator would set it with
@@ -56,7 +57,18 @@ def jwk_of(private: rsa.RSAPrivateKey, ops: list[str] | None = None) -> Any:
 
 
 def import_into(client: Any, name: str, private: rsa.RSAPrivateKey, *, ops: list[str] | None = None, **kwargs: Any):
-    """Import `private` as the next version of `name` (HSM-protected, tagged as the import step documents)."""
+    """Import `private` as the next version of `name` (HSM-protected, tagged as the import step documents); the
+    SDK's KeyVaultKey."""
     kwargs.setdefault("hardware_protected", True)
     tags = {**import_tags(private), **(kwargs.pop("tags", None) or {})}
     return client.import_key(name, jwk_of(private, ops), tags=tags, **kwargs)
+
+
+def key_client(cloud: Any, principal_id: str | None = None) -> Any:
+    """An unchanged KeyClient on the emulated vault, acting as `principal_id` (the operator by default)."""
+    from azure.keyvault.keys import KeyClient
+
+    return KeyClient(
+        cloud.vault_url, cloud.credential(principal_id), connection_verify=cloud.ca_cert,
+        verify_challenge_resource=False,
+    )  # fmt: skip
