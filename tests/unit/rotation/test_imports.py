@@ -197,3 +197,20 @@ def test_a_version_the_vault_generated_on_an_imported_key_is_critical_and_an_imp
     untagged = world.vault.import_key(managed.ref, kty=managed.kty, size=managed.size, ops=managed.ops, tagged=False)
     [found] = [f for f in world.report().findings if f.code == "KeyVersionGenerated"]
     assert found.detail["version"] == untagged.version  # an import without the tag cannot be told from a generated one
+
+
+def test_nothing_moves_onto_a_version_the_vault_generated_on_an_imported_key(world):
+    from functions.rewrap import on_new_version
+    from shared.events import KeyNewVersionCreated
+
+    managed = world.key(AKS)
+    first = world.vault.get_key(managed.ref)
+    world.clock.advance(timedelta(seconds=1))
+    generated = world.vault.rotate_key(managed.ref)
+    event = world.key_event(KeyNewVersionCreated, AKS, generated.version)
+    assert on_new_version(event, **world.rewrap_ports()).already == "not imported"
+    outcome = next(d for d in run_sweep(**world.sweep_ports()).dependents if d.key == AKS)
+    assert (outcome.unannounced, outcome.moved, outcome.resumed_shards) == (None, (), 0)
+    assert not world.rewrap_queue.messages and not world.move_queue.messages
+    des = next(c for c in managed.consumers if c.resource_id)
+    assert world.consumers.get_state(des.kind.value, des.resource_id).key_url == first.key_id
