@@ -260,6 +260,7 @@ class LocalSystem:
             "storage_connection": self.storage_connection,
             "resource_group": self.cloud.resource_group,
             "app_identity": self.cloud.app_identity,
+            "inventory_path": str(self.cloud.inventory_path) if self.cloud.inventory_path else None,
         }
         self.info_file.write_text(json.dumps(info, indent=2))
         self.info_file.chmod(0o600)
@@ -280,4 +281,8 @@ def load_running(state_dir: Path) -> Cloud:
         info = json.loads((state_dir / "cloud.json").read_text())
     except FileNotFoundError:
         raise SystemExit(f"no local run found in {state_dir}: start one with scripts/run") from None
-    return Cloud(info["emulators"], Identities(**info["identities"]), info["resource_group"], info.get("app_identity"))
+    inventory = info.get("inventory_path")
+    return Cloud(
+        info["emulators"], Identities(**info["identities"]), info["resource_group"], info.get("app_identity"),
+        Path(inventory) if inventory else None,
+    )  # fmt: skip
