@@ -49,9 +49,12 @@ def rotate_due_keys(
         except CmkError:
             continue  # unreadable now: the compliance step reports it, the next sweep retries
         if managed.rotation.imported:
-            asked = ask_for_import(
-                managed, current, trigger="timer", claims=claims, alerts=alerts, audit=audit, clock=clock
-            )
+            try:
+                asked = ask_for_import(
+                    managed, current, trigger="timer", claims=claims, alerts=alerts, audit=audit, clock=clock
+                )
+            except CmkError:
+                continue  # claims or audit unreadable now: the next sweep asks
             if asked is not None:
                 outcomes.append(
                     RotationOutcome(managed.name, RotationStatus.IMPORT_DUE, asked.message, "timer", current.version)

@@ -13,6 +13,7 @@ follow as for any new version (functions.rewrap, functions.sweep_dependents).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Any
 from functions.compliance import IMPORT_TAG
 from shared.alerts import publish_or_record
 from shared.audit import AuditRecord
+from shared.errors import PreconditionFailed
 from shared.model import Alert, KeyVersion, Severity
 from shared.ports import Alerts, AuditTrail, Claims, Clock
 from shared.timestamps import iso_utc
@@ -94,21 +96,26 @@ def ask_for_import(
     if not result.taken:
         return None
     alert = import_due_alert(managed, current, decision, trigger=trigger)
-    record = audit.append(
-        AuditRecord(
-            uuid.uuid4().hex,
-            clock.now(),
-            "import-due",
-            trigger,
-            managed.name,
-            decision.level,
-            from_version=current.version,
-            detail={"deadline": iso_utc(decision.deadline), "contact": managed.import_contact},
+    try:
+        record = audit.append(
+            AuditRecord(
+                uuid.uuid4().hex,
+                clock.now(),
+                "import-due",
+                trigger,
+                managed.name,
+                decision.level,
+                from_version=current.version,
+                detail={"deadline": iso_utc(decision.deadline), "contact": managed.import_contact},
+            )
         )
-    )
+    except BaseException:
+        claims.release(result.claim)  # nothing was said: the next sweep or event says it
+        raise
     alert = replace(alert, data={**alert.data, "audit_id": record.record_id})
-    publish_or_record(alerts, alert, audit=audit, clock=clock)
-    claims.complete(result.claim, {"severity": decision.level, "audit_id": record.record_id})
+    publish_or_record(alerts, alert, audit=audit, clock=clock)  # queued, or logged and audited: said either way
+    with contextlib.suppress(PreconditionFailed):
+        claims.complete(result.claim, {"severity": decision.level, "audit_id": record.record_id})
     return alert
 
 

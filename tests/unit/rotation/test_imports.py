@@ -214,3 +214,22 @@ def test_nothing_moves_onto_a_version_the_vault_generated_on_an_imported_key(wor
     assert not world.rewrap_queue.messages and not world.move_queue.messages
     des = next(c for c in managed.consumers if c.resource_id)
     assert world.consumers.get_state(des.kind.value, des.resource_id).key_url == first.key_id
+
+
+def test_an_alert_that_could_not_be_recorded_is_asked_again_by_the_next_sweep(world):
+    from shared.errors import ServiceUnavailable
+
+    world.clock.advance(timedelta(days=151))
+    append = world.audit.append
+
+    def down(record):
+        if record.action == "import-due":
+            raise ServiceUnavailable("audit: table unavailable")
+        return append(record)
+
+    world.audit.append = down
+    run_sweep(**world.sweep_ports())  # the sweep goes on; nothing was said
+    assert import_due(world) == []
+    world.audit.append = append
+    run_sweep(**world.sweep_ports())
+    assert [a.severity for a in import_due(world) if a.data["key"] == AKS] == [Severity.WARNING]
