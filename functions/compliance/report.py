@@ -32,6 +32,7 @@ class KeyReport:
     current: KeyVersion | None
     rotation_policy: RotationPolicy | None
     findings: tuple[Finding, ...]
+    origin: str = "generated"  # or "imported": its versions come from the customer's HSM, never from the app
 
     @property
     def compliant(self) -> bool:
@@ -43,6 +44,7 @@ class KeyReport:
             "name": self.name,
             "vault": self.vault,
             "service": self.service,
+            "origin": self.origin,
             "key_id": cur.key_id if cur else None,
             "version": cur.version if cur else None,
             "enabled": cur.enabled if cur else None,
@@ -247,4 +249,5 @@ def assess_key(
 
     if consumers is not None:
         review_consumers(managed, read_consumer_states(managed, consumers), current, clock.now(), add)
-    return KeyReport(name, managed.vault.name, managed.service, current, policy, tuple(findings))
+    origin = str(getattr(managed, "origin", "generated"))
+    return KeyReport(name, managed.vault.name, managed.service, current, policy, tuple(findings), origin)

@@ -67,6 +67,7 @@ def test_due_alerts_without_a_version_then_an_import_moves_everything_and_a_gene
     registry.seed(AKS, DEKS)
     first = registry.vault.get_key(managed.ref)
     assert findings(wire, "KeyVersionGenerated") == []  # the seed imported its first version, tagged
+    assert next(k for k in wire.keys()["keys"] if k["name"] == AKS)["origin"] == "imported"
 
     # Due: 151 days on the 180-day version is inside notify_before. An alert that says what to import, no version.
     system.cloud.admin("POST", "/clock", {"advance_iso": "P151D"})
