@@ -132,7 +132,10 @@ def say(text: str, *, stream: TextIO | None = None) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     ports = Ports.free() if args.free_ports else Ports()
     extra = {"CMK_INVENTORY_PATH": str(Path(args.inventory_file).resolve())} if args.inventory_file else {}
-    system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, extra_settings=extra)
+    system = LocalSystem(
+        Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, storage=args.storage,
+        extra_settings=extra,
+    )  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -232,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     for p in (parser, up):
         p.add_argument("--keep", action="store_true", help="keep keys, assignments and storage from the last run")
         p.add_argument("--free-ports", action="store_true", help="use any free ports instead of the documented ones")
+        p.add_argument(
+            "--storage",
+            choices=("connection-string", "identity"),
+            default="connection-string",
+            help="identity: no AzureWebJobsStorage connection string; the app's managed identity over HTTPS (OAuth)",
+        )
         p.add_argument(
             "--inventory-file",
             help="seed and serve this inventory instead of the reference (a key with origin: imported gets its first "
