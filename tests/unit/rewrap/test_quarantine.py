@@ -172,3 +172,19 @@ def test_a_lagging_consumer_is_followed_up_alone_without_fanning_out_the_dek_tab
     assert mysql.resumed == () and len(mysql.moved) == 1
     assert world.rewrap_queue.drain() == [] and world.dekstore.listed == []
     assert [m["resource_id"] for m in world.move_queue.visible()] == list(mysql.moved)
+
+
+def test_a_stalled_rewrap_of_an_announced_version_is_resumed_in_its_shards_behind_only(world):
+    """The event fanned out, but the pages of three shards were lost: the sweep sends those three again, no other."""
+    plaintexts = _seed(world, MYSQL, 60)
+    new = _rotate(world, MYSQL)
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    sent = world.rewrap_queue.drain()
+    lost = sorted({p for p, _ in plaintexts})[:3]
+    for message in sent:
+        if message["partition"] not in lost:
+            world.rewrap_queue.send(message)
+    _drain(world)
+    [(listed, resumed)] = _hourly_sweeps(world, 1)
+    assert resumed == tuple(lost) and sorted(set(listed)) == lost
+    assert all(world.dekstore.get(*k).key_id == new.key_id for k in plaintexts)

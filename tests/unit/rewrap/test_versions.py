@@ -58,7 +58,7 @@ def test_an_equivalent_vault_url_still_sees_the_deks_behind_for_retirement_and_r
     assert not decision.allowed and "3 DEK(s) depend on it" in decision.blockers
     assert world.vault.get_key(world.key(MYSQL).ref, old.version).enabled
     first = run_sweep(**world.sweep_ports())
-    assert next(d for d in first.dependents if d.key == MYSQL).resumed == tuple(sorted({p for p, _ in plaintexts}))
+    assert next(d for d in first.dependents if d.key == MYSQL).resumed_shards == 16
     _drain(world)
     for (partition, dek_id), original in plaintexts.items():
         dek = world.dekstore.get(partition, dek_id)
