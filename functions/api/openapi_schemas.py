@@ -171,7 +171,14 @@ SCHEMAS: dict[str, Any] = {
             "rotation_policy": {"type": ["object", "null"]},
             "compliant": {"type": "boolean"},
             "findings": {"type": "array", "items": {"type": "object"}},
-            "dependents": {"type": "object"},
+            "dependents": {
+                "type": "object",
+                "description": (
+                    "consumers (version, state, identities); for a key with a DEK table: deks_by_version (from the "
+                    "registry's counters), quarantined ({count, deks: [{partition, dek_id, version, reason, since}]}: "
+                    "DEKs the re-wrap refused, released by POST /api/quarantine/release) and rewrap (its progress)"
+                ),
+            },
         },
     },
 }
