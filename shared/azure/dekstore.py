@@ -145,9 +145,11 @@ class TableDekStore(CounterReads):
             except _DekOpFailed as failed:
                 i = live.pop(failed.index)
                 dek = changes[i][1]
-                gone = failed.status == 404
-                what = "not found" if gone else "changed since it was read"
-                outcomes[i] = (NotFound if gone else PreconditionFailed)(f"DEK {dek.partition}/{dek.dek_id} {what}")
+                error, what = {
+                    404: (NotFound, "not found"),
+                    412: (PreconditionFailed, "changed since it was read"),
+                }.get(failed.status or 0, (UnexpectedResponse, f"refused by the table ({failed.status})"))
+                outcomes[i] = error(f"DEK {dek.partition}/{dek.dek_id} {what}")
                 continue
             for i, meta in zip(live, metas, strict=True):
                 outcomes[i] = _with_etag(changes[i][1], meta["etag"])
