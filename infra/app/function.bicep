@@ -20,7 +20,6 @@ param alertTopicEndpoint string
 @allowed(['audit', 'enforce'])
 param cmkMode string
 param inventoryPath string
-param vaultSubscriptionId string
 param vaultResourceGroup string
 param vaultName string
 param operatorObjectIds string
@@ -108,7 +107,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'CMK_CREDENTIAL', value: 'managed-identity' }
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
         { name: 'CMK_APP_PRINCIPAL_ID', value: identityPrincipalId }
-        { name: 'CMK_SUBSCRIPTION_ID', value: vaultSubscriptionId }
+        { name: 'CMK_SUBSCRIPTION_ID', value: subscription().subscriptionId }
         // What it enforces, and how: audit first (docs/deploy.md, "Moving to enforce").
         { name: 'CMK_MODE', value: cmkMode }
         { name: 'CMK_INVENTORY_PATH', value: inventoryPath }

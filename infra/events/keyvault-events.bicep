@@ -4,8 +4,8 @@
 //
 // The destination is the AzureFunction endpoint type, not a webhook URL with the eventgrid_extension system key:
 // Event Grid resolves and authenticates the function itself, no key is read, stored or rotated, and Event Grid's
-// docs recommend it for Functions. It needs the function indexed, which is why `subscribe` is off until the code
-// is deployed (infra/hooks/postdeploy.sh).
+// docs recommend it for Functions. It needs the function indexed, which is why infra/connect.bicep is deployed after
+// the code (infra/hooks/postdeploy.sh).
 param vaultId string
 param location string
 param systemTopicName string
@@ -13,7 +13,6 @@ param createSystemTopic bool
 param subscriptionName string
 @description('Resource id of the function app; the subscription targets its keyvault_events function.')
 param functionAppId string
-param subscribe bool
 param tags object
 
 resource newTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (createSystemTopic) {
@@ -30,7 +29,7 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
   name: systemTopicName
 }
 
-resource keyEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (subscribe) {
+resource keyEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
   parent: topic
   name: subscriptionName
   dependsOn: [

@@ -10,7 +10,6 @@ param createSystemTopic bool
 param subscriptionName string
 @description('Resource id of the function app; the subscription targets its role_assignment_events function.')
 param functionAppId string
-param subscribe bool
 param tags object
 
 resource newTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (createSystemTopic) {
@@ -27,7 +26,7 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
   name: systemTopicName
 }
 
-resource roleEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (subscribe) {
+resource roleEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
   parent: topic
   name: subscriptionName
   dependsOn: [
