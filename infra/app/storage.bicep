@@ -16,11 +16,8 @@ var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_33: queue service logging goes to diagnostic settings in Azure Monitor, not classic logging
   // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration reaches its storage over the public endpoint; access is identity-only (no shared key), TLS 1.2
   // checkov:skip=CKV_AZURE_59: the same: public network access is needed without VNet integration; nothing is reachable without an Entra token (shared keys off, no anonymous blobs)
-  // checkov:skip=CKV2_AZURE_1: customer-managed key for the app's own storage is out of scope (it holds no key material: DEKs are stored wrapped)
-  // checkov:skip=CKV2_AZURE_33: private endpoints need VNet integration, which this template leaves to the operator
   name: name
   location: location
   tags: tags

@@ -6,8 +6,7 @@ param grantRoleId string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109: the guardian on Flex Consumption (no VNet integration) calls this vault's data plane over its public endpoint; every call needs an Entra token and an RBAC grant on the key
-  // checkov:skip=CKV_AZURE_189: the same public endpoint
-  // checkov:skip=CKV2_AZURE_32: private endpoints need VNet integration, which a trial deployment leaves out
+  // checkov:skip=CKV_AZURE_189: the same public endpoint (Flex Consumption without VNet integration reaches the vault over it)
   name: vaultName
   location: location
   properties: {
