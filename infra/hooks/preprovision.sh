@@ -26,11 +26,13 @@ if [ -z "$client_id" ]; then
 fi
 object_id=$(az ad app show --id "$client_id" --query id -o tsv)
 az ad app update --id "$client_id" --identifier-uris "api://$client_id"
-# The scope first, then the Azure CLI's pre-authorisation that names it (Graph refuses both in one request).
+# The scope first, then the whole api object again with the Azure CLI (04b07795-...) pre-authorised for it: Graph
+# refuses a pre-authorisation naming a scope that does not exist yet; the second body repeats the scope, so the
+# result is the same whether Graph merges or replaces the api object.
 az rest --method PATCH --url "https://graph.microsoft.com/v1.0/applications/$object_id" \
   --headers Content-Type=application/json --body @infra/auth/api.json
 az rest --method PATCH --url "https://graph.microsoft.com/v1.0/applications/$object_id" \
-  --headers Content-Type=application/json --body '{"api": {"preAuthorizedApplications": [{"appId": "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "delegatedPermissionIds": ["e53f6630-2a7a-4433-a32f-ed64152f6cc3"]}]}}'
+  --headers Content-Type=application/json --body @infra/auth/api-preauthorized.json
 az ad sp show --id "$client_id" >/dev/null 2>&1 || az ad sp create --id "$client_id" >/dev/null
 azd env set CMK_AUTH_CLIENT_ID "$client_id"
 echo "preprovision: app registration $display ($client_id) ready; give operators its CmkGuardian.Operator role"
