@@ -48,8 +48,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_221: Flex Consumption without VNet integration: Event Grid and operators reach the app over its public endpoint; every route needs a function key, and revocations a signed-in operator
-  // checkov:skip=CKV_AZURE_222: the same public endpoint (Event Grid delivery needs it without a private endpoint)
+  // checkov:skip=CKV_AZURE_222: Flex Consumption without VNet integration: Event Grid and operators reach the app over its public endpoint; every route needs a function key, and revocations a signed-in operator
   // checkov:skip=CKV_AZURE_17: callers are Event Grid (function system key) and operators (Entra token); neither presents a client certificate
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero per demand; the hourly sweep and Event Grid's retries make a cold start harmless
   // checkov:skip=CKV_AZURE_213: a health check probe needs a route that answers without a function key; the app has none, on purpose
