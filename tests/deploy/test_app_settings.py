@@ -14,6 +14,12 @@ from tests.docs.test_settings_doc import documented, settings_in_code
 # local run, or the platform sets it.
 LEFT_OUT = {
     "AzureWebJobsStorage": "identity only: a connection string needs the account's shared keys, which are disabled",
+    "AzureWebJobsStorage__accountName": "the service URIs are set instead: honoured over it, and right in every cloud",
+    "AzureWebJobsStorage__managedIdentityResourceId": "__clientId names the identity instead (never both)",
+    "AzureWebJobsStorage__clientSecret": "refused by the app: identity-only storage keeps secrets out of app settings",
+    "AzureWebJobsStorage__clientCertificate": "refused by the app, as __clientSecret",
+    "CMK_OPERATOR_ROLE": "the default, CmkGuardian.Operator, is the app role the preprovision hook creates",
+    "DEVHOST_CA_BUNDLE": "the local host only",
     "AzureWebJobsFeatureFlags": "current Functions hosts index the Python v2 model without it",
     "FUNCTIONS_WORKER_RUNTIME": "Flex Consumption takes the runtime from functionAppConfig and refuses this setting",
     "IDENTITY_ENDPOINT": "set by App Service for the managed identity",

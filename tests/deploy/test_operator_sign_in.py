@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import re
 
-from shared.http import callers
+from shared.http.callers import DEFAULT_OPERATOR_ROLE as OPERATOR_ROLE
 from tests.deploy.templates import INFRA, ROOT, body, resources
 
 AUTH = INFRA / "auth"
 AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
-# The role the app authorizes (shared.http.callers; the app half of issue 18 names it DEFAULT_OPERATOR_ROLE).
-OPERATOR_ROLE = getattr(callers, "DEFAULT_OPERATOR_ROLE", "CmkGuardian.Operator")
 
 
 def test_the_app_registration_has_the_operator_role_the_app_looks_for():
