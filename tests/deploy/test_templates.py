@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.deploy.templates import INFRA, ROOT, bicep_files, body, parse
+from tests.docs.tables import rows
 
 CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
 SKIP = re.compile(r"//\s*checkov:skip=(\w+):(.*)$", re.MULTILINE)
@@ -98,3 +99,17 @@ def test_the_postdeploy_hook_passes_connect_bicep_every_parameter_it_declares():
 def test_the_templates_do_not_ship_with_the_app():
     ignored = (ROOT / ".funcignore").read_text().splitlines()
     assert {"/infra/", "/azure.yaml", "/.tools/"} <= set(ignored)
+
+
+def test_the_docs_list_exactly_the_environment_values_the_templates_take():
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"].values()
+    names = {re.match(r"\$\{([A-Z_]+)", entry["value"]).group(1) for entry in mapped}
+    hook = (INFRA / "hooks" / "postdeploy.sh").read_text()
+    names |= set(re.findall(r"=\"\$\{?([A-Z_]+)", hook[hook.index("--parameters") :]))
+    names -= {"AZURE_ENV_NAME", "AZURE_LOCATION", "AZURE_FUNCTION_APP_ID", "CMK_APP_PRINCIPAL_ID"}  # azd's, outputs
+    documented = {
+        name
+        for row in rows(ROOT / "docs" / "deploy.md", "environment value")
+        for name in re.findall(r"`([A-Z_]+)`", row[0])
+    }
+    assert documented == names
