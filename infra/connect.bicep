@@ -45,6 +45,8 @@ param roleEventsResourceGroup string = ''
 param roleEventsSystemTopicName string = ''
 
 var tags = { 'azd-env-name': environmentName }
+// A vault given without systemTopicName gets a system topic of its own.
+var noTopic = { systemTopicName: '' }
 var subscriptionName = 'cmk-guardian-${environmentName}'
 var roleEventsGroup = empty(roleEventsResourceGroup) ? split(vaults[0].id, '/')[4] : roleEventsResourceGroup
 var appResourceGroup = split(functionAppId, '/')[4]
@@ -115,8 +117,8 @@ module keyEvents 'events/keyvault-events.bicep' = [
     params: {
       vaultId: vault.id
       location: vault.location
-      systemTopicName: empty(vault.systemTopicName) ? 'evgst-${last(split(vault.id, '/'))}' : vault.systemTopicName
-      createSystemTopic: empty(vault.systemTopicName)
+      systemTopicName: empty(union(noTopic, vault).systemTopicName) ? 'evgst-${last(split(vault.id, '/'))}' : union(noTopic, vault).systemTopicName
+      createSystemTopic: empty(union(noTopic, vault).systemTopicName)
       subscriptionName: subscriptionName
       functionAppId: functionAppId
       tags: tags

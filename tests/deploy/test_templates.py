@@ -119,3 +119,9 @@ def test_the_docs_list_exactly_the_environment_values_the_templates_take():
         for name in re.findall(r"`([A-Z_]+)`", row[0])
     }
     assert documented == names
+
+
+def test_azd_finds_the_function_app_by_its_service_tag():
+    (service,) = yaml.safe_load((ROOT / "azure.yaml").read_text())["services"]
+    tagged = re.findall(r"'azd-service-name': '([\w-]+)'", (INFRA / "main.bicep").read_text())
+    assert tagged == [service]
