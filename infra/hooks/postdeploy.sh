@@ -15,6 +15,11 @@ for name in AZURE_ENV_NAME AZURE_LOCATION AZURE_RESOURCE_GROUP AZURE_FUNCTION_AP
   [ -n "$value" ] || { echo "postdeploy: $name is not set (docs/deploy.md, step 2)" >&2; exit 1; }
 done
 
+# The environment's values first: each problem named, nothing deployed (infra/hooks/check_env.py).
+python=python3
+[ -x .venv/bin/python ] && python=.venv/bin/python
+"$python" infra/hooks/check_env.py
+
 echo "postdeploy: waiting for the functions to be indexed"
 tries=0
 until az functionapp function list -g "$AZURE_RESOURCE_GROUP" -n "$AZURE_FUNCTION_APP_NAME" --query "[].name" -o tsv \

@@ -7,12 +7,17 @@
 set -eu
 cd "$(dirname "$0")/../.."
 
+# The environment's values first: each problem named, nothing deployed (infra/hooks/check_env.py).
+python=python3
+[ -x .venv/bin/python ] && python=.venv/bin/python
+"$python" infra/hooks/check_env.py
+
 if [ -n "${CMK_AUTH_CLIENT_ID:-}" ]; then
   echo "preprovision: using the app registration $CMK_AUTH_CLIENT_ID"
   exit 0
 fi
 command -v az >/dev/null || { echo "preprovision: the Azure CLI (az) is needed to create the app registration" >&2; exit 1; }
-for name in AZURE_ENV_NAME CMK_VAULTS CMK_KEY_IDS; do
+for name in AZURE_ENV_NAME; do
   eval "value=\${$name:-}"
   [ -n "$value" ] || { echo "preprovision: $name is not set (docs/deploy.md, step 2)" >&2; exit 1; }
 done

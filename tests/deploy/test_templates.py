@@ -100,6 +100,8 @@ def test_the_postdeploy_hook_passes_connect_bicep_every_parameter_it_declares():
     assert passed == declared
     assert "--action-on-unmanage deleteAll" in hook
     assert "az stack sub delete" in (INFRA / "hooks" / "predown.sh").read_text()
+    for hook_name in ("preprovision.sh", "postdeploy.sh"):  # the environment is checked before anything is deployed
+        assert '"$python" infra/hooks/check_env.py' in (INFRA / "hooks" / hook_name).read_text()
 
 
 def test_the_templates_do_not_ship_with_the_app():
