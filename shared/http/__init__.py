@@ -5,7 +5,7 @@ into a command (shared.http.commands); shared.http.errors maps every error to it
 """
 
 from shared.http.callers import FUNCTION_KEY_CALLER, CallerPolicy, identify, process_policy
-from shared.http.commands import AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
+from shared.http.commands import AlertsQuery, AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
 from shared.http.errors import STATUS_BY_ERROR, error_response
 from shared.http.requests import (
     DEFAULT_AUDIT_LIMIT,
@@ -15,7 +15,10 @@ from shared.http.requests import (
     MAX_REASON_CHARS,
     MAX_SINCE_CHARS,
     caller_from,
+    parse_alerts_request,
     parse_audit_request,
+    parse_key_name,
+    parse_query,
     parse_restore_request,
     parse_revocation_id,
     parse_revoke_request,
@@ -31,6 +34,7 @@ __all__ = [
     "MAX_REASON_CHARS",
     "MAX_SINCE_CHARS",
     "STATUS_BY_ERROR",
+    "AlertsQuery",
     "AuditQuery",
     "CallerPolicy",
     "RestoreCommand",
@@ -39,7 +43,10 @@ __all__ = [
     "caller_from",
     "error_response",
     "identify",
+    "parse_alerts_request",
     "parse_audit_request",
+    "parse_key_name",
+    "parse_query",
     "parse_restore_request",
     "parse_revocation_id",
     "parse_revoke_request",
