@@ -4,10 +4,12 @@ shared.http.callers decides whom to trust as the caller; shared.http.requests pa
 into a command (shared.http.commands); shared.http.errors maps every error to its status and body.
 """
 
-from shared.http.callers import FUNCTION_KEY_CALLER, CallerPolicy, identify, process_policy
+from shared.http.callers import FUNCTION_KEY_CALLER, CallerPolicy, identify, process_policy, status_viewer
 from shared.http.commands import AlertsQuery, AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
 from shared.http.errors import STATUS_BY_ERROR, error_response
 from shared.http.requests import (
+    ALERT_STATES,
+    DEFAULT_ALERTS_LIMIT,
     DEFAULT_AUDIT_LIMIT,
     MAX_AUDIT_LIMIT,
     MAX_BODY_BYTES,
@@ -26,6 +28,8 @@ from shared.http.requests import (
 )
 
 __all__ = [
+    "ALERT_STATES",
+    "DEFAULT_ALERTS_LIMIT",
     "DEFAULT_AUDIT_LIMIT",
     "FUNCTION_KEY_CALLER",
     "MAX_AUDIT_LIMIT",
@@ -52,4 +56,5 @@ __all__ = [
     "parse_revoke_request",
     "parse_rotate_request",
     "process_policy",
+    "status_viewer",
 ]
