@@ -87,7 +87,7 @@ def key_status(req: func.HttpRequest) -> func.HttpResponse:
     try:
         parse_query(req.url)
         name = parse_key_name(req.route_params.get(KEY_NAME_PARAMETER))
-        return _json(200, bootstrap.deps().call(api.key_status, name))
+        return _json(200, bootstrap.deps().call(api.key_detail, name))
     except Exception as exc:
         return _error(exc)
 

@@ -11,7 +11,7 @@ its route needs it, so importing the app does not pay for it.
 from functions.api.answers import Answer, error_answer, ok, revocation_answer, rotation_answer
 from functions.api.audit_log import read_audit
 from functions.api.key_status import keys_status
-from functions.api.key_view import key_status, principal_label
+from functions.api.key_view import key_detail, principal_label
 from functions.api.status_html import HEADERS as STATUS_PAGE_HEADERS
 from functions.api.status_page import alerts_list, status_page, status_view
 
@@ -20,7 +20,7 @@ __all__ = [
     "Answer",
     "alerts_list",
     "error_answer",
-    "key_status",
+    "key_detail",
     "keys_status",
     "ok",
     "principal_label",

@@ -130,7 +130,7 @@ def one_key(
     raise AssertionError("the report covers every inventory key")  # pragma: no cover
 
 
-def key_status(
+def key_detail(
     name: str,
     *,
     inventory: Any,

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from functions.api import alerts_list, key_status, principal_label, status_page, status_view
+from functions.api import alerts_list, key_detail, principal_label, status_page, status_view
 from functions.api.status_html import CONTENT_SECURITY_POLICY, STYLE
 from functions.revocation import revoke
 from functions.rotation.triggers import rotate_now
@@ -55,7 +55,7 @@ def rotated_and_revoked(world):
 
 def test_one_key_answers_with_its_versions_on_a_timeline_and_the_revoked_identity_named(world, rotated_and_revoked):
     old, new, revocation = rotated_and_revoked
-    body = key_status(MYSQL, **_ports(world))
+    body = key_detail(MYSQL, **_ports(world))
     assert body["name"] == MYSQL and body["version"] == new
     assert [(v["version"], v["state"], v["current"]) for v in body["versions"]] == [
         (new, "current", True),
@@ -82,7 +82,7 @@ def test_an_unknown_key_is_404_naming_it_before_anything_is_read(world):
             pytest.fail("the vault was read for an unknown key")
 
     with pytest.raises(UnknownKey, match="no-such-key"):
-        key_status("no-such-key", **{**_ports(world), "vault": NoVault()})
+        key_detail("no-such-key", **{**_ports(world), "vault": NoVault()})
 
 
 def test_principals_are_named_with_their_role_in_the_inventory(world):
@@ -101,11 +101,11 @@ def test_a_retired_version_and_a_disabled_key_read_as_such(world):
     world.clock.advance(timedelta(minutes=1))
     world.vault.rotate_key(ref)
     world.vault.update_version(ref, first, enabled=False)
-    states = {v["version"]: v["state"] for v in key_status(AKS, **_ports(world))["versions"]}
+    states = {v["version"]: v["state"] for v in key_detail(AKS, **_ports(world))["versions"]}
     assert states[first] == "retired"
     command = RevokeCommand(AKS, "disable-key", "shred", "alice", dry_run=False, confirm=AKS)
     revoke(command, **world.revocation_ports(FakeWorkQueue(), follow_up_delay=60))
-    versions = key_status(AKS, **_ports(world))["versions"]
+    versions = key_detail(AKS, **_ports(world))["versions"]
     assert {v["state"] for v in versions} == {"disabled by a revocation"}
     assert all(v["revocation_id"] for v in versions)
 
