@@ -71,7 +71,7 @@ def _error(exc: Exception) -> func.HttpResponse:
 def list_keys(req: func.HttpRequest) -> func.HttpResponse:
     """Every managed key: current version, attributes, rotation policy, compliance findings and its dependents."""
     try:
-        parse_query(req.url)
+        parse_query(req.url, hint="one key is GET /api/keys/{name}")
         status = bootstrap.deps().call(api.keys_status)
     except Exception as exc:
         return _error(exc)

@@ -145,14 +145,20 @@ def caller_from(headers: Mapping[str, str], policy: CallerPolicy = LOCAL_POLICY)
     return identify(headers, policy).name
 
 
-def parse_query(url: str, allowed: tuple[str, ...] = ()) -> dict[str, str]:
+def parse_query(url: str, allowed: tuple[str, ...] = (), *, hint: str = "") -> dict[str, str]:
     """Every route's query string, read from the request's URL: each parameter at most once (a parameter given twice
     is refused instead of one copy silently winning) and none the route does not take, named in the 400 (the host's
     `code`, the function key, is the one exception). Every HTTP trigger calls this before it reads or changes
-    anything, so `POST /api/rotations?dry_run=true` is refused instead of rotating."""
+    anything, so `POST /api/rotations?dry_run=true` is refused instead of rotating. `hint` ends the refusal with
+    where to go instead (`GET /api/keys?key=` points at `/api/keys/{name}`)."""
     pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
     params = _single_values(pairs)
-    _refuse_unknown(params, allowed, "query parameter", ignored=HOST_PARAMETERS)
+    try:
+        _refuse_unknown(params, allowed, "query parameter", ignored=HOST_PARAMETERS)
+    except InvalidInput as exc:
+        if not hint:
+            raise
+        raise InvalidInput(exc.field, f"{exc.reason}; {hint}") from None
     return {name: value for name, value in params.items() if name not in HOST_PARAMETERS}
 
 

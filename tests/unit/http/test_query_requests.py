@@ -52,3 +52,10 @@ def test_a_key_name_in_the_path_that_key_vault_would_refuse_is_400_naming_it(nam
     with pytest.raises(InvalidInput) as caught:
         parse_key_name(name)
     assert caught.value.field == "name"
+
+
+def test_a_refusal_can_say_where_to_go_instead():
+    with pytest.raises(InvalidInput) as caught:
+        parse_query("https://app/api/keys?key=aks-encryption-key", hint="one key is GET /api/keys/{name}")
+    assert caught.value.field == "key"
+    assert caught.value.reason.endswith("takes no query parameters; one key is GET /api/keys/{name}")
