@@ -80,7 +80,7 @@ STATUS_OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "summary": "The status page: every key, the latest audit records and alerts, as one HTML page",
             "description": (
                 NO_PARAMETERS + " Read-only, no script. Behind App Service authentication it is served to signed-in "
-                "operators (CMK_OPERATORS) without the function key."
+                "operators (the operator app role, or CMK_OPERATORS) without the function key."
             ),
             "responses": {
                 "200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}},
