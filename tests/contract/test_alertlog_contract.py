@@ -1,6 +1,6 @@
 """Alert log semantics every backend must keep: fields round-trip, newest first, `add` keeps the first entry of an id
 while `put` replaces it, the state filter, limits and ids refused by name. Runs the fake and the Table adapter on
-Azurite."""
+Azurite, by connection string and by identity."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from shared.alertlog import AlertEntry, AlertState, alert_id_at, new_alert_id
 from shared.errors import InvalidInput
+from tests.contract.conftest import STORAGE_MODES, identity_table
 from tests.fakes.alertlog import FakeAlertLog
 from tests.support.azurite import start_azurite
 
@@ -28,15 +29,18 @@ def azurite(tmp_path_factory) -> Iterator:
         running.stop()
 
 
-@pytest.fixture(params=["fake", "azurite"])
+@pytest.fixture(params=STORAGE_MODES)
 def alert_log(request):
     if request.param == "fake":
         return FakeAlertLog()
     from shared.azure.alertlog import TableAlertLog
     from shared.azure.tables import LazyTable, table_client
 
+    name = f"alerts{uuid.uuid4().hex[:12]}"
+    if request.param == "azurite-identity":
+        return TableAlertLog(identity_table(request.getfixturevalue("azurite_oauth"), name))
     connection = request.getfixturevalue("azurite").connection_string
-    return TableAlertLog(LazyTable(table_client(f"alerts{uuid.uuid4().hex[:12]}", connection_string=connection)))
+    return TableAlertLog(LazyTable(table_client(name, connection_string=connection)))
 
 
 def _entry(minute: int, state: AlertState = AlertState.PENDING, **kw) -> AlertEntry:
