@@ -182,3 +182,38 @@ def test_the_status_page_in_a_browser_shows_what_a_person_needs_and_no_errors(sc
         finally:
             browser.close()
     assert console_errors == [] and page_errors == [] and failed == [], (console_errors, page_errors, failed)
+
+
+OPERATOR_ID = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+STRANGER_ID = "7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"
+
+
+def signed_in(object_id: str, name: str) -> dict[str, str]:
+    """X-MS-CLIENT-PRINCIPAL as App Service authentication writes it (base64 JSON of the caller's claims)."""
+    import base64
+    import json
+
+    claims = [
+        {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": object_id},
+        {"typ": "preferred_username", "val": name},
+    ]
+    document = {"auth_typ": "aad", "name_typ": "preferred_username", "role_typ": "roles", "claims": claims}
+    return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(document).encode()).decode()}
+
+
+def test_behind_app_service_authentication_a_signed_in_operator_opens_the_page_without_the_key(tmp_path):
+    import requests
+
+    with fresh_system(
+        tmp_path, CMK_LOCAL_RUN="false", WEBSITE_AUTH_ENABLED="true", CMK_OPERATORS=OPERATOR_ID
+    ) as system:
+        url = f"{system.devhost['url']}/api/status"
+        operator = requests.get(url, headers=signed_in(OPERATOR_ID, "olga@contoso.example"), timeout=60)
+        assert operator.status_code == 200, operator.text
+        assert f"viewed by olga@contoso.example ({OPERATOR_ID})" in operator.text
+        for headers in ({}, signed_in(STRANGER_ID, "olga@contoso.example")):  # nobody; a name is no credential
+            refused = requests.get(url, headers=headers, timeout=60)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["code"] == "CallerNotAllowed"
+        # Every other route still needs the function key at the host.
+        assert requests.get(f"{system.devhost['url']}/api/keys", timeout=60).status_code == 401
