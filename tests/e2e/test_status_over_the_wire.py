@@ -125,8 +125,13 @@ def test_an_unknown_query_parameter_is_refused_and_rotates_nothing(scene):
 def test_the_local_runs_guide_opens_with_the_status_page(scene):
     from localrun.__main__ import guide
 
-    lines = [line.strip() for line in guide(scene.system).splitlines() if line.strip()]
+    text = guide(scene.system)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     assert lines[1].startswith("Status page") and "/api/status?code=" in lines[1]
+    # The status page is opened in a browser, not a shell step: the guide's commands are as before (its own test
+    # runs them in order, tests/e2e/test_run_command.py).
+    steps = re.findall(r"^\s+\$ (.+)$", text, re.MULTILINE)
+    assert len(steps) == 16 and steps[0].endswith("/api/keys")
     link = re.search(r"(http://\S+/api/status\?code=\S+)", lines[1]).group(1)
     import requests
 
