@@ -6,10 +6,14 @@ none can be mistaken for a DEK, and none has a `KeyBase` column, so a scan for a
   counter     PartitionKey = the shard, RowKey = `%7Ecount|` + escaped normalised key base; Counts = JSON
               {version: DEKs}. In the shard's partition, so it changes in one entity-group transaction with the DEK
               rows it counts (Azure Tables: atomic within one partition, up to 100 operations).
-  directory   PartitionKey = `%7Emeta`, RowKey = `shard|{base}|{shard}`: the shards that hold a counter of the key,
-              written before the counter's first transaction (a crash between leaves an entry with no counter:
-              it reads as zero), so a key's counters are found by one range query and a point read per shard.
-  quarantine  PartitionKey = `%7Emeta`, RowKey = `quarantine|{base}|{shard}|{dek id}`: a DEK the re-wrap refused.
+  directory   PartitionKey = `%7Emeta`, RowKey = `shards|{base}`: Shards = JSON {escaped shard: shard}, every shard
+              that holds a counter of the key, written (If-Match) before the counter's first transaction (a crash
+              between leaves a shard with no counter: it reads as zero). A key's counters are then found by point
+              reads only, one for the directory and one per shard (read at once): no query, whose cost would grow
+              with the table on a store that scans (Azurite does).
+  quarantine  PartitionKey = `%7Emeta`, RowKey = `quarantine|{base}|{shard}|{dek id}`: a DEK the re-wrap refused;
+              beside them `qcount|{base}`, their number, changed in the same transaction as an entry, so a status
+              reads one row when nothing is quarantined and lists the entries only when some are.
 """
 
 from __future__ import annotations
@@ -52,17 +56,28 @@ def counter_counts(entity: dict) -> dict[str, int]:
     return counts
 
 
-def directory_prefix(base: str) -> str:
-    return f"shard|{escape_key(normalize_key_id(base))}|"
+def directory_key(base: str) -> str:
+    return f"shards|{escape_key(normalize_key_id(base))}"
 
 
-def directory_entity(base: str, partition_key: str, partition: str) -> dict:
+def directory_entity(base: str, shards: dict[str, str]) -> dict:
     return {
         "PartitionKey": META_PARTITION,
-        "RowKey": directory_prefix(base) + partition_key,
-        "Partition": partition,
+        "RowKey": directory_key(base),
         "Base": normalize_key_id(base),
+        "Shards": json.dumps(dict(sorted(shards.items())), separators=(",", ":")),
     }
+
+
+def directory_shards(entity: dict) -> dict[str, str]:
+    shards = json.loads(entity.get("Shards") or "{}")
+    if not isinstance(shards, dict):
+        raise ValueError(f"directory {entity.get('RowKey')!r}: Shards is not a map")
+    return shards
+
+
+def quarantine_count_key(base: str) -> str:
+    return f"qcount|{escape_key(normalize_key_id(base))}"
 
 
 def quarantine_prefix(base: str) -> str:

@@ -8,14 +8,16 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.azure.dekcounts import (
     META_PARTITION,
     counter_counts,
     counter_entity,
     counter_key,
-    directory_prefix,
+    directory_key,
+    directory_shards,
+    quarantine_count_key,
     quarantine_entity,
     quarantine_from,
     quarantine_key,
@@ -27,7 +29,7 @@ from shared.azure.dekcounts import (
 from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.tables import checked_key, unescape_key
 from shared.envelope import QuarantinedDek
-from shared.errors import NotFound, UnexpectedResponse
+from shared.errors import NotFound, ServiceUnavailable, UnexpectedResponse
 from shared.model import PRIVATE_LINK_ALIASES, KeyRef, normalize_key_id
 
 RECONCILE_ATTEMPTS = 3
@@ -119,15 +121,12 @@ class CounterReads:
 
     def quarantine(self, entry: QuarantinedDek) -> bool:
         """Record `entry`; False when that DEK was already quarantined (so its alert went out already)."""
-        try:
-            self._table.ensure().create_entity(quarantine_entity(entry))
-        except ResourceExistsError:
-            return False
-        except SDK_ERRORS as exc:
-            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
-        return True
+        return self._quarantine_step(entry.key_base, ("create", quarantine_entity(entry)), +1)
 
     def quarantined(self, key: KeyRef) -> list[QuarantinedDek]:
+        """One point read when none is quarantined (the usual case); the entries by a range query otherwise."""
+        if not self._quarantine_count(key.normalized_id)[1]:
+            return []
         prefix = quarantine_prefix(key.normalized_id)
         try:
             rows = self._table.ensure().query_entities(range_clause(prefix), parameters=range_parameters(prefix))
@@ -137,15 +136,41 @@ class CounterReads:
 
     def release(self, key: KeyRef, partition: str, dek_id: str) -> bool:
         """Take a DEK out of quarantine; False when it was not in it."""
-        row = quarantine_key(key.normalized_id, partition, dek_id)
+        row = {"PartitionKey": META_PARTITION, "RowKey": quarantine_key(key.normalized_id, partition, dek_id)}
+        return self._quarantine_step(key.normalized_id, ("delete", row), -1)
+
+    def _quarantine_step(self, base: str, operation: tuple, step: int) -> bool:
+        """An entry's insert or delete and the key's quarantine count, in one transaction; False when the entry
+        was already there (insert) or already gone (delete)."""
+        for _ in range(RECONCILE_ATTEMPTS * 5):
+            etag, count = self._quarantine_count(base)
+            entity = {
+                "PartitionKey": META_PARTITION,
+                "RowKey": quarantine_count_key(base),
+                "Count": max(0, count + step),
+            }
+            condition = {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+            counting = ("create", entity) if etag is None else ("update", entity, condition)
+            try:
+                self._table.ensure().submit_transaction([operation, counting])
+                return True
+            except TableTransactionError as exc:
+                if exc.index == 0 and exc.status_code in (404, 409):
+                    return False
+                if exc.status_code not in (409, 412):
+                    raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+            except SDK_ERRORS as exc:
+                raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        raise ServiceUnavailable(f"DEK table {self._table.name}: the quarantine of {base} is contended; try again")
+
+    def _quarantine_count(self, base: str) -> tuple[str | None, int]:
         try:
-            self._table.ensure().get_entity(META_PARTITION, row)
-            self._table.ensure().delete_entity(META_PARTITION, row)
+            row = self._table.ensure().get_entity(META_PARTITION, quarantine_count_key(base))
         except ResourceNotFoundError:
-            return False
+            return None, 0
         except SDK_ERRORS as exc:
             raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
-        return True
+        return row.metadata["etag"], int(row.get("Count") or 0)
 
     # ---- reads ------------------------------------------------------------------------------------------------
     def _read_counter(self, pk: str, base: str) -> tuple[str | None, dict[str, int]]:
@@ -161,14 +186,17 @@ class CounterReads:
             raise UnexpectedResponse(str(exc)) from None
 
     def _directory(self, base: str) -> list[tuple[str, str]]:
-        prefix = directory_prefix(base)
+        """(escaped shard, shard) of every shard holding a counter of the key: one point read."""
         try:
-            rows = self._table.ensure().query_entities(
-                range_clause(prefix), parameters=range_parameters(prefix), select=["RowKey", "Partition"]
-            )
-            return [(r["RowKey"][len(prefix) :], r["Partition"]) for r in rows]
+            row = self._table.ensure().get_entity(META_PARTITION, directory_key(base))
+        except ResourceNotFoundError:
+            return []
         except SDK_ERRORS as exc:
             raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        try:
+            return sorted(directory_shards(row).items())
+        except ValueError as exc:
+            raise UnexpectedResponse(str(exc)) from None
 
     def _scan(self, key: KeyRef, pk: str | None = None) -> dict[str, dict[str, int]]:
         """Shard -> {normalised versioned id: DEKs} by reading every DEK row of `key` (in `pk` only when given)."""

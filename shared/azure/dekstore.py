@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from itertools import islice
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 
 from shared.azure.dekcounts import (
@@ -43,6 +43,8 @@ from shared.azure.dekcounts import (
     counter_entity,
     deltas,
     directory_entity,
+    directory_key,
+    directory_shards,
 )
 from shared.azure.dekreads import CounterReads, stored_key_bases
 from shared.azure.errors import SDK_ERRORS, translate_error
@@ -81,6 +83,7 @@ class TableDekStore(CounterReads):
     def __init__(self, table: LazyTable) -> None:
         self._table = table
         self._known: dict[tuple[str, str], tuple[str | None, dict[str, int]]] = {}  # (pk, base) -> (ETag, counts)
+        self._listed: set[tuple[str, str]] = set()  # (base, pk) this process saw in the key's directory
         self._lock = threading.Lock()
 
     def add(self, dek: WrappedDek) -> WrappedDek:
@@ -252,10 +255,35 @@ class TableDekStore(CounterReads):
         return state
 
     def _list_in_directory(self, base: str, pk: str, partition: str) -> None:
-        try:
-            self._table.ensure().upsert_entity(directory_entity(base, pk, partition), mode=UpdateMode.REPLACE)
-        except SDK_ERRORS as exc:
-            raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+        """Add `pk` to the key's directory row (If-Match: two first writers of two shards both land)."""
+        if (base, pk) in self._listed:
+            return
+        table = self._table.ensure()
+        for _ in range(COUNTER_ATTEMPTS):
+            try:
+                try:
+                    row = table.get_entity(META_PARTITION, directory_key(base))
+                    etag, shards = row.metadata["etag"], directory_shards(row)
+                except ResourceNotFoundError:
+                    etag, shards = None, {}
+                if pk not in shards:
+                    entity = directory_entity(base, {**shards, pk: partition})
+                    if etag is None:
+                        table.create_entity(entity)
+                    else:
+                        table.update_entity(
+                            entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                        )
+            except (ResourceExistsError, ResourceModifiedError):
+                continue  # another shard's first writer: read it again
+            except ValueError as exc:
+                raise UnexpectedResponse(str(exc)) from None
+            except SDK_ERRORS as exc:
+                raise translate_error(exc, f"DEK table {self._table.name}", NotFound) from exc
+            with self._lock:
+                self._listed.add((base, pk))
+            return
+        raise ServiceUnavailable(f"DEK table {self._table.name}: the directory of {base} is contended; try again")
 
 
 def _one_partition(deks: Sequence[WrappedDek]) -> str:

@@ -343,3 +343,20 @@ def _put_counter_off(store, partition: str, counts: dict[str, int]) -> None:
     raw = store._table.client  # the table's own client, in whichever storage mode the store runs
     versions = {k.rpartition("/")[2]: n for k, n in counts.items()}
     raw.upsert_entity(counter_entity(partition, partition, KEY.versionless_id, versions), mode=UpdateMode.REPLACE)
+
+
+def test_first_writers_of_several_shards_at_once_all_reach_the_directory(store):
+    """Each shard's first write lists it in the key's directory row (If-Match): racing first writers of different
+    shards all land, so no shard's counter is left out of the count."""
+    barrier = threading.Barrier(RACERS)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        store.add(_dek(f"first{i}", "v1", partition=f"shard{i}"))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.shard_counts(KEY) == {f"shard{i}": {KEY.version_id("v1"): 1} for i in range(RACERS)}
