@@ -1,7 +1,7 @@
 """The sweep's care of what depends on each key: finish what events missed, then retire what nothing needs.
 
-- DEKs still on an older version, with no re-wrap page recorded lately: the re-wrap is resumed (its pages are
-  idempotent, so a duplicate costs reads only).
+- DEKs still on an older version, with no re-wrap record (started, refused) lately: the re-wrap is resumed (its
+  pages are idempotent, so a duplicate costs reads only).
 - A consumer not on the current version: a move is queued (functions.consumers.moves; a move already in flight holds
   its claim, so the queued one stops there). One that follows the latest version itself is given Azure's hour, then
   alerted on. The sweep never runs a long-running operation itself (review H6).
@@ -18,12 +18,13 @@ from typing import Any
 
 from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move
 from functions.rewrap.messages import RewrapMessage
+from functions.rewrap.worker import REWRAP_ACTION
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue
 
-# A re-wrap with a page recorded this recently is in flight; older than this, the sweep resumes it.
+# A re-wrap started this recently is in flight; older than this, the sweep resumes it.
 STALL_AFTER = timedelta(minutes=10)
 
 
@@ -76,8 +77,8 @@ def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, au
     if not behind:
         return 0
     recent = audit.page(key=managed.name, since=clock.now() - STALL_AFTER, page_size=50).items
-    if any(r.action == "rewrap-page" and (r.to_version or "") == current.version for r in recent):
-        return 0  # in flight
+    if any(r.action == REWRAP_ACTION and (r.to_version or "") == current.version for r in recent):
+        return 0  # started (or refused a DEK) lately: in flight
     shards = 0
     for consumer in tables:
         for partition in dek_partitions(managed, consumer):

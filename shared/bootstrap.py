@@ -95,12 +95,17 @@ class Container:
 
         def build():
             from shared.azure.keyvault import AzureKeyVault
+            from shared.azure.transport import REWRAP_CONCURRENCY, call_counter, pooled_transport
 
             require_local_for_insecure(self.settings, vault_urls=[v.url for v in self.inventory.vaults])
+            verify = self.settings.connection_verify
             return AzureKeyVault(
                 self.credential,
-                connection_verify=self.settings.connection_verify,
+                connection_verify=verify,
                 verify_challenge_resource=self.settings.verify_challenge_resource,
+                # One pool for every key and crypto client, as large as the re-wrap's concurrency (no "pool full").
+                transport=pooled_transport(REWRAP_CONCURRENCY, connection_verify=verify),
+                response_hook=call_counter(self.telemetry),
             )
 
         return self._once("_vault", build)
@@ -172,15 +177,45 @@ class Container:
         from shared.azure.tables import LazyTable, table_client
 
         s = self.settings
+        transport = self._table_transport()
         if s.storage_connection:
-            return LazyTable(table_client(name, connection_string=s.storage_connection))
+            return LazyTable(table_client(name, connection_string=s.storage_connection, transport=transport))
         if s.table_service_uri:
-            return LazyTable(table_client(name, service_uri=s.table_service_uri, credential=self.credential))
+            return LazyTable(
+                table_client(name, service_uri=s.table_service_uri, credential=self.credential, transport=transport)
+            )
         raise InvalidSetting(
             "AzureWebJobsStorage",
             "is required for tables (claims, audit trail, DEK registry, re-wrap budget): a connection string, or "
             "AzureWebJobsStorage__tableServiceUri with the app's identity",
         )
+
+    def _table_transport(self):
+        """One connection pool for every table client, sized like the vault's: a re-wrap page reads and replaces
+        its DEKs as concurrently as it unwraps them."""
+
+        def build():
+            from shared.azure.transport import REWRAP_CONCURRENCY, pooled_transport
+
+            return pooled_transport(REWRAP_CONCURRENCY)
+
+        return self._once("_table_pool", build)
+
+    @property
+    def telemetry(self):
+        """Custom events and metrics (shared.telemetry): through the Python worker's Azure Monitor set-up in Azure,
+        to a console locally when CMK_TELEMETRY_CONSOLE=true; configured here never, or rows would come twice."""
+
+        def build():
+            import logging
+            import os
+
+            from shared.telemetry import EVENT_LOGGER, OtelTelemetry, console_wanted, install_console
+
+            provider = install_console(logging.getLogger(EVENT_LOGGER)) if console_wanted(os.environ) else None
+            return OtelTelemetry(meter_provider=provider)
+
+        return self._once("_telemetry", build)
 
     @property
     def claims(self):

@@ -162,11 +162,14 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
     assert sum(o.succeeded for o in outcomes) == 250
     completed = [a for a in world.alerts.published if a.type == COMPLETED_ALERT]
     assert len(completed) == 1 and completed[0].data["deks"] == 250
-    # A duplicate delivery of the event later moves nothing and alerts nothing more.
-    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
-    again = _drain(world)
-    assert sum(o.succeeded for o in again) == 0 and sum(o.skipped for o in again) == 250
+    # A duplicate delivery of the event later finds nothing behind: it enqueues, moves and alerts nothing more.
+    again = on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    assert _drain(world) == [] and again.audit_id is None
     assert len([a for a in world.alerts.published if a.type == COMPLETED_ALERT]) == 1
+    # Its trail: one record when it started (250 behind), one when it completed; no record per page.
+    rewraps = [(r.outcome, r.detail["deks"]) for r in world.audit.all() if r.action == "rewrap"]
+    assert sorted(rewraps) == [("completed", 250), ("started", 250)]
+    assert {r.action for r in world.audit.all()} == {"rewrap"}
 
 
 def test_a_stale_page_for_a_superseded_version_moves_nothing_back(world):
