@@ -224,7 +224,8 @@ def _work_item(trigger: str, handler, msg: func.QueueMessage) -> None:
     except MalformedMessage as exc:
         log.error("%s: dropped malformed message %s (dequeue %s): %s", trigger, msg.id, msg.dequeue_count, exc)
         return
-    log.info("%s: %s", trigger, json.dumps(outcome.to_json(), sort_keys=True))
+    if getattr(outcome, "noteworthy", True):  # one line per decision: a re-wrap page that found nothing logs none
+        log.info("%s: %s", trigger, json.dumps(outcome.to_json(), sort_keys=True))
 
 
 @app.queue_trigger(arg_name="msg", queue_name=ALERT_QUEUE, connection="AzureWebJobsStorage")

@@ -23,6 +23,7 @@ from functions.rotation.retirement import RetirementDecision, retire_unused_vers
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue
+from shared.telemetry import NO_TELEMETRY, Telemetry
 
 # A re-wrap started this recently is in flight; older than this, the sweep resumes it.
 STALL_AFTER = timedelta(minutes=10)
@@ -48,6 +49,7 @@ def tend_dependents(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> list[DependentsOutcome]:
     outcomes = []
     for managed in inventory.keys:
@@ -59,7 +61,7 @@ def tend_dependents(
         moved = _move_stragglers(managed, current, queue=move_queue, consumers=consumers, alerts=alerts, clock=clock)
         retirements = _retire(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
-            claims=claims, audit=audit, alerts=alerts, clock=clock,
+            claims=claims, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry,
         )  # fmt: skip
         outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements)))
     return outcomes
@@ -116,7 +118,9 @@ def _move_stragglers(managed, current, *, queue: WorkQueue, consumers: Consumers
     return behind
 
 
-def _retire(managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock):
+def _retire(
+    managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock, telemetry
+):
     grace = managed.rotation.retire_after
     if grace is None or not current.created or clock.now() - current.created < grace.delta:
         return []
@@ -125,7 +129,7 @@ def _retire(managed, current, *, inventory, vault, dekstore, consumers, claims: 
         return []
     decisions = retire_unused_versions(
         managed, enforce=inventory.enforcing, vault=vault, dekstore=dekstore, consumers=consumers, audit=audit,
-        alerts=alerts, clock=clock,
+        alerts=alerts, clock=clock, telemetry=telemetry,
     )  # fmt: skip
     if inventory.enforcing and all(d.allowed for d in decisions):
         taken = claims.claim(done_id, uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650))
