@@ -40,7 +40,8 @@ def install_console(event_logger: logging.Logger, *, stream: Any = None) -> Any:
         if "meter_provider" in _installed:
             return _installed["meter_provider"]
         from opentelemetry import metrics
-        from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+        from opentelemetry.instrumentation.logging.handler import LoggingHandler  # the SDK's own one is deprecated
+        from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, SimpleLogRecordProcessor
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader

@@ -36,7 +36,9 @@ class OtelTelemetry:
         try:
             if problem := contract_problem("event", name, set(dimensions)):
                 self._warn_once(problem)
-            expected = EVENTS.get(name, ())
+                if name not in EVENTS:
+                    return  # the Workbook would never query it; a known name with a dimension short still goes
+            expected = EVENTS[name]
             attributes = {k: as_text(dimensions.get(k)) for k in expected}
             shown = " ".join(f"{k}={v}" for k, v in attributes.items() if v)
             self._log.info("%s %s", name, shown, extra={CUSTOM_EVENT_ATTRIBUTE: name, **attributes})
