@@ -1,0 +1,71 @@
+"""The audit trail and the log as an operator reads them, over the wire (issue 19): one operator rotation of a key
+with no DEK writes at most three audit records (the rotation, the re-wrap with nothing to move, the consumer's move),
+no re-wrap page runs or logs, and the app's own disk encryption set write, echoed back by the resource group topic,
+is logged as its own change rather than rejected."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from localrun.system import LocalSystem
+from tests.e2e.conftest import Wire, audit_records, fresh_system, wait_until
+
+pytestmark = pytest.mark.e2e
+
+AKS = "aks-encryption-key"  # the local run seeds no DEK: its registry shards are empty
+
+
+@pytest.fixture
+def system(tmp_path) -> Iterator[LocalSystem]:
+    local = fresh_system(tmp_path)
+    with local:
+        local.cloud.admin("PUT", "/arm/operations", {"duration_seconds": 2})  # a DES key change of 2 s, not minutes
+        yield local
+
+
+@pytest.fixture
+def wire(system: LocalSystem) -> Wire:
+    return Wire(system)
+
+
+def _settled(wire: Wire, key: str, quiet_seconds: float = 4.0) -> list[dict]:
+    """The key's records once nothing new has been added for `quiet_seconds` (the moves and checks are queued)."""
+    last, since = None, time.monotonic()
+    while time.monotonic() - since < quiet_seconds:
+        records = audit_records(wire, key)
+        ids = [r["id"] for r in records]
+        if ids != last:
+            last, since = ids, time.monotonic()
+        time.sleep(0.5)
+    return audit_records(wire, key)
+
+
+def test_one_rotation_of_a_key_with_no_deks_writes_at_most_three_audit_records(system: LocalSystem, wire: Wire):
+    before = {r["id"] for r in _settled(wire, AKS, quiet_seconds=2.0)}
+    mark = wire.mark()
+    response = wire.post("/api/rotations", json={"key": AKS, "reason": "issue 19: count the records"})
+    assert response.status_code == 201, response.text
+    new_version = response.json()["new_version"]
+
+    def moved() -> bool:
+        return any(r["action"] == "move-consumer" and r["outcome"] == "moved" for r in audit_records(wire, AKS))
+
+    wait_until(moved, timeout=90, what="the disk encryption set's move to the new version")
+    records = [r for r in _settled(wire, AKS) if r["id"] not in before]
+    summary = sorted((r["action"], r["outcome"]) for r in records)
+    assert len(records) <= 3, summary
+    assert summary == [("move-consumer", "moved"), ("rewrap", "completed"), ("rotate", "rotated")], summary
+    assert all(r["to_version"] == new_version for r in records), records
+    assert next(r for r in records if r["action"] == "rewrap")["detail"]["deks"] == 0
+
+    log = system.devhost_child().lines[mark:]
+    assert not [line for line in log if "rewrap_worker" in line], "a re-wrap page ran (or logged) with nothing to do"
+    # The DES write the app made is delivered to role_assignment_events by the resource group topic: its own change.
+    wire.wait_for_log(
+        lambda t: "role_assignment_events: ignored own_change" in t and "diskEncryptionSets/write" in t, after=mark
+    )
+    rejected = [line for line in system.devhost_child().lines[mark:] if "rejected" in line and "diskEncryption" in line]
+    assert rejected == []
