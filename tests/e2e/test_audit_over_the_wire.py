@@ -69,3 +69,35 @@ def test_one_rotation_of_a_key_with_no_deks_writes_at_most_three_audit_records(s
     )
     rejected = [line for line in system.devhost_child().lines[mark:] if "rejected" in line and "diskEncryption" in line]
     assert rejected == []
+
+
+REWRAP_DEKS = 2000
+MYSQL = "mysql-encryption-key"
+
+
+def test_a_2000_dek_re_wrap_is_two_audit_records_and_never_overflows_the_connection_pool(system, wire):
+    """The newcomer's trial saw 32 "Connection pool is full" warnings in a 2,000-DEK re-wrap and 160 page records in
+    the trail: the pool is now as large as the re-wrap's concurrency, and the re-wrap is a started and a completed
+    record, its pages only log lines (one per page that moved something)."""
+    from tests.e2e.test_rewrap_over_the_wire import Registry
+
+    registry = Registry(system)
+    registry.seed(MYSQL, REWRAP_DEKS)
+    before = {r["id"] for r in _settled(wire, MYSQL, quiet_seconds=1.0)}
+    mark = wire.mark()
+    response = wire.post("/api/rotations", json={"key": MYSQL, "reason": "issue 19: a re-wrap worth reading"})
+    assert response.status_code == 201, response.text
+
+    def completed() -> list[dict]:
+        return [r for r in audit_records(wire, MYSQL) if r["action"] == "rewrap" and r["outcome"] == "completed"]
+
+    [done] = wait_until(completed, timeout=240, what="the re-wrap's completed record")
+    assert done["detail"]["deks"] == REWRAP_DEKS
+    rewraps = sorted(r["outcome"] for r in _settled(wire, MYSQL) if r["id"] not in before and r["action"] == "rewrap")
+    assert rewraps == ["completed", "started"]
+    log = system.devhost_child().lines[mark:]
+    full = [line for line in log if "Connection pool is full" in line]
+    assert full == [], f"{len(full)} pool warnings: {full[:2]}"
+    pages = [line for line in log if "rewrap_worker: {" in line]
+    quiet = ('"processed": 0,', '"completed": true', '"superseded": true')
+    assert pages and all(quiet[0] not in line or quiet[1] in line or quiet[2] in line for line in pages), pages[:3]
