@@ -343,7 +343,8 @@ def _execute(
             ACCESS_REVOKED_ALERT,
             Severity.HIGH,
             executed_rev,
-            f"{executed_rev.principal_id} revoked from {managed.name} by {executed_rev.requested_by}",
+            f"{principal_label(ports['inventory'], executed_rev.principal_id)} revoked from {managed.name} by "
+            f"{executed_rev.requested_by}",
         )
     # The follow-up first: an alert that cannot be queued must not leave the revocation unverified.
     revocation_checks.send(

@@ -56,6 +56,7 @@ def test_a_revocation_is_one_record_naming_the_principal_with_its_role(world):
     assert records[0].detail["principal_name"] == f"mysql ({principal[:8]}…)"
     revocation = world.revocations.get(records[0].detail["id"])
     assert revocation.audit_record_id == records[0].record_id  # the ledger points at the one record
+    assert f"of mysql ({principal[:8]}…) at {MYSQL}" in records[0].detail["plan"]  # the plan's summary names it too
 
 
 def test_principals_are_named_with_their_role_in_the_inventory(world):
