@@ -101,3 +101,23 @@ def test_a_2000_dek_re_wrap_is_two_audit_records_and_never_overflows_the_connect
     pages = [line for line in log if "rewrap_worker: {" in line]
     quiet = ('"processed": 0,', '"completed": true', '"superseded": true')
     assert pages and all(quiet[0] not in line or quiet[1] in line or quiet[2] in line for line in pages), pages[:3]
+
+
+def test_locally_the_console_exporter_shows_each_event_once(tmp_path):
+    """CMK_TELEMETRY_CONSOLE=true: the local host prints each custom event as the OpenTelemetry log record Azure
+    Monitor would turn into a customEvents row, once (the exporter is installed once per process)."""
+    local = fresh_system(tmp_path, CMK_TELEMETRY_CONSOLE="true")
+    with local:
+        local.cloud.admin("PUT", "/arm/operations", {"duration_seconds": 2})
+        wire = Wire(local)
+        mark = wire.mark()
+        response = wire.post("/api/rotations", json={"key": AKS, "reason": "issue 19: see the events"})
+        assert response.status_code == 201, response.text
+        new_version = response.json()["new_version"]
+        marker = '"microsoft.custom_event.name": "CmkGuardian.KeyRotated"'
+        wire.wait_for_log(lambda t: marker in t, after=mark)
+        wire.wait_for_log(lambda t: '"microsoft.custom_event.name": "CmkGuardian.ConsumerMoved"' in t, after=mark)
+        time.sleep(2)  # anything printed twice would be printed by now
+        log = local.devhost_child().lines[mark:]
+        assert len([line for line in log if marker in line]) == 1
+        assert any(f'"version": "{new_version}"' in line for line in log)
