@@ -130,7 +130,7 @@ def say(text: str, *, stream: TextIO | None = None) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ports = Ports.free() if args.free_ports else Ports()
-    system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep)
+    system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, storage=args.storage)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -230,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     for p in (parser, up):
         p.add_argument("--keep", action="store_true", help="keep keys, assignments and storage from the last run")
         p.add_argument("--free-ports", action="store_true", help="use any free ports instead of the documented ones")
+        p.add_argument(
+            "--storage",
+            choices=("connection-string", "identity"),
+            default="connection-string",
+            help="identity: no AzureWebJobsStorage connection string; the app's managed identity over HTTPS (OAuth)",
+        )
     grant = sub.add_parser("grant", help="add a role assignment on a managed key")
     grant.add_argument("--principal", required=True, help="aks, mysql, app, operator or a principal id")
     grant.add_argument("--key", required=True)

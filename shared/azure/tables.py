@@ -62,16 +62,24 @@ def table_client(
     connection_string: str | None = None,
     service_uri: str | None = None,
     credential: Any = None,
+    connection_verify: str | bool = True,
     transport: Any = None,
 ) -> TableClient:
     """A client from a connection string (Azurite, account keys) or from the table service URI and an identity (the
-    Functions host's `AzureWebJobsStorage__tableServiceUri` form), whichever the app was configured with; on
-    `transport` when given (the process's shared, sized connection pool: shared.azure.transport)."""
+    Functions host's identity-based `AzureWebJobsStorage__*` form), whichever the app was configured with;
+    `connection_verify` is the CA bundle to trust (CMK_CA_BUNDLE, for the local run's HTTPS Azurite); on `transport`
+    when given (the process's shared, sized connection pool: shared.azure.transport, built with the same verify)."""
     options = {"transport": transport} if transport is not None else {}
     if connection_string:
         return TableClient.from_connection_string(connection_string, table_name=table_name, **options)
     if service_uri and credential is not None:
-        return TableClient(endpoint=service_uri, table_name=table_name, credential=credential, **options)
+        return TableClient(
+            endpoint=service_uri,
+            table_name=table_name,
+            credential=credential,
+            connection_verify=connection_verify,
+            **options,
+        )
     raise ValueError("a connection string, or a service URI and a credential, is required")
 
 
