@@ -95,7 +95,7 @@ class Container:
 
         def build():
             from shared.azure.keyvault import AzureKeyVault
-            from shared.azure.transport import REWRAP_CONCURRENCY, call_counter, pooled_transport
+            from shared.azure.transport import call_counter, shared_pool
 
             require_local_for_insecure(self.settings, vault_urls=[v.url for v in self.inventory.vaults])
             verify = self.settings.connection_verify
@@ -104,7 +104,7 @@ class Container:
                 connection_verify=verify,
                 verify_challenge_resource=self.settings.verify_challenge_resource,
                 # One pool for every key and crypto client, as large as the re-wrap's concurrency (no "pool full").
-                transport=pooled_transport(REWRAP_CONCURRENCY, connection_verify=verify),
+                transport=shared_pool(verify),
                 response_hook=call_counter(self.telemetry),
             )
 
@@ -208,11 +208,12 @@ class Container:
         """A table on AzureWebJobsStorage: its connection string, or its identity-based table service (the role the
         identity then needs: Storage Table Data Contributor on the account)."""
         from shared.azure.tables import LazyTable, table_client
+        from shared.azure.transport import shared_pool
 
         s = self.settings
         if s.storage.connection_string:
             return LazyTable(
-                table_client(name, connection_string=s.storage.connection_string, transport=self._table_transport(True))
+                table_client(name, connection_string=s.storage.connection_string, transport=shared_pool(True))
             )
         uri = s.storage.service_uri("table", "tables (claims, audit trail, DEK registry, re-wrap budget)")
         client = table_client(
@@ -220,36 +221,18 @@ class Container:
             service_uri=uri,
             credential=self.storage_credential,
             connection_verify=s.connection_verify,
-            transport=self._table_transport(s.connection_verify),
+            transport=shared_pool(s.connection_verify),  # one pool as large as a re-wrap's concurrent DEKs
         )
         return LazyTable(client)
 
-    def _table_transport(self, verify: str | bool):
-        """One connection pool for every table client, sized like the vault's: a re-wrap page reads and replaces
-        its DEKs as concurrently as it unwraps them. It verifies TLS as the client would have (`verify`)."""
-
-        def build():
-            from shared.azure.transport import REWRAP_CONCURRENCY, pooled_transport
-
-            return pooled_transport(REWRAP_CONCURRENCY, connection_verify=verify)
-
-        return self._once(f"_table_pool_{verify}", build)
-
     @property
     def telemetry(self):
-        """Custom events and metrics (shared.telemetry): through the Python worker's Azure Monitor set-up in Azure,
-        to a console locally when CMK_TELEMETRY_CONSOLE=true; configured here never, or rows would come twice."""
+        """Custom events and metrics (shared.telemetry.app_telemetry: the worker's Azure Monitor, or a console)."""
+        import os
 
-        def build():
-            import logging
-            import os
+        from shared.telemetry import app_telemetry
 
-            from shared.telemetry import EVENT_LOGGER, OtelTelemetry, console_wanted, install_console
-
-            provider = install_console(logging.getLogger(EVENT_LOGGER)) if console_wanted(os.environ) else None
-            return OtelTelemetry(meter_provider=provider)
-
-        return self._once("_telemetry", build)
+        return self._once("_telemetry", lambda: app_telemetry(os.environ))
 
     @property
     def claims(self):

@@ -11,6 +11,7 @@ every client of the process and as large as the work, keeps them.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,10 +43,22 @@ def pooled_transport(pool_size: int, *, connection_verify: str | bool = True) ->
     from requests.adapters import HTTPAdapter
 
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size)  # hosts kept: vaults and storage
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return RequestsTransport(session=session, session_owner=False, connection_verify=connection_verify)
+
+
+_pools: dict[str | bool, RequestsTransport] = {}
+_pools_lock = threading.Lock()
+
+
+def shared_pool(connection_verify: str | bool = True) -> RequestsTransport:
+    """The process's one pool of REWRAP_CONCURRENCY connections per host for clients that verify TLS this way."""
+    with _pools_lock:
+        if connection_verify not in _pools:
+            _pools[connection_verify] = pooled_transport(REWRAP_CONCURRENCY, connection_verify=connection_verify)
+        return _pools[connection_verify]
 
 
 def keyvault_operation(method: str, path: str) -> str:

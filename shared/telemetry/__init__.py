@@ -7,6 +7,7 @@ shared.telemetry.console the local run's console exporter (CMK_TELEMETRY_CONSOLE
 """
 
 from shared.telemetry import names
+from shared.telemetry.app import app_telemetry
 from shared.telemetry.console import CONSOLE_SETTING, WORKER_SWITCH, console_wanted, install_console
 from shared.telemetry.otel import EVENT_LOGGER, OtelTelemetry
 from shared.telemetry.port import NO_TELEMETRY, Dimension, NoTelemetry, Telemetry, as_text, contract_problem
@@ -20,6 +21,7 @@ __all__ = [
     "NoTelemetry",
     "OtelTelemetry",
     "Telemetry",
+    "app_telemetry",
     "as_text",
     "console_wanted",
     "contract_problem",
