@@ -203,6 +203,8 @@ def compliance_sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("compliance_sweep: running late (past due)")
     outcome = bootstrap.deps().call(sweep.run_sweep)
+    for action in outcome.actions():  # what it did, one line per decision (a quiet sweep logs none)
+        log.info("compliance_sweep: %s", action)
     log.info("compliance_sweep: %s", json.dumps(outcome.report.to_json()["summary"], sort_keys=True))
     for f in outcome.report.findings:
         log.warning("compliance_sweep: %s %s %s: %s", f.severity.value, f.key, f.code, f.message)

@@ -58,6 +58,18 @@ class SweepOutcome:
     access: tuple[ReconcileOutcome, ...] = field(default=())
     not_in_force: tuple[str, ...] = field(default=())  # revocations whose access came back (alerted)
 
+    def actions(self) -> list[str]:
+        """What the sweep did or decided beyond reporting, one line each (the trigger logs them): a quiet sweep
+        has none, a sweep that rotated, re-set a policy, resumed a re-wrap or remediated access says so."""
+        did = [f"rotation {r.key}: {r.status.value} ({r.reason})" for r in self.rotations]
+        did += [f"rotation policy {p.key}: {p.status} ({p.reason})" for p in self.policies]
+        for d in self.dependents:
+            did += [f"re-wrap {d.key}: resumed {d.resumed_shards} shard(s)"] if d.resumed_shards else []
+            did += [f"consumer move {d.key}: queued for {resource}" for resource in d.moved]
+            did += [f"retirement {d.key}/{r.version}: {'allowed' if r.allowed else 'kept'}" for r in d.retirements]
+        did += [f"access {a.key}: {a.status}" for a in self.access if a.status not in ("compliant", "unreadable")]
+        return did
+
 
 def run_sweep(
     *,

@@ -100,3 +100,14 @@ def test_the_caller_is_also_found_in_the_evidence_as_arm_writes_it_without_dashe
     event["data"]["authorization"]["evidence"]["principalId"] = world.inventory.app_identity.replace("-", "")
     item = parse_event(event, world.inventory)
     assert isinstance(item, Rejection) and item.reason is RejectReason.OWN_CHANGE
+
+
+def test_the_sweep_says_what_it_did_one_line_per_decision_and_nothing_when_quiet(world):
+    from functions.sweep import run_sweep
+    from tests.unit.fake_ports import FakePorts
+
+    ports = FakePorts(world)
+    assert ports.call(run_sweep).actions() == []
+    world.clock.advance(timedelta(days=91))
+    did = ports.call(run_sweep).actions()
+    assert f"rotation {AKS}: rotated" in " | ".join(did) and any(line.startswith(f"rotation {MYSQL}") for line in did)
