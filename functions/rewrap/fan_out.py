@@ -125,6 +125,13 @@ def move_dependents(
         return MoveOutcome(managed.name, current.key_id, tuple(steps), record_id)
     fanned = [_fan_out(managed, consumer, current, rewrap_queue, clock) for consumer in tables]
     steps += fanned
+    # A duplicate event fans out again (its pages are idempotent, and the first delivery may have died half-way
+    # through sending them), but the re-wrap started once: one record, one event.
+    start_id = completion_claim_id(managed, current.version).replace("rewrap-done|", "rewrap-start|", 1)
+    started = claims.claim(start_id, uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650))
+    if not started.taken:
+        return MoveOutcome(managed.name, current.key_id, tuple(steps))
+    claims.complete(started.claim, {"deks": behind})
     shards = sum(int(s.detail.get("shards", 0)) for s in fanned)
     record_id = _record(ports, managed, trigger, current, "started", steps, deks=behind, shards=shards)
     telemetry.event(names.REWRAP_STARTED, key=managed.name, version=current.version, shards=shards, outcome="started")
