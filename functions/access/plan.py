@@ -196,7 +196,7 @@ def plan_access(
             )
             continue
         cross = " (another key's consumer: the cross rule)" if principal in other_consumers else ""
-        who = principal_label(inventory, principal)  # e.g. "aks (3b9a4c1e…)": the trail names whom it touched
+        who = principal_label(inventory, principal, whole=True)  # "aks (3b9a4c1e-…)": whom it touched, by role
         why = f"{who} holds {role} on {managed.name} but is not its consumer{cross}"
         if principal == consumer:
             why = f"{who} was revoked from {managed.name} on purpose and holds {role} again"

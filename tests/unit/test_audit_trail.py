@@ -66,6 +66,7 @@ def test_principals_are_named_with_their_role_in_the_inventory(world):
     assert principal_label(inventory, app) == f"this app ({app[:8]}…)"
     assert principal_label(inventory, glass.upper()) == f"break-glass ({glass[:8]}…)"
     assert principal_label(inventory, aks) == f"aks ({aks[:8]}…)"
+    assert principal_label(inventory, aks, whole=True) == f"aks ({aks})"
     stranger = "0465df89-0000-4000-8000-000000000000"
     assert principal_label(inventory, stranger) == stranger
     assert principal_label(inventory, None) == "unknown"
