@@ -1,6 +1,7 @@
 """`python -m localrun` (what `scripts/run` calls): the app on the embedded default, plus helper commands.
 
 python -m localrun [up] [--keep] [--state-dir DIR]   start everything, seed it, print the guide, stream the log
+python -m localrun up --inventory-file inventory/x.yaml   the same with another inventory (e.g. an imported key)
 python -m localrun grant --principal aks --key mysql-encryption-key [--role "Key Vault Crypto User"]
 python -m localrun revoke --principal aks --key mysql-encryption-key
 python -m localrun clock --advance P91D
@@ -36,6 +37,7 @@ def guide(system: LocalSystem) -> str:
     base = dev["url"]
     ca = _rel(cloud.ca_cert)
     keys_curl = f'curl -s -H "x-functions-key: {fkey}" {base}/api/keys'
+    status_page = f"{base}/api/status?code={fkey}"
     state = "" if system.state_dir.resolve() == DEFAULT_STATE_DIR.resolve() else f" --state-dir {system.state_dir}"
     localrun = f".venv/bin/python -m localrun{state}"
     storage = dict(part.split("=", 1) for part in system.storage_connection.strip(";").split(";"))
@@ -63,6 +65,7 @@ def guide(system: LocalSystem) -> str:
     t = system.timings
     return f"""
 cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
+  Status page       {status_page}   (open it first, in a browser)
   Functions host    {base}   (function key {fkey})
   Key Vault         {cloud.vault_url}   ({cloud.vault_name}, emulated; RBAC from the ARM emulator)
   ARM + admin API   {cloud.arm_url}   (admin: {cloud.admin_url})
@@ -73,6 +76,8 @@ cmk-guardian is running on the embedded default: local emulators, nothing leaves
 Serving {t.get("serving", 0):.1f} s after start (emulators ready at {t.get("emulators_ready", 0):.1f} s).
 
 Try it, from this folder in another terminal:
+ 0. Open the status page (first line above) in a browser: every key, its versions, dependents, revocations, the
+    latest audit records and alerts, at a glance. Reload it after each step below to see what changed.
  1. Every managed key: current version, attributes, rotation policy, compliance findings.
     $ {keys_curl}
  2. Let 91 days pass in the emulated cloud. Key Vault's rotation policy creates new versions and Event Grid delivers
@@ -130,7 +135,11 @@ def say(text: str, *, stream: TextIO | None = None) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ports = Ports.free() if args.free_ports else Ports()
-    system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, storage=args.storage)
+    extra = {"CMK_INVENTORY_PATH": str(Path(args.inventory_file).resolve())} if args.inventory_file else {}
+    system = LocalSystem(
+        Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, storage=args.storage,
+        extra_settings=extra,
+    )  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -235,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
             choices=("connection-string", "identity"),
             default="connection-string",
             help="identity: no AzureWebJobsStorage connection string; the app's managed identity over HTTPS (OAuth)",
+        )
+        p.add_argument(
+            "--inventory-file",
+            help="seed and serve this inventory instead of the reference (a key with origin: imported gets its first "
+            "version imported from the local stand-in for an on-premises HSM)",
         )
     grant = sub.add_parser("grant", help="add a role assignment on a managed key")
     grant.add_argument("--principal", required=True, help="aks, mysql, app, operator or a principal id")

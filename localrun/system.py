@@ -119,7 +119,13 @@ class LocalSystem:
             self.storage_connection = self._azurite_ready(azurite)
             self.timings["emulators_ready"] = time.perf_counter() - started
             identities = Identities.load_or_create(self.state_dir / "identities.json")
-            self.cloud = Cloud(ready, identities, resource_group="rg-cmk-reference")
+            inventory = self.extra_settings.get("CMK_INVENTORY_PATH")
+            self.cloud = Cloud(
+                ready,
+                identities,
+                resource_group="rg-cmk-reference",
+                inventory_path=Path(inventory) if inventory else None,
+            )
             seed(self.cloud)
             self.cloud = replace(self.cloud, app_identity=self.cloud.register_app_identity())
             self.timings["seeded"] = time.perf_counter() - started
@@ -294,6 +300,7 @@ class LocalSystem:
             "storage": self.storage,
             "resource_group": self.cloud.resource_group,
             "app_identity": self.cloud.app_identity,
+            "inventory_path": str(self.cloud.inventory_path) if self.cloud.inventory_path else None,
         }
         self.info_file.write_text(json.dumps(info, indent=2))
         self.info_file.chmod(0o600)
@@ -314,4 +321,8 @@ def load_running(state_dir: Path) -> Cloud:
         info = json.loads((state_dir / "cloud.json").read_text())
     except FileNotFoundError:
         raise SystemExit(f"no local run found in {state_dir}: start one with scripts/run") from None
-    return Cloud(info["emulators"], Identities(**info["identities"]), info["resource_group"], info.get("app_identity"))
+    inventory = info.get("inventory_path")
+    return Cloud(
+        info["emulators"], Identities(**info["identities"]), info["resource_group"], info.get("app_identity"),
+        Path(inventory) if inventory else None,
+    )  # fmt: skip

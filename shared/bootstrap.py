@@ -11,6 +11,7 @@ Ports are the Container's public properties, named as handlers name their keywor
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 from functools import cached_property
@@ -58,8 +59,6 @@ class Container:
     @property
     def inventory(self):
         def build():
-            import os
-
             from shared.inventory import InventoryError, load_inventory
             from shared.inventory.consumers import dek_table_problems
 
@@ -98,14 +97,12 @@ class Container:
             from shared.azure.transport import call_counter, shared_pool
 
             require_local_for_insecure(self.settings, vault_urls=[v.url for v in self.inventory.vaults])
-            verify = self.settings.connection_verify
             return AzureKeyVault(
                 self.credential,
-                connection_verify=verify,
+                connection_verify=self.settings.connection_verify,
                 verify_challenge_resource=self.settings.verify_challenge_resource,
-                # One pool for every key and crypto client, as large as the re-wrap's concurrency (no "pool full").
-                transport=shared_pool(verify),
-                response_hook=call_counter(self.telemetry),
+                transport=shared_pool(self.settings.connection_verify),  # sized to the re-wrap: no "pool full"
+                response_hook=call_counter(self.telemetry),  # cmk.keyvault.calls and .throttled
             )
 
         return self._once("_vault", build)
@@ -208,28 +205,19 @@ class Container:
         """A table on AzureWebJobsStorage: its connection string, or its identity-based table service (the role the
         identity then needs: Storage Table Data Contributor on the account)."""
         from shared.azure.tables import LazyTable, table_client
-        from shared.azure.transport import shared_pool
 
         s = self.settings
         if s.storage.connection_string:
-            return LazyTable(
-                table_client(name, connection_string=s.storage.connection_string, transport=shared_pool(True))
-            )
+            return LazyTable(table_client(name, connection_string=s.storage.connection_string))
         uri = s.storage.service_uri("table", "tables (claims, audit trail, DEK registry, re-wrap budget)")
         client = table_client(
-            name,
-            service_uri=uri,
-            credential=self.storage_credential,
-            connection_verify=s.connection_verify,
-            transport=shared_pool(s.connection_verify),  # one pool as large as a re-wrap's concurrent DEKs
+            name, service_uri=uri, credential=self.storage_credential, connection_verify=s.connection_verify
         )
         return LazyTable(client)
 
     @property
     def telemetry(self):
         """Custom events and metrics (shared.telemetry.app_telemetry: the worker's Azure Monitor, or a console)."""
-        import os
-
         from shared.telemetry import app_telemetry
 
         return self._once("_telemetry", lambda: app_telemetry(os.environ))
@@ -339,10 +327,22 @@ class Container:
 
     @property
     def alerts(self):
-        """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains."""
+        """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains (each alert logged
+        `pending` in the alert log first)."""
         from shared.alerts import ALERT_QUEUE, OutboxAlerts
 
-        return self._once("_alerts", lambda: OutboxAlerts(self.queue(ALERT_QUEUE)))
+        return self._once("_alerts", lambda: OutboxAlerts(self.queue(ALERT_QUEUE), self.alert_log, self.clock))
+
+    @property
+    def alert_log(self):
+        """Each alert queued, with its delivery state, in the CMK_ALERTS_TABLE table."""
+
+        def build():
+            from shared.azure.alertlog import TableAlertLog
+
+            return TableAlertLog(self._table(self.settings.alerts_table))
+
+        return self._once("_alert_log", build)
 
     @property
     def publisher(self):

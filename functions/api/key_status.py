@@ -117,4 +117,4 @@ def dependents(
 
 def _rewrap_progress(managed: Any, current_id: str, counts: dict[str, int], *, audit: AuditTrail, clock: Clock) -> dict:
     """The re-wrap's records (started, completed) and the registry's counts: functions.rewrap.progress."""
-    return rewrap_progress(managed, current_id, counts, audit=audit)
+    return rewrap_progress(managed, current_id, counts, audit=audit, now=clock.now())

@@ -6,13 +6,24 @@ functions.rewrap.messages is their queue message; functions.rewrap.poison alerts
 functions.rewrap.progress reads a re-wrap's progress from its two audit records and the registry's counts.
 """
 
-from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move, on_new_version
+from functions.rewrap.fan_out import (
+    ANNOUNCE_TTL,
+    CONSUMER_ALERT,
+    FOLLOW_WINDOW,
+    MoveOutcome,
+    announce_claim_id,
+    dek_partitions,
+    enqueue_move,
+    move_dependents_once,
+    on_new_version,
+)
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
 from functions.rewrap.progress import rewrap_progress
 from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, REWRAP_ACTION, WholePageFailed, rewrap_page
 
 __all__ = [
+    "ANNOUNCE_TTL",
     "COMPLETED_ALERT",
     "CONSUMER_ALERT",
     "FOLLOW_WINDOW",
@@ -20,11 +31,14 @@ __all__ = [
     "POISONED_ALERT",
     "REWRAP_ACTION",
     "REWRAP_QUEUE",
+    "MoveOutcome",
     "RewrapMessage",
     "WholePageFailed",
     "alert_poisoned_page",
+    "announce_claim_id",
     "dek_partitions",
     "enqueue_move",
+    "move_dependents_once",
     "on_new_version",
     "parse_rewrap_message",
     "rewrap_page",

@@ -10,22 +10,30 @@ On `KeyNewVersionCreated` (and from the sweep, for whatever an event missed), pe
   enqueues: it reads the key's current version and sends messages, nothing else (review H6).
 The target is always the key's current version, whatever version the event names: a late or duplicate event moves
 nothing backwards (the move worker reads the current version again when it runs).
+
+The event is not the only one to notice a new version: a Managed HSM sends no events, an imported version may arrive
+while Event Grid is down, so the sweep moves dependents for a current version nobody announced
+(functions.sweep_dependents). Both claim the version (`announce|{vault host}|{key}|{version}`) before they act, so
+whichever comes first moves the dependents and the other is a no-op.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from functions.compliance import imported_version
 from functions.consumers.moves import CONSUMER_ALERT as CONSUMER_ALERT  # re-exported: the sweep alerts with it
 from functions.consumers.moves import decide_move
 from functions.rewrap.messages import RewrapMessage
 from functions.rewrap.worker import REWRAP_ACTION, completion_claim_id
 from shared.audit import AuditRecord
+from shared.coordination.claims import ClaimStatus
 from shared.envelope.sharding import all_shards, shard_count
-from shared.errors import CmkError
+from shared.errors import CmkError, PreconditionFailed
 from shared.events import KeyNewVersionCreated
 from shared.model import ConsumerKind, KeyVersion, same_key_id
 from shared.ports import AuditTrail, Claims, Clock, DekStore, KeyVault, WorkQueue
@@ -33,6 +41,12 @@ from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 # Azure moves a DES that follows the latest version within about an hour.
 FOLLOW_WINDOW = timedelta(hours=1)
+# Deciding and enqueueing takes seconds: a holder silent this long crashed, and a redelivery or the sweep takes over.
+ANNOUNCE_TTL = timedelta(minutes=10)
+
+
+def announce_claim_id(vault_host: str, key_name: str, version: str) -> str:
+    return f"announce|{vault_host.lower()}|{key_name.lower()}|{version.lower()}"
 
 
 @dataclass(frozen=True)
@@ -49,12 +63,14 @@ class MoveOutcome:
     target: str
     steps: tuple[ConsumerStep, ...]
     audit_id: str | None = None
+    already: str | None = None  # a no-op: the version was "already moved" or is "being moved" by another
 
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "target": self.target,
             "audit_id": self.audit_id,
+            "already": self.already,
             "steps": [{"kind": s.kind, "target": s.target, "action": s.action, **s.detail} for s in self.steps],
         }
 
@@ -64,26 +80,67 @@ def on_new_version(
     *,
     vault: KeyVault,
     dekstore: DekStore,
-    claims: Claims,
     rewrap_queue: WorkQueue,
     move_queue: WorkQueue,
+    claims: Claims,
     audit: AuditTrail,
     clock: Clock,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> MoveOutcome:
-    """Decide and enqueue, nothing more: answered in well under Event Grid's 30 s whatever ARM is doing."""
-    return move_dependents(
+    """Decide and enqueue, nothing more: answered in well under Event Grid's 30 s whatever ARM is doing. A version
+    the sweep (or an earlier delivery) already announced is a no-op."""
+    return move_dependents_once(
         event.key,
         trigger=f"event:{event.event_id}",
         vault=vault,
         dekstore=dekstore,
-        claims=claims,
         rewrap_queue=rewrap_queue,
         move_queue=move_queue,
+        claims=claims,
         audit=audit,
         clock=clock,
         telemetry=telemetry,
     )
+
+
+def move_dependents_once(
+    managed: Any,
+    *,
+    trigger: str,
+    vault: KeyVault,
+    dekstore: DekStore,
+    rewrap_queue: WorkQueue,
+    move_queue: WorkQueue,
+    claims: Claims,
+    audit: AuditTrail,
+    clock: Clock,
+    current: KeyVersion | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
+) -> MoveOutcome:
+    """move_dependents under the current version's announce claim: once per version, whoever notices it first. A
+    failure releases the claim, so the next delivery or sweep tries again at once."""
+    current = current or vault.get_key(managed.ref)
+    if managed.rotation.imported and not imported_version(current):
+        # A version the vault generated on an imported key is not the customer's material: nothing moves onto it (the
+        # sweep reports it, KeyVersionGenerated, critical). Not claimed: once a person fixes it, the sweep acts.
+        return MoveOutcome(managed.name, current.key_id, (), None, already="not imported")
+    claim_id = announce_claim_id(managed.ref.vault_host, managed.name, current.version)
+    result = claims.claim(claim_id, uuid.uuid4().hex, now=clock.now(), ttl=ANNOUNCE_TTL)
+    if not result.taken:
+        held = result.claim
+        done = "already moved" if held.status is ClaimStatus.COMPLETED else "being moved"
+        return MoveOutcome(managed.name, current.key_id, (), held.outcome.get("audit_id"), already=done)
+    try:
+        outcome = move_dependents(
+            managed, trigger=trigger, vault=vault, dekstore=dekstore, claims=claims, rewrap_queue=rewrap_queue,
+            move_queue=move_queue, audit=audit, clock=clock, current=current, telemetry=telemetry,
+        )  # fmt: skip
+    except BaseException:
+        claims.release(result.claim)
+        raise
+    with contextlib.suppress(PreconditionFailed):  # taken over after our expiry: the taker moves them again, harmless
+        claims.complete(result.claim, {"audit_id": outcome.audit_id, "trigger": trigger[:200]})
+    return outcome
 
 
 def move_dependents(
@@ -97,9 +154,10 @@ def move_dependents(
     move_queue: WorkQueue,
     audit: AuditTrail,
     clock: Clock,
+    current: KeyVersion | None = None,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> MoveOutcome:
-    current = vault.get_key(managed.ref)
+    current = current or vault.get_key(managed.ref)
     steps: list[ConsumerStep] = []
     for consumer in managed.consumers:
         if consumer.kind != ConsumerKind.DEK_TABLE and consumer.resource_id:
@@ -108,16 +166,16 @@ def move_dependents(
     if not tables:
         return MoveOutcome(managed.name, current.key_id, tuple(steps))
     behind = _behind(managed, current, dekstore)
-    ports = (audit, clock, telemetry)
     if behind == 0:
         prefixes = [t.options.get("partition_prefix") or managed.name for t in tables]
         steps += [ConsumerStep(ConsumerKind.DEK_TABLE.value, p, "nothing-behind", {"shards": 0}) for p in prefixes]
-        claim_id = completion_claim_id(managed, current.version)
-        taken = claims.claim(claim_id, uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650))
+        taken = claims.claim(
+            completion_claim_id(managed, current.version), uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650)
+        )
         if not taken.taken:
-            return MoveOutcome(managed.name, current.key_id, tuple(steps))  # a duplicate: already on the record
+            return MoveOutcome(managed.name, current.key_id, tuple(steps))  # its completion is on the record already
         claims.complete(taken.claim, {"deks": 0})
-        record_id = _record(ports, managed, trigger, current, "completed", steps, deks=0, shards=0)
+        record_id = _record(audit, clock, managed, trigger, current, "completed", steps, deks=0, shards=0)
         telemetry.event(
             names.REWRAP_COMPLETED, key=managed.name, version=current.version, processed=0, succeeded=0, failed=0,
             duration_seconds=0, outcome="nothing-behind",
@@ -125,15 +183,8 @@ def move_dependents(
         return MoveOutcome(managed.name, current.key_id, tuple(steps), record_id)
     fanned = [_fan_out(managed, consumer, current, rewrap_queue, clock) for consumer in tables]
     steps += fanned
-    # A duplicate event fans out again (its pages are idempotent, and the first delivery may have died half-way
-    # through sending them), but the re-wrap started once: one record, one event.
-    start_id = completion_claim_id(managed, current.version).replace("rewrap-done|", "rewrap-start|", 1)
-    started = claims.claim(start_id, uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650))
-    if not started.taken:
-        return MoveOutcome(managed.name, current.key_id, tuple(steps))
-    claims.complete(started.claim, {"deks": behind})
     shards = sum(int(s.detail.get("shards", 0)) for s in fanned)
-    record_id = _record(ports, managed, trigger, current, "started", steps, deks=behind, shards=shards)
+    record_id = _record(audit, clock, managed, trigger, current, "started", steps, deks=behind, shards=shards)
     telemetry.event(names.REWRAP_STARTED, key=managed.name, version=current.version, shards=shards, outcome="started")
     return MoveOutcome(managed.name, current.key_id, tuple(steps), record_id)
 
@@ -148,10 +199,9 @@ def _behind(managed: Any, current: KeyVersion, dekstore: DekStore) -> int | None
     return sum(n for key_id, n in counts.items() if not same_key_id(key_id, current.key_id))
 
 
-def _record(ports, managed, trigger: str, current: KeyVersion, outcome: str, steps, *, deks, shards: int) -> str:
+def _record(audit, clock, managed, trigger: str, current: KeyVersion, outcome: str, steps, *, deks, shards: int) -> str:
     """The re-wrap's one record at its start (its completion is the other): what it moves, and which consumer
-    moves went out with it."""
-    audit, clock, _ = ports
+    moves went out with it. Once per version: the announce claim (move_dependents_once) lets one caller here."""
     return audit.append(
         AuditRecord(
             uuid.uuid4().hex,

@@ -2,11 +2,13 @@
 
 The trail has one record when a re-wrap starts (with how many DEKs were behind) and one when it completes; pages
 only log. So progress is counted, not summed from page records: processed = behind at the start - still behind now,
-failed = DEKs a page refused (KCV mismatch; each refusal is on the record), running = started and not yet completed.
+failed = DEKs a page refused (KCV mismatch; each refusal is on the record), running = started and not yet completed,
+rate = processed per minute since the start (until the completion, once there is one).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from functions.rewrap.worker import REWRAP_ACTION
@@ -17,7 +19,9 @@ from shared.ports import AuditTrail
 RECENT_RECORDS = 200  # a key's re-wrap record is among its latest records: a handful per rotation
 
 
-def rewrap_progress(managed: Any, current_id: str, counts: dict[str, int], *, audit: AuditTrail) -> dict[str, Any]:
+def rewrap_progress(
+    managed: Any, current_id: str, counts: dict[str, int], *, audit: AuditTrail, now: datetime | None = None
+) -> dict[str, Any]:
     version = last_segment(current_id)
     remaining = sum(n for k, n in counts.items() if not same_key_id(k, current_id))
     started = completed = None
@@ -37,7 +41,7 @@ def rewrap_progress(managed: Any, current_id: str, counts: dict[str, int], *, au
     else:
         processed = max(0, (at_start or 0) - remaining) + len(refused)
     failed = len(refused)
-    return {
+    progress = {
         "target_version": version,
         "processed": processed,
         "succeeded": max(0, processed - failed),
@@ -45,6 +49,10 @@ def rewrap_progress(managed: Any, current_id: str, counts: dict[str, int], *, au
         "remaining": remaining,
         "running": started is not None and completed is None and remaining > len(refused),
     }
+    end = completed.at if completed is not None else now
+    if started is not None and end is not None and processed and (end - started.at).total_seconds() > 0:
+        progress["rate_per_minute"] = round(processed * 60 / (end - started.at).total_seconds(), 1)
+    return progress
 
 
 def _int(value: Any) -> int:

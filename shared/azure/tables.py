@@ -67,11 +67,15 @@ def table_client(
 ) -> TableClient:
     """A client from a connection string (Azurite, account keys) or from the table service URI and an identity (the
     Functions host's identity-based `AzureWebJobsStorage__*` form), whichever the app was configured with;
-    `connection_verify` is the CA bundle to trust (CMK_CA_BUNDLE, for the local run's HTTPS Azurite); on `transport`
-    when given (the process's shared, sized connection pool: shared.azure.transport, built with the same verify)."""
-    options = {"transport": transport} if transport is not None else {}
+    `connection_verify` is the CA bundle to trust (CMK_CA_BUNDLE, for the local run's HTTPS Azurite). Every client
+    shares the process's connection pool (shared.azure.transport.shared_pool, as large as a re-wrap's concurrency)
+    unless given a `transport`: a re-wrap page reads and replaces its DEKs as concurrently as it unwraps them."""
+    from shared.azure.transport import shared_pool
+
     if connection_string:
+        options = {"transport": transport or shared_pool(True)}
         return TableClient.from_connection_string(connection_string, table_name=table_name, **options)
+    options = {"transport": transport or shared_pool(connection_verify)}
     if service_uri and credential is not None:
         return TableClient(
             endpoint=service_uri,

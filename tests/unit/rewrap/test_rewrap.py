@@ -155,7 +155,7 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
     old = world.vault.get_key(world.key(MYSQL).ref)
     new = _rotate(world, MYSQL)
     on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
-    # Delivered twice before any page ran: the shards are sent again (idempotent), the start recorded once.
+    # Delivered twice before any page ran: the version is announced once, the start recorded once.
     on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     outcomes = _drain(world)
     _assert_all_open_on(world, plaintexts, new.key_id)
@@ -164,9 +164,13 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
     assert sum(o.succeeded for o in outcomes) == 250
     completed = [a for a in world.alerts.published if a.type == COMPLETED_ALERT]
     assert len(completed) == 1 and completed[0].data["deks"] == 250
-    # A duplicate delivery of the event later finds nothing behind: it enqueues, moves and alerts nothing more.
-    again = on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
-    assert _drain(world) == [] and again.audit_id is None
+    # A duplicate delivery of the event later finds the version announced: it enqueues nothing, alerts nothing more.
+    moves_before = len(world.move_queue.visible())
+    duplicate = on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    assert duplicate.already == "already moved" and duplicate.steps == ()
+    assert not world.rewrap_queue.visible() and len(world.move_queue.visible()) == moves_before
+    again = _drain(world)
+    assert sum(o.succeeded for o in again) == 0
     assert len([a for a in world.alerts.published if a.type == COMPLETED_ALERT]) == 1
     # Its trail: one record when it started (250 behind), one when it completed; no record per page.
     rewraps = [(r.outcome, r.detail["deks"]) for r in world.audit.all() if r.action == "rewrap"]
@@ -431,7 +435,9 @@ def test_the_keys_status_shows_deks_per_version_the_consumers_and_the_rewrap_in_
         "failed": 0,
         "remaining": 50,
         "running": True,
+        "rate_per_minute": mysql["rewrap"]["rate_per_minute"],  # since the start record: the status page shows it
     }
+    assert mysql["rewrap"]["rate_per_minute"] > 0
     [server] = mysql["consumers"]
     assert (server["kind"], server["version"], server["available"]) == ("mysql-flexible-server", new.version, True)
 
