@@ -22,6 +22,7 @@ HOST_OR_SDK = {
     "IDENTITY_HEADER",
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",  # the Python worker's own Azure Monitor switch
     "APPLICATIONINSIGHTS_CONNECTION_STRING",  # read by the worker and the host
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # read by the worker's exporter (Entra ID ingestion)
 }
 
 
