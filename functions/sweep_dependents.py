@@ -1,9 +1,9 @@
 """The sweep's care of what depends on each key: finish what events missed, then retire what nothing needs.
 
-- DEKs still on an older version, with no re-wrap page recorded lately: the re-wrap is resumed in the shards that
-  have DEKs behind, and no other (the counters tell which, without a scan). Quarantined DEKs (the re-wrap refused
-  them) do not count as behind: a DEK that cannot move costs no page and no alert per hour (review M5). An entry
-  whose DEK has moved since, or is gone, is released.
+- DEKs still on an older version, with no re-wrap record (started, refused) lately: the re-wrap is resumed in the
+  shards that have DEKs behind, and no other (the counters tell which, without a scan). Quarantined DEKs (the
+  re-wrap refused them) do not count as behind: a DEK that cannot move costs no page and no alert per hour (review
+  M5). An entry whose DEK has moved since, or is gone, is released.
 - Once a day per key (a claim makes it once across instances), the counters are reconciled against a scan of the
   key's DEK rows; a counter that was off is corrected and reported as a DekCountDrift finding.
 - A consumer not on the current version: a move is queued (functions.consumers.moves; a move already in flight holds
@@ -35,14 +35,16 @@ from functions.rewrap import (
     move_dependents_once,
 )
 from functions.rewrap.messages import RewrapMessage
+from functions.rewrap.worker import REWRAP_ACTION
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
 from shared.envelope import QuarantinedDek, behind_by_shard, count_by_version
 from shared.errors import CmkError, NotFound
 from shared.findings import FindingCode, finding
 from shared.model import Alert, ConsumerKind, Finding, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue
+from shared.telemetry import NO_TELEMETRY, Telemetry
 
-# A re-wrap with a page recorded this recently is in flight; older than this, the sweep resumes it.
+# A re-wrap started this recently is in flight; older than this, the sweep resumes it.
 STALL_AFTER = timedelta(minutes=10)
 RECONCILE_EVERY = timedelta(days=1)
 MAX_QUARANTINE_CHECKS = 100  # quarantined DEKs looked at per key and sweep (a point read each)
@@ -71,6 +73,7 @@ def tend_dependents(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> list[DependentsOutcome]:
     outcomes = []
     for managed in inventory.keys:
@@ -99,7 +102,7 @@ def tend_dependents(
             )
         retirements = _retire(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
-            claims=claims, audit=audit, alerts=alerts, clock=clock,
+            claims=claims, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry,
         )  # fmt: skip
         unannounced = current.version if announced is not None else None
         outcomes.append(
@@ -131,8 +134,8 @@ def _announce_unannounced(
         return None
     try:
         outcome = move_dependents_once(
-            managed, trigger="timer:unannounced", vault=vault, rewrap_queue=rewrap_queue, move_queue=move_queue,
-            claims=claims, audit=audit, clock=clock, current=current,
+            managed, trigger="timer:unannounced", vault=vault, dekstore=dekstore, rewrap_queue=rewrap_queue,
+            move_queue=move_queue, claims=claims, audit=audit, clock=clock, current=current,
         )  # fmt: skip
     except CmkError:
         return (0, [])  # its claim released: the next sweep (or the event) moves them; the others' keys go on
@@ -176,8 +179,8 @@ def _resume_rewrap(
     if not behind:
         return []
     recent = audit.page(key=managed.name, since=clock.now() - STALL_AFTER, page_size=50).items
-    if any(r.action == "rewrap-page" and (r.to_version or "") == current.version for r in recent):
-        return []  # in flight
+    if any(r.action == REWRAP_ACTION and (r.to_version or "") == current.version for r in recent):
+        return []  # started (or refused a DEK) lately: in flight
     for partition in sorted(behind):
         queue.send(RewrapMessage(managed.name, current.key_id, partition, started_at=clock.now()).to_json())
     return sorted(behind)
@@ -261,7 +264,9 @@ def _move_stragglers(managed, current, *, queue: WorkQueue, consumers: Consumers
     return behind
 
 
-def _retire(managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock):
+def _retire(
+    managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock, telemetry
+):
     grace = managed.rotation.retire_after
     if grace is None or not current.created or clock.now() - current.created < grace.delta:
         return []
@@ -270,7 +275,7 @@ def _retire(managed, current, *, inventory, vault, dekstore, consumers, claims: 
         return []
     decisions = retire_unused_versions(
         managed, enforce=inventory.enforcing, vault=vault, dekstore=dekstore, consumers=consumers, audit=audit,
-        alerts=alerts, clock=clock,
+        alerts=alerts, clock=clock, telemetry=telemetry,
     )  # fmt: skip
     if inventory.enforcing and all(d.allowed for d in decisions):
         taken = claims.claim(done_id, uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650))

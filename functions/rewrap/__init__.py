@@ -3,6 +3,8 @@
 functions.rewrap.fan_out answers a new version by enqueueing one message per DEK shard (and the consumer moves);
 functions.rewrap.worker re-wraps one bounded page, paced within the vault's budget, and re-enqueues its continuation;
 functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on;
+functions.rewrap.progress reads a re-wrap's progress from its two audit records and the registry's counts;
+functions.rewrap.grant moves one budget grant of a page's DEKs and their counter in one write;
 functions.rewrap.quarantine is an operator's release of a DEK the re-wrap refused (shared.envelope.counts).
 """
 
@@ -19,8 +21,9 @@ from functions.rewrap.fan_out import (
 )
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
+from functions.rewrap.progress import rewrap_progress
 from functions.rewrap.quarantine import release_quarantined
-from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, WholePageFailed, rewrap_page
+from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, REWRAP_ACTION, WholePageFailed, rewrap_page
 
 __all__ = [
     "ANNOUNCE_TTL",
@@ -29,6 +32,7 @@ __all__ = [
     "FOLLOW_WINDOW",
     "KCV_ALERT",
     "POISONED_ALERT",
+    "REWRAP_ACTION",
     "REWRAP_QUEUE",
     "MoveOutcome",
     "RewrapMessage",
@@ -42,4 +46,5 @@ __all__ = [
     "parse_rewrap_message",
     "release_quarantined",
     "rewrap_page",
+    "rewrap_progress",
 ]

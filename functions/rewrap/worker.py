@@ -11,27 +11,31 @@ no longer the key's current version (delivered late) moves nothing: a DEK never 
 
 Throttling never fails a DEK: it is retried later by a message of its own; the page fails (so the host retries it,
 then poisons it) only when every DEK in it failed. Key Vault traffic stays inside one budget shared by all workers.
+
+A page is not an audit record: the trail gets one record when the re-wrap starts (functions.rewrap.fan_out) and one
+when it completes (here, by whichever page finishes it, under a claim), plus one for a page that refused DEKs. A
+page's counts go to the log (only when it did something) and to the `cmk.rewrap.deks` metric.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from functions.rewrap.grant import move_grant
 from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
 from shared.audit import AuditRecord
-from shared.envelope import QuarantinedDek, count_by_version, rewrapped, unwrap_checked
-from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
+from shared.envelope import QuarantinedDek, count_by_version
+from shared.errors import CmkError, MalformedMessage, NotFound, ServiceUnavailable
 from shared.inventory.model import UnknownKey
 from shared.model import Alert, KeyVersion, Severity, WrappedDek, normalize_key_id, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 PAGE_SIZE = 100
 # The vault's budget for RSA-2048 HSM keys is 2,000 operations per 10 s; re-wrap may use this share of it, leaving
@@ -45,8 +49,8 @@ RETRY_DELAY_SECONDS = 10
 RESERVE_CHUNK = 10  # operations reserved at a time and spent at once
 MAX_WAIT_SECONDS = 20.0  # a page waits for at most two budget windows in-process, then defers the rest
 COMPLETED_ALERT = "CmkGuardian.Rewrap.Completed"
+REWRAP_ACTION = "rewrap"  # the audit action of a re-wrap's records: started, completed, refused
 KCV_ALERT = "CmkGuardian.Rewrap.KcvMismatch"
-TRANSIENT = (Throttled, ServiceUnavailable)
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,11 @@ class PageOutcome:
             "superseded": self.superseded,
         }
 
+    @property
+    def noteworthy(self) -> bool:
+        """Whether the page did or decided anything worth a log line: a page that found nothing to move is not."""
+        return bool(self.succeeded or self.failed or self.refused or self.deferred or self.completed or self.superseded)
+
 
 def window_limit() -> int:
     """Operations per budget window: (W + 1) windows of it fit in the 10 s share, W = windows per 10 s."""
@@ -110,8 +119,8 @@ def rewrap_page(
     alerts: Alerts,
     clock: Clock,
     sleep: Callable[[float], None],
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> PageOutcome:
-    started = time.monotonic()
     msg = parse_rewrap_message(message)
     try:
         managed = inventory.key(msg.key)
@@ -119,7 +128,7 @@ def rewrap_page(
         raise MalformedMessage("key", f"{msg.key!r} is not a managed key (no longer in the inventory?)") from None
     current = vault.get_key(managed.ref)
     if current.version.lower() != msg.target_version.lower():
-        return _superseded(managed, msg, current.version, audit=audit, clock=clock, started=started)
+        return _superseded(managed, msg)
     if msg.dek_ids:
         items, continuation = _by_id(dekstore, msg), None
     else:
@@ -156,7 +165,7 @@ def rewrap_page(
         use, pending = chunk[: grant.granted], chunk[grant.granted :] + pending
         now_work.extend(use)
         # The grant's DEKs at once, so it is spent within its window rather than a call's latency at a time.
-        for dek, result in zip(use, _each(use, msg, managed, vault=vault, dekstore=dekstore), strict=True):
+        for dek, result in zip(use, move_grant(use, msg, managed, vault=vault, dekstore=dekstore), strict=True):
             if result == "moved":
                 succeeded += 1
             elif result == "skipped":
@@ -193,73 +202,55 @@ def rewrap_page(
         # Quarantined, and alerted only when that is new: a DEK that cannot move is news once, not every hour.
         if dekstore.quarantine(QuarantinedDek(dek.key_id, dek.partition, dek.dek_id, reason, clock.now())):
             sent.append(_kcv_alert(managed, msg, dek.dek_id, reason))
+    if refused:
+        refused_ids = [dek.dek_id for dek, _ in refused]
+        _record(audit, clock, managed, msg, "refused", {"partition": msg.partition, "dek_ids": refused_ids})
+    for label, n in (("moved", succeeded), ("failed", len(failed)), ("refused", len(refused))):
+        if n:
+            telemetry.count(names.REWRAP_DEKS, n, key=managed.name, outcome=label)
     if not continuation and not retry_ids:
-        done = _completion(managed, msg, dekstore=dekstore, claims=claims, clock=clock)
+        done = _completion(managed, msg, dekstore=dekstore, claims=claims, audit=audit, clock=clock)
         if done is not None:
             sent.append(done)
             outcome = dataclasses.replace(outcome, completed=True)
+            deks, seconds = done.data["deks"], done.data["duration_s"]
+            telemetry.event(
+                names.REWRAP_COMPLETED, key=managed.name, version=msg.target_version, processed=deks, succeeded=deks,
+                failed=0, duration_seconds=seconds, outcome="completed",
+            )  # fmt: skip
     for alert in sent:
         alerts.publish(alert)
-    label = "completed" if outcome.completed else ("failed" if failed and not succeeded else "rewrapped")
-    _record_page(audit, clock, managed, msg, label, started, outcome.to_json())
     return dataclasses.replace(outcome, alerts=tuple(sent))
 
 
-def _record_page(audit: AuditTrail, clock: Clock, managed: Any, msg, label: str, started: float, detail: dict) -> None:
+def _record(audit: AuditTrail, clock: Clock, managed: Any, msg: RewrapMessage, outcome: str, detail: dict) -> None:
     audit.append(
         AuditRecord(
             uuid.uuid4().hex,
             clock.now(),
-            "rewrap-page",
+            REWRAP_ACTION,
             "queue",
             managed.name,
-            label,
+            outcome,
             to_version=msg.target_version,
-            duration_ms=int((time.monotonic() - started) * 1000),
+            duration_ms=int(detail.pop("duration_ms", 0)),
             detail=detail,
         )
     )
 
 
-def _superseded(
-    managed: Any, msg: RewrapMessage, current: str, *, audit: AuditTrail, clock: Clock, started: float
-) -> PageOutcome:
+def completion_claim_id(managed: Any, version: str) -> str:
+    """The claim that makes a re-wrap's completion one record and one alert, whoever sees it first."""
+    return f"rewrap-done|{managed.ref.vault_host}|{managed.name.lower()}|{version.lower()}"
+
+
+def _superseded(managed: Any, msg: RewrapMessage) -> PageOutcome:
     """A page for a version that is no longer current (a message delivered late: a dead instance's lease ran out, a
     retry came after the next rotation) moves nothing: its DEKs belong to the current version's own re-wrap, and
     moving them to the old target would take them backwards, onto a version retirement may already have disabled.
-    Nor does it continue its chain. Recorded, so the trail shows why the page did nothing."""
-    outcome = PageOutcome(managed.name, msg.partition, msg.target, superseded=True)
-    _record_page(audit, clock, managed, msg, "superseded", started, {**outcome.to_json(), "current": current})
-    return outcome
-
-
-def _each(deks: list[WrappedDek], msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore):
-    """Each DEK's move, in order: unwrapped, checked and wrapped concurrently (every DEK is independent), then written
-    in one transaction with the shard's counter (one counter update per grant, not a race of ten on one row). A crash
-    anywhere leaves each DEK wrapped under a version that still works: the write is the last step, all or nothing."""
-    if len(deks) == 1:
-        prepared = [_prepare(deks[0], msg, managed, vault=vault)]
-    else:
-        with ThreadPoolExecutor(max_workers=len(deks), thread_name_prefix="rewrap") as pool:
-            prepared = list(pool.map(lambda d: _prepare(d, msg, managed, vault=vault), deks))
-    results: list[str] = [p if isinstance(p, str) else "" for p in prepared]
-    writes = [(i, dek, p) for i, (dek, p) in enumerate(zip(deks, prepared, strict=True)) if not isinstance(p, str)]
-    if not writes:
-        return results
-    try:
-        written: list = dekstore.replace_many([(dek, moved) for _, dek, moved in writes])
-    except CmkError:
-        written = [ServiceUnavailable("the page's write failed")] * len(writes)
-    for (i, dek, _), outcome in zip(writes, written, strict=True):
-        if isinstance(outcome, WrappedDek):
-            results[i] = "moved"
-        elif isinstance(outcome, NotFound):
-            results[i] = "skipped"  # deleted since it was listed: nothing to move
-        elif isinstance(outcome, PreconditionFailed):
-            results[i] = _after_conflict(dek, msg, managed, vault=vault, dekstore=dekstore)
-        else:
-            results[i] = "failed"
-    return results
+    Nor does it continue its chain. Logged (the outcome says superseded), so the log shows why the page did nothing;
+    the trail records the current version's re-wrap instead."""
+    return PageOutcome(managed.name, msg.partition, msg.target, superseded=True)
 
 
 def _by_id(dekstore: DekStore, msg: RewrapMessage) -> list[WrappedDek]:
@@ -270,48 +261,6 @@ def _by_id(dekstore: DekStore, msg: RewrapMessage) -> list[WrappedDek]:
         except NotFound:
             continue  # deleted since: nothing to move
     return found
-
-
-def _prepare(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault) -> WrappedDek | str:
-    """The DEK's record wrapped under the target, or 'failed' (transient: retried by a later message) or
-    'refused:{code}' (KCV mismatch or a refusal no retry fixes: quarantined, never retried by itself)."""
-    try:
-        with unwrap_checked(dek, vault=vault) as opened:  # the plaintext lives only inside this block
-            return rewrapped(opened, vault=vault, key=managed.ref, version=msg.target_version)
-    except TRANSIENT:
-        return "failed"
-    except CmkError as exc:
-        return f"refused:{exc.code}"  # KCV mismatch, or the version refuses (disabled, deleted, corrupt value)
-
-
-def _after_conflict(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore) -> str:
-    """A 412: another worker wrote the DEK first. Re-read it; 'skipped' if it is on the target (or was deleted, or
-    is on a newer version, or the target is superseded: its own re-wrap moves it); else move it once more, alone."""
-    try:
-        dek = dekstore.get(dek.partition, dek.dek_id)
-    except NotFound:
-        return "skipped"
-    except TRANSIENT:
-        return "failed"
-    if same_key_id(dek.key_id, msg.target):
-        return "skipped"
-    try:
-        if not _still_behind_current_target(dek, msg, managed, vault=vault):
-            return "skipped"
-    except TRANSIENT:
-        return "failed"
-    except CmkError as exc:
-        return f"refused:{exc.code}"
-    moved = _prepare(dek, msg, managed, vault=vault)
-    if isinstance(moved, str):
-        return moved
-    try:
-        dekstore.replace(moved)
-        return "moved"
-    except NotFound:
-        return "skipped"
-    except (PreconditionFailed, *TRANSIENT):
-        return "failed"  # raced again: a later message looks at it afresh
 
 
 def _on_newer_version(dek: WrappedDek, target: KeyVersion, managed: Any, *, vault: KeyVault, created: dict) -> bool:
@@ -325,19 +274,6 @@ def _on_newer_version(dek: WrappedDek, target: KeyVersion, managed: Any, *, vaul
         except CmkError:
             created[version] = None
     return created[version] is not None and target.created is not None and created[version] > target.created
-
-
-def _still_behind_current_target(dek: WrappedDek, msg: RewrapMessage, managed: Any, *, vault: KeyVault) -> bool:
-    """After a 412 the DEK was re-read off the target: move it only while the target is still the key's current
-    version and the DEK is on an older version of this key (L2). Another worker may have moved it to a newer version
-    meanwhile; writing it back under the page's target would undo that re-wrap after its completion alert."""
-    current = vault.get_key(managed.ref)
-    if current.version.lower() != msg.target_version.lower():
-        return False
-    if not same_key_id(dek.key_id, managed.ref.version_id(dek.key_version)):
-        return False  # not a version of this key at all: nothing this page may decide about
-    on = vault.get_key(managed.ref, dek.key_version)
-    return on.created is None or current.created is None or on.created < current.created
 
 
 def _quarantined(dekstore: DekStore, managed: Any, partition: str) -> set[str]:
@@ -361,15 +297,17 @@ def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str, reason: str) -> Al
     )
 
 
-def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, clock: Clock) -> Alert | None:
-    """When no DEK of the key remains on another version: the one "re-wrap completed" alert (a claim makes it one,
-    whichever shard finishes last, on whichever instance)."""
+def _completion(
+    managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, audit: AuditTrail, clock: Clock
+) -> Alert | None:
+    """When no DEK of the key remains on another version: the one "re-wrap completed" record and alert (a claim makes
+    it one, whichever shard finishes last, on whichever instance)."""
     counts = count_by_version(dekstore.shard_counts(managed.ref))  # the counters: a read per shard, no scan
     remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
     if remaining:
         return None
     claim = claims.claim(
-        f"rewrap-done|{managed.ref.vault_host}|{managed.name.lower()}|{msg.target_version.lower()}",
+        completion_claim_id(managed, msg.target_version),
         uuid.uuid4().hex,
         now=clock.now(),
         ttl=timedelta(days=3650),
@@ -379,6 +317,10 @@ def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims:
     total = counts.get(normalize_key_id(msg.target), 0) or sum(counts.values())
     seconds = (clock.now() - msg.started_at).total_seconds() if msg.started_at else None
     claims.complete(claim.claim, {"deks": total})
+    _record(
+        audit, clock, managed, msg, "completed",
+        {"deks": total, "remaining": 0, "duration_seconds": seconds, "duration_ms": int((seconds or 0) * 1000)},
+    )  # fmt: skip
     return Alert(
         COMPLETED_ALERT,
         f"/keys/{managed.vault.name}/{managed.name}",

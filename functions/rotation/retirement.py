@@ -23,6 +23,7 @@ from shared.envelope import count_by_version
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, KeyVersion, Severity, normalize_key_id, same_key_id
 from shared.ports import Alerts, AuditTrail, Clock, Consumers, DekStore, KeyVault
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 RETIRED_ALERT = "CmkGuardian.Key.VersionRetired"
 
@@ -93,6 +94,7 @@ def retire_unused_versions(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> list[RetirementDecision]:
     """The sweep's retirement step for one key: decide for every enabled old version, disable those allowed."""
     versions = vault.list_versions(managed.ref)
@@ -122,7 +124,7 @@ def retire_unused_versions(
         decisions.append(decision)
         if blockers or not enforce:
             continue
-        _retire(managed, version, vault=vault, audit=audit, alerts=alerts, clock=clock)
+        _retire(managed, version, vault=vault, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry)
     return decisions
 
 
@@ -135,7 +137,16 @@ def _probe(dekstore: DekStore, version: KeyVersion) -> tuple[str, ...]:
     return ("a DEK depends on it that the counters missed (the reconciliation will count it)",) if found else ()
 
 
-def _retire(managed: Any, version: KeyVersion, *, vault: KeyVault, audit: AuditTrail, alerts: Alerts, clock: Clock):
+def _retire(
+    managed: Any,
+    version: KeyVersion,
+    *,
+    vault: KeyVault,
+    audit: AuditTrail,
+    alerts: Alerts,
+    clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
+):
     plan = audit.append(
         AuditRecord(
             uuid.uuid4().hex, clock.now(), "retire-version", "timer", managed.name, "planned",
@@ -152,6 +163,7 @@ def _retire(managed: Any, version: KeyVersion, *, vault: KeyVault, audit: AuditT
                 from_version=version.version, detail={"error": exc.code, "plan": plan.record_id},
             )
         )  # fmt: skip
+        telemetry.event(names.VERSION_RETIRED, key=managed.name, version=version.version, outcome="failed")
         return
     record = audit.append(
         AuditRecord(
@@ -160,6 +172,8 @@ def _retire(managed: Any, version: KeyVersion, *, vault: KeyVault, audit: AuditT
             detail={"plan": plan.record_id, "verified": verified},
         )
     )  # fmt: skip
+    outcome = "retired" if verified else "failed"
+    telemetry.event(names.VERSION_RETIRED, key=managed.name, version=version.version, outcome=outcome)
     alerts.publish(
         Alert(
             RETIRED_ALERT,
