@@ -198,7 +198,8 @@ class Soak:
         self.system = LocalSystem(
             base / "run",
             ports=Ports.free(),
-            extra_settings={"CMK_SWEEP_SCHEDULE": NEVER, "CMK_INVENTORY_PATH": str(inventory)},
+            extra_settings={"CMK_SWEEP_SCHEDULE": NEVER},
+            inventory=inventory,
             host_json=base / "host.json",
         )
         self.system.up()
