@@ -275,6 +275,28 @@ class Container:
         return self._once("_dekstore", build)
 
     @property
+    def shardkeys(self):
+        """Shard keys of `hierarchy: shard-keys` keys, in their own table (CMK_SHARD_KEY_TABLE)."""
+
+        def build():
+            from shared.azure.shardkeys import TableShardKeyStore
+
+            return TableShardKeyStore(self._table(self.settings.shard_key_table))
+
+        return self._once("_shardkeys", build)
+
+    @property
+    def shard_key_cache(self):
+        """Unwrapped shard keys, kept CMK_SHARD_KEY_TTL_SECONDS at most: a revocation's worst delay for an opener."""
+
+        def build():
+            from shared.envelope import ShardKeyCache
+
+            return ShardKeyCache(self.settings.shard_key_ttl_seconds)
+
+        return self._once("_shard_key_cache", build)
+
+    @property
     def budget(self):
         """The re-wrap budget every worker of every instance shares, in the CMK_BUDGET_TABLE table."""
 

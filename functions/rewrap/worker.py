@@ -25,12 +25,13 @@ from datetime import timedelta
 from typing import Any
 
 from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
+from functions.rewrap.shard_keys import ShardStep, rewrap_shard_step, shard_keys_behind, step_detail
 from shared.audit import AuditRecord
-from shared.envelope.deks import rewrapped, unwrap_checked
+from shared.envelope import is_shard_wrapped, rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
 from shared.inventory.model import UnknownKey
 from shared.model import Alert, KeyVersion, Severity, WrappedDek, normalize_key_id, same_key_id
-from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
+from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, ShardKeyStore, WorkQueue
 
 PAGE_SIZE = 100
 # The vault's budget for RSA-2048 HSM keys is 2,000 operations per 10 s; re-wrap may use this share of it, leaving
@@ -107,6 +108,7 @@ def rewrap_page(
     alerts: Alerts,
     clock: Clock,
     sleep: Callable[[float], None],
+    shardkeys: ShardKeyStore | None = None,
 ) -> PageOutcome:
     started = time.monotonic()
     msg = parse_rewrap_message(message)
@@ -117,12 +119,21 @@ def rewrap_page(
     current = vault.get_key(managed.ref)
     if current.version.lower() != msg.target_version.lower():
         return _superseded(managed, msg, current.version, audit=audit, clock=clock, started=started)
+    if shardkeys is not None and not msg.dek_ids and not msg.continuation:
+        step = rewrap_shard_step(
+            managed, msg, current, vault=vault, shardkeys=shardkeys, budget=budget, rewrap_queue=rewrap_queue,
+            clock=clock, limit_per_window=window_limit(), window=BUDGET_WINDOW,
+        )  # fmt: skip
+        if step.deferred or step.migrated or step.refused:
+            return _shard_only(managed, msg, step, dekstore=dekstore, shardkeys=shardkeys, claims=claims,
+                               audit=audit, alerts=alerts, clock=clock, started=started)  # fmt: skip
     if msg.dek_ids:
         items, continuation = _by_id(dekstore, msg), None
     else:
         page = dekstore.list_page(msg.partition, msg.continuation, PAGE_SIZE)
         items, continuation = list(page.items), page.continuation
-    todo = [d for d in items if not same_key_id(d.key_id, msg.target)]
+    # A DEK under a shard key depends on no KEK version itself (its shard key was re-wrapped above): skipped.
+    todo = [d for d in items if not same_key_id(d.key_id, msg.target) and not is_shard_wrapped(d.algorithm)]
     created: dict[str, Any] = {}  # a version's creation time, read once per page
     todo = [d for d in todo if not _on_newer_version(d, current, managed, vault=vault, created=created)]
     succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
@@ -185,7 +196,7 @@ def rewrap_page(
     for dek_id in refused:
         sent.append(_kcv_alert(managed, msg, dek_id))
     if not continuation and not retry_ids:
-        done = _completion(managed, msg, dekstore=dekstore, claims=claims, clock=clock)
+        done = _completion(managed, msg, dekstore=dekstore, claims=claims, clock=clock, shardkeys=shardkeys)
         if done is not None:
             sent.append(done)
             outcome = dataclasses.replace(outcome, completed=True)
@@ -210,6 +221,28 @@ def _record_page(audit: AuditTrail, clock: Clock, managed: Any, msg, label: str,
             detail=detail,
         )
     )
+
+
+def _shard_only(managed, msg, step: ShardStep, *, dekstore, shardkeys, claims, audit, alerts, clock, started):
+    """The outcome of a message the shard-key step finished: a migrated shard (its DEK rows are not read), a shard
+    deferred to the next budget window, or a refused shard-key unwrap (alerted, rows untouched)."""
+    outcome = PageOutcome(
+        managed.name, msg.partition, msg.target, succeeded=step.rewrapped, deferred=int(step.deferred)
+    )
+    sent = []
+    if step.refused:
+        sent.append(_kcv_alert(managed, msg, f"shard-key:{msg.partition}"))
+        outcome = dataclasses.replace(outcome, refused=(f"shard-key:{msg.partition}",))
+    elif step.migrated:
+        done = _completion(managed, msg, dekstore=dekstore, claims=claims, clock=clock, shardkeys=shardkeys)
+        if done is not None:
+            sent.append(done)
+            outcome = dataclasses.replace(outcome, completed=True)
+    for alert in sent:
+        alerts.publish(alert)
+    label = "completed" if outcome.completed else ("deferred" if step.deferred else "rewrapped")
+    _record_page(audit, clock, managed, msg, label, started, {**outcome.to_json(), **step_detail(step)})
+    return dataclasses.replace(outcome, alerts=tuple(sent))
 
 
 def _superseded(
@@ -314,12 +347,15 @@ def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str) -> Alert:
     )
 
 
-def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, clock: Clock) -> Alert | None:
-    """When no DEK of the key remains on another version: the one "re-wrap completed" alert (a claim makes it one,
-    whichever shard finishes last, on whichever instance)."""
+def _completion(
+    managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, clock: Clock,
+    shardkeys: ShardKeyStore | None = None,
+) -> Alert | None:  # fmt: skip
+    """When no DEK and no shard key of the key remains on another version: the one "re-wrap completed" alert (a
+    claim makes it one, whichever shard finishes last, on whichever instance)."""
     counts = dekstore.count_by_key_id(managed.ref)
     remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
-    if remaining:
+    if remaining or shard_keys_behind(managed, msg.target, shardkeys):
         return None
     claim = claims.claim(
         f"rewrap-done|{managed.ref.vault_host}|{managed.name.lower()}|{msg.target_version.lower()}",
