@@ -36,6 +36,7 @@ from shared.ports import (
     KeyVault,
     Revocations,
     RoleDefinitions,
+    ShardKeyStore,
     Vaults,
     WorkQueue,
 )
@@ -74,6 +75,7 @@ def run_sweep(
     consumers: Consumers,
     revocations: Revocations,
     rbac_propagation: timedelta = RBAC_PROPAGATION,
+    shardkeys: ShardKeyStore | None = None,
 ) -> SweepOutcome:
     snapshot = SnapshotKeyVault(vault)
     rotations = rotate_due_keys(
@@ -84,7 +86,7 @@ def run_sweep(
     )
     dependents = tend_dependents(
         inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
-        consumers=consumers, claims=claims, audit=audit, alerts=alerts, clock=clock,
+        consumers=consumers, claims=claims, audit=audit, alerts=alerts, clock=clock, shardkeys=shardkeys,
     )  # fmt: skip
     access_outcomes = [
         reconcile_key(

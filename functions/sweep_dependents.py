@@ -11,17 +11,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from functions.rewrap import shard_keys_behind
 from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move
 from functions.rewrap.messages import RewrapMessage
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, Severity, same_key_id
-from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue
+from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, ShardKeyStore, WorkQueue
 
 # A re-wrap with a page recorded this recently is in flight; older than this, the sweep resumes it.
 STALL_AFTER = timedelta(minutes=10)
@@ -47,6 +49,7 @@ def tend_dependents(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    shardkeys: ShardKeyStore | None = None,
 ) -> list[DependentsOutcome]:
     outcomes = []
     for managed in inventory.keys:
@@ -54,17 +57,21 @@ def tend_dependents(
             current = vault.get_key(managed.ref)
         except CmkError:
             continue  # missing or unreadable: the compliance step reports it
-        resumed = _resume_rewrap(managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock)
+        resumed = _resume_rewrap(
+            managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock, shardkeys=shardkeys
+        )
         moved = _move_stragglers(managed, current, queue=move_queue, consumers=consumers, alerts=alerts, clock=clock)
         retirements = _retire(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
-            claims=claims, audit=audit, alerts=alerts, clock=clock,
+            claims=claims, audit=audit, alerts=alerts, clock=clock, shardkeys=shardkeys,
         )  # fmt: skip
         outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements)))
     return outcomes
 
 
-def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, audit: AuditTrail, clock: Clock) -> int:
+def _resume_rewrap(
+    managed, current, *, dekstore: DekStore, queue: WorkQueue, audit: AuditTrail, clock: Clock, shardkeys=None
+) -> int:
     tables = managed.consumers_of(ConsumerKind.DEK_TABLE)
     if not tables:
         return 0
@@ -73,6 +80,8 @@ def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, au
     except CmkError:
         return 0
     behind = sum(n for key_id, n in counts.items() if not same_key_id(key_id, current.key_id))
+    with contextlib.suppress(CmkError):  # a shard-keys key's re-wrap is its shard keys'
+        behind += shard_keys_behind(managed, current.key_id, shardkeys)
     if not behind:
         return 0
     recent = audit.page(key=managed.name, since=clock.now() - STALL_AFTER, page_size=50).items
@@ -115,7 +124,9 @@ def _move_stragglers(managed, current, *, queue: WorkQueue, consumers: Consumers
     return behind
 
 
-def _retire(managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock):
+def _retire(
+    managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock, shardkeys=None
+):
     grace = managed.rotation.retire_after
     if grace is None or not current.created or clock.now() - current.created < grace.delta:
         return []
@@ -124,7 +135,7 @@ def _retire(managed, current, *, inventory, vault, dekstore, consumers, claims: 
         return []
     decisions = retire_unused_versions(
         managed, enforce=inventory.enforcing, vault=vault, dekstore=dekstore, consumers=consumers, audit=audit,
-        alerts=alerts, clock=clock,
+        alerts=alerts, clock=clock, shardkeys=shardkeys,
     )  # fmt: skip
     if inventory.enforcing and all(d.allowed for d in decisions):
         taken = claims.claim(done_id, uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650))

@@ -2,12 +2,14 @@
 
 functions.rewrap.fan_out answers a new version by enqueueing one message per DEK shard (and the consumer moves);
 functions.rewrap.worker re-wraps one bounded page, paced within the vault's budget, and re-enqueues its continuation;
-functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on.
+functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on;
+functions.rewrap.shard_keys re-wraps a shard's shard keys (one unwrap each) where it has them, instead of its DEKs.
 """
 
 from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move, on_new_version
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
+from functions.rewrap.shard_keys import shard_keys_behind
 from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, WholePageFailed, rewrap_page
 
 __all__ = [
@@ -25,4 +27,5 @@ __all__ = [
     "on_new_version",
     "parse_rewrap_message",
     "rewrap_page",
+    "shard_keys_behind",
 ]
