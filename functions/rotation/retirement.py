@@ -4,7 +4,8 @@ A version may be disabled only when no DEK and no shard key is wrapped under it,
 server's primary and geo-backup key, a disk encryption set's active and previous keys), it is not current, and the
 inventory's grace period has passed since its successor appeared. The sweep then disables it (enforce mode, with
 `retire_after` set): planned, recorded, executed, then verified by reading it back. An unreadable consumer, registry
-or shard-key store blocks: not knowing is never permission. Only an operator's explicit crypto-shred (revocation) bypasses this guard.
+or shard-key store blocks: not knowing is never permission. Only an operator's explicit crypto-shred (revocation)
+bypasses this guard.
 """
 
 from __future__ import annotations
