@@ -72,18 +72,21 @@ def shard_prefix(managed: Any) -> str:
 
 def current_shard_key(
     managed: Any, shard: str, *, vault: KeyVault, shardkeys: ShardKeyStore, current: KeyVersion | None = None,
-    now: datetime | None = None, cache: ShardKeyCache | None = None,
+    now: datetime | None = None, cache: ShardKeyCache | None = None, store: DekStore | None = None,
 ) -> ShardKey:  # fmt: skip
     """The shard's newest generation; generation 1 is made (wrapped locally under the KEK's current version) when the
-    shard has none. Two makers race safely: the insert conflicts and the loser reads the winner's."""
+    shard has none. Two makers race safely: the insert conflicts and the loser reads the winner's. Given the DEK
+    `store`, a shard found empty starts marked migrated (no flat DEK to page on a KEK rotation)."""
     existing = shardkeys.list_shard(shard)
     if existing:
         return existing[-1]
     current = current or vault.get_key(managed.ref)
     if not current.enabled:
         raise KeyDisabled(f"key {managed.ref.name}/{current.version}: the current version is disabled")
+    empty = store is not None and not store.list_page(shard, None, 1).items
     try:
-        made = new_shard_key(managed, shard, 1, vault=vault, kek_version=current.version, now=now, cache=cache)
+        made = new_shard_key(managed, shard, 1, vault=vault, kek_version=current.version, now=now, cache=cache,
+                             migrated=empty)  # fmt: skip
         return shardkeys.add(made)
     except Conflict:
         return shardkeys.list_shard(shard)[-1]
@@ -135,7 +138,7 @@ def create_sharded_dek(
     dek_id = dek_id or uuid.uuid4().hex
     options = dek_table_of(managed)
     shard = shard_of(dek_id, shard_prefix(managed), shard_count(options))
-    sk = current_shard_key(managed, shard, vault=vault, shardkeys=shardkeys, current=current, cache=cache)
+    sk = current_shard_key(managed, shard, vault=vault, shardkeys=shardkeys, current=current, cache=cache, store=store)
     secret = cache.secret(sk, vault)
     dek = new_secret()
     try:
