@@ -6,13 +6,28 @@ functions.rewrap.messages is their queue message; functions.rewrap.poison alerts
 functions.rewrap.shard_keys re-wraps a shard's shard keys (one unwrap each) where it has them, instead of its DEKs.
 """
 
-from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move, on_new_version
+from functions.rewrap.fan_out import (
+    CONSUMER_ALERT,
+    FOLLOW_WINDOW,
+    dek_partitions,
+    enqueue_move,
+    move_dependents,
+    on_new_version,
+)
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
 from functions.rewrap.shard_keys import shard_keys_behind
-from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, WholePageFailed, rewrap_page
+from functions.rewrap.worker import (
+    BUDGET_WINDOW,
+    COMPLETED_ALERT,
+    KCV_ALERT,
+    WholePageFailed,
+    rewrap_page,
+    window_limit,
+)
 
 __all__ = [
+    "BUDGET_WINDOW",
     "COMPLETED_ALERT",
     "CONSUMER_ALERT",
     "FOLLOW_WINDOW",
@@ -24,8 +39,10 @@ __all__ = [
     "alert_poisoned_page",
     "dek_partitions",
     "enqueue_move",
+    "move_dependents",
     "on_new_version",
     "parse_rewrap_message",
     "rewrap_page",
     "shard_keys_behind",
+    "window_limit",
 ]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.rewrap.messages import RewrapMessage
-from shared.envelope import kek_versions_of, rewrap_shard_keys, shard_prefix
+from shared.envelope import dek_table_of, kek_versions_of, rewrap_shard_keys, shard_count, shard_prefix
 from shared.errors import CmkError, ServiceUnavailable, Throttled
 from shared.model import KeyVersion, same_key_id
 from shared.ports import Clock, RewrapBudget, ShardKeyStore, WorkQueue
@@ -76,14 +76,26 @@ def rewrap_shard_step(
 
 def shard_keys_behind(managed: Any, target: str, shardkeys: ShardKeyStore | None) -> int:
     """How many of the key's shard keys are on another KEK version than `target` (one query; 0 without a store)."""
+    return shard_key_state(managed, target, shardkeys)[0]
+
+
+def shard_key_state(managed: Any, target: str, shardkeys: ShardKeyStore | None) -> tuple[int, bool]:
+    """(shard keys not on `target`, whether every shard of the key is migrated), from one query of its shard keys.
+    Every shard migrated means no flat DEK can exist: the caller need not count DEK rows at all."""
     if shardkeys is None:
-        return 0
+        return 0, False
     try:
         prefix = shard_prefix(managed)
+        shards = shard_count(dek_table_of(managed))
     except CmkError:
-        return 0  # no dek-table consumer: no shard keys
-    counts = kek_versions_of(shardkeys.list_prefix(prefix))
-    return sum(n for kek_id, n in counts.items() if not same_key_id(kek_id, target))
+        return 0, False  # no dek-table consumer: no shard keys
+    rows = shardkeys.list_prefix(prefix)
+    counts = kek_versions_of(rows)
+    behind = sum(n for kek_id, n in counts.items() if not same_key_id(kek_id, target))
+    by_shard: dict[str, bool] = {}
+    for row in rows:
+        by_shard[row.shard] = by_shard.get(row.shard, True) and row.migrated
+    return behind, len(by_shard) == shards and all(by_shard.values())
 
 
 def step_detail(step: ShardStep) -> dict:

@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
-from functions.rewrap.shard_keys import ShardStep, rewrap_shard_step, shard_keys_behind, step_detail
+from functions.rewrap.shard_keys import ShardStep, rewrap_shard_step, shard_key_state, step_detail
 from shared.audit import AuditRecord
 from shared.envelope import is_shard_wrapped, rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
@@ -353,9 +353,13 @@ def _completion(
 ) -> Alert | None:  # fmt: skip
     """When no DEK and no shard key of the key remains on another version: the one "re-wrap completed" alert (a
     claim makes it one, whichever shard finishes last, on whichever instance)."""
-    counts = dekstore.count_by_key_id(managed.ref)
+    behind, migrated = shard_key_state(managed, msg.target, shardkeys)
+    if behind:
+        return None
+    # Every shard migrated: no flat DEK can exist, so no scan of the DEK rows (the shard keys are the count).
+    counts = {} if migrated else dekstore.count_by_key_id(managed.ref)
     remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
-    if remaining or shard_keys_behind(managed, msg.target, shardkeys):
+    if remaining:
         return None
     claim = claims.claim(
         f"rewrap-done|{managed.ref.vault_host}|{managed.name.lower()}|{msg.target_version.lower()}",
@@ -372,6 +376,8 @@ def _completion(
         COMPLETED_ALERT,
         f"/keys/{managed.vault.name}/{managed.name}",
         Severity.INFO,
-        f"every DEK of {managed.name} ({total}) is on version {msg.target_version}",
-        {"key": managed.name, "target": msg.target, "deks": total, "duration_s": seconds},
+        f"every shard key of {managed.name} is on version {msg.target_version} (its DEKs are under them)"
+        if migrated
+        else f"every DEK of {managed.name} ({total}) is on version {msg.target_version}",
+        {"key": managed.name, "target": msg.target, "deks": total, "duration_s": seconds, "shard_keys": migrated},
     )
