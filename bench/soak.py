@@ -736,6 +736,7 @@ class Soak:
         for name in KEYS:
             for version in self.versions(name):
                 enabled[version.key_id.lower()] = version.enabled
+        self.shard_keys.begin_check()
         for ref, dek in self.deks.items():
             row = rows.get(ref)
             if row is None:

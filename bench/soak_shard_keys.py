@@ -40,6 +40,11 @@ class ShardKeyView:
         self.key = key
         self.store = TableShardKeyStore(LazyTable(table_client(table_name, connection_string=connection)))
         self.cache = ShardKeyCache(SHARD_KEY_TTL_SECONDS)
+        self._rows: dict[str, dict] = {}  # one registry check's read of each key's shard keys
+
+    def begin_check(self) -> None:
+        """A registry check starts: its shard-key rows are read once (one query per key), not once per DEK."""
+        self._rows = {}
 
     def rows(self, managed: Any) -> list:
         if self.key is None or managed.name != self.key:
