@@ -201,5 +201,12 @@ def open_any(
     partition: str, dek_id: str, *, vault: KeyVault, store: DekStore, shardkeys: ShardKeyStore | None = None,
     cache: ShardKeyCache | None = None,
 ) -> DekHandle:  # fmt: skip
-    """The stored DEK, opened as `open_record` opens it."""
-    return open_record(store.get(partition, dek_id), vault=vault, shardkeys=shardkeys, cache=cache)
+    """The stored DEK, opened as `open_record` opens it. A shard-key rotation may move the DEK and delete the
+    generation between our read of the row and of its shard key: then the row is read once more."""
+    record = store.get(partition, dek_id)
+    try:
+        return open_record(record, vault=vault, shardkeys=shardkeys, cache=cache)
+    except NotFound:
+        if not is_shard_wrapped(record.algorithm):
+            raise
+        return open_record(store.get(partition, dek_id), vault=vault, shardkeys=shardkeys, cache=cache)

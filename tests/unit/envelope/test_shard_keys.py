@@ -222,3 +222,20 @@ def test_a_dek_sealed_under_a_deleted_generation_is_resealed_at_creation(env, mo
 
 def test_a_sealed_dek_is_nonce_ciphertext_and_tag():
     assert len(wrap_dek(b"k" * 32, "s000", "d", b"x" * 32)) == 12 + 32 + 16
+
+
+def test_an_open_that_races_a_finished_shard_key_rotation_reads_the_row_again(env, monkeypatch):
+    handles = _make(env, 8)
+    partition, dek_id, blob = handles[0]
+    stale = env.store.get(partition, dek_id)  # read before the rotation moved it to generation 2
+    rotate_shard_key(env.managed, partition, **_ports(env))
+    real, reads = env.store.get, []
+
+    def first_stale(p, d):
+        reads.append((p, d))
+        return stale if len(reads) == 1 else real(p, d)
+
+    monkeypatch.setattr(env.store, "get", first_stale)
+    with open_any(partition, dek_id, **_ports(env)) as h:
+        assert decrypt(h, blob, b"row") == b"secret 0"
+    assert len(reads) == 2
