@@ -167,3 +167,27 @@ def test_the_sweep_resumes_a_rewrap_whose_shard_keys_are_behind(world):
     world.clock.advance(timedelta(minutes=11))
     [again] = [d for d in tend_dependents(**ports, shardkeys=shardkeys) if d.key == MYSQL]
     assert again.resumed_shards == 0
+
+
+def test_the_keys_status_shows_shard_keys_per_version_and_a_rewrap_remaining_until_they_move(world):
+    from functions.api.key_status import keys_status
+
+    _hierarchical(world)
+    shardkeys = FakeShardKeyStore()
+    _make(world, shardkeys, 60)
+    old = world.vault.get_key(world.key(MYSQL).ref)
+    new = _rotate_and_fan_out(world)
+    skip = ("alerts", "claims", "pacer", "rewrap_queue", "move_queue", "revocations")
+    ports = {k: v for k, v in world.sweep_ports().items() if k not in skip}
+
+    def mysql():
+        body = keys_status(**ports, shardkeys=shardkeys)
+        return next(k for k in body["keys"] if k["name"] == MYSQL)["dependents"]
+
+    shards = len(shardkeys.list_prefix("mysql-"))
+    before = mysql()
+    assert before["shard_keys_by_version"] == {old.version: shards} and before["deks_by_version"] == {}
+    assert before["rewrap"]["remaining"] == shards
+    _drain(world, {**_worker_ports(world), "shardkeys": shardkeys})
+    after = mysql()
+    assert after["shard_keys_by_version"] == {new.version: shards} and after["rewrap"]["remaining"] == 0
