@@ -236,4 +236,5 @@ def _delete(shardkeys: ShardKeyStore, rows: list[ShardKey]) -> None:
         try:
             shardkeys.delete(row)
         except PreconditionFailed:
-            shardkeys.delete(shardkeys.get(row.shard, row.generation))  # re-wrapped meanwhile: still unused
+            with contextlib.suppress(NotFound):  # re-wrapped meanwhile (still unused), or deleted by a twin run
+                shardkeys.delete(shardkeys.get(row.shard, row.generation))

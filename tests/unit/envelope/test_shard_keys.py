@@ -239,3 +239,35 @@ def test_an_open_that_races_a_finished_shard_key_rotation_reads_the_row_again(en
     with open_any(partition, dek_id, **_ports(env)) as h:
         assert decrypt(h, blob, b"row") == b"secret 0"
     assert len(reads) == 2
+
+
+def test_racing_shard_key_rotations_and_a_kek_rewrap_leave_every_dek_openable(env):
+    import threading
+
+    handles = _make(env, 120)
+    shard = handles[0][0]
+    target = env.vault.rotate_key(env.managed.ref)
+    errors = []
+
+    def run(fn):
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    jobs = [
+        lambda: rotate_shard_key(env.managed, shard, **_ports(env)),
+        lambda: rotate_shard_key(env.managed, shard, **_ports(env)),
+        lambda: rewrap_shard_keys(env.managed, shard, target, vault=env.vault, shardkeys=env.shardkeys),
+    ]
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rotate_shard_key(env.managed, shard, **_ports(env))  # whatever the race left, a re-run finishes it
+    rewrap_shard_keys(env.managed, shard, target, vault=env.vault, shardkeys=env.shardkeys)
+    assert len(env.shardkeys.list_shard(shard)) == 1
+    env.cache.clear()
+    _open_all(env, handles)
