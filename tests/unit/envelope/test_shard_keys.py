@@ -252,7 +252,7 @@ def test_racing_shard_key_rotations_and_a_kek_rewrap_leave_every_dek_openable(en
     def run(fn):
         try:
             fn()
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
 
     jobs = [
