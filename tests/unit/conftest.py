@@ -12,6 +12,7 @@ import pytest
 from functions.compliance.report import report_keys
 from shared import roles
 from shared.coordination.pacing import CreationPacer
+from shared.envelope import ShardKeyCache
 from shared.events.values import EVENT_GRID
 from shared.inventory import Inventory, load_inventory
 from shared.roles.catalog import RoleCatalog
@@ -23,6 +24,7 @@ from tests.fakes.dekstore import FakeDekStore
 from tests.fakes.keyvault import FakeKeyVault
 from tests.fakes.outbound import FakeAlerts, FakeConsumers, FakeWorkQueue
 from tests.fakes.revocations import FakeRevocations
+from tests.fakes.shardkeys import FakeShardKeyStore
 from tests.fakes.vaults import FakeVaults
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +42,8 @@ class World:
     alerts: FakeAlerts = field(default_factory=FakeAlerts)
     slept: list = field(default_factory=list)
     dekstore: FakeDekStore = field(default_factory=FakeDekStore)
+    shardkeys: FakeShardKeyStore = field(default_factory=FakeShardKeyStore)
+    shard_key_cache: ShardKeyCache = field(default_factory=lambda: ShardKeyCache(300))
     consumers: FakeConsumers = field(default_factory=FakeConsumers)
     rewrap_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
     budget: object = None

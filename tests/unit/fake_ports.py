@@ -62,6 +62,14 @@ class FakePorts(Container):
         return self._port("dekstore", self.world.dekstore)
 
     @property
+    def shardkeys(self):
+        return self._port("shardkeys", self.world.shardkeys)
+
+    @property
+    def shard_key_cache(self):
+        return self._port("shard_key_cache", self.world.shard_key_cache)
+
+    @property
     def consumers(self):
         return self._port("consumers", self.world.consumers)
 
