@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.envelope.deks import DEK_BYTES, DekHandle, KcvMismatch, key_check_value, unwrap_checked
@@ -101,8 +101,8 @@ def new_shard_key(
     secret = new_secret()
     try:
         wrapped = vault.wrap_key(managed.ref, kek_version, bytes(secret))
-        made = ShardKey(shard, generation, wrapped.key_id, wrapped.algorithm, wrapped.wrapped, kcv(secret), now,
-                        migrated)  # fmt: skip
+        made = ShardKey(shard, generation, wrapped.key_id, wrapped.algorithm, wrapped.wrapped, kcv(secret),
+                        now or datetime.now(UTC), migrated)  # fmt: skip
         if cache is not None:
             cache.remember(made, secret, vault)
         return made
