@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from functions.rewrap import shard_keys_behind
+from functions.rewrap import schedule_shard_rotations, shard_keys_behind
 from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move
 from functions.rewrap.messages import RewrapMessage
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
@@ -35,6 +35,7 @@ class DependentsOutcome:
     resumed_shards: int = 0
     moved: tuple[str, ...] = ()
     retirements: tuple[RetirementDecision, ...] = field(default=())
+    shard_key_rotations: int = 0  # shards whose scheduled shard-key rotation was queued
 
 
 def tend_dependents(
@@ -65,7 +66,10 @@ def tend_dependents(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
             claims=claims, audit=audit, alerts=alerts, clock=clock, shardkeys=shardkeys,
         )  # fmt: skip
-        outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements)))
+        rotations = 0
+        with contextlib.suppress(CmkError):  # unreadable shard keys: the next sweep tries again
+            rotations = schedule_shard_rotations(managed, current, shardkeys=shardkeys, queue=rewrap_queue, clock=clock)
+        outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements), rotations))
     return outcomes
 
 

@@ -16,7 +16,7 @@ from functions.rewrap.fan_out import (
 )
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
-from functions.rewrap.shard_keys import shard_keys_behind
+from functions.rewrap.shard_keys import schedule_shard_rotations, shard_keys_behind
 from functions.rewrap.worker import (
     BUDGET_WINDOW,
     COMPLETED_ALERT,
@@ -43,6 +43,7 @@ __all__ = [
     "on_new_version",
     "parse_rewrap_message",
     "rewrap_page",
+    "schedule_shard_rotations",
     "shard_keys_behind",
     "window_limit",
 ]

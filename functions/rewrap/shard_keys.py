@@ -12,16 +12,30 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from functions.rewrap.messages import RewrapMessage
-from shared.envelope import dek_table_of, kek_versions_of, rewrap_shard_keys, shard_count, shard_prefix
+from functions.rewrap.messages import ROTATE_SHARD_KEY, RewrapMessage
+from shared.envelope import (
+    ShardChange,
+    ShardKeyCache,
+    dek_table_of,
+    kek_versions_of,
+    rewrap_shard_keys,
+    rotate_shard_key,
+    shard_count,
+    shard_prefix,
+)
 from shared.errors import CmkError, ServiceUnavailable, Throttled
 from shared.model import KeyVersion, same_key_id
 from shared.ports import Clock, RewrapBudget, ShardKeyStore, WorkQueue
+from shared.rotation_policy import duration_to_timedelta
 
 TRANSIENT = (Throttled, ServiceUnavailable)
 RETRY_DELAY_SECONDS = 10
+# A shard-key rotation under way whose newest generation is older than this was interrupted: the sweep resumes it.
+ROTATION_STALL_AFTER = timedelta(minutes=10)
+ROTATION_CACHE_SECONDS = 60  # the worker's own unwraps during one shard's rotation
 
 
 @dataclass(frozen=True)
@@ -100,3 +114,65 @@ def shard_key_state(managed: Any, target: str, shardkeys: ShardKeyStore | None) 
 
 def step_detail(step: ShardStep) -> dict:
     return {f"shard_keys_{k}": v for k, v in dataclasses.asdict(step).items() if v}
+
+
+def rotation_interval(managed: Any) -> timedelta | None:
+    """The dek-table's `shard_key_rotate_after` (validated by the inventory), None when shard keys rotate on request
+    only."""
+    try:
+        text = dek_table_of(managed).get("shard_key_rotate_after")
+    except CmkError:
+        return None
+    try:
+        return duration_to_timedelta(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def shard_rotation_due(generations: list, every: timedelta | None, now: datetime) -> bool:
+    """Decided from what is stored: a rotation under way (two generations) whose newest is older than the stall
+    time, or one generation older than `every`. A duplicate message therefore never rotates twice."""
+    if not generations:
+        return False
+    newest = generations[-1]
+    if newest.created is None:
+        return len(generations) > 1 or every is not None
+    age = now - newest.created
+    if len(generations) > 1:
+        return age >= ROTATION_STALL_AFTER
+    return every is not None and age >= every
+
+
+def schedule_shard_rotations(
+    managed: Any, current: KeyVersion, *, shardkeys: ShardKeyStore | None, queue: WorkQueue, clock: Clock
+) -> int:
+    """The sweep's part: one `rotate-shard-key` message per shard that is due (one query of the key's shard keys)."""
+    every = rotation_interval(managed)
+    if shardkeys is None or every is None:
+        return 0
+    by_shard: dict[str, list] = {}
+    for row in shardkeys.list_prefix(shard_prefix(managed)):
+        by_shard.setdefault(row.shard, []).append(row)
+    now, sent = clock.now(), 0
+    for shard, generations in sorted(by_shard.items()):
+        if shard_rotation_due(generations, every, now):
+            message = RewrapMessage(managed.name, current.key_id, shard, started_at=now, action=ROTATE_SHARD_KEY)
+            queue.send(message.to_json())
+            sent += 1
+    return sent
+
+
+def rotate_shard_step(
+    managed: Any, msg: RewrapMessage, *, vault: Any, dekstore: Any, shardkeys: ShardKeyStore | None, clock: Clock
+) -> ShardChange | None:
+    """The worker's part: rotate the message's shard if it is still due (else None: a duplicate or a late one)."""
+    if shardkeys is None:
+        return None
+    if not shard_rotation_due(shardkeys.list_shard(msg.partition), rotation_interval(managed), clock.now()):
+        return None
+    cache = ShardKeyCache(ROTATION_CACHE_SECONDS)
+    try:
+        return rotate_shard_key(managed, msg.partition, vault=vault, store=dekstore, shardkeys=shardkeys, cache=cache,
+                                now=clock.now())  # fmt: skip
+    finally:
+        cache.clear()

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
-from functions.rewrap.shard_keys import ShardStep, rewrap_shard_step, shard_key_state, step_detail
+from functions.rewrap.messages import ROTATE_SHARD_KEY, RewrapMessage, parse_rewrap_message
+from functions.rewrap.shard_keys import ShardStep, rewrap_shard_step, rotate_shard_step, shard_key_state, step_detail
 from shared.audit import AuditRecord
 from shared.envelope import is_shard_wrapped, rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
@@ -116,6 +116,9 @@ def rewrap_page(
         managed = inventory.key(msg.key)
     except UnknownKey:
         raise MalformedMessage("key", f"{msg.key!r} is not a managed key (no longer in the inventory?)") from None
+    if msg.action == ROTATE_SHARD_KEY:
+        return _rotated(managed, msg, vault=vault, dekstore=dekstore, shardkeys=shardkeys, audit=audit, alerts=alerts,
+                        clock=clock, started=started)  # fmt: skip
     current = vault.get_key(managed.ref)
     if current.version.lower() != msg.target_version.lower():
         return _superseded(managed, msg, current.version, audit=audit, clock=clock, started=started)
@@ -203,16 +206,16 @@ def rewrap_page(
     for alert in sent:
         alerts.publish(alert)
     label = "completed" if outcome.completed else ("failed" if failed and not succeeded else "rewrapped")
-    _record_page(audit, clock, managed, msg, label, started, outcome.to_json())
+    _record(audit, clock, managed, msg, "rewrap-page", label, started, outcome.to_json())
     return dataclasses.replace(outcome, alerts=tuple(sent))
 
 
-def _record_page(audit: AuditTrail, clock: Clock, managed: Any, msg, label: str, started: float, detail: dict) -> None:
+def _record(audit: AuditTrail, clock: Clock, managed, msg, action: str, label: str, started: float, detail: dict):
     audit.append(
         AuditRecord(
             uuid.uuid4().hex,
             clock.now(),
-            "rewrap-page",
+            action,
             "queue",
             managed.name,
             label,
@@ -226,10 +229,8 @@ def _record_page(audit: AuditTrail, clock: Clock, managed: Any, msg, label: str,
 def _shard_only(managed, msg, step: ShardStep, *, dekstore, shardkeys, claims, audit, alerts, clock, started):
     """The outcome of a message the shard-key step finished: a migrated shard (its DEK rows are not read), a shard
     deferred to the next budget window, or a refused shard-key unwrap (alerted, rows untouched)."""
-    outcome = PageOutcome(
-        managed.name, msg.partition, msg.target, succeeded=step.rewrapped, deferred=int(step.deferred)
-    )
-    sent = []
+    outcome, sent = PageOutcome(managed.name, msg.partition, msg.target, succeeded=step.rewrapped), []
+    outcome = dataclasses.replace(outcome, deferred=int(step.deferred))
     if step.refused:
         sent.append(_kcv_alert(managed, msg, f"shard-key:{msg.partition}"))
         outcome = dataclasses.replace(outcome, refused=(f"shard-key:{msg.partition}",))
@@ -241,8 +242,24 @@ def _shard_only(managed, msg, step: ShardStep, *, dekstore, shardkeys, claims, a
     for alert in sent:
         alerts.publish(alert)
     label = "completed" if outcome.completed else ("deferred" if step.deferred else "rewrapped")
-    _record_page(audit, clock, managed, msg, label, started, {**outcome.to_json(), **step_detail(step)})
+    _record(audit, clock, managed, msg, "rewrap-page", label, started, {**outcome.to_json(), **step_detail(step)})
     return dataclasses.replace(outcome, alerts=tuple(sent))
+
+
+def _rotated(managed, msg, *, vault, dekstore, shardkeys, audit, alerts, clock, started) -> PageOutcome:
+    """A scheduled shard-key rotation of one shard (the DEKs re-sealed locally); a duplicate finds it done."""
+    change = rotate_shard_step(managed, msg, vault=vault, dekstore=dekstore, shardkeys=shardkeys, clock=clock)
+    if change is None:  # not due (any more): a duplicate or a late message changes nothing
+        _record(audit, clock, managed, msg, "rotate-shard-key", "not-due", started, {"partition": msg.partition})
+        return PageOutcome(managed.name, msg.partition, msg.target, skipped=1)
+    outcome = PageOutcome(managed.name, msg.partition, msg.target, change.moved + len(change.refused), change.moved,
+                          refused=change.refused, completed=change.finished)  # fmt: skip
+    sent = tuple(_kcv_alert(managed, msg, dek_id) for dek_id in change.refused)
+    for alert in sent:
+        alerts.publish(alert)
+    label = "rotated" if change.finished else "refused"
+    _record(audit, clock, managed, msg, "rotate-shard-key", label, started, {**outcome.to_json(), **change.to_json()})
+    return dataclasses.replace(outcome, alerts=sent)
 
 
 def _superseded(
@@ -253,7 +270,7 @@ def _superseded(
     moving them to the old target would take them backwards, onto a version retirement may already have disabled.
     Nor does it continue its chain. Recorded, so the trail shows why the page did nothing."""
     outcome = PageOutcome(managed.name, msg.partition, msg.target, superseded=True)
-    _record_page(audit, clock, managed, msg, "superseded", started, {**outcome.to_json(), "current": current})
+    _record(audit, clock, managed, msg, "rewrap-page", "superseded", started, {**outcome.to_json(), "current": current})
     return outcome
 
 

@@ -388,6 +388,24 @@ UNIT_CASES = [
         "must be flat or shard-keys ('tree')",
     ),
     (
+        "shard-key-rotation-not-a-duration",
+        change(
+            "keys.0.consumers.1.options",
+            {"table": "deks", "partition_prefix": "aks-", "hierarchy": "shard-keys", "shard_key_rotate_after": "soon"},
+        ),
+        "keys[aks-key].consumers[1].options.shard_key_rotate_after",
+        "'soon'",
+    ),
+    (
+        "shard-key-rotation-on-a-flat-table",
+        change(
+            "keys.0.consumers.1.options",
+            {"table": "deks", "partition_prefix": "aks-", "shard_key_rotate_after": "P90D"},
+        ),
+        "keys[aks-key].consumers[1].options.shard_key_rotate_after",
+        "only a hierarchy: shard-keys table has shard keys",
+    ),
+    (
         "expiry-too-short",
         change("keys.0.rotation.expire_after", "P20D"),
         "keys[aks-key].rotation.expire_after",

@@ -44,12 +44,12 @@ class BrokenShardKeys(FakeShardKeyStore):
         raise ServiceUnavailable("table down")
 
 
-def _hierarchical(world) -> None:
+def _hierarchical(world, **more: str) -> None:
     keys = []
     for k in world.inventory.keys:
         if k.name == MYSQL:
             table = next(c for c in k.consumers if c.kind.value == "dek-table")
-            options = {**table.options, "hierarchy": "shard-keys"}
+            options = {**table.options, "hierarchy": "shard-keys", **more}
             consumers = tuple(dataclasses.replace(c, options=options) if c is table else c for c in k.consumers)
             k = dataclasses.replace(
                 k, consumers=consumers,
@@ -191,3 +191,51 @@ def test_the_keys_status_shows_shard_keys_per_version_and_a_rewrap_remaining_unt
     _drain(world, {**_worker_ports(world), "shardkeys": shardkeys})
     after = mysql()
     assert after["shard_keys_by_version"] == {new.version: shards} and after["rewrap"]["remaining"] == 0
+
+
+def test_shard_keys_rotate_on_their_schedule_once_each_and_every_dek_still_opens(world):
+    _hierarchical(world, shard_key_rotate_after="P30D")
+    shardkeys = FakeShardKeyStore()
+    blobs = _make(world, shardkeys, 80)
+    for row in shardkeys.list_prefix("mysql-"):  # made "now" on the test's clock
+        shardkeys.replace(dataclasses.replace(row, created=world.clock.now()))
+    ports = {k: v for k, v in world.sweep_ports().items() if k not in ("access", "roles", "vault_settings", "pacer",
+                                                                       "revocations")}  # fmt: skip
+
+    def sweep() -> int:
+        return next(d for d in tend_dependents(**ports, shardkeys=shardkeys) if d.key == MYSQL).shard_key_rotations
+
+    assert sweep() == 0
+    world.rewrap_queue.drain()
+    world.clock.advance(timedelta(days=31))
+    shards = len({sk.shard for sk in shardkeys.list_prefix("mysql-")})
+    assert sweep() == shards
+    messages = [m for m in world.rewrap_queue.drain() if m.get("action") == "rotate-shard-key"]
+    assert len(messages) == shards
+    unwraps = world.vault.unwrap_calls
+    outcomes = [rewrap_page(m, **{**_worker_ports(world), "shardkeys": shardkeys}) for m in messages]
+    assert sum(o.succeeded for o in outcomes) == len(blobs) and all(o.completed for o in outcomes)
+    assert world.vault.unwrap_calls - unwraps <= shards  # at most the old shard key, once per shard: none per DEK
+    assert {sk.generation for sk in shardkeys.list_prefix("mysql-")} == {2}
+    duplicate = rewrap_page(messages[0], **{**_worker_ports(world), "shardkeys": shardkeys})
+    assert duplicate.skipped == 1 and duplicate.succeeded == 0  # decided from state: not due any more
+    assert sweep() == 0
+    assert [r.outcome for r in world.audit.all() if r.action == "rotate-shard-key"].count("rotated") == shards
+    cache = ShardKeyCache(300)
+    for (partition, dek_id), blob in blobs.items():
+        with open_any(partition, dek_id, vault=world.vault, store=world.dekstore, shardkeys=shardkeys,
+                      cache=cache) as dek:  # fmt: skip
+            assert decrypt(dek, blob) == b"plain %d" % int(dek_id[3:])
+
+
+def test_a_rewrap_message_with_an_unknown_action_is_malformed_and_a_rewrap_message_is_unchanged():
+    import pytest
+
+    from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
+    from shared.errors import MalformedMessage
+
+    message = RewrapMessage("k", "https://kv.vault.azure.net/keys/k/v1", "k-000").to_json()
+    assert "action" not in message and parse_rewrap_message(message).action == "rewrap"
+    with pytest.raises(MalformedMessage) as err:
+        parse_rewrap_message({**message, "action": "shred"})
+    assert err.value.field == "action"
