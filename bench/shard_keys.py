@@ -181,8 +181,10 @@ def rotation_costs(deks: int = 100_000, shards: int = SHARDS, flat_sample: int |
     sharded = _rotate(sharded_key, inventory, vault, store, shardkeys)
     if flat_deks < deks:
         scale = deks / flat_deks
-        for field in ("kv_requests", "kv_unwraps", "seconds", "budget_seconds", "dek_rows_read", "dek_rows_written"):
-            flat[field] = round(flat[field] * scale, 3)
+        for field in ("kv_requests", "kv_unwraps", "dek_rows_read", "dek_rows_written"):
+            flat[field] = round(flat[field] * scale)
+        for field in ("seconds", "budget_seconds"):
+            flat[field] = round(flat[field] * scale, 1)
         flat["extrapolated_from"] = flat_deks
     return {
         "bench": "shard_keys",
