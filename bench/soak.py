@@ -728,6 +728,7 @@ class Soak:
 
     def check_registry(self) -> None:
         """Every DEK the application made is in the registry with its check value, on an enabled version."""
+        self.shard_keys.begin_check(self.inventory)
         rows = {
             (e["PartitionKey"], e["RowKey"]): e
             for e in self.table.list_entities(select=["PartitionKey", "RowKey", "KeyId", "Kcv"])
@@ -736,7 +737,6 @@ class Soak:
         for name in KEYS:
             for version in self.versions(name):
                 enabled[version.key_id.lower()] = version.enabled
-        self.shard_keys.begin_check()
         for ref, dek in self.deks.items():
             row = rows.get(ref)
             if row is None:

@@ -16,8 +16,9 @@ from shared.envelope import ShardKeyCache
 SHARD_KEY_TTL_SECONDS = 300.0
 
 
-def inventory_with_shard_keys(text: str, key: str) -> str:
-    """The inventory with `hierarchy: shard-keys` on `key`'s dek-table options (the only change for this key)."""
+def inventory_with_shard_keys(text: str, key: str, rotate_after: str | None = "P60D") -> str:
+    """The inventory with `hierarchy: shard-keys` on `key`'s dek-table options, and its shard keys rotating every
+    `rotate_after` (so the soak sees scheduled shard-key rotations as well as KEK rotations)."""
     start = text.index(f"- name: {key}\n")
     end = text.find("\n  - name: ", start + 1)
     end = len(text) if end < 0 else end
@@ -26,7 +27,10 @@ def inventory_with_shard_keys(text: str, key: str) -> str:
     if match is None:
         raise ValueError(f"{key} has no dek-table partition_prefix in the inventory")
     indent = match.group(1)
-    changed = block[: match.end()] + f"\n{indent}hierarchy: shard-keys" + block[match.end() :]
+    added = f"\n{indent}hierarchy: shard-keys" + (
+        f"\n{indent}shard_key_rotate_after: {rotate_after}" if rotate_after else ""
+    )
+    changed = block[: match.end()] + added + block[match.end() :]
     return text[:start] + changed + text[end:]
 
 
@@ -42,9 +46,13 @@ class ShardKeyView:
         self.cache = ShardKeyCache(SHARD_KEY_TTL_SECONDS)
         self._rows: dict[str, dict] = {}  # one registry check's read of each key's shard keys
 
-    def begin_check(self) -> None:
-        """A registry check starts: its shard-key rows are read once (one query per key), not once per DEK."""
+    def begin_check(self, inventory: Any) -> None:
+        """A registry check starts: the shard keys are read once, before the DEK rows (so a shard-key rotation that
+        finishes meanwhile cannot make a DEK row read later name a generation this read did not see)."""
         self._rows = {}
+        if self.key is not None:
+            managed = inventory.key(self.key)
+            self._rows[managed.name] = {(r.shard, r.generation): r for r in self.rows(managed)}
 
     def rows(self, managed: Any) -> list:
         if self.key is None or managed.name != self.key:

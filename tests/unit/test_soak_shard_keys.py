@@ -21,6 +21,7 @@ def test_the_soak_inventory_puts_only_the_chosen_key_on_shard_keys():
     inventory = _load(inventory_with_shard_keys(text, "aks-encryption-key"))
     options = {k.name: c.options for k in inventory.keys for c in k.consumers if c.kind.value == "dek-table"}
     assert options["aks-encryption-key"]["hierarchy"] == "shard-keys"
+    assert options["aks-encryption-key"]["shard_key_rotate_after"] == "P60D"
     assert "hierarchy" not in options["mysql-encryption-key"]
     with pytest.raises(ValueError):
         inventory_with_shard_keys(text, "no-such-key")
