@@ -43,6 +43,12 @@ class FindingCode(StrEnum):
         "a key consumed by a MySQL flexible server has (or its rotation policy would give) an expiry date: the "
         "server goes Inaccessible when it passes",
     )
+    KEY_VERSION_GENERATED = (
+        "KeyVersionGenerated",
+        Severity.CRITICAL,
+        "an imported key has an enabled version its on-premises HSM did not supply (no import tag matching its public "
+        "key): the vault generated it",
+    )
     ACCESS_MISSING = ("AccessMissing", Severity.CRITICAL, "the consumer's identity cannot read, wrap and unwrap")
     ACCESS_REVOKED = (
         "AccessRevoked",
@@ -75,6 +81,11 @@ class FindingCode(StrEnum):
         "ConsumerInaccessible",
         Severity.CRITICAL,
         "a MySQL flexible server reports it cannot reach its key (state Inaccessible): it refuses connections",
+    )
+    IMPORTED_KEY_ROTATES = (
+        "ImportedKeyRotates",
+        Severity.HIGH,
+        "an imported key's rotation policy has a Rotate action: the vault would generate its next version",
     )
     KEY_TYPE_MISMATCH = ("KeyTypeMismatch", Severity.HIGH, "kty differs from the inventory")
     KEY_SIZE_MISMATCH = ("KeySizeMismatch", Severity.HIGH, "key size differs from the inventory")

@@ -7,11 +7,15 @@ functions.rewrap.shard_keys re-wraps a shard's shard keys (one unwrap each) wher
 """
 
 from functions.rewrap.fan_out import (
+    ANNOUNCE_TTL,
     CONSUMER_ALERT,
     FOLLOW_WINDOW,
+    MoveOutcome,
+    announce_claim_id,
     dek_partitions,
     enqueue_move,
     move_dependents,
+    move_dependents_once,
     on_new_version,
 )
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
@@ -27,6 +31,7 @@ from functions.rewrap.worker import (
 )
 
 __all__ = [
+    "ANNOUNCE_TTL",
     "BUDGET_WINDOW",
     "COMPLETED_ALERT",
     "CONSUMER_ALERT",
@@ -34,12 +39,15 @@ __all__ = [
     "KCV_ALERT",
     "POISONED_ALERT",
     "REWRAP_QUEUE",
+    "MoveOutcome",
     "RewrapMessage",
     "WholePageFailed",
     "alert_poisoned_page",
+    "announce_claim_id",
     "dek_partitions",
     "enqueue_move",
     "move_dependents",
+    "move_dependents_once",
     "on_new_version",
     "parse_rewrap_message",
     "rewrap_page",
