@@ -29,7 +29,10 @@ rotation is never late because a step jumped over it):
 
 The soak runs the reference inventory with one change, `policy.remove_inherited_grants: true`, written to its own
 state directory: drift granted at the vault or resource group is then the app's to remove, so the invariant "only the
-allowed principals hold key use after the reconcile" can hold for every scope the drift uses.
+allowed principals hold key use after the reconcile" can hold for every scope the drift uses. With `--shard-keys KEY`
+that key's dek-table also gets `hierarchy: shard-keys` and `shard_key_rotate_after: P60D` (bench/soak_shard_keys.py):
+its DEKs are made and opened through shard keys, its KEK rotations re-wrap shard keys, its shard keys rotate on their
+schedule, and the registry, retirement and settle invariants check shard keys as well.
 
 The local cloud runs on Azure's time throughout (the local run's defaults): a role change reaches Key Vault after its
 own delay of up to 10 emulated minutes, and every consumer checks its key at every emulated minute while one is
