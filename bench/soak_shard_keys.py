@@ -44,12 +44,15 @@ class ShardKeyView:
         self.key = key
         self.store = TableShardKeyStore(LazyTable(table_client(table_name, connection_string=connection)))
         self.cache = ShardKeyCache(SHARD_KEY_TTL_SECONDS)
-        self._rows: dict[str, dict] = {}  # one registry check's read of each key's shard keys
+        self._rows: dict[str, dict] = {}  # one registry check's reads of each key's shard keys
+        self._refreshed: set[str] = set()
 
     def begin_check(self, inventory: Any) -> None:
-        """A registry check starts: the shard keys are read once, before the DEK rows (so a shard-key rotation that
-        finishes meanwhile cannot make a DEK row read later name a generation this read did not see)."""
-        self._rows = {}
+        """A registry check starts: the shard keys are read once before the DEK rows, and once more after them only if
+        a DEK names a generation the first read lacks. A generation a DEK row names existed when that row was read, so
+        it is in one of the two reads (a rotation running meanwhile creates one and deletes another, never both within
+        one check): a DEK is reported only when its generation is in neither."""
+        self._rows, self._refreshed = {}, set()
         if self.key is not None:
             managed = inventory.key(self.key)
             self._rows[managed.name] = {(r.shard, r.generation): r for r in self.rows(managed)}
@@ -73,10 +76,16 @@ class ShardKeyView:
         """Why a DEK row under a shard key is not safe (None when it is): its shard key is gone or on a disabled or
         unknown KEK version."""
         generation = int(row_key_id.rstrip("/").rsplit("/g", 1)[-1])
-        try:
-            sk = self.store.get(partition, generation)
-        except Exception as exc:
-            return f"its shard key {partition}/g{generation} is unreadable or gone ({type(exc).__name__})"
+        known = self._rows.setdefault(managed.name, {})
+        if (partition, generation) not in known and managed.name not in self._refreshed:
+            self._refreshed.add(managed.name)
+            try:
+                known.update({(r.shard, r.generation): r for r in self.rows(managed)})
+            except Exception as exc:
+                return f"its shard keys are unreadable ({type(exc).__name__})"
+        sk = known.get((partition, generation))
+        if sk is None:
+            return f"its shard key {partition}/g{generation} is gone"
         if not enabled.get(sk.kek_id.lower(), False):
             return f"its shard key {partition}/g{generation} is wrapped under a disabled or unknown {sk.kek_id}"
         return None
