@@ -308,24 +308,9 @@ class Container:
     @property
     def shardkeys(self):
         """Shard keys of `hierarchy: shard-keys` keys, in their own table (CMK_SHARD_KEY_TABLE)."""
+        from shared.azure.shardkeys import TableShardKeyStore
 
-        def build():
-            from shared.azure.shardkeys import TableShardKeyStore
-
-            return TableShardKeyStore(self._table(self.settings.shard_key_table))
-
-        return self._once("_shardkeys", build)
-
-    @property
-    def shard_key_cache(self):
-        """Unwrapped shard keys, kept CMK_SHARD_KEY_TTL_SECONDS at most: a revocation's worst delay for an opener."""
-
-        def build():
-            from shared.envelope import ShardKeyCache
-
-            return ShardKeyCache(self.settings.shard_key_ttl_seconds)
-
-        return self._once("_shard_key_cache", build)
+        return self._once("_shardkeys", lambda: TableShardKeyStore(self._table(self.settings.shard_key_table)))
 
     @property
     def budget(self):
@@ -340,10 +325,22 @@ class Container:
 
     @property
     def alerts(self):
-        """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains."""
+        """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains (each alert logged
+        `pending` in the alert log first)."""
         from shared.alerts import ALERT_QUEUE, OutboxAlerts
 
-        return self._once("_alerts", lambda: OutboxAlerts(self.queue(ALERT_QUEUE)))
+        return self._once("_alerts", lambda: OutboxAlerts(self.queue(ALERT_QUEUE), self.alert_log, self.clock))
+
+    @property
+    def alert_log(self):
+        """Each alert queued, with its delivery state, in the CMK_ALERTS_TABLE table."""
+
+        def build():
+            from shared.azure.alertlog import TableAlertLog
+
+            return TableAlertLog(self._table(self.settings.alerts_table))
+
+        return self._once("_alert_log", build)
 
     @property
     def publisher(self):

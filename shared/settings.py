@@ -180,6 +180,7 @@ class Settings:
     revocations_table: str = "cmkrevocations"
     dek_table: str = "cmkdeks"
     budget_table: str = "cmkbudget"
+    alerts_table: str = "cmkalerts"
     shard_key_table: str = "cmkshardkeys"  # shard keys of `hierarchy: shard-keys` keys
     shard_key_ttl_seconds: int = 300  # how long an unwrapped shard key is kept in memory (a revocation's worst delay)
     rbac_propagation_seconds: int = 600  # how long Key Vault may take to apply an RBAC change (on the app's clock)
@@ -235,6 +236,7 @@ class Settings:
             revocations_table=table_name("CMK_REVOCATIONS_TABLE", get("CMK_REVOCATIONS_TABLE", "cmkrevocations")),
             dek_table=table_name("CMK_DEK_TABLE", get("CMK_DEK_TABLE", "cmkdeks")),
             budget_table=table_name("CMK_BUDGET_TABLE", get("CMK_BUDGET_TABLE", "cmkbudget")),
+            alerts_table=table_name("CMK_ALERTS_TABLE", get("CMK_ALERTS_TABLE", "cmkalerts")),
             shard_key_table=table_name("CMK_SHARD_KEY_TABLE", get("CMK_SHARD_KEY_TABLE", "cmkshardkeys")),
             shard_key_ttl_seconds=seconds_setting(
                 "CMK_SHARD_KEY_TTL_SECONDS", get("CMK_SHARD_KEY_TTL_SECONDS", "300"), 0, 3600

@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from shared.envelope import deks as envelope
 from shared.envelope.hierarchy import create_sharded_dek, dek_table_of, is_hierarchical, open_any, shard_prefix
-from shared.envelope.shard_keys import HIERARCHIES
+from shared.envelope.shard_keys import HIERARCHIES, ShardKeyCache
 from shared.envelope.shard_rotation import migrate_shard, rotate_shard_key
 from shared.envelope.sharding import all_shards, shard_count
 from shared.errors import CmkError, InvalidInput
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         container = Container(Settings.from_env())
         ports = Ports(
             container.inventory, container.vault, container.dekstore, container.settings.dek_table,
-            container.shardkeys, container.shard_key_cache,
+            container.shardkeys, ShardKeyCache(container.settings.shard_key_ttl_seconds),
         )  # fmt: skip
         return run(args, ports, stdin=sys.stdin.buffer, stdout=sys.stdout, stderr=sys.stderr)
     except InvalidInput as exc:

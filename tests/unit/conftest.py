@@ -12,7 +12,6 @@ import pytest
 from functions.compliance.report import report_keys
 from shared import roles
 from shared.coordination.pacing import CreationPacer
-from shared.envelope import ShardKeyCache
 from shared.events.values import EVENT_GRID
 from shared.inventory import Inventory, load_inventory
 from shared.roles.catalog import RoleCatalog
@@ -43,7 +42,6 @@ class World:
     slept: list = field(default_factory=list)
     dekstore: FakeDekStore = field(default_factory=FakeDekStore)
     shardkeys: FakeShardKeyStore = field(default_factory=FakeShardKeyStore)
-    shard_key_cache: ShardKeyCache = field(default_factory=lambda: ShardKeyCache(300))
     consumers: FakeConsumers = field(default_factory=FakeConsumers)
     rewrap_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
     budget: object = None
