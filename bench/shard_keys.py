@@ -135,11 +135,12 @@ def _rotate(managed, inventory, vault: CountingVault, store, shardkeys) -> dict:
     counting = CountingStore(store)
     vault.calls.clear()
     started = time.perf_counter()
-    move_dependents(managed, trigger="bench", vault=vault, rewrap_queue=queue, move_queue=FakeWorkQueue(),
-                    audit=audit, clock=clock)  # fmt: skip
+    claims = FakeClaims()
+    move_dependents(managed, trigger="bench", vault=vault, dekstore=counting, claims=claims, rewrap_queue=queue,
+                    move_queue=FakeWorkQueue(), audit=audit, clock=clock, shardkeys=shardkeys)  # fmt: skip
     ports = {
         "inventory": inventory, "vault": vault, "dekstore": counting, "rewrap_queue": queue, "budget": Unlimited(),
-        "claims": FakeClaims(), "audit": audit, "alerts": FakeAlerts(), "clock": clock, "sleep": lambda s: None,
+        "claims": claims, "audit": audit, "alerts": FakeAlerts(), "clock": clock, "sleep": lambda s: None,
         "shardkeys": shardkeys,
     }  # fmt: skip
     pages = completed = 0

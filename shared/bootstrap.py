@@ -11,6 +11,7 @@ Ports are the Container's public properties, named as handlers name their keywor
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 from functools import cached_property
@@ -58,8 +59,6 @@ class Container:
     @property
     def inventory(self):
         def build():
-            import os
-
             from shared.inventory import InventoryError, load_inventory
             from shared.inventory.consumers import dek_table_problems
 
@@ -95,12 +94,15 @@ class Container:
 
         def build():
             from shared.azure.keyvault import AzureKeyVault
+            from shared.azure.transport import call_counter, shared_pool
 
             require_local_for_insecure(self.settings, vault_urls=[v.url for v in self.inventory.vaults])
             return AzureKeyVault(
                 self.credential,
                 connection_verify=self.settings.connection_verify,
                 verify_challenge_resource=self.settings.verify_challenge_resource,
+                transport=shared_pool(self.settings.connection_verify),  # sized to the re-wrap: no "pool full"
+                response_hook=call_counter(self.telemetry),  # cmk.keyvault.calls and .throttled
             )
 
         return self._once("_vault", build)
@@ -214,6 +216,13 @@ class Container:
         return LazyTable(client)
 
     @property
+    def telemetry(self):
+        """Custom events and metrics (shared.telemetry.app_telemetry: the worker's Azure Monitor, or a console)."""
+        from shared.telemetry import app_telemetry
+
+        return self._once("_telemetry", lambda: app_telemetry(os.environ))
+
+    @property
     def claims(self):
         """Exactly-once claims (rotation), in the CMK_CLAIMS_TABLE table."""
 
@@ -297,13 +306,9 @@ class Container:
     def dekstore(self):
         """The DEK registry, in the CMK_DEK_TABLE table: the same setting the inventory's dek-table consumers name
         with `${CMK_DEK_TABLE:-cmkdeks}`, so the registry the app writes is the one the inventory describes."""
+        from shared.azure.dekstore import TableDekStore
 
-        def build():
-            from shared.azure.dekstore import TableDekStore
-
-            return TableDekStore(self._table(self.settings.dek_table))
-
-        return self._once("_dekstore", build)
+        return self._once("_dekstore", lambda: TableDekStore(self._table(self.settings.dek_table)))
 
     @property
     def shardkeys(self):
@@ -315,13 +320,9 @@ class Container:
     @property
     def budget(self):
         """The re-wrap budget every worker of every instance shares, in the CMK_BUDGET_TABLE table."""
+        from shared.azure.budget import TableRewrapBudget
 
-        def build():
-            from shared.azure.budget import TableRewrapBudget
-
-            return TableRewrapBudget(self._table(self.settings.budget_table))
-
-        return self._once("_budget", build)
+        return self._once("_budget", lambda: TableRewrapBudget(self._table(self.settings.budget_table)))
 
     @property
     def alerts(self):

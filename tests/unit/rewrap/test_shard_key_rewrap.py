@@ -79,10 +79,11 @@ def _drain(world, ports) -> list:
     raise AssertionError("did not converge")
 
 
-def _rotate_and_fan_out(world):
+def _rotate_and_fan_out(world, shardkeys):
     world.clock.advance(timedelta(seconds=1))
     new = world.vault.rotate_key(world.key(MYSQL).ref)
-    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    event = world.key_event(KeyNewVersionCreated, MYSQL, new.version)
+    on_new_version(event, **world.rewrap_ports(), shardkeys=shardkeys)
     return new
 
 
@@ -100,7 +101,7 @@ def test_a_kek_rotation_rewraps_one_shard_key_per_shard_and_moves_no_dek(world):
     blobs = _make(world, shardkeys, 300)
     old = world.vault.get_key(world.key(MYSQL).ref)
     rows_before = {k: world.dekstore.get(*k) for k in blobs}
-    new = _rotate_and_fan_out(world)
+    new = _rotate_and_fan_out(world, shardkeys)
     store = CountingStore(world.dekstore)
     budget = UnlimitedBudget()
     ports = {**_worker_ports(world, budget), "dekstore": store, "shardkeys": shardkeys}
@@ -127,7 +128,7 @@ def test_a_half_migrated_shard_rewraps_its_flat_deks_and_its_shard_key(world):
     first = sorted({p for p, _ in plaintexts})[0]
     migrate_shard(world.key(MYSQL), first, to="shard-keys", vault=world.vault, store=world.dekstore,
                   shardkeys=shardkeys, cache=ShardKeyCache(300))  # fmt: skip
-    new = _rotate_and_fan_out(world)
+    new = _rotate_and_fan_out(world, shardkeys)
     _drain(world, {**_worker_ports(world), "shardkeys": shardkeys})
     counts = world.dekstore.count_by_key_id(world.key(MYSQL).ref)
     flat_left = sum(1 for p, _ in plaintexts if p != first)
@@ -176,7 +177,7 @@ def test_the_keys_status_shows_shard_keys_per_version_and_a_rewrap_remaining_unt
     shardkeys = FakeShardKeyStore()
     _make(world, shardkeys, 60)
     old = world.vault.get_key(world.key(MYSQL).ref)
-    new = _rotate_and_fan_out(world)
+    new = _rotate_and_fan_out(world, shardkeys)
     skip = ("alerts", "claims", "pacer", "rewrap_queue", "move_queue", "revocations")
     ports = {k: v for k, v in world.sweep_ports().items() if k not in skip}
 
