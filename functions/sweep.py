@@ -25,7 +25,7 @@ from shared.alerts import publish_or_record
 from shared.arm_ids import last_segment
 from shared.audit import AuditRecord
 from shared.coordination.pacing import CreationPacer
-from shared.envelope import count_by_version
+from shared.envelope import deks_per_kek_version
 from shared.errors import CmkError
 from shared.keyvault_snapshot import SnapshotKeyVault
 from shared.model import Alert, ConsumerKind, Severity
@@ -40,6 +40,7 @@ from shared.ports import (
     KeyVault,
     Revocations,
     RoleDefinitions,
+    ShardKeyStore,
     Vaults,
     WorkQueue,
 )
@@ -92,6 +93,7 @@ def run_sweep(
     revocations: Revocations,
     rbac_propagation: timedelta = RBAC_PROPAGATION,
     telemetry: Telemetry = NO_TELEMETRY,
+    shardkeys: ShardKeyStore | None = None,
 ) -> SweepOutcome:
     snapshot = SnapshotKeyVault(vault)
     rotations = rotate_due_keys(
@@ -104,6 +106,7 @@ def run_sweep(
     dependents = tend_dependents(
         inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
         consumers=consumers, claims=claims, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry,
+        shardkeys=shardkeys,
     )  # fmt: skip
     access_outcomes = [
         reconcile_key(
@@ -132,7 +135,7 @@ def run_sweep(
     )  # fmt: skip
     done = (tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes), not_in_force)
     serious = [f for f in report.findings if f.severity in ALERT_ON]
-    _measure(inventory, report, dekstore, telemetry, outcome="drift" if serious else "compliant")
+    _measure(inventory, report, dekstore, telemetry, outcome="drift" if serious else "compliant", shardkeys=shardkeys)
     if not serious:
         return SweepOutcome(report, None, *done)
     alert = _drift_alert(serious, inventory, audit, clock)
@@ -158,7 +161,10 @@ SEVERITY_WORDS = {
 }
 
 
-def _measure(inventory: Any, report: ComplianceReport, dekstore: DekStore, telemetry: Telemetry, outcome: str) -> None:
+def _measure(
+    inventory: Any, report: ComplianceReport, dekstore: DekStore, telemetry: Telemetry, outcome: str,
+    shardkeys: ShardKeyStore | None = None,
+) -> None:  # fmt: skip
     """What the sweep saw, as telemetry: findings per key and severity, DEKs per key version, and one event."""
     totals: Counter[str] = Counter()
     for managed in inventory.keys:
@@ -168,7 +174,7 @@ def _measure(inventory: Any, report: ComplianceReport, dekstore: DekStore, telem
             telemetry.gauge(names.FINDINGS, mine.get(word, 0), key=managed.name, severity=word)
         if managed.consumers_of(ConsumerKind.DEK_TABLE):
             try:
-                counts = count_by_version(dekstore.shard_counts(managed.ref))  # the counters: no scan
+                counts = deks_per_kek_version(managed, dekstore, shardkeys)  # the counters: no scan
             except CmkError:
                 continue  # unreadable now: the report says so; the next sweep measures again
             for key_id, n in counts.items():

@@ -136,6 +136,7 @@ class Cloud:
             # follow-up messages wait 3 real seconds and re-queue themselves until the time has passed.
             "CMK_RBAC_PROPAGATION_SECONDS": "600",
             "CMK_FOLLOW_UP_SECONDS": "3",
+            **({"CMK_INVENTORY_PATH": str(self.inventory_path)} if self.inventory_path else {}),
         }
 
     def inventory(self) -> Inventory:

@@ -13,7 +13,7 @@ from typing import Any
 from functions.compliance.report import report_keys
 from functions.rewrap import rewrap_progress
 from shared.arm_ids import last_segment
-from shared.envelope import count_by_version
+from shared.envelope import count_by_version, kek_versions_of, shard_prefix
 from shared.errors import CmkError
 from shared.model import ConsumerKind
 from shared.ports import (
@@ -25,6 +25,7 @@ from shared.ports import (
     KeyVault,
     Revocations,
     RoleDefinitions,
+    ShardKeyStore,
     Vaults,
 )
 
@@ -43,6 +44,7 @@ def keys_status(
     consumers: Consumers,
     audit: AuditTrail,
     revocations: Revocations | None = None,
+    shardkeys: ShardKeyStore | None = None,
 ) -> dict[str, Any]:
     report = report_keys(
         inventory=inventory,
@@ -59,8 +61,9 @@ def keys_status(
     for key_json, managed in zip(body["keys"], inventory.keys, strict=True):
         key_json["revocations"] = active.get(managed.name.lower(), [])
         key_json["dependents"] = dependents(
-            managed, key_json.get("key_id"), dekstore=dekstore, consumers=consumers, audit=audit, clock=clock
-        )
+            managed, key_json.get("key_id"), dekstore=dekstore, consumers=consumers, audit=audit, clock=clock,
+            shardkeys=shardkeys,
+        )  # fmt: skip
     return body
 
 
@@ -81,7 +84,14 @@ def _active_revocations(revocations: Revocations | None) -> dict[str, list[dict[
 
 
 def dependents(
-    managed: Any, current_id: str | None, *, dekstore: DekStore, consumers: Consumers, audit: AuditTrail, clock: Clock
+    managed: Any,
+    current_id: str | None,
+    *,
+    dekstore: DekStore,
+    consumers: Consumers,
+    audit: AuditTrail,
+    clock: Clock,
+    shardkeys: ShardKeyStore | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"consumers": []}
     for consumer in managed.consumers:
@@ -108,13 +118,26 @@ def dependents(
         )
     if not managed.consumers_of(ConsumerKind.DEK_TABLE):
         return out
+    rows = []
+    if shardkeys is not None:
+        # A shard-keys key's DEKs hang off shard keys: which KEK version each shard key is on is its dependency
+        # (one query, bounded by shards x generations), and each DEK counts on its shard key's version.
+        try:
+            rows = shardkeys.list_prefix(shard_prefix(managed))
+        except CmkError as exc:
+            out["shard_keys"] = {"error": exc.code}
+            return out
     try:
-        counts = count_by_version(dekstore.shard_counts(managed.ref))
+        counts = count_by_version(dekstore.shard_counts(managed.ref), rows)  # the counters: no scan
     except CmkError as exc:
         out["deks"] = {"error": exc.code}
         return out
     out["deks_by_version"] = {last_segment(k): n for k, n in sorted(counts.items())}
     out["quarantined"] = _quarantined(managed, dekstore)
+    if by_kek := kek_versions_of(rows):
+        out["shard_keys_by_version"] = {last_segment(k): n for k, n in sorted(by_kek.items())}
+        # The re-wrap remains while a shard key is behind, even one that wraps no DEK yet.
+        counts = {k: max(counts.get(k, 0), by_kek.get(k, 0)) for k in {*counts, *by_kek}}
     if current_id:
         out["rewrap"] = _rewrap_progress(managed, current_id, counts, audit=audit, clock=clock)
     return out

@@ -143,6 +143,7 @@ def key_detail(
     consumers: Any,
     audit: Any,
     revocations: Any = None,
+    shardkeys: Any = None,
 ) -> dict[str, Any]:
     """`GET /api/keys/{name}`: the key is resolved first, so an unknown name is 404 before anything is read."""
     inventory.key(name)
@@ -157,5 +158,6 @@ def key_detail(
         consumers=consumers,
         audit=audit,
         revocations=revocations,
+        shardkeys=shardkeys,
     )
     return one_key(name, inventory=inventory, vault=vault, clock=clock, status=status)

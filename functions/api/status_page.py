@@ -33,6 +33,7 @@ def status_view(
     audit: AuditTrail,
     revocations: Any = None,
     alert_log: AlertLog | None = None,
+    shardkeys: Any = None,
 ) -> dict[str, Any]:
     """The page's content as plain data (what the renderer draws, and what a test reads without HTML)."""
     now = clock.now()
@@ -47,6 +48,7 @@ def status_view(
         consumers=consumers,
         audit=audit,
         revocations=revocations,
+        shardkeys=shardkeys,
     )
     keys = []
     for key_json, managed in zip(status["keys"], inventory.keys, strict=True):
@@ -76,6 +78,7 @@ def status_page(
     audit: AuditTrail,
     revocations: Any = None,
     alert_log: AlertLog | None = None,
+    shardkeys: Any = None,
 ) -> str:
     """The whole HTML page, one document with its style inline and no script."""
     view = status_view(
@@ -90,6 +93,7 @@ def status_page(
         audit=audit,
         revocations=revocations,
         alert_log=alert_log,
+        shardkeys=shardkeys,
     )
     return render_status(view, viewer=viewer)
 

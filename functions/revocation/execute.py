@@ -24,7 +24,6 @@ from functions.revocation.common import (
 )
 from functions.revocation.plan import RevocationPlan, plan_revocation
 from shared.audit import principal_label
-from shared.envelope import count_by_version
 from shared.errors import (
     CmkError,
     Conflict,
@@ -80,7 +79,8 @@ def _dek_count(managed: Any, dekstore: DekStore) -> int | None:
     if not any(c.kind is ConsumerKind.DEK_TABLE for c in managed.consumers):
         return 0
     try:
-        return sum(count_by_version(dekstore.shard_counts(managed.ref)).values())  # counters: no scan
+        # Every DEK of the key, from the counters (no scan): a DEK under a shard key too, whichever version wraps it.
+        return sum(n for counts in dekstore.shard_counts(managed.ref).values() for n in counts.values())
     except CmkError:
         return None
 

@@ -5,7 +5,9 @@ functions.rewrap.worker re-wraps one bounded page, paced within the vault's budg
 functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on;
 functions.rewrap.progress reads a re-wrap's progress from its two audit records and the registry's counts;
 functions.rewrap.grant moves one budget grant of a page's DEKs and their counter in one write;
-functions.rewrap.quarantine is an operator's release of a DEK the re-wrap refused (shared.envelope.counts).
+functions.rewrap.quarantine is an operator's release of a DEK the re-wrap refused (shared.envelope.counts);
+functions.rewrap.shard_keys re-wraps a shard's shard keys (one unwrap each) where it has them, instead of its DEKs,
+and schedules shard-key rotations (functions.rewrap.shard_pages turns both into the worker's outcomes).
 """
 
 from functions.rewrap.fan_out import (
@@ -16,6 +18,7 @@ from functions.rewrap.fan_out import (
     announce_claim_id,
     dek_partitions,
     enqueue_move,
+    move_dependents,
     move_dependents_once,
     on_new_version,
 )
@@ -23,10 +26,20 @@ from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
 from functions.rewrap.progress import rewrap_progress
 from functions.rewrap.quarantine import release_quarantined
-from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, REWRAP_ACTION, WholePageFailed, rewrap_page
+from functions.rewrap.shard_keys import schedule_shard_rotations, shard_keys_behind, shards_with_keys_behind
+from functions.rewrap.worker import (
+    BUDGET_WINDOW,
+    COMPLETED_ALERT,
+    KCV_ALERT,
+    REWRAP_ACTION,
+    WholePageFailed,
+    rewrap_page,
+    window_limit,
+)
 
 __all__ = [
     "ANNOUNCE_TTL",
+    "BUDGET_WINDOW",
     "COMPLETED_ALERT",
     "CONSUMER_ALERT",
     "FOLLOW_WINDOW",
@@ -41,10 +54,15 @@ __all__ = [
     "announce_claim_id",
     "dek_partitions",
     "enqueue_move",
+    "move_dependents",
     "move_dependents_once",
     "on_new_version",
     "parse_rewrap_message",
     "release_quarantined",
     "rewrap_page",
     "rewrap_progress",
+    "schedule_shard_rotations",
+    "shard_keys_behind",
+    "shards_with_keys_behind",
+    "window_limit",
 ]

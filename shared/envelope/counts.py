@@ -5,8 +5,10 @@ own partition and change it in the same entity-group transaction as the DEK rows
 with its rows, whatever crashes between two calls (shared.azure.dekstore). Status, revocation plans, retirement and
 the sweep's resume read those few rows: constant work however many DEKs a key has.
 
-`count_by_version` is the one place a key's per-version total is summed: a key whose DEKs are wrapped by shard keys
-(a key hierarchy) adds its shard keys' versions there, and every reader follows.
+`count_by_version` is the one place a key's per-version total is summed. A DEK under a shard key (a key hierarchy)
+is counted under its own key id, `{kek}/shards/{shard}/g{n}`, in the same counter rows; given the key's shard keys
+(shards x generations rows) it counts on the KEK version that wraps its shard key, and without them on none: so
+status, plans, retirement and the fan-out see "DEKs per KEK version" for either kind of key, still without a scan.
 
 A DEK the re-wrap cannot move (its unwrap fails its KCV check, or the vault refuses its version for good) is
 quarantined: recorded once (one alert), skipped by the sweep's resume and by re-wrap pages, shown on the status, and
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.model import normalize_key_id, same_key_id
+from shared.model import ShardKey, normalize_key_id, same_key_id
+
+SHARD_SEGMENT = "/shards/"
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,35 @@ class QuarantinedDek:
         }
 
 
-def count_by_version(shard_counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
-    """A key's DEKs per version (normalised versioned id), summed over its shards' counters."""
+def count_by_version(
+    shard_counts: Mapping[str, Mapping[str, int]], shard_keys: Iterable[ShardKey] = ()
+) -> dict[str, int]:
+    """A key's DEKs per KEK version (normalised versioned id), summed over its shards' counters. A DEK under a shard
+    key counts on the version that wraps its shard key (one of `shard_keys`); on none when that is not given."""
+    wraps = {(sk.shard.lower(), sk.generation): normalize_key_id(sk.kek_id) for sk in shard_keys}
     total: dict[str, int] = {}
     for counts in shard_counts.values():
         for key_id, n in counts.items():
-            if n:
-                total[key_id] = total.get(key_id, 0) + n
+            if not n:
+                continue
+            if is_shard_key_id(key_id):
+                key_id = wraps.get(_shard_and_generation(key_id))
+                if key_id is None:
+                    continue
+            total[key_id] = total.get(key_id, 0) + n
     return total
+
+
+def is_shard_key_id(key_id: str) -> bool:
+    """Whether a counted key id is a shard key's (`{kek}/shards/{shard}/g{n}`), not a KEK version's."""
+    return SHARD_SEGMENT in key_id
+
+
+def _shard_and_generation(key_id: str) -> tuple[str, int] | None:
+    shard, _, generation = key_id.rstrip("/").partition(SHARD_SEGMENT)[2].rpartition("/")
+    if not generation.startswith("g") or not generation[1:].isdigit():
+        return None
+    return shard.lower(), int(generation[1:])
 
 
 def behind_by_shard(
@@ -68,7 +93,9 @@ def behind_by_shard(
             stuck[q.partition] = stuck.get(q.partition, 0) + 1
     behind = {}
     for partition, counts in shard_counts.items():
-        n = sum(c for key_id, c in counts.items() if not same_key_id(key_id, current_id)) - stuck.get(partition, 0)
+        # A DEK under a shard key is behind only through its shard key, which the shard keys' own step re-wraps.
+        n = -stuck.get(partition, 0)
+        n += sum(c for k, c in counts.items() if not is_shard_key_id(k) and not same_key_id(k, current_id))
         if n > 0:
             behind[partition] = n
     return behind
