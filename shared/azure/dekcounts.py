@@ -124,6 +124,17 @@ def versioned(base: str, counts: dict[str, int]) -> dict[str, int]:
     return {f"{normalize_key_id(base)}/{v}": n for v, n in counts.items() if n}
 
 
+def split_counted(key_id: str) -> tuple[str, str, str]:
+    """(base, "/", version) a DEK counts under: its KEK's versionless id and version, or, for a DEK under a shard
+    key (`{kek}/shards/{shard}/g{n}`), the KEK's versionless id and `shards/{shard}/g{n}`, so it lands in the key's
+    own counter row and directory and `versioned` gives back its key id (readers map it to a KEK version)."""
+    normalised = normalize_key_id(key_id)
+    if "/shards/" in normalised:
+        base, _, rest = normalised.partition("/shards/")
+        return base, "/", "shards/" + rest
+    return normalised.rpartition("/")
+
+
 def deltas(pairs: Iterable[tuple[str | None, str | None]]) -> dict[str, dict[str, int]]:
     """(key id before, key id after) per DEK -> {normalised base: {version: change}} (None: no DEK then)."""
     out: dict[str, dict[str, int]] = {}
@@ -131,7 +142,7 @@ def deltas(pairs: Iterable[tuple[str | None, str | None]]) -> dict[str, dict[str
         for key_id, step in ((before, -1), (after, +1)):
             if key_id is None:
                 continue
-            base, _, version = normalize_key_id(key_id).rpartition("/")
+            base, _, version = split_counted(key_id)
             bucket = out.setdefault(base, {})
             bucket[version] = bucket.get(version, 0) + step
     return {b: {v: n for v, n in c.items() if n} for b, c in out.items() if any(c.values())}

@@ -24,6 +24,7 @@ from shared.azure.dekcounts import (
     quarantine_prefix,
     range_clause,
     range_parameters,
+    split_counted,
     versioned,
 )
 from shared.azure.errors import SDK_ERRORS, translate_error
@@ -76,7 +77,7 @@ class CounterReads:
                 now = self._scan(key, pk).get(partition, {})
                 if versioned(base, counts) == now:
                     break  # a write in between had it right
-                versions = {k.rpartition("/")[2]: n for k, n in now.items()}
+                versions = {split_counted(k)[2]: n for k, n in now.items()}
                 entity = counter_entity(pk, partition, base, versions)
                 try:
                     if etag is None:
@@ -201,8 +202,11 @@ class CounterReads:
     def _scan(self, key: KeyRef, pk: str | None = None) -> dict[str, dict[str, int]]:
         """Shard -> {normalised versioned id: DEKs} by reading every DEK row of `key` (in `pk` only when given)."""
         bases = stored_key_bases(key)
-        clause = "( " + " or ".join(f"KeyBase eq @b{i}" for i in range(len(bases))) + " )"
+        # A DEK under a shard key has KeyBase `{kek}/shards/{shard}` (written normalised): one range takes them all.
+        clause = "( " + " or ".join(f"KeyBase eq @b{i}" for i in range(len(bases))) + " or "
+        clause += "( KeyBase ge @slo and KeyBase lt @shi ) )"
         parameters = {f"b{i}": b for i, b in enumerate(bases)}
+        parameters |= {"slo": f"{bases[0]}/shards/", "shi": f"{bases[0]}/shards0"}
         if pk is not None:
             clause, parameters["pk"] = f"PartitionKey eq @pk and {clause}", pk
         out: dict[str, dict[str, int]] = {}

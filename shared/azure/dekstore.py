@@ -206,7 +206,8 @@ class TableDekStore(CounterReads):
         counts: dict[str, int] = {}
         for per_shard in self._scan(key).values():
             for key_id, n in per_shard.items():
-                counts[key_id] = counts.get(key_id, 0) + n
+                if "/shards/" not in key_id:  # under a shard key: on no KEK version itself
+                    counts[key_id] = counts.get(key_id, 0) + n
         return counts
 
     # ---- counters ---------------------------------------------------------------------------------------------

@@ -259,6 +259,33 @@ def test_counters_follow_every_write_and_agree_with_a_scan(store):
     assert store.partitions() == ["p0", "p1"]
 
 
+def test_deks_under_shard_keys_count_in_the_keys_own_counters_through_migration_and_rotation(store):
+    """A DEK under a shard key (key id `{kek}/shards/{shard}/g{n}`) is counted in its shard's counter of the KEK by
+    the same transactional writes, so migration both ways and a shard-key rotation (replaces that change its key id)
+    keep the counters exact; the scan the reconciliation makes sees those rows too, so it finds no drift."""
+    sk = {g: f"{KEY.versionless_id}/shards/p0/g{g}" for g in (1, 2)}
+
+    def under(read: WrappedDek, key_id: str) -> WrappedDek:
+        return dataclasses.replace(
+            read, key_id=key_id, algorithm="A256GCM-SHARD", previous_key_id=read.key_id, previous_wrapped=read.wrapped
+        )
+
+    store.add_many([_dek(f"d{i}", "v1") for i in range(4)])
+    store.replace_many([(d, under(d, sk[1])) for d in store.list_page("p0").items[:3]])  # migration to shard keys
+    store.add(dataclasses.replace(_dek("new"), key_id=sk[1], algorithm="A256GCM-SHARD"))  # made under a shard key
+    wanted = {KEY.version_id("v1"): 1, sk[1].lower(): 4}
+    assert store.shard_counts(KEY) == {"p0": wanted} and store.reconcile(KEY) == {}
+    for d in store.list_page("p0").items:  # a shard-key rotation: generation 1 -> 2, one row at a time
+        if d.key_id.lower() == sk[1].lower():
+            store.replace(under(d, sk[2]))
+    store.replace(_moved(store.get("p0", "d0"), "v2"))  # migration back to flat, under the KEK's current version
+    wanted = {KEY.version_id("v1"): 1, KEY.version_id("v2"): 1, sk[2].lower(): 3}
+    assert store.shard_counts(KEY) == {"p0": wanted} and store.reconcile(KEY) == {}
+    store.delete(store.get("p0", "new"))
+    assert store.shard_counts(KEY)["p0"][sk[2].lower()] == 2
+    assert store.count_by_key_id(KEY) == {KEY.version_id("v1"): 1, KEY.version_id("v2"): 1}  # on KEK versions only
+
+
 def test_a_failed_write_changes_neither_rows_nor_counts(store):
     read = store.add(_dek("a", "v1"))
     store.add(_dek("b", "v1"))
