@@ -19,8 +19,12 @@ and prints each ratio against 1k (acceptance: at most 1.5 for the first two at N
 Then `rotation_cost` rotates aks-encryption-key, holding `--rotation-deks` real DEKs (wrapped under its public key),
 through POST /api/rotations and lets the devhost's own workers re-wrap them; it reports the wall time until the
 counters show every DEK on the new version and the Key Vault requests the emulator counted meanwhile, by operation.
-A flat key costs about one request per DEK; a key hierarchy (shard keys) would cost one per shard, and belongs in
-the same function: add its case there, in one run with the flat one. The last line printed is one JSON object.
+A flat key costs about one request per DEK. Then, in the same run, `bench/shard_keys.py`'s `rotation_costs()` rotates
+two copies of the reference MySQL key holding N DEKs each, one flat and one with `hierarchy: shard-keys`, through the
+app's own fan-out and re-wrap worker in this process over the fakes (real RSA-OAEP-256 and AES-GCM, every Key Vault
+call counted by operation): flat against hierarchical Key Vault requests and wall time at N DEKs, and their ratios
+(`--flat-sample M` re-wraps M flat DEKs and scales up, as a flat re-wrap is one unwrap per DEK: use it at 1,000,000).
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ def main() -> None:
     parser.add_argument("--deks", type=int, default=100_000, help="the largest registry measured (default 100,000)")
     parser.add_argument("--repeat", type=int, default=9, help="calls per measurement; best and median reported")
     parser.add_argument("--rotation-deks", type=int, default=1_000, help="real DEKs re-wrapped by the rotation")
+    parser.add_argument(
+        "--flat-sample", type=int, default=None, help="flat DEKs re-wrapped in the flat-vs-shard-keys rotation (scaled)"
+    )
     args = parser.parse_args()
     if args.deks < SIZES[-1]:
         parser.error(f"--deks must be at least {SIZES[-1]}")
@@ -125,6 +132,7 @@ class Scale:
         names = ("keys_s", "plan_s", "retirement_s", "keys_median_s", "plan_median_s", "retirement_median_s")
         ratios = {name: round(top[name] / base[name], 2) for name in names}
         rotation = rotation_cost(self, self.args.rotation_deks)
+        hierarchy = hierarchy_cost(self.args.deks, self.args.flat_sample)
         return {
             "bench": "scale",
             "deks": self.args.deks,
@@ -133,6 +141,7 @@ class Scale:
             "ratio_at_n_vs_1k": ratios,
             "acceptance_keys_and_plan_le_1_5": ratios["keys_s"] <= 1.5 and ratios["plan_s"] <= 1.5,
             "rotation": rotation,
+            "rotation_flat_vs_shard_keys": hierarchy,
         }
 
     def _seed_flat(self, managed: Any, current: Any, size: int) -> None:
@@ -180,10 +189,23 @@ class Scale:
         return out
 
 
+def hierarchy_cost(deks: int, flat_sample: int | None) -> dict[str, Any]:
+    """A KEK rotation at `deks` DEKs, flat against shard keys, in this run (bench/shard_keys.rotation_costs): the Key
+    Vault requests and wall time of each, and their ratios; one line each on stderr."""
+    from bench.shard_keys import rotation_costs
+
+    summary = rotation_costs(deks=deks, flat_sample=flat_sample)
+    for name in ("flat", "shard_keys"):
+        s = summary[name]
+        print(f"rotation at {deks} DEKs, {name:10}: kv_requests={s['kv_requests']} unwraps={s['kv_unwraps']} "
+              f"seconds={s['seconds']} budget_seconds={s['budget_seconds']}", file=sys.stderr, flush=True)  # fmt: skip
+    return summary
+
+
 def rotation_cost(bench: Scale, deks: int) -> dict[str, Any]:
-    """A rotation of a key holding `deks` real DEKs, re-wrapped by the devhost's own workers: wall time until the
-    counters show every DEK on the new version, and the Key Vault requests counted meanwhile. The flat case; a key
-    hierarchy's case goes beside it here (`"hierarchical": ...`), measured in the same run."""
+    """A rotation of a flat key holding `deks` real DEKs over the wire, re-wrapped by the devhost's own workers: wall
+    time until the counters show every DEK on the new version, and the Key Vault requests counted meanwhile (the
+    hierarchical case beside it, at N DEKs, is `hierarchy_cost`)."""
     managed = bench.inventory.key(ROTATED)
     prefix = next(c for c in managed.consumers if c.kind.value == "dek-table").options["partition_prefix"]
     current = bench.vault.get_key(managed.ref)
