@@ -78,7 +78,7 @@ from localrun.system import LocalSystem, Ports  # noqa: E402
 from shared import envelope, roles  # noqa: E402
 from shared.envelope.sharding import shard_of  # noqa: E402
 from shared.errors import CmkError  # noqa: E402
-from shared.model import LifetimeAction, RotationActionType, RotationPolicy, WrappedDek  # noqa: E402
+from shared.model import LifetimeAction, RotationActionType, RotationPolicy, WrappedDek, normalize_key_id  # noqa: E402
 
 DAY = 86_400.0
 NEVER = "0 0 0 1 1 *"  # the devhost's own timer never fires: the soak runs the sweep after each clock move
@@ -761,6 +761,18 @@ class Soak:
             counted, scanned = envelope.count_by_version(self.store.shard_counts(ref)), self.store.count_by_key_id(ref)
             if counted != scanned:
                 self.violation("dek-counters", f"{name}: the counters say {counted}, a scan finds {scanned}")
+            # DEKs under shard keys too: each key id's counters (a shard key's id included) against the rows read.
+            prefix, everything = ref.normalized_id + "/", {}
+            for counts in self.store.shard_counts(ref).values():
+                for key_id, n in counts.items():
+                    everything[key_id] = everything.get(key_id, 0) + n
+            rowed: dict[str, int] = {}
+            for row in rows.values():
+                key_id = normalize_key_id(str(row.get("KeyId") or ""))
+                if key_id.startswith(prefix):
+                    rowed[key_id] = rowed.get(key_id, 0) + 1
+            if everything != rowed:
+                self.violation("dek-counters", f"{name}: counted per key id {everything}, the rows hold {rowed}")
 
     def check_access(self) -> None:
         """After the reconcile, nobody but the key's consumer, the app and break-glass holds key use at any key."""

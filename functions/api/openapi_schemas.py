@@ -175,7 +175,9 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "description": (
                     "consumers (version, state, identities); for a key with a DEK table: deks_by_version (from the "
-                    "registry's counters), quarantined ({count, deks: [{partition, dek_id, version, reason, since}]}: "
+                    "registry's counters; a shard-keys key's DEKs on the version wrapping their shard key), "
+                    "shard_keys_by_version (a shard-keys key), quarantined "
+                    "({count, deks: [{partition, dek_id, version, reason, since}]}: "
                     "DEKs the re-wrap refused, released by POST /api/quarantine/release) and rewrap (its progress)"
                 ),
             },

@@ -5,7 +5,8 @@ none can be mistaken for a DEK, and none has a `KeyBase` column, so a scan for a
 
   counter     PartitionKey = the shard, RowKey = `%7Ecount|` + escaped normalised key base; Counts = JSON
               {version: DEKs}. In the shard's partition, so it changes in one entity-group transaction with the DEK
-              rows it counts (Azure Tables: atomic within one partition, up to 100 operations).
+              rows it counts (Azure Tables: atomic within one partition, up to 100 operations). A DEK under a
+              shard key (key id `{kek}/shards/{shard}/g{n}`) counts in its KEK's row as version `shards/{shard}/g{n}`.
   directory   PartitionKey = `%7Emeta`, RowKey = `shards|{base}`: Shards = JSON {escaped shard: shard}, every shard
               that holds a counter of the key, written (If-Match) before the counter's first transaction (a crash
               between leaves a shard with no counter: it reads as zero). A key's counters are then found by point
