@@ -31,6 +31,7 @@ from shared.inventory.model import (
     Principal,
     Rotation,
     UnknownKey,
+    VaultKind,
     normalize_host,
 )
 from shared.inventory.reader import load_inventory, parse_inventory
@@ -51,6 +52,7 @@ __all__ = [
     "Principal",
     "Rotation",
     "UnknownKey",
+    "VaultKind",
     "dek_table_problems",
     "inventory_path",
     "load_inventory",
