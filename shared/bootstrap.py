@@ -107,15 +107,36 @@ class Container:
 
     @property
     def access(self):
+        """ARM's role assignments, and each Managed HSM's local RBAC for scopes within it (shared.local_rbac)."""
+
         def build():
             from shared.azure.access import AzureAccessControl
 
             subscription = self.settings.subscription_id or self.inventory.vaults[0].subscription_id
-            return AzureAccessControl(
+            arm = AzureAccessControl(
                 self.credential,
                 subscription,
                 base_url=self.settings.arm_endpoint,
                 connection_verify=self.settings.connection_verify,
+            )
+            hsms = [v for v in self.inventory.vaults if v.managed_hsm]
+            if not hsms:
+                return arm
+            from shared.azure.hsm_access import ManagedHsmAccessControl
+            from shared.local_rbac import RoutedAccessControl
+
+            return RoutedAccessControl(
+                arm,
+                {
+                    v.resource_id: ManagedHsmAccessControl(
+                        v.resource_id,
+                        v.url,
+                        self.credential,
+                        connection_verify=self.settings.connection_verify,
+                        verify_challenge_resource=self.settings.verify_challenge_resource,
+                    )
+                    for v in hsms
+                },
             )
 
         return self._once("_access", build)
