@@ -18,6 +18,8 @@ module is what the rest of the app imports.
 from shared.arm_ids import normalize_scope
 from shared.inventory.consumers import dek_table_problems
 from shared.inventory.model import (
+    HSM_MIN_ROTATE_AFTER,
+    HSM_VERSION_CAP,
     Consumer,
     Identity,
     IdentityKind,
@@ -39,6 +41,8 @@ from shared.settings import DEFAULT_INVENTORY_PATH, inventory_path
 
 __all__ = [
     "DEFAULT_INVENTORY_PATH",
+    "HSM_MIN_ROTATE_AFTER",
+    "HSM_VERSION_CAP",
     "Consumer",
     "Identity",
     "IdentityKind",

@@ -45,7 +45,7 @@ KEY_DATA_ACTIONS: dict[str, str] = {
 }
 
 # The same operations as Managed HSM local RBAC names them (its data actions differ from a vault's: `keys/write/action`
-# for update, `keys/create` without `/action`, rotation policies under keys/read and keys/write).
+# for update, `keys/create` without `/action`).
 HSM_KEYS = "Microsoft.KeyVault/managedHsm/keys/"
 HSM_KEY_DATA_ACTIONS: dict[str, str] = {
     "read": HSM_KEYS + "read/action",
@@ -65,8 +65,8 @@ HSM_KEY_DATA_ACTIONS: dict[str, str] = {
     "rotate": HSM_KEYS + "rotate/action",
     "recover": HSM_KEYS + "deletedKeys/recover/action",
     "purge": HSM_KEYS + "deletedKeys/delete",
-    "getrotationpolicy": HSM_KEYS + "read/action",
-    "setrotationpolicy": HSM_KEYS + "write/action",
+    # No entries for the rotation policy: a Managed HSM reads it under keys/read/action and writes it under
+    # keys/write/action, so on an HSM it is part of `read` and `update`, not an extra a consumer could be said to hold.
 }
 
 # Operations that use the key's material (or hand it out): what least privilege polices.
@@ -117,7 +117,8 @@ class RoleDefinition:
         return frozenset(
             op
             for op, action in KEY_DATA_ACTIONS.items()
-            if self.allows_data_action(action) or self.allows_data_action(HSM_KEY_DATA_ACTIONS[op])
+            if self.allows_data_action(action)
+            or (op in HSM_KEY_DATA_ACTIONS and self.allows_data_action(HSM_KEY_DATA_ACTIONS[op]))
         )
 
 
