@@ -1,6 +1,7 @@
 """`python -m localrun` (what `scripts/run` calls): the app on the embedded default, plus helper commands.
 
-python -m localrun [up] [--keep] [--state-dir DIR]   start everything, seed it, print the guide, stream the log
+python -m localrun [up] [--keep] [--hsm] [--state-dir DIR]   start everything, seed it, print the guide, stream the log
+                                                       (--hsm: the reference deployment on an emulated Managed HSM)
 python -m localrun grant --principal aks --key mysql-encryption-key [--role "Key Vault Crypto User"]
 python -m localrun revoke --principal aks --key mysql-encryption-key
 python -m localrun clock --advance P91D
@@ -61,10 +62,27 @@ def guide(system: LocalSystem) -> str:
     restore_curl = f'curl -s -i -H "x-functions-key: {fkey}" {json_post} {restoration} {base}/api/restorations'
     settle_curl = f"curl -s --cacert {ca} -X POST {cloud.admin_url}/rbac/propagation/settle"
     t = system.timings
+    if cloud.hsm:
+        store = f"Managed HSM       {cloud.vault_url}   ({cloud.vault_name}, emulated; local RBAC, no events)"
+        rotates = (
+            "The HSM's rotation policy creates new versions; a Managed HSM sends no events, so the\n"
+            "    compliance sweep (every few minutes, or step 4 now) finds them and starts re-wrap and consumer moves"
+        )
+        reconciles = (
+            "No event tells the app on a Managed HSM (its local RBAC is not ARM's): the\n"
+            "    compliance sweep reconciles the key (step 4 runs it now)"
+        )
+    else:
+        store = f"Key Vault         {cloud.vault_url}   ({cloud.vault_name}, emulated; RBAC from the ARM emulator)"
+        rotates = (
+            "Key Vault's rotation policy creates new versions and Event Grid delivers\n"
+            "    KeyNewVersionCreated to the keyvault_events function: watch for it in the log below"
+        )
+        reconciles = "ARM raises ResourceWriteSuccess, role_assignment_events\n    reconciles the key"
     return f"""
 cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
   Functions host    {base}   (function key {fkey})
-  Key Vault         {cloud.vault_url}   ({cloud.vault_name}, emulated; RBAC from the ARM emulator)
+  {store}
   ARM + admin API   {cloud.arm_url}   (admin: {cloud.admin_url})
   Event Grid topic  {cloud.ready["eventgrid_topic_url"]}
   Azurite           127.0.0.1: {azurite}
@@ -75,12 +93,11 @@ Serving {t.get("serving", 0):.1f} s after start (emulators ready at {t.get("emul
 Try it, from this folder in another terminal:
  1. Every managed key: current version, attributes, rotation policy, compliance findings.
     $ {keys_curl}
- 2. Let 91 days pass in the emulated cloud. Key Vault's rotation policy creates new versions and Event Grid delivers
-    KeyNewVersionCreated to the keyvault_events function: watch for it in the log below.
+ 2. Let 91 days pass in the emulated cloud. {rotates}.
     $ {clock_curl}
- 3. Drift: give the AKS identity access to the MySQL key. ARM raises ResourceWriteSuccess, role_assignment_events
-    reconciles the key (enforce mode): the grant is removed ("remediated" in the log below), the Access.Violation and
-    Access.Remediated alerts go to the topic, and /api/keys is compliant again.
+ 3. Drift: give the AKS identity access to the MySQL key. {reconciles} (enforce mode):
+    the grant is removed ("remediated" in the log below), the Access.Violation and Access.Remediated alerts go to the
+    topic, and /api/keys is compliant again.
     $ {localrun} grant --principal aks --key mysql-encryption-key
     $ {keys_curl}
  4. Run the compliance sweep now instead of waiting for its schedule (any function runs this way).
@@ -130,7 +147,7 @@ def say(text: str, *, stream: TextIO | None = None) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ports = Ports.free() if args.free_ports else Ports()
-    system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep)
+    system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, hsm=args.hsm)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -165,9 +182,10 @@ def cmd_grant(args: argparse.Namespace) -> int:
     from shared import roles
 
     cloud = load_running(Path(args.state_dir))
-    role = roles.ROLES_BY_NAME.get(args.role.lower()) or roles.role_by_id(args.role)
+    wanted = args.role or ("Managed HSM Crypto User" if cloud.hsm else "Key Vault Crypto User")
+    role = roles.ROLES_BY_NAME.get(wanted.lower()) or roles.role_by_id(wanted)
     if role is None:
-        print(f"--role: unknown built-in role {args.role!r}", file=sys.stderr)
+        print(f"--role: unknown built-in role {wanted!r}", file=sys.stderr)
         return 2
     key = cloud.inventory().key(args.key)
     assignment = cloud.assign(key.scope, role, _principal(cloud, args.principal))
@@ -230,10 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     for p in (parser, up):
         p.add_argument("--keep", action="store_true", help="keep keys, assignments and storage from the last run")
         p.add_argument("--free-ports", action="store_true", help="use any free ports instead of the documented ones")
+        p.add_argument("--hsm", action="store_true", help="keep the keys in an emulated Managed HSM, not a Key Vault")
     grant = sub.add_parser("grant", help="add a role assignment on a managed key")
     grant.add_argument("--principal", required=True, help="aks, mysql, app, operator or a principal id")
     grant.add_argument("--key", required=True)
-    grant.add_argument("--role", default="Key Vault Crypto User")
+    grant.add_argument("--role", default=None, help="default: Key Vault (or Managed HSM) Crypto User")
     revoke = sub.add_parser("revoke", help="remove a principal's assignments on a managed key")
     revoke.add_argument("--principal", required=True)
     revoke.add_argument("--key", required=True)

@@ -68,6 +68,7 @@ class LocalSystem:
     extra_settings: dict[str, str] = field(default_factory=dict)
     keep_state: bool = False
     host_json: Path = ROOT / "host.json"
+    hsm: bool = False  # the reference deployment on an emulated Managed HSM (localrun.hsm)
 
     group: ProcessGroup | None = None
     cloud: Cloud | None = None
@@ -170,6 +171,12 @@ class LocalSystem:
         argv += ["--state-dir", str(self.state_dir / "emulators")]
         # As in Azure: a role assignment change reaches Key Vault up to 10 (emulated) minutes after ARM lists it.
         argv += ["--rbac-propagation-max-seconds", str(RBAC_PROPAGATION_MAX_SECONDS)]
+        if self.hsm:
+            from localrun.hsm import emulator_config
+
+            config = self.state_dir / "emulators-config.json"
+            config.write_text(json.dumps(emulator_config()))
+            argv += ["--config", str(config)]
         return self.group.start("emulators", argv, env=dict(os.environ), cwd=ROOT)
 
     def _devhost_keys(self) -> dict[str, str]:
