@@ -65,20 +65,25 @@ def guide(system: LocalSystem) -> str:
     if cloud.hsm:
         store = f"Managed HSM       {cloud.vault_url}   ({cloud.vault_name}, emulated; local RBAC, no events)"
         rotates = (
-            "The HSM's rotation policy creates new versions; a Managed HSM sends no events, so the\n"
-            "    compliance sweep (every few minutes, or step 4 now) finds them and starts re-wrap and consumer moves"
+            "The HSM's rotation policy creates new versions. A Managed HSM sends\n"
+            "    no events: the compliance sweep (step 4 runs it now) finds them, re-wraps DEKs and moves consumers."
         )
         reconciles = (
-            "No event tells the app on a Managed HSM (its local RBAC is not ARM's): the\n"
-            "    compliance sweep reconciles the key (step 4 runs it now)"
+            "Nothing announces a local RBAC change: the sweep (step 4)\n"
+            '    reconciles the key (enforce mode): the grant is removed ("remediated" in the log below), the Access.'
+            "Violation and\n    Access.Remediated alerts go to the topic, and /api/keys is compliant again."
         )
     else:
         store = f"Key Vault         {cloud.vault_url}   ({cloud.vault_name}, emulated; RBAC from the ARM emulator)"
         rotates = (
             "Key Vault's rotation policy creates new versions and Event Grid delivers\n"
-            "    KeyNewVersionCreated to the keyvault_events function: watch for it in the log below"
+            "    KeyNewVersionCreated to the keyvault_events function: watch for it in the log below."
         )
-        reconciles = "ARM raises ResourceWriteSuccess, role_assignment_events\n    reconciles the key"
+        reconciles = (
+            "ARM raises ResourceWriteSuccess, role_assignment_events\n"
+            '    reconciles the key (enforce mode): the grant is removed ("remediated" in the log below), the Access.'
+            "Violation and\n    Access.Remediated alerts go to the topic, and /api/keys is compliant again."
+        )
     return f"""
 cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
   Functions host    {base}   (function key {fkey})
@@ -93,11 +98,9 @@ Serving {t.get("serving", 0):.1f} s after start (emulators ready at {t.get("emul
 Try it, from this folder in another terminal:
  1. Every managed key: current version, attributes, rotation policy, compliance findings.
     $ {keys_curl}
- 2. Let 91 days pass in the emulated cloud. {rotates}.
+ 2. Let 91 days pass in the emulated cloud. {rotates}
     $ {clock_curl}
- 3. Drift: give the AKS identity access to the MySQL key. {reconciles} (enforce mode):
-    the grant is removed ("remediated" in the log below), the Access.Violation and Access.Remediated alerts go to the
-    topic, and /api/keys is compliant again.
+ 3. Drift: give the AKS identity access to the MySQL key. {reconciles}
     $ {localrun} grant --principal aks --key mysql-encryption-key
     $ {keys_curl}
  4. Run the compliance sweep now instead of waiting for its schedule (any function runs this way).
