@@ -92,3 +92,25 @@ def test_a_missing_consumer_grant_is_made_in_local_rbac_at_the_key(hsm_world):
         a for a in hsm_world.local_rbac.list_assignments(key.scope) if a.principal_id == key.identity.principal_id
     ]
     assert made.scope == key.scope and made.role_guid == roles.HSM_CRYPTO_SERVICE_ENCRYPTION_USER.guid
+
+
+def test_a_consumers_broader_grant_goes_once_its_minimal_grant_has_been_seen_for_the_propagation_time(hsm_world):
+    """Local RBAC reports no creation time: the app waits from when it first saw the minimal grant (a claim), so the
+    removal is deferred once, then carried out, never deferred forever nor done before the minimal grant applies."""
+    from datetime import timedelta
+
+    from functions.access.reconcile import RBAC_PROPAGATION
+
+    key = hsm_world.key(AKS)
+    consumer = key.identity.principal_id
+    hsm_world.grant(key.scope, consumer, roles.HSM_CRYPTO_USER)
+    ports = {**hsm_world.access_ports(), "access_checks": hsm_world.access_checks, "claims": hsm_world.claims}
+    first = reconcile_key(key, trigger="test", **ports)
+    assert first.status == "deferred" and first.plan.deferred[0].until is not None
+    assert roles.HSM_CRYPTO_USER.guid in {a.role_guid for a in hsm_world.local_rbac.list_assignments(key.scope)}
+    hsm_world.clock.advance(RBAC_PROPAGATION + timedelta(seconds=1))
+    second = reconcile_key(key, trigger="test", **ports)
+    assert second.status == "remediated"
+    held = {(a.principal_id, a.role_guid) for a in hsm_world.local_rbac.list_assignments(key.scope)}
+    assert (consumer, roles.HSM_CRYPTO_SERVICE_ENCRYPTION_USER.guid) in held
+    assert (consumer, roles.HSM_CRYPTO_USER.guid) not in held
