@@ -199,3 +199,23 @@ def test_assignment_changes_propagate_like_arms(emu):
         emu.hsm_key_client(ADMIN).create_rsa_key("k1", size=2048, hardware_protected=True)
     finally:
         emu.set_rbac_propagation(0)
+
+
+def test_local_rbac_and_keys_survive_a_restart(tmp_path):
+    state = tmp_path / "state"
+    first = start_emulators(tmp_path / "one", CONFIG, state_dir=state)
+    user = str(uuid.uuid4())
+    try:
+        first.hsm_initial_admins(ADMIN)
+        name = _grant(first, CRYPTO_USER, user, "/keys/k1")
+        _grant(first, CRYPTO_USER, ADMIN, "/")
+        first.hsm_key_client(ADMIN).create_rsa_key("k1", size=2048, hardware_protected=True)
+    finally:
+        first.stop()
+    again = start_emulators(tmp_path / "two", CONFIG, state_dir=state)
+    try:
+        with again.hsm_access_client(ADMIN) as client:
+            assert client.get_role_assignment("/keys/k1", name).properties.principal_id == user
+        assert again.hsm_key_client(user).get_key("k1").name == "k1"  # authorized by the restored assignment
+    finally:
+        again.stop()
