@@ -72,9 +72,7 @@ def grant_initial_admins(rbac: LocalRbac, principal_ids: list[str]) -> list[Loca
     made = []
     for principal in principal_ids:
         assignment = LocalAssignment(str(uuid.uuid4()), "/", ADMINISTRATOR, principal.lower())
-        with rbac._lock:  # provisioning: effective at once, no propagation
-            rbac.assignments[assignment.name] = assignment
-            rbac.rbac.effective[assignment.name] = assignment
+        rbac.provision(assignment)  # provisioning: effective at once, no propagation
         made.append(assignment)
     return made
 

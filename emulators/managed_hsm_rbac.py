@@ -293,6 +293,12 @@ class LocalRbac:
             self._record(found.name, None, now)
         return found
 
+    def provision(self, assignment: LocalAssignment) -> None:
+        """An assignment made when the HSM is provisioned (its initial administrators): in effect at once."""
+        with self._lock:
+            self.assignments[assignment.name] = assignment
+            self.rbac.effective[assignment.name] = assignment
+
     def _record(self, name: str, value: LocalAssignment | None, now: float) -> None:
         if self.follow is not None:
             self.rbac.max_seconds, self.rbac.seed = self.follow.max_seconds, self.follow.seed
