@@ -62,7 +62,9 @@ def guide(system: LocalSystem) -> str:
     restore_curl = f'curl -s -i -H "x-functions-key: {fkey}" {json_post} {restoration} {base}/api/restorations'
     settle_curl = f"curl -s --cacert {ca} -X POST {cloud.admin_url}/rbac/propagation/settle"
     t = system.timings
+    rotates_once = "watch keyvault_events rotate it once"
     if cloud.hsm:
+        rotates_once = "run the sweep (step 4): it rotates it once"
         store = f"Managed HSM       {cloud.vault_url}   ({cloud.vault_name}, emulated; local RBAC, no events)"
         rotates = (
             "The HSM's rotation policy creates new versions. A Managed HSM sends\n"
@@ -70,8 +72,8 @@ def guide(system: LocalSystem) -> str:
         )
         reconciles = (
             "Nothing announces a local RBAC change: the sweep (step 4)\n"
-            '    reconciles the key (enforce mode): the grant is removed ("remediated" in the log below), the Access.'
-            "Violation and\n    Access.Remediated alerts go to the topic, and /api/keys is compliant again."
+            "    reconciles the key (enforce mode): the grant is removed, the Access.Violation and Access.Remediated\n"
+            "    alerts go to the topic (deliver_alerts in the log below), and /api/keys is compliant again."
         )
     else:
         store = f"Key Vault         {cloud.vault_url}   ({cloud.vault_name}, emulated; RBAC from the ARM emulator)"
@@ -106,7 +108,7 @@ Try it, from this folder in another terminal:
  4. Run the compliance sweep now instead of waiting for its schedule (any function runs this way).
     $ {sweep_curl}
  5. Rotation by the app: take the vault's own Rotate action off the AKS key, move the clock into its near-expiry
-    window, and watch keyvault_events rotate it once ("status": "rotated" in the log below); then see the new
+    window, and {rotates_once} ("status": "rotated" in the log below); then see the new
     version in /api/keys and the record in the audit trail. An operator can rotate too (201; the same request again
     answers 200 "already-rotated").
     $ {localrun} policy --key aks-encryption-key --notify-only
