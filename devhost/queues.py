@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from devhost import trigger_inputs
@@ -35,14 +36,38 @@ log = logging.getLogger("devhost")
 MESSAGE_LEASE = dt.timedelta(minutes=10)
 MIN_POLLING_INTERVAL = dt.timedelta(milliseconds=100)
 POISON_SUFFIX = "-poison"
+CA_BUNDLE_SETTING = "DEVHOST_CA_BUNDLE"
 
 
 class QueueConnectionError(ValueError):
     """The binding's connection setting is missing or unusable; the message names the setting."""
 
 
-def connection_string(setting_name: str, environ: Mapping[str, str] | None = None) -> str:
-    """The storage connection string for a binding's `connection` (AzureWebJobs<name> is tried too, as in the host).
+@dataclass(frozen=True)
+class IdentityConnection:
+    """An identity-based connection (`<name>__queueServiceUri` or `<name>__accountName`, `__credential`, `__clientId`),
+    as the host reads it: the queue service URI given, else `https://<account>.queue.core.windows.net`; the managed
+    identity when `__credential` is `managedidentity` (user-assigned by `__clientId`), else DefaultAzureCredential.
+    `ca_bundle` (DEVHOST_CA_BUNDLE) is what the local run's HTTPS Azurite needs trusted; Azure needs none."""
+
+    queue_service_uri: str
+    managed_identity: bool
+    client_id: str | None
+    ca_bundle: str | None = None
+
+    def credential(self) -> Any:
+        if self.managed_identity:
+            from azure.identity.aio import ManagedIdentityCredential
+
+            return ManagedIdentityCredential(client_id=self.client_id)
+        from azure.identity.aio import DefaultAzureCredential
+
+        return DefaultAzureCredential(managed_identity_client_id=self.client_id)
+
+
+def connection_string(setting_name: str, environ: Mapping[str, str] | None = None) -> str | IdentityConnection:
+    """The storage connection for a binding's `connection` (AzureWebJobs<name> is tried too, as in the host): a
+    connection string, which wins, or else an identity-based connection from the `<name>__*` properties.
 
     "UseDevelopmentStorage=true" is passed through: azure-storage-queue maps it to Azurite's default ports.
     """
@@ -51,9 +76,28 @@ def connection_string(setting_name: str, environ: Mapping[str, str] | None = Non
         value = source.get(candidate, "").strip()
         if value:
             return value
+    for candidate in (setting_name, f"AzureWebJobs{setting_name}"):
+        properties = {
+            name.lower()[len(candidate) + 2 :]: value.strip()
+            for name, value in source.items()
+            if name.lower().startswith(candidate.lower() + "__") and value.strip()
+        }
+        uri = properties.get("queueserviceuri")
+        if not uri and properties.get("accountname"):
+            uri = f"https://{properties['accountname']}.queue.core.windows.net"
+        if uri:
+            if not uri.lower().startswith("https://"):
+                raise QueueConnectionError(f"{candidate}__queueServiceUri must be an https URL (got {uri!r})")
+            return IdentityConnection(
+                queue_service_uri=uri.rstrip("/"),
+                managed_identity=properties.get("credential", "").lower() == "managedidentity",
+                client_id=properties.get("clientid") or None,
+                ca_bundle=source.get(CA_BUNDLE_SETTING, "").strip() or None,
+            )
     raise QueueConnectionError(
         f"connection setting {setting_name!r} is not set (put a storage connection string in local.settings.json "
-        "Values, e.g. 'UseDevelopmentStorage=true' for Azurite)"
+        "Values, e.g. 'UseDevelopmentStorage=true' for Azurite, or an identity-based connection: "
+        f"{setting_name}__queueServiceUri or {setting_name}__accountName)"
     )
 
 
@@ -71,7 +115,9 @@ def decode_body(content: str | bytes, encoding: str) -> bytes | None:
 class QueuePoller:
     """Polls one queue for one function until cancelled."""
 
-    def __init__(self, spec: FunctionSpec, invoker: Invoker, options: QueueOptions, connection: str) -> None:
+    def __init__(
+        self, spec: FunctionSpec, invoker: Invoker, options: QueueOptions, connection: str | IdentityConnection
+    ) -> None:
         if spec.queue_name is None:
             raise ValueError(f"function {spec.name!r}: queue trigger has no queueName")
         self.spec = spec
@@ -88,8 +134,20 @@ class QueuePoller:
         from azure.storage.queue.aio import QueueClient
 
         # the poll loop is the retry: one SDK retry keeps an unreachable account from stalling it for minutes
-        queue = QueueClient.from_connection_string(self._connection, self.queue_name, retry_total=1)
-        poison = QueueClient.from_connection_string(self._connection, self.poison_name, retry_total=1)
+        credential = None
+        if isinstance(self._connection, IdentityConnection):
+            identity = self._connection
+            credential = identity.credential()
+            verify: Any = identity.ca_bundle or True
+            queue, poison = (
+                QueueClient(
+                    identity.queue_service_uri, name, credential=credential, retry_total=1, connection_verify=verify
+                )
+                for name in (self.queue_name, self.poison_name)
+            )
+        else:
+            queue = QueueClient.from_connection_string(self._connection, self.queue_name, retry_total=1)
+            poison = QueueClient.from_connection_string(self._connection, self.poison_name, retry_total=1)
         interval = MIN_POLLING_INTERVAL
         created = False
         try:
@@ -133,6 +191,8 @@ class QueuePoller:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
             await queue.close()
             await poison.close()
+            if credential is not None:
+                await credential.close()
 
     async def _wait_for_capacity(self) -> None:
         threshold = self._options.effective_new_batch_threshold

@@ -25,6 +25,7 @@ from emulators.keyvault_requests import (
     optional_time,
     parse_attributes,
     parse_create,
+    parse_import,
     parse_key_ops,
     parse_tags,
 )
@@ -207,6 +208,9 @@ class VaultService(KeyShapes):
             return self.page(request, items)
         if op.name == "createkey":
             spec = parse_create(await self.body(request))
+            return web.json_response(self.bundle(*(await store.create_key(name, spec))))
+        if op.name == "importkey":  # a new key, or a new version of one, with the caller's material
+            spec = parse_import(await self.body(request))
             return web.json_response(self.bundle(*(await store.create_key(name, spec))))
         if op.name == "rotatekey":
             return web.json_response(self.bundle(*(await store.rotate(name))))

@@ -143,3 +143,4 @@ class NewKeySpec:
     exp: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     exportable: bool = False
+    private_pem: str | None = field(default=None, repr=False)  # an import: the material brought in, not generated

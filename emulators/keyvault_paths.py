@@ -38,6 +38,7 @@ def resolve(method: str, path: str) -> Operation | None:
             return {
                 "GET": Operation("getkey", "keys/read", name),
                 "PATCH": Operation("updatekey", "keys/update/action", name),
+                "PUT": Operation("importkey", "keys/import/action", name),
                 "DELETE": Operation("deletekey", "keys/delete", name),
             }.get(method)
         if len(rest) == 1:

@@ -10,7 +10,7 @@ import base64
 import binascii
 from typing import Any
 
-from emulators.keyvault_keys import RSA_KEY_OPS, RSA_KEY_SIZES, RSA_KEY_TYPES, NewKeySpec, bad_parameter
+from emulators.keyvault_keys import RSA_KEY_OPS, RSA_KEY_SIZES, RSA_KEY_TYPES, KeyVaultError, NewKeySpec, bad_parameter
 
 MAX_TAGS = 15
 
@@ -100,3 +100,77 @@ def parse_create(body: dict[str, Any]) -> NewKeySpec:
         exp=exp,
         tags=parse_tags(body) or {},
     )
+
+
+_RSA_PRIVATE = ("n", "e", "d", "p", "q")
+_RSA_CRT = ("dp", "dq", "qi")
+
+
+def parse_import(body: dict[str, Any]) -> NewKeySpec:
+    """An import (PUT /keys/{name}) as Key Vault takes it: a JWK with the whole RSA private key (software path; with
+    `Hsm: true` the vault holds it in its HSMs, kty RSA-HSM), or kty RSA-HSM with the `key_hsm` blob of the BYOK key
+    transfer, which only a vault's HSM can open and this emulator does not model. A public key alone, a private key
+    whose parts disagree, or a size Key Vault does not hold is refused, naming the field."""
+    jwk = body.get("key")
+    if not isinstance(jwk, dict):
+        raise bad_parameter("key: a JSON Web Key is required")
+    kty = jwk.get("kty")
+    if kty not in RSA_KEY_TYPES:
+        raise bad_parameter(f"key.kty: unsupported key type {kty!r}; this vault imports {' and '.join(RSA_KEY_TYPES)}")
+    hsm = body.get("Hsm")
+    if hsm is not None and not isinstance(hsm, bool):
+        raise bad_parameter(f"Hsm: expected true or false, got {hsm!r}")
+    if kty == "RSA-HSM":
+        if jwk.get("key_hsm") is None:
+            raise bad_parameter("key.key_hsm: an RSA-HSM import needs the BYOK key-transfer blob from your HSM")
+        raise KeyVaultError(
+            400, "BadParameter", "key.key_hsm: BYOK key transfer is not emulated; import kty RSA with Hsm true"
+        )
+    missing = [name for name in _RSA_PRIVATE if not jwk.get(name)]
+    if missing:
+        raise bad_parameter(f"key.{missing[0]}: an RSA import needs the private key (n, e, d, p, q); missing")
+    parts = {name: int.from_bytes(from_b64url(jwk[name], f"key.{name}"), "big") for name in _RSA_PRIVATE}
+    crt = {name: int.from_bytes(from_b64url(jwk[name], f"key.{name}"), "big") for name in _RSA_CRT if jwk.get(name)}
+    pem, size = _private_pem(parts, crt)
+    if size not in RSA_KEY_SIZES:
+        raise bad_parameter(f"key.n: a {size}-bit RSA key is not supported; use 2048, 3072 or 4096")
+    attributes = parse_attributes(body)
+    nbf, exp = optional_time(attributes, "nbf"), optional_time(attributes, "exp")
+    if nbf is not None and exp is not None and exp <= nbf:
+        raise bad_parameter("attributes.exp: must be later than attributes.nbf")
+    if attributes.get("exportable"):
+        raise bad_parameter("attributes.exportable: an exportable key needs a release policy (not emulated)")
+    ops = parse_key_ops(jwk)
+    return NewKeySpec(
+        kty="RSA-HSM" if hsm else "RSA",
+        key_size=size,
+        key_ops=tuple(RSA_KEY_OPS if ops is None else ops),
+        enabled=attributes.get("enabled", True) is not False,
+        nbf=nbf,
+        exp=exp,
+        tags=parse_tags(body) or {},
+        private_pem=pem,
+    )
+
+
+def _private_pem(parts: dict[str, int], crt: dict[str, int]) -> tuple[str, int]:
+    """The key as PKCS#8 PEM and its size; BadParameter when its parts are not one RSA key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    n, e, d, p, q = (parts[name] for name in _RSA_PRIVATE)
+    if p * q != n:
+        raise bad_parameter("key: the private key's p and q do not make its modulus n")
+    try:
+        numbers = rsa.RSAPrivateNumbers(
+            p, q, d,
+            crt.get("dp", rsa.rsa_crt_dmp1(d, p)),
+            crt.get("dq", rsa.rsa_crt_dmq1(d, q)),
+            crt.get("qi", rsa.rsa_crt_iqmp(p, q)),
+            rsa.RSAPublicNumbers(e, n),
+        )  # fmt: skip
+        key = numbers.private_key()
+    except ValueError as exc:
+        raise bad_parameter(f"key: not a valid RSA private key ({exc})") from None
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pem.decode("ascii"), n.bit_length()

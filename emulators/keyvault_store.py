@@ -153,7 +153,10 @@ class VaultStore:
                 "in this state, the key can only be recovered or purged.",
                 "ObjectIsDeletedButRecoverable",
             )
-        pem, private = await asyncio.to_thread(_generate_pem, spec.key_size)
+        if spec.private_pem is not None:  # an import: the caller's material, already checked by the HTTP layer
+            pem, private = spec.private_pem, None
+        else:
+            pem, private = await asyncio.to_thread(_generate_pem, spec.key_size)
         now = self.now()
         version = KeyVersion(
             version=uuid.uuid4().hex,

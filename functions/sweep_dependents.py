@@ -5,6 +5,11 @@
 - A consumer not on the current version: a move is queued (functions.consumers.moves; a move already in flight holds
   its claim, so the queued one stops there). One that follows the latest version itself is given Azure's hour, then
   alerted on. The sweep never runs a long-running operation itself (review H6).
+- A current version nobody announced (a Managed HSM sends no events; an imported version may arrive while Event Grid
+  is down): when something still depends on an older version, the sweep does what the KeyNewVersionCreated handler
+  does, under the same per-version claim, so whichever of the two comes first moves the dependents and the other
+  does nothing. A version found with nothing behind is claimed too: its record says nothing was left to move, and
+  later sweeps stop at that one read.
 - Old versions: the retirement guard decides (functions.rotation.retirement); checked once per current version after
   `retire_after`, so a quiet sweep costs no extra Key Vault call.
 """
@@ -16,7 +21,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move
+from functions.compliance import imported_version
+from functions.rewrap import (
+    ANNOUNCE_TTL,
+    CONSUMER_ALERT,
+    FOLLOW_WINDOW,
+    announce_claim_id,
+    dek_partitions,
+    enqueue_move,
+    move_dependents_once,
+)
 from functions.rewrap.messages import RewrapMessage
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
 from shared.errors import CmkError
@@ -33,6 +47,7 @@ class DependentsOutcome:
     resumed_shards: int = 0
     moved: tuple[str, ...] = ()
     retirements: tuple[RetirementDecision, ...] = field(default=())
+    unannounced: str | None = None  # the current version, when this sweep found it unannounced and moved (or tried)
 
 
 def tend_dependents(
@@ -54,14 +69,80 @@ def tend_dependents(
             current = vault.get_key(managed.ref)
         except CmkError:
             continue  # missing or unreadable: the compliance step reports it
-        resumed = _resume_rewrap(managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock)
-        moved = _move_stragglers(managed, current, queue=move_queue, consumers=consumers, alerts=alerts, clock=clock)
+        if managed.rotation.imported and not imported_version(current):
+            # Not the customer's material (KeyVersionGenerated, critical): nothing is moved onto it, nothing retired
+            # for it; a person decides.
+            outcomes.append(DependentsOutcome(managed.name))
+            continue
+        announced = _announce_unannounced(
+            managed, current, vault=vault, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
+            consumers=consumers, claims=claims, audit=audit, clock=clock,
+        )  # fmt: skip
+        if announced is not None:
+            resumed, moved = announced
+        else:
+            resumed = _resume_rewrap(managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock)
+            moved = _move_stragglers(
+                managed, current, queue=move_queue, consumers=consumers, alerts=alerts, clock=clock
+            )
         retirements = _retire(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
             claims=claims, audit=audit, alerts=alerts, clock=clock,
         )  # fmt: skip
-        outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements)))
+        unannounced = current.version if announced is not None else None
+        outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements), unannounced))
     return outcomes
+
+
+def _announce_unannounced(
+    managed, current, *, vault, dekstore, rewrap_queue, move_queue, consumers, claims: Claims, audit, clock
+) -> tuple[int, list[str]] | None:
+    """(shards, consumers moved) when this sweep moved the dependents of a version nobody announced; None when it
+    was announced (or being announced) already, or nothing is behind (then recorded as announced)."""
+    claim_id = announce_claim_id(managed.ref.vault_host, managed.name, current.version)
+    try:
+        if claims.get(claim_id) is not None:
+            return None  # the event (or an earlier sweep) has it: stragglers are the usual step's
+        behind = _anything_behind(managed, current, dekstore=dekstore, consumers=consumers)
+    except CmkError:
+        return None  # unreadable now: the usual step, and the next sweep, try again
+    if behind is None:
+        return None  # cannot tell (a read failed): decide nothing from half a picture
+    if not behind:
+        taken = claims.claim(claim_id, uuid.uuid4().hex, now=clock.now(), ttl=ANNOUNCE_TTL)
+        if taken.taken:
+            claims.complete(taken.claim, {"nothing_behind": True})
+        return None
+    try:
+        outcome = move_dependents_once(
+            managed, trigger="timer:unannounced", vault=vault, rewrap_queue=rewrap_queue, move_queue=move_queue,
+            claims=claims, audit=audit, clock=clock, current=current,
+        )  # fmt: skip
+    except CmkError:
+        return (0, [])  # its claim released: the next sweep (or the event) moves them; the others' keys go on
+    if outcome.already:
+        return None
+    shards = sum(int(s.detail.get("shards", 0)) for s in outcome.steps)
+    moved = [s.target for s in outcome.steps if s.kind != ConsumerKind.DEK_TABLE.value]
+    return shards, moved
+
+
+def _anything_behind(managed, current, *, dekstore: DekStore, consumers: Consumers) -> bool | None:
+    """Whether a DEK or an Azure consumer of the key is on another version than `current`; None when unreadable."""
+    try:
+        if managed.consumers_of(ConsumerKind.DEK_TABLE):
+            counts = dekstore.count_by_key_id(managed.ref)
+            if any(n and not same_key_id(key_id, current.key_id) for key_id, n in counts.items()):
+                return True
+        for consumer in managed.consumers:
+            if consumer.kind == ConsumerKind.DEK_TABLE:
+                continue
+            state = consumers.get_state(consumer.kind.value, consumer.resource_id)
+            if not same_key_id(state.key_url, current.key_id) and not state.follows_latest:
+                return True
+    except CmkError:
+        return None
+    return False
 
 
 def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, audit: AuditTrail, clock: Clock) -> int:

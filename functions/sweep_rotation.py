@@ -14,7 +14,8 @@ from typing import Any
 
 from functions.compliance.key_review import review_policy
 from functions.revocation.common import notify_only_policy, rotates
-from functions.rotation.rotate import RotationOutcome, rotate_from, rotation_due
+from functions.rotation.imports import ask_for_import
+from functions.rotation.rotate import RotationOutcome, RotationStatus, rotate_from, rotation_due
 from shared.audit import AuditRecord
 from shared.coordination.pacing import CreationPacer
 from shared.errors import CmkError, KeyNotFound
@@ -47,6 +48,18 @@ def rotate_due_keys(
             continue  # reported by the compliance step; creating keys is an operator's decision
         except CmkError:
             continue  # unreadable now: the compliance step reports it, the next sweep retries
+        if managed.rotation.imported:
+            try:
+                asked = ask_for_import(
+                    managed, current, trigger="timer", claims=claims, alerts=alerts, audit=audit, clock=clock
+                )
+            except CmkError:
+                continue  # claims or audit unreadable now: the next sweep asks
+            if asked is not None:
+                outcomes.append(
+                    RotationOutcome(managed.name, RotationStatus.IMPORT_DUE, asked.message, "timer", current.version)
+                )
+            continue
         decision = rotation_due(managed, current, clock.now())
         if not decision.due:
             continue
@@ -105,7 +118,7 @@ def sync_rotation_policies(
             continue
         wanted = notify_only_policy(managed) if managed.name in shredded else managed.rotation.to_policy()
         try:
-            validate_rotation_policy(wanted)
+            validate_rotation_policy(wanted, imported=managed.rotation.imported)
             vault.set_rotation_policy(managed.ref, wanted)
         except CmkError as exc:
             changes.append(PolicyChange(managed.name, "failed", f"{exc.code}: {exc}"))

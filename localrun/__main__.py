@@ -2,6 +2,7 @@
 
 python -m localrun [up] [--keep] [--hsm] [--state-dir DIR]   start everything, seed it, print the guide, stream the log
                                                        (--hsm: the reference deployment on an emulated Managed HSM)
+python -m localrun up --inventory-file inventory/x.yaml   the same with another inventory (e.g. an imported key)
 python -m localrun grant --principal aks --key mysql-encryption-key [--role "Key Vault Crypto User"]
 python -m localrun revoke --principal aks --key mysql-encryption-key
 python -m localrun clock --advance P91D
@@ -152,7 +153,11 @@ def say(text: str, *, stream: TextIO | None = None) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ports = Ports.free() if args.free_ports else Ports()
-    system = LocalSystem(Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, hsm=args.hsm)
+    extra = {"CMK_INVENTORY_PATH": str(Path(args.inventory_file).resolve())} if args.inventory_file else {}
+    system = LocalSystem(
+        Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, storage=args.storage,
+        extra_settings=extra, hsm=args.hsm,
+    )  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -254,6 +259,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--keep", action="store_true", help="keep keys, assignments and storage from the last run")
         p.add_argument("--free-ports", action="store_true", help="use any free ports instead of the documented ones")
         p.add_argument("--hsm", action="store_true", help="keep the keys in an emulated Managed HSM, not a Key Vault")
+        p.add_argument(
+            "--storage",
+            choices=("connection-string", "identity"),
+            default="connection-string",
+            help="identity: no AzureWebJobsStorage connection string; the app's managed identity over HTTPS (OAuth)",
+        )
+        p.add_argument(
+            "--inventory-file",
+            help="seed and serve this inventory instead of the reference (a key with origin: imported gets its first "
+            "version imported from the local stand-in for an on-premises HSM)",
+        )
     grant = sub.add_parser("grant", help="add a role assignment on a managed key")
     grant.add_argument("--principal", required=True, help="aks, mysql, app, operator or a principal id")
     grant.add_argument("--key", required=True)

@@ -66,6 +66,8 @@ class Cloud:
     resource_group: str
     # The app's registration with the emulators' managed-identity endpoint (identity_endpoint, identity_header).
     app_identity: dict[str, str] | None = None
+    # The inventory the run seeds and the app reads (CMK_INVENTORY_PATH); the reference inventory when unset.
+    inventory_path: Path | None = None
 
     @property
     def arm_url(self) -> str:
@@ -148,8 +150,9 @@ class Cloud:
         }
 
     def inventory(self) -> Inventory:
-        path = HSM_INVENTORY if self.hsm else "inventory/reference.yaml"
-        return load_inventory(Path(__file__).resolve().parent.parent / path, self.app_settings())
+        default = Path(__file__).resolve().parent.parent / (HSM_INVENTORY if self.hsm else "inventory/reference.yaml")
+        path = self.inventory_path or default
+        return load_inventory(path, self.app_settings())
 
     def credential(self, principal_id: str | None = None):
         from emulators.credential import EmulatorCredential
@@ -284,13 +287,17 @@ def seed(cloud: Cloud) -> Inventory:
         try:
             current = vault.get_key(key.ref)
         except KeyNotFound:
-            current = vault.create_key(
-                key.ref,
-                kty=key.kty,
-                size=key.size,
-                ops=key.ops,
-                expires=key.rotation.expiry_for(now),
-                tags={"service": key.service, "managed-by": "cmk-guardian"},
+            current = (
+                _import_first(cloud, key, now)
+                if key.imported
+                else vault.create_key(
+                    key.ref,
+                    kty=key.kty,
+                    size=key.size,
+                    ops=key.ops,
+                    expires=key.rotation.expiry_for(now),
+                    tags={"service": key.service, "managed-by": "cmk-guardian"},
+                )
             )
         vault.set_rotation_policy(key.ref, key.rotation.to_policy())
         versions[key.name] = current.key_id
@@ -336,6 +343,19 @@ def seed(cloud: Cloud) -> Inventory:
     cloud.revoke(operator_grant)
     cloud.let_rbac_propagate()  # the run starts with Key Vault agreeing with ARM
     return inventory
+
+
+def _import_first(cloud: Cloud, key: Any, now: Any) -> Any:
+    """An imported key's first version, from the local stand-in for the on-premises HSM, through KeyClient.import_key
+    (tagged as the documented import step tags it), as its operator would bring it."""
+    from localrun.onprem_hsm import import_into, key_client, onprem_key
+
+    client = key_client(cloud)
+    try:
+        import_into(client, key.name, onprem_key(key.size), ops=list(key.ops), expires_on=key.rotation.expiry_for(now))
+    finally:
+        client.close()
+    return cloud.keyvault().get_key(key.ref)
 
 
 def subscribe_functions(cloud: Cloud, devhost_url: str, eventgrid_key: str) -> list[dict]:

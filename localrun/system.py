@@ -2,6 +2,13 @@
 
 `scripts/run` uses it with fixed, documented ports; the end-to-end tests use it with free ports (port 0), once per
 test session. Both go through exactly the same start-up and seeding code.
+
+Storage comes two ways, as in Azure. `storage="connection-string"` gives the app AzureWebJobsStorage (Azurite's
+published development key, over HTTP). `storage="identity"` gives it no connection string at all: Azurite serves
+HTTPS with the emulators' certificate and checks bearer tokens (`--oauth basic`), and the app and the devhost reach it
+through `AzureWebJobsStorage__credential=managedidentity`, `__clientId` (the app's identity on the emulators'
+managed-identity endpoint) and the service URIs, as a Flex Consumption app with shared keys disabled does. Azurite
+then starts once the emulators have made their certificate.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ OTHER_CREDENTIAL_VARIABLES = (
     "IMDS_ENDPOINT",
     "MSI_ENDPOINT",
 )
-_AZURITE_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)")
+_AZURITE_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at https?://[^:]+:(\d+)")
+STORAGE_MODES = ("connection-string", "identity")
 
 
 @dataclass(frozen=True)
@@ -69,11 +77,13 @@ class LocalSystem:
     keep_state: bool = False
     host_json: Path = ROOT / "host.json"
     hsm: bool = False  # the reference deployment on an emulated Managed HSM (localrun.hsm)
+    storage: str = "connection-string"  # or "identity": no connection string, OAuth over HTTPS (see the module doc)
 
     group: ProcessGroup | None = None
     cloud: Cloud | None = None
     devhost: dict[str, Any] | None = None
     storage_connection: str | None = None
+    storage_endpoints: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -84,7 +94,13 @@ class LocalSystem:
     def info_file(self) -> Path:
         return self.state_dir / "cloud.json"
 
+    @property
+    def identity_storage(self) -> bool:
+        return self.storage == "identity"
+
     def up(self) -> LocalSystem:
+        if self.storage not in STORAGE_MODES:
+            raise ValueError(f"storage: one of {', '.join(STORAGE_MODES)} (got {self.storage!r})")
         started = time.perf_counter()
         leftovers = stop_leftovers(self.pid_file)
         if leftovers:
@@ -96,13 +112,21 @@ class LocalSystem:
         self.state_dir.chmod(0o700)  # keys, settings and logs of the run: this user's only
         self.group = ProcessGroup(self.pid_file, self.state_dir / "logs", echo=self.echo)
         try:
-            azurite = self._start_azurite()
+            azurite = None if self.identity_storage else self._start_azurite()
             emulators = self._start_emulators()
-            self.storage_connection = self._azurite_ready(azurite)
             ready = json.loads(emulators.wait_for(lambda line: line.startswith('{"ready"'), 30))
+            if azurite is None:  # identity storage: HTTPS with the emulators' certificate, which exists only now
+                azurite = self._start_azurite(Path(ready["ca_cert"]))
+            self.storage_connection = self._azurite_ready(azurite)
             self.timings["emulators_ready"] = time.perf_counter() - started
             identities = Identities.load_or_create(self.state_dir / "identities.json")
-            self.cloud = Cloud(ready, identities, resource_group="rg-cmk-reference")
+            inventory = self.extra_settings.get("CMK_INVENTORY_PATH")
+            self.cloud = Cloud(
+                ready,
+                identities,
+                resource_group="rg-cmk-reference",
+                inventory_path=Path(inventory) if inventory else None,
+            )
             seed(self.cloud)
             self.cloud = replace(self.cloud, app_identity=self.cloud.register_app_identity())
             self.timings["seeded"] = time.perf_counter() - started
@@ -128,7 +152,7 @@ class LocalSystem:
         self.down()
 
     # -- children ---------------------------------------------------------------------------------------------
-    def _start_azurite(self) -> Child:
+    def _start_azurite(self, cert: Path | None = None) -> Child:
         binary = ROOT / "node_modules" / ".bin" / "azurite"
         if not binary.exists():
             raise RuntimeError("Azurite is not installed: run scripts/setup (npm install) first")
@@ -141,6 +165,8 @@ class LocalSystem:
             "--queueHost", "127.0.0.1", "--queuePort", str(p.azurite_queue),
             "--tableHost", "127.0.0.1", "--tablePort", str(p.azurite_table),
         ]  # fmt: skip
+        if cert is not None:  # the emulators' key sits beside their certificate (emulators.core.make_self_signed_cert)
+            argv += ["--cert", str(cert), "--key", str(cert.with_name("emulators-key.pem")), "--oauth", "basic"]
         if self.keep_state:
             argv += ["--location", str(self.state_dir / "azurite")]
         else:
@@ -159,12 +185,31 @@ class LocalSystem:
             return len(ports) == 3
 
         azurite.wait_for(listening, 30)
+        scheme = "https" if self.identity_storage else "http"
+        self.storage_endpoints = {
+            name: f"{scheme}://127.0.0.1:{port}/{AZURITE_ACCOUNT}" for name, port in sorted(ports.items())
+        }
+        # Azurite takes its development key over HTTPS too: what tests and helpers read storage with
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/{AZURITE_ACCOUNT};"
-            f"QueueEndpoint=http://127.0.0.1:{ports['queue']}/{AZURITE_ACCOUNT};"
-            f"TableEndpoint=http://127.0.0.1:{ports['table']}/{AZURITE_ACCOUNT};"
+            f"DefaultEndpointsProtocol={scheme};AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={self.storage_endpoints['blob']};"
+            f"QueueEndpoint={self.storage_endpoints['queue']};"
+            f"TableEndpoint={self.storage_endpoints['table']};"
         )
+
+    def storage_settings(self) -> dict[str, str]:
+        """AzureWebJobsStorage for the app and the devhost: the connection string, or the identity-based settings."""
+        if not self.identity_storage:
+            return {"AzureWebJobsStorage": self.storage_connection or ""}
+        endpoints = self.storage_endpoints
+        return {
+            "AzureWebJobsStorage__credential": "managedidentity",
+            "AzureWebJobsStorage__clientId": (self.cloud.app_identity or {}).get("client_id", ""),
+            "AzureWebJobsStorage__blobServiceUri": endpoints["blob"],
+            "AzureWebJobsStorage__queueServiceUri": endpoints["queue"],
+            "AzureWebJobsStorage__tableServiceUri": endpoints["table"],
+            "DEVHOST_CA_BUNDLE": self.cloud.ca_cert,  # the host's side of trusting the local HTTPS Azurite
+        }
 
     def _start_emulators(self) -> Child:
         argv = [sys.executable, "-m", "emulators", "--port-base", str(self.ports.emulators)]
@@ -193,7 +238,7 @@ class LocalSystem:
         keys = self._devhost_keys()
         settings = {
             "FUNCTIONS_WORKER_RUNTIME": "python",
-            "AzureWebJobsStorage": self.storage_connection or "",
+            **self.storage_settings(),
             **self.cloud.app_settings(),
             "DEVHOST_FUNCTION_KEY": keys["function"],
             "DEVHOST_MASTER_KEY": keys["master"],
@@ -259,8 +304,10 @@ class LocalSystem:
             "identities": asdict(self.cloud.identities),
             "devhost": self.devhost,
             "storage_connection": self.storage_connection,
+            "storage": self.storage,
             "resource_group": self.cloud.resource_group,
             "app_identity": self.cloud.app_identity,
+            "inventory_path": str(self.cloud.inventory_path) if self.cloud.inventory_path else None,
         }
         self.info_file.write_text(json.dumps(info, indent=2))
         self.info_file.chmod(0o600)
@@ -281,4 +328,8 @@ def load_running(state_dir: Path) -> Cloud:
         info = json.loads((state_dir / "cloud.json").read_text())
     except FileNotFoundError:
         raise SystemExit(f"no local run found in {state_dir}: start one with scripts/run") from None
-    return Cloud(info["emulators"], Identities(**info["identities"]), info["resource_group"], info.get("app_identity"))
+    inventory = info.get("inventory_path")
+    return Cloud(
+        info["emulators"], Identities(**info["identities"]), info["resource_group"], info.get("app_identity"),
+        Path(inventory) if inventory else None,
+    )  # fmt: skip

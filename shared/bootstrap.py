@@ -26,7 +26,7 @@ class Container:
     """The process's adapters. Each property builds once (cached_property under a lock: workers are threaded)."""
 
     # Public properties that are not ports: what adapters are built from, never handed to a handler.
-    NOT_PORTS = frozenset({"credential"})
+    NOT_PORTS = frozenset({"credential", "storage_credential"})
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -177,31 +177,62 @@ class Container:
 
         return self._once("_consumers", build)
 
+    @property
+    def storage_credential(self):
+        """Who the app's queues and tables authenticate as when AzureWebJobsStorage is identity-based: the identity
+        the host's own `__credential`/`__clientId` settings name, so the app's messages land where its triggers
+        poll with the same rights; with neither, the app's credential (DefaultAzureCredential, as the host's)."""
+
+        def build():
+            storage = self.settings.storage
+            if storage.credential == "managedidentity":
+                from azure.identity import ManagedIdentityCredential
+
+                if storage.resource_id:
+                    return ManagedIdentityCredential(identity_config={"mi_res_id": storage.resource_id})
+                return ManagedIdentityCredential(client_id=storage.client_id)
+            if storage.client_id:
+                from azure.identity import DefaultAzureCredential
+
+                return DefaultAzureCredential(managed_identity_client_id=storage.client_id)
+            return self.credential
+
+        return self._once("_storage_credential", build)
+
     def queue(self, name: str):
+        """A queue on AzureWebJobsStorage: its connection string, or its identity-based queue service (the role the
+        identity then needs: Storage Queue Data Contributor on the account)."""
+
         def build():
             from shared.azure.queue import StorageWorkQueue
 
-            if not self.settings.storage_connection:
-                raise InvalidSetting("AzureWebJobsStorage", "is required for queues (the alert outbox, re-wrap work)")
-            return StorageWorkQueue(self.settings.storage_connection, name)
+            s = self.settings
+            if s.storage.connection_string:
+                return StorageWorkQueue(s.storage.connection_string, name)
+            uri = s.storage.service_uri("queue", "queues (the alert outbox, re-wrap work, follow-up checks)")
+            return StorageWorkQueue(
+                None,
+                name,
+                service_uri=uri,
+                credential=self.storage_credential,
+                connection_verify=s.connection_verify,
+            )
 
         return self._once(f"_queue_{name}", build)
 
     def _table(self, name: str):
-        """A table on AzureWebJobsStorage: its connection string, or else its identity-based table service URI with
-        the app's credential (the role it then needs: Storage Table Data Contributor on the account)."""
+        """A table on AzureWebJobsStorage: its connection string, or its identity-based table service (the role the
+        identity then needs: Storage Table Data Contributor on the account)."""
         from shared.azure.tables import LazyTable, table_client
 
         s = self.settings
-        if s.storage_connection:
-            return LazyTable(table_client(name, connection_string=s.storage_connection))
-        if s.table_service_uri:
-            return LazyTable(table_client(name, service_uri=s.table_service_uri, credential=self.credential))
-        raise InvalidSetting(
-            "AzureWebJobsStorage",
-            "is required for tables (claims, audit trail, DEK registry, re-wrap budget): a connection string, or "
-            "AzureWebJobsStorage__tableServiceUri with the app's identity",
+        if s.storage.connection_string:
+            return LazyTable(table_client(name, connection_string=s.storage.connection_string))
+        uri = s.storage.service_uri("table", "tables (claims, audit trail, DEK registry, re-wrap budget)")
+        client = table_client(
+            name, service_uri=uri, credential=self.storage_credential, connection_verify=s.connection_verify
         )
+        return LazyTable(client)
 
     @property
     def claims(self):

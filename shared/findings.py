@@ -43,6 +43,12 @@ class FindingCode(StrEnum):
         "a key consumed by a MySQL flexible server has (or its rotation policy would give) an expiry date: the "
         "server goes Inaccessible when it passes",
     )
+    KEY_VERSION_GENERATED = (
+        "KeyVersionGenerated",
+        Severity.CRITICAL,
+        "an imported key has an enabled version its on-premises HSM did not supply (no import tag matching its public "
+        "key): the vault generated it",
+    )
     ACCESS_MISSING = ("AccessMissing", Severity.CRITICAL, "the consumer's identity cannot read, wrap and unwrap")
     ACCESS_REVOKED = (
         "AccessRevoked",
@@ -80,6 +86,11 @@ class FindingCode(StrEnum):
         "HsmVersionCapReached",
         Severity.CRITICAL,
         "a Managed HSM key holds the 100 versions it may: it cannot rotate until versions are deleted",
+    )
+    IMPORTED_KEY_ROTATES = (
+        "ImportedKeyRotates",
+        Severity.HIGH,
+        "an imported key's rotation policy has a Rotate action: the vault would generate its next version",
     )
     KEY_TYPE_MISMATCH = ("KeyTypeMismatch", Severity.HIGH, "kty differs from the inventory")
     KEY_SIZE_MISMATCH = ("KeySizeMismatch", Severity.HIGH, "key size differs from the inventory")

@@ -91,6 +91,9 @@ class KeyVersion:
     not_before: datetime | None = None
     expires: datetime | None = None
     tags: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # SHA-256 (hex) of the public key as DER SubjectPublicKeyInfo, when the service showed it: what tells a version
+    # imported from an on-premises HSM from one the vault generated (functions.compliance.key_review).
+    public_sha256: str | None = field(default=None, compare=False, hash=False)
 
     @property
     def key_id(self) -> str:

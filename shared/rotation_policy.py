@@ -47,8 +47,14 @@ def timedelta_to_duration(value: timedelta) -> str:
     return isodate.duration_isoformat(value)
 
 
-def validate_rotation_policy(policy: RotationPolicy) -> None:
-    """Raise InvalidInput naming the field, as Key Vault answers 400 for a policy below its minimums."""
+def validate_rotation_policy(policy: RotationPolicy, *, imported: bool = False) -> None:
+    """Raise InvalidInput naming the field, as Key Vault answers 400 for a policy below its minimums; and, for a key
+    imported from an on-premises HSM, for any Rotate action: the vault would generate the key's next version, which
+    is then not the customer's material (the one thing Key Vault accepts that the app must never ask for)."""
+    if imported and any(a.action == RotationActionType.ROTATE for a in policy.actions):
+        raise InvalidInput(
+            "lifetime_actions", "an imported key's rotation policy must not rotate: its versions are imported"
+        )
     expires_in = None
     if policy.expires_in is not None:
         try:

@@ -19,6 +19,146 @@ INVENTORY_PATH_SETTING = "CMK_INVENTORY_PATH"
 DEFAULT_INVENTORY_PATH = "inventory/reference.yaml"
 CREDENTIAL_KINDS = ("default", "managed-identity")
 TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+STORAGE = "AzureWebJobsStorage"
+STORAGE_ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# The identity-based AzureWebJobsStorage settings the app reads, spelled as the Functions docs spell them (the client
+# secret and certificate only to refuse them). The host also reads __blobServiceUri, which the app never uses.
+STORAGE_SETTINGS = (
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "AzureWebJobsStorage__managedIdentityResourceId",
+    "AzureWebJobsStorage__clientSecret",
+    "AzureWebJobsStorage__clientCertificate",
+)
+STORAGE_PROPERTIES = tuple(name.split("__", 1)[1] for name in STORAGE_SETTINGS)
+
+
+@dataclass(frozen=True)
+class HostStorage:
+    """AzureWebJobsStorage read as the Functions host reads it, so the app's queues and tables live where the host's
+    triggers poll (Microsoft.Azure.WebJobs' storage client providers and Microsoft.Extensions.Azure's credential
+    factory):
+
+    - a value in `AzureWebJobsStorage` itself is a connection string, and wins over every `__` property;
+    - otherwise each service's URI is `__<service>ServiceUri` when given, else `https://<__accountName>.<service>.
+      core.windows.net` (the public cloud; sovereign clouds set the URIs);
+    - the identity: `__credential=managedidentity` is the managed identity, user-assigned by `__clientId` (or
+      `__managedIdentityResourceId`, never both), system-assigned without; no `__credential` but a `__clientId`
+      is DefaultAzureCredential preferring that managed identity; neither is the app's own credential.
+
+    Property names are case-insensitive, as .NET configuration keys are. A client secret or certificate (which the
+    host would accept) is refused: a secret in app settings is what identity-only storage exists to avoid.
+    """
+
+    connection_string: str | None = None
+    account_name: str | None = None
+    queue_service_uri: str | None = None
+    table_service_uri: str | None = None
+    credential: str | None = None  # "managedidentity" or None
+    client_id: str | None = None
+    resource_id: str | None = None
+
+    @property
+    def identity_based(self) -> bool:
+        services = self.account_name or self.queue_service_uri or self.table_service_uri
+        return not self.connection_string and bool(services)
+
+    def service_uri(self, service: str, needed_for: str) -> str:
+        """The `queue` or `table` service URI; InvalidSetting naming AzureWebJobsStorage when there is none."""
+        explicit = self.queue_service_uri if service == "queue" else self.table_service_uri
+        if explicit:
+            return explicit
+        if self.account_name:
+            return f"https://{self.account_name}.{service}.core.windows.net"
+        raise InvalidSetting(
+            STORAGE,
+            f"is required for {needed_for}: a connection string, or an identity-based connection "
+            f"({STORAGE}__accountName, or {STORAGE}__{service}ServiceUri)",
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> HostStorage:
+        connection = (env.get(STORAGE) or "").strip() or None
+        properties = _storage_properties(env)
+        if connection:
+            return cls(connection_string=connection)
+        for secret in ("clientSecret", "clientCertificate"):
+            if properties.get(secret):
+                raise InvalidSetting(
+                    f"{STORAGE}__{secret}",
+                    "is not read by this app: use a managed identity (__credential=managedidentity) or a connection "
+                    "string, not a secret in app settings",
+                )
+        account = properties.get("accountName")
+        if account is not None and not STORAGE_ACCOUNT_NAME.fullmatch(account):
+            raise InvalidSetting(
+                f"{STORAGE}__accountName",
+                f"must be a storage account name: 3-24 lower-case letters and digits (got "
+                f"{describe_value(account, quote=True)})",
+            )
+        uris = {}
+        for service in ("queue", "table"):
+            uri = properties.get(f"{service}ServiceUri")
+            if uri is not None:
+                parts = urlsplit(uri)
+                if parts.scheme.lower() != "https" or not parts.hostname:
+                    raise InvalidSetting(
+                        f"{STORAGE}__{service}ServiceUri",
+                        "must be an https URL (a token is only ever sent over https), got "
+                        f"{describe_value(uri, quote=True)}",
+                    )
+                uris[service] = uri.rstrip("/")
+        credential = properties.get("credential")
+        if credential is not None and credential.lower() != "managedidentity":
+            raise InvalidSetting(
+                f"{STORAGE}__credential",
+                f"must be managedidentity, or unset for the app's own credential (got "
+                f"{describe_value(credential, quote=True)})",
+            )
+        client_id = properties.get("clientId")
+        if client_id is not None and not GUID.fullmatch(client_id):
+            raise InvalidSetting(
+                f"{STORAGE}__clientId",
+                f"must be the managed identity's client id (a GUID), got {describe_value(client_id, quote=True)}",
+            )
+        resource_id = properties.get("managedIdentityResourceId")
+        if resource_id is not None:
+            if client_id is not None:
+                raise InvalidSetting(
+                    f"{STORAGE}__managedIdentityResourceId", f"cannot be set together with {STORAGE}__clientId"
+                )
+            if credential is None:
+                raise InvalidSetting(
+                    f"{STORAGE}__managedIdentityResourceId", f"is read only with {STORAGE}__credential=managedidentity"
+                )
+        return cls(
+            account_name=account,
+            queue_service_uri=uris.get("queue"),
+            table_service_uri=uris.get("table"),
+            credential="managedidentity" if credential is not None else None,
+            client_id=client_id,
+            resource_id=resource_id,
+        )
+
+
+def _storage_properties(env: Mapping[str, str]) -> dict[str, str]:
+    """`AzureWebJobsStorage__<property>` (or `:`, as .NET also reads it) by canonical property name, case-insensitive,
+    empty values left out."""
+    canonical = {name.lower(): name for name in STORAGE_PROPERTIES}
+    prefix = STORAGE.lower()
+    found: dict[str, str] = {}
+    for name, value in env.items():
+        lowered = name.lower().replace(":", "__")
+        if not lowered.startswith(prefix + "__") or not isinstance(value, str) or not value.strip():
+            continue
+        prop = canonical.get(lowered[len(prefix) + 2 :])
+        if prop is not None:
+            found[prop] = value.strip()
+    return found
 
 
 @dataclass(frozen=True)
@@ -32,10 +172,9 @@ class Settings:
     subscription_id: str | None
     alert_topic_endpoint: str | None
     alert_topic_key: str | None
-    storage_connection: str | None
     sweep_schedule: str
     clock_url: str | None = None
-    table_service_uri: str | None = None  # identity-based AzureWebJobsStorage, when there is no connection string
+    storage: HostStorage = HostStorage()  # AzureWebJobsStorage as the Functions host reads it (connection or identity)
     claims_table: str = "cmkclaims"
     audit_table: str = "cmkaudit"
     revocations_table: str = "cmkrevocations"
@@ -86,10 +225,9 @@ class Settings:
             subscription_id=get("CMK_SUBSCRIPTION_ID"),
             alert_topic_endpoint=get("CMK_ALERT_TOPIC_ENDPOINT"),
             alert_topic_key=get("CMK_ALERT_TOPIC_KEY"),
-            storage_connection=get("AzureWebJobsStorage"),
             sweep_schedule=get("CMK_SWEEP_SCHEDULE", "0 0 * * * *") or "0 0 * * * *",
             clock_url=get("CMK_CLOCK_URL"),
-            table_service_uri=get("AzureWebJobsStorage__tableServiceUri"),
+            storage=HostStorage.from_env(env),
             claims_table=table_name("CMK_CLAIMS_TABLE", get("CMK_CLAIMS_TABLE", "cmkclaims")),
             audit_table=table_name("CMK_AUDIT_TABLE", get("CMK_AUDIT_TABLE", "cmkaudit")),
             revocations_table=table_name("CMK_REVOCATIONS_TABLE", get("CMK_REVOCATIONS_TABLE", "cmkrevocations")),

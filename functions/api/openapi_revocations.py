@@ -105,7 +105,8 @@ LOCATION = {"Location": {"description": "the revocation: /api/revocations/{id}",
 _REFUSALS = {
     "400": error_response("the body is not a valid request (`field` names what is wrong); nothing was changed"),
     "403": error_response(
-        "CallerNotAllowed: the signed-in caller is not in CMK_OPERATORS (or a function key alone is not enough here)"
+        "CallerNotAllowed: the signed-in caller is neither in CMK_OPERATORS nor holds the operator app role "
+        "(CMK_OPERATOR_ROLE), or a function key alone is not enough here"
     ),
     "404": error_response("no such key in the inventory, or no such revocation (`field` names which)"),
     "409": error_response(

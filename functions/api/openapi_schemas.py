@@ -158,6 +158,7 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "vault": {"type": "string"},
             "service": NULLABLE_STRING,
+            "origin": {"type": "string", "enum": ["generated", "imported"]},
             "key_id": NULLABLE_STRING,
             "version": NULLABLE_STRING,
             "enabled": {"type": ["boolean", "null"]},

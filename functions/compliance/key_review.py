@@ -16,6 +16,12 @@ from shared.model import ConsumerKind, KeyVersion, RotationActionType, RotationP
 from shared.rotation_policy import duration_to_timedelta
 from shared.timestamps import iso_utc
 
+# The tag an operator sets on each version imported from the on-premises HSM: the SHA-256 (hex) of that version's
+# public key as DER SubjectPublicKeyInfo. Key Vault's wire shows no origin (a version's attributes are the same for an
+# imported and a generated key, and a vault rotation copies the tags), so the tag, checked against the version's own
+# public key, is the rule: a version whose tag is missing or names another key was not imported.
+IMPORT_TAG = "cmk-import-sha256"
+
 # Slack when comparing an expiry with what the policy would have set (clock skew, create latency).
 EXPIRY_TOLERANCE = timedelta(days=1)
 AddFinding = Callable[..., None]
@@ -24,6 +30,29 @@ AddFinding = Callable[..., None]
 def forbids_expiry(managed: Any) -> bool:
     """True for a key whose consumers break when it expires (MySQL flexible server)."""
     return bool(managed.consumers_of(ConsumerKind.MYSQL_FLEXIBLE_SERVER))
+
+
+def imported_version(version: KeyVersion) -> bool:
+    """True when `version` carries the import tag and the tag names this version's own public key (when the service
+    showed it; a copied tag names the key it was copied from)."""
+    tag = (version.tags or {}).get(IMPORT_TAG, "").strip().lower()
+    if not tag:
+        return False
+    return version.public_sha256 is None or tag == version.public_sha256.lower()
+
+
+def review_imported_versions(managed: Any, versions: list[KeyVersion], add: AddFinding) -> None:
+    """Every enabled version of an imported key must be one its on-premises HSM supplied (a disabled one harms
+    nobody: it can neither wrap nor unwrap)."""
+    for version in versions:
+        if version.enabled and not imported_version(version):
+            add(
+                FindingCode.KEY_VERSION_GENERATED,
+                f"version {version.version} of imported key {managed.name} was not imported (no {IMPORT_TAG} tag "
+                "matching its public key): the vault generated it, so it is not the customer's own material; "
+                "disable it once nothing uses it and import the real one",
+                version=version.version,
+            )
 
 
 def _delta(duration: Any) -> timedelta | None:
@@ -95,6 +124,16 @@ def review_policy(managed: Any, policy: RotationPolicy | None, add: AddFinding) 
             f"{managed.name} is consumed by a MySQL flexible server: the next version would take it down on expiry",
             field="rotation_policy.expires_in",
         )
+    if managed.rotation.imported:
+        if rotate:
+            add(
+                FindingCode.IMPORTED_KEY_ROTATES,
+                f"the rotation policy of imported key {managed.name} has a Rotate action: the vault would generate "
+                "its next version instead of the customer's HSM",
+                field="rotation_policy.lifetime_actions",
+            )
+        _review_notify(managed, policy, notify, add)
+        return
     if not rotate:
         add(FindingCode.ROTATION_POLICY_MISSING, "no automatic rotation in the key's rotation policy")
         return
@@ -119,6 +158,11 @@ def review_policy(managed: Any, policy: RotationPolicy | None, add: AddFinding) 
             f"inventory wants {rotation.rotate_after}",
             field="rotate_after",
         )
+    _review_notify(managed, policy, notify, add)
+
+
+def _review_notify(managed: Any, policy: RotationPolicy | None, notify: list, add: AddFinding) -> None:
+    rotation = managed.rotation
     wanted_notify = _delta(rotation.notify_before)
     if wanted_notify is None:
         return  # no expiry, so nothing to notify before; Key Vault's default Notify is harmless then

@@ -13,7 +13,7 @@ from typing import Any
 
 from functions.access.review import grants_from_access_policies, grants_from_assignments, review_grants
 from functions.compliance.hsm_review import review_role_managers, review_version_cap
-from functions.compliance.key_review import review_policy, review_version
+from functions.compliance.key_review import review_imported_versions, review_policy, review_version
 from functions.compliance.vault_review import review_vault
 from functions.consumers.identities import read_consumer_states
 from functions.consumers.review import review_consumers
@@ -33,6 +33,7 @@ class KeyReport:
     current: KeyVersion | None
     rotation_policy: RotationPolicy | None
     findings: tuple[Finding, ...]
+    origin: str = "generated"  # or "imported": its versions come from the customer's HSM, never from the app
 
     @property
     def compliant(self) -> bool:
@@ -44,6 +45,7 @@ class KeyReport:
             "name": self.name,
             "vault": self.vault,
             "service": self.service,
+            "origin": self.origin,
             "key_id": cur.key_id if cur else None,
             "version": cur.version if cur else None,
             "enabled": cur.enabled if cur else None,
@@ -219,6 +221,12 @@ def assess_key(
             add(FindingCode.ROTATION_POLICY_UNREADABLE, f"rotation policy unreadable: {exc.code}")
         else:
             review_policy(managed, policy, add)
+        if managed.rotation.imported:
+            try:  # every version, not only the current: a generated one may wait behind an imported current one
+                review_imported_versions(managed, vault.list_versions(managed.ref), add)
+            except CmkError as exc:
+                message = f"versions of key {name} could not be listed: {exc.code}"
+                add(FindingCode.KEY_UNREADABLE, message, error=str(exc))
 
     if isinstance(settings, CmkError):
         add(
@@ -246,4 +254,5 @@ def assess_key(
 
     if consumers is not None:
         review_consumers(managed, read_consumer_states(managed, consumers), current, clock.now(), add)
-    return KeyReport(name, managed.vault.name, managed.service, current, policy, tuple(findings))
+    origin = str(getattr(managed, "origin", "generated"))
+    return KeyReport(name, managed.vault.name, managed.service, current, policy, tuple(findings), origin)

@@ -5,23 +5,37 @@ functions.rewrap.worker re-wraps one bounded page, paced within the vault's budg
 functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on.
 """
 
-from functions.rewrap.fan_out import CONSUMER_ALERT, FOLLOW_WINDOW, dek_partitions, enqueue_move, on_new_version
+from functions.rewrap.fan_out import (
+    ANNOUNCE_TTL,
+    CONSUMER_ALERT,
+    FOLLOW_WINDOW,
+    MoveOutcome,
+    announce_claim_id,
+    dek_partitions,
+    enqueue_move,
+    move_dependents_once,
+    on_new_version,
+)
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
 from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, WholePageFailed, rewrap_page
 
 __all__ = [
+    "ANNOUNCE_TTL",
     "COMPLETED_ALERT",
     "CONSUMER_ALERT",
     "FOLLOW_WINDOW",
     "KCV_ALERT",
     "POISONED_ALERT",
     "REWRAP_QUEUE",
+    "MoveOutcome",
     "RewrapMessage",
     "WholePageFailed",
     "alert_poisoned_page",
+    "announce_claim_id",
     "dek_partitions",
     "enqueue_move",
+    "move_dependents_once",
     "on_new_version",
     "parse_rewrap_message",
     "rewrap_page",

@@ -7,26 +7,41 @@ On `KeyNewVersionCreated` (and from the sweep, for whatever an event missed), pe
   enqueues: it reads the key's current version and sends messages, nothing else (review H6).
 The target is always the key's current version, whatever version the event names: a late or duplicate event moves
 nothing backwards (the move worker reads the current version again when it runs).
+
+The event is not the only one to notice a new version: a Managed HSM sends no events, an imported version may arrive
+while Event Grid is down, so the sweep moves dependents for a current version nobody announced
+(functions.sweep_dependents). Both claim the version (`announce|{vault host}|{key}|{version}`) before they act, so
+whichever comes first moves the dependents and the other is a no-op.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from functions.compliance import imported_version
 from functions.consumers.moves import CONSUMER_ALERT as CONSUMER_ALERT  # re-exported: the sweep alerts with it
 from functions.consumers.moves import decide_move
 from functions.rewrap.messages import RewrapMessage
 from shared.audit import AuditRecord
+from shared.coordination.claims import ClaimStatus
 from shared.envelope.sharding import all_shards, shard_count
+from shared.errors import PreconditionFailed
 from shared.events import KeyNewVersionCreated
 from shared.model import ConsumerKind, KeyVersion
-from shared.ports import AuditTrail, Clock, KeyVault, WorkQueue
+from shared.ports import AuditTrail, Claims, Clock, KeyVault, WorkQueue
 
 # Azure moves a DES that follows the latest version within about an hour.
 FOLLOW_WINDOW = timedelta(hours=1)
+# Deciding and enqueueing takes seconds: a holder silent this long crashed, and a redelivery or the sweep takes over.
+ANNOUNCE_TTL = timedelta(minutes=10)
+
+
+def announce_claim_id(vault_host: str, key_name: str, version: str) -> str:
+    return f"announce|{vault_host.lower()}|{key_name.lower()}|{version.lower()}"
 
 
 @dataclass(frozen=True)
@@ -43,12 +58,14 @@ class MoveOutcome:
     target: str
     steps: tuple[ConsumerStep, ...]
     audit_id: str | None = None
+    already: str | None = None  # a no-op: the version was "already moved" or is "being moved" by another
 
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "target": self.target,
             "audit_id": self.audit_id,
+            "already": self.already,
             "steps": [{"kind": s.kind, "target": s.target, "action": s.action, **s.detail} for s in self.steps],
         }
 
@@ -59,19 +76,60 @@ def on_new_version(
     vault: KeyVault,
     rewrap_queue: WorkQueue,
     move_queue: WorkQueue,
+    claims: Claims,
     audit: AuditTrail,
     clock: Clock,
 ) -> MoveOutcome:
-    """Decide and enqueue, nothing more: answered in well under Event Grid's 30 s whatever ARM is doing."""
-    return move_dependents(
+    """Decide and enqueue, nothing more: answered in well under Event Grid's 30 s whatever ARM is doing. A version
+    the sweep (or an earlier delivery) already announced is a no-op."""
+    return move_dependents_once(
         event.key,
         trigger=f"event:{event.event_id}",
         vault=vault,
         rewrap_queue=rewrap_queue,
         move_queue=move_queue,
+        claims=claims,
         audit=audit,
         clock=clock,
     )
+
+
+def move_dependents_once(
+    managed: Any,
+    *,
+    trigger: str,
+    vault: KeyVault,
+    rewrap_queue: WorkQueue,
+    move_queue: WorkQueue,
+    claims: Claims,
+    audit: AuditTrail,
+    clock: Clock,
+    current: KeyVersion | None = None,
+) -> MoveOutcome:
+    """move_dependents under the current version's announce claim: once per version, whoever notices it first. A
+    failure releases the claim, so the next delivery or sweep tries again at once."""
+    current = current or vault.get_key(managed.ref)
+    if managed.rotation.imported and not imported_version(current):
+        # A version the vault generated on an imported key is not the customer's material: nothing moves onto it (the
+        # sweep reports it, KeyVersionGenerated, critical). Not claimed: once a person fixes it, the sweep acts.
+        return MoveOutcome(managed.name, current.key_id, (), None, already="not imported")
+    claim_id = announce_claim_id(managed.ref.vault_host, managed.name, current.version)
+    result = claims.claim(claim_id, uuid.uuid4().hex, now=clock.now(), ttl=ANNOUNCE_TTL)
+    if not result.taken:
+        held = result.claim
+        done = "already moved" if held.status is ClaimStatus.COMPLETED else "being moved"
+        return MoveOutcome(managed.name, current.key_id, (), held.outcome.get("audit_id"), already=done)
+    try:
+        outcome = move_dependents(
+            managed, trigger=trigger, vault=vault, rewrap_queue=rewrap_queue, move_queue=move_queue, audit=audit,
+            clock=clock, current=current,
+        )  # fmt: skip
+    except BaseException:
+        claims.release(result.claim)
+        raise
+    with contextlib.suppress(PreconditionFailed):  # taken over after our expiry: the taker moves them again, harmless
+        claims.complete(result.claim, {"audit_id": outcome.audit_id, "trigger": trigger[:200]})
+    return outcome
 
 
 def move_dependents(
@@ -83,8 +141,9 @@ def move_dependents(
     move_queue: WorkQueue,
     audit: AuditTrail,
     clock: Clock,
+    current: KeyVersion | None = None,
 ) -> MoveOutcome:
-    current = vault.get_key(managed.ref)
+    current = current or vault.get_key(managed.ref)
     steps: list[ConsumerStep] = []
     for consumer in managed.consumers:
         if consumer.kind == ConsumerKind.DEK_TABLE:

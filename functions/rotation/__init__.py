@@ -2,10 +2,12 @@
 
 functions.rotation.rotate makes a new version under a claim keyed on the key and its current version, so every trigger
 that notices the same thing converges on one rotation; functions.rotation.triggers are the near-expiry and expiry
-events and the operator's `POST /api/rotations`; functions.rotation.retirement disables old versions once no DEK and
-no consumer uses them.
+events and the operator's `POST /api/rotations`; functions.rotation.imports asks a person for the next version of a
+key imported from an on-premises HSM, which the app never makes; functions.rotation.retirement disables old versions
+once no DEK and no consumer uses them.
 """
 
+from functions.rotation.imports import IMPORT_DUE_ALERT, ImportDue, ask_for_import, import_due
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
 from functions.rotation.rotate import (
     CLAIM_TTL,
@@ -24,12 +26,16 @@ __all__ = [
     "CLAIM_TTL",
     "EXPIRED_ALERT",
     "FAILED_ALERT",
+    "IMPORT_DUE_ALERT",
     "OPERATOR_DEDUPE_WINDOW",
     "ROTATED_ALERT",
     "SUPERSEDED_ALERT",
+    "ImportDue",
     "RetirementDecision",
     "RotationOutcome",
     "RotationStatus",
+    "ask_for_import",
+    "import_due",
     "on_expired",
     "on_near_expiry",
     "retire_unused_versions",

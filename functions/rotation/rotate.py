@@ -39,6 +39,7 @@ class RotationStatus(StrEnum):
     SUPERSEDED = "superseded"  # the version the trigger names is no longer current
     NOT_DUE = "not-due"
     REFUSED = "refused"  # the current version is disabled (crypto-shredded): a new one would bring the key back
+    IMPORT_DUE = "import-due"  # an imported key: its next version must come from the customer's HSM (alerted)
     FAILED = "failed"
 
 
@@ -79,6 +80,12 @@ DISABLED_REASON = (
 )
 
 
+IMPORTED_REASON = (
+    "{name} is imported from an on-premises HSM: the app never makes its versions; it asks for the import "
+    "(CmkGuardian.Key.ImportDue)"
+)
+
+
 def rotation_due(managed: Any, current: KeyVersion | None, now: datetime) -> RotationDecision:
     """Whether the key's current version must be replaced now, judged from the version alone (the sweep's rule;
     events narrow it to "is the event's version still current")."""
@@ -87,6 +94,8 @@ def rotation_due(managed: Any, current: KeyVersion | None, now: datetime) -> Rot
     if not current.enabled:
         return RotationDecision(False, DISABLED_REASON.format(version=current.version))
     rotation = managed.rotation
+    if rotation.imported:
+        return RotationDecision(False, IMPORTED_REASON.format(name=managed.name))
     if current.expires is not None and current.expires <= now:
         return RotationDecision(True, f"current version {current.version} expired", emergency=True)
     notify = rotation.notify_before.delta if rotation.notify_before is not None else None
@@ -113,6 +122,15 @@ def rotate_from(
     """Create the key's next version, once, if `from_version` is still current. Safe to call from any number of
     triggers and instances at once: they converge on one new version."""
     started = time.monotonic()
+    if managed.rotation.imported:  # whoever asks (event, operator): a generated version is not the customer's key
+        record = audit.append(
+            AuditRecord(
+                uuid.uuid4().hex, clock.now(), "rotate", trigger, managed.name, RotationStatus.REFUSED.value,
+                from_version=from_version, detail={"reason": IMPORTED_REASON.format(name=managed.name)},
+            )
+        )  # fmt: skip
+        why = IMPORTED_REASON.format(name=managed.name)
+        return RotationOutcome(managed.name, RotationStatus.REFUSED, why, trigger, from_version, None, record.record_id)
     claim_id = rotation_claim_id(managed.ref.vault_host, managed.name, from_version)
     result = claims.claim(claim_id, uuid.uuid4().hex, now=clock.now(), ttl=CLAIM_TTL)
 

@@ -12,6 +12,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from functions.rotation.imports import ask_for_import
 from functions.rotation.rotate import SUPERSEDED_ALERT, RotationOutcome, RotationStatus, rotate_from
 from shared.audit import AuditRecord
 from shared.coordination.claims import ClaimStatus
@@ -72,6 +73,13 @@ def _on_key_event(
     managed = event.key
     trigger = f"event:{event.event_id}"
     current = vault.get_key(managed.ref)
+    if managed.rotation.imported:  # its next version comes from the customer's HSM: ask for it, at its level, once
+        asked = ask_for_import(
+            managed, current, trigger=trigger, claims=claims, alerts=alerts, audit=audit, clock=clock
+        )
+        why = asked.message if asked else f"{what} for imported key {managed.name}: import already asked for"
+        status = RotationStatus.IMPORT_DUE
+        return RotationOutcome(managed.name, status, why, trigger, current.version, None, None, asked)
     if current.version != event.version and (current.enabled or _newer_enabled_exists(vault, managed, event.version)):
         return _superseded(managed, event.version, current.version, what, trigger, audit, alerts, clock, emergency)
     outcome = rotate_from(

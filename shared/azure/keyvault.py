@@ -6,6 +6,7 @@ service. Retries follow shared.azure.retry (also re-exported here, where adapter
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterable
 from datetime import datetime
@@ -37,6 +38,23 @@ def _key_size(key: KeyVaultKey) -> int | None:
     return len(n) * 8 if n else None
 
 
+def _public_sha256(key: KeyVaultKey) -> str | None:
+    """SHA-256 of the RSA public key as DER SubjectPublicKeyInfo (what `openssl pkey -pubin -outform DER | sha256sum`
+    prints for the same key): how an imported version is told from a generated one (functions.compliance)."""
+    n, e = getattr(key.key, "n", None), getattr(key.key, "e", None)
+    if not n or not e:
+        return None
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
+    try:
+        public = RSAPublicNumbers(int.from_bytes(e, "big"), int.from_bytes(n, "big")).public_key()
+    except ValueError:
+        return None
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
 def _to_version(ref: KeyRef, key: KeyVaultKey) -> KeyVersion:
     props = key.properties
     return KeyVersion(
@@ -51,6 +69,7 @@ def _to_version(ref: KeyRef, key: KeyVaultKey) -> KeyVersion:
         not_before=props.not_before,
         expires=props.expires_on,
         tags=dict(props.tags or {}),
+        public_sha256=_public_sha256(key),
     )
 
 

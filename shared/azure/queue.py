@@ -1,9 +1,13 @@
-"""The WorkQueue port over azure-storage-queue, base64-encoded as host.json's messageEncoding expects."""
+"""The WorkQueue port over azure-storage-queue, base64-encoded as host.json's messageEncoding expects.
+
+The queue is reached with AzureWebJobsStorage's connection string, or (identity-based storage) with its queue service
+URI and a token credential, the same account either way that the Functions host's queue triggers poll."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
@@ -15,13 +19,27 @@ MAX_DELAY_SECONDS = 7 * 24 * 3600
 
 
 class StorageWorkQueue:
-    def __init__(self, connection_string: str, queue_name: str) -> None:
-        self._client = QueueClient.from_connection_string(
-            connection_string,
-            queue_name,
-            message_encode_policy=TextBase64EncodePolicy(),
-            message_decode_policy=TextBase64DecodePolicy(),
-        )
+    def __init__(
+        self,
+        connection_string: str | None,
+        queue_name: str,
+        *,
+        service_uri: str | None = None,
+        credential: Any = None,
+        connection_verify: str | bool = True,
+    ) -> None:
+        policies = {
+            "message_encode_policy": TextBase64EncodePolicy(),
+            "message_decode_policy": TextBase64DecodePolicy(),
+        }
+        if connection_string:
+            self._client = QueueClient.from_connection_string(connection_string, queue_name, **policies)
+        elif service_uri and credential is not None:
+            self._client = QueueClient(
+                service_uri, queue_name, credential=credential, connection_verify=connection_verify, **policies
+            )
+        else:
+            raise ValueError("a connection string, or a service URI and a credential, is required")
         self._created = False
 
     def send(self, message: dict, *, delay_seconds: int = 0) -> None:

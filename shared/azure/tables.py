@@ -62,13 +62,17 @@ def table_client(
     connection_string: str | None = None,
     service_uri: str | None = None,
     credential: Any = None,
+    connection_verify: str | bool = True,
 ) -> TableClient:
     """A client from a connection string (Azurite, account keys) or from the table service URI and an identity (the
-    Functions host's `AzureWebJobsStorage__tableServiceUri` form), whichever the app was configured with."""
+    Functions host's identity-based `AzureWebJobsStorage__*` form), whichever the app was configured with;
+    `connection_verify` is the CA bundle to trust (CMK_CA_BUNDLE, for the local run's HTTPS Azurite)."""
     if connection_string:
         return TableClient.from_connection_string(connection_string, table_name=table_name)
     if service_uri and credential is not None:
-        return TableClient(endpoint=service_uri, table_name=table_name, credential=credential)
+        return TableClient(
+            endpoint=service_uri, table_name=table_name, credential=credential, connection_verify=connection_verify
+        )
     raise ValueError("a connection string, or a service URI and a credential, is required")
 
 

@@ -3,9 +3,11 @@
 The function key proves the request comes from somebody holding the key, not who. Behind App Service authentication
 (Easy Auth) the platform adds `X-MS-CLIENT-PRINCIPAL` (base64 JSON of the signed-in principal's claims) and strips
 any copy a client sends, so there it names the caller. A caller is authorized by object id alone (`oid`, and `tid`
-when CMK_TENANT_ID is set), which Entra ID assigns and nobody chooses; a display name or `preferred_username` is
-anyone's to pick (a B2B guest can call itself alice@contoso.com), so names are labels for the audit trail, never
-credentials, and CMK_OPERATORS holds object ids only.
+when CMK_TENANT_ID is set), which Entra ID assigns and nobody chooses, or by the app role an Entra administrator
+assigned (CMK_OPERATOR_ROLE, default CmkGuardian.Operator, in the principal's `roles` claims: a token for this app's
+own registration carries only roles assigned in it). A display name or `preferred_username` is anyone's to pick (a
+B2B guest can call itself alice@contoso.com), so names are labels for the audit trail, never credentials, and
+CMK_OPERATORS holds object ids only.
 
 The policy fails closed. Principal headers are trusted only behind Easy Auth (WEBSITE_AUTH_ENABLED=true) or in the
 local run (CMK_LOCAL_RUN=true, accepted only outside Azure with a loopback ARM endpoint, like the emulators'); the
@@ -35,6 +37,10 @@ OBJECT_ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifi
 TENANT_CLAIMS = ("http://schemas.microsoft.com/identity/claims/tenantid", "tid")
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 NAME_CLAIMS = ("preferred_username", "name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn")
+# The claim types Easy Auth gives app roles (`role_typ`): the token's `roles`, or its WS-Federation mapping.
+ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
+DEFAULT_OPERATOR_ROLE = "CmkGuardian.Operator"
+APP_ROLE_VALUE = re.compile(r"[!-~]{1,120}")  # Entra app role values: printable ASCII, no spaces
 FUNCTION_KEY_CALLER = "function-key"
 MAX_CALLER_CHARS = 128
 MAX_HEADER_CHARS = 16_384
@@ -65,6 +71,7 @@ class CallerPolicy:
     allow_function_key_only: bool
     trust_headers: bool  # behind Easy Auth, or in the local run
     tenant: str | None = None  # lower-case tenant id every operator must sign in from, when set
+    operator_role: str = DEFAULT_OPERATOR_ROLE  # the Entra app role that makes a signed-in caller an operator
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CallerPolicy:
@@ -73,6 +80,13 @@ class CallerPolicy:
         if tenant is not None and not GUID.fullmatch(tenant):
             raise InvalidSetting(
                 "CMK_TENANT_ID", f"must be a tenant id (GUID), got {describe_value(tenant, quote=True)}"
+            )
+        role = (env.get("CMK_OPERATOR_ROLE") or "").strip() or DEFAULT_OPERATOR_ROLE
+        if not APP_ROLE_VALUE.fullmatch(role):
+            raise InvalidSetting(
+                "CMK_OPERATOR_ROLE",
+                f"must be an app role value (printable ASCII without spaces, at most 120), got "
+                f"{describe_value(role, quote=True)}",
             )
         key_only = _flag(env, "CMK_ALLOW_FUNCTION_KEY_ONLY")
         local_run = bool(_flag(env, "CMK_LOCAL_RUN"))
@@ -91,6 +105,7 @@ class CallerPolicy:
             allow_function_key_only=key_only if key_only is not None else local_run,
             trust_headers=local_run or bool(_flag(env, "WEBSITE_AUTH_ENABLED")),
             tenant=tenant,
+            operator_role=role,
         )
 
 
@@ -101,7 +116,8 @@ class Caller:
     why: str = ""
 
 
-def _claims(header: str) -> dict[str, str] | None:
+def _claims(header: str) -> tuple[dict[str, str], frozenset[str]] | None:
+    """The principal's claims (first value of each type) and its app roles (every value of the role claim type)."""
     if len(header) > MAX_HEADER_CHARS:
         return None
     try:
@@ -112,26 +128,30 @@ def _claims(header: str) -> dict[str, str] | None:
     if not isinstance(claims, list):
         return None
     found: dict[str, str] = {}
+    roles: set[str] = set()
     for claim in claims:
         if isinstance(claim, dict) and isinstance(claim.get("typ"), str) and isinstance(claim.get("val"), str):
             found.setdefault(claim["typ"], claim["val"])
+            if claim["typ"] in ROLE_CLAIMS:  # never `role_typ`'s say-so: no name claim can become a role
+                roles.add(claim["val"])
     name_type = document.get("name_typ")
     if isinstance(name_type, str) and name_type in found:
         found.setdefault("name", found[name_type])
-    return found
+    return found, frozenset(roles)
 
 
 def identify(headers: Mapping[str, str], policy: CallerPolicy) -> Caller:
     """The caller and whether they may act. Never raises: a refusal is decided (and audited) by the route."""
     lowered = {name.lower(): value for name, value in headers.items()}
     claims: dict[str, str] = {}
+    roles: frozenset[str] = frozenset()
     if policy.trust_headers:
         raw = (lowered.get(PRINCIPAL_HEADER.lower()) or "").strip()
         if raw:
             read = _claims(raw)
             if read is None:
                 return Caller("unreadable-principal", False, f"{PRINCIPAL_HEADER} is not a readable principal")
-            claims = read
+            claims, roles = read
         for header, claim in ((PRINCIPAL_ID_HEADER, "oid"), (PRINCIPAL_NAME_HEADER, "name")):
             value = (lowered.get(header.lower()) or "").strip()
             if value:
@@ -149,15 +169,14 @@ def identify(headers: Mapping[str, str], policy: CallerPolicy) -> Caller:
     shown = _shown(label, object_id)
     if not GUID.fullmatch(object_id):
         return Caller(shown, False, f"{shown}: the signed-in caller has no object id (oid); a name is no credential")
-    if not policy.operators:
-        return Caller(shown, False, "CMK_OPERATORS lists no operator")
     if policy.tenant is not None:
         tenant = next((claims[c] for c in TENANT_CLAIMS if claims.get(c)), "").strip().lower()
         if tenant != policy.tenant:
             return Caller(shown, False, f"{shown} did not sign in from the tenant CMK_TENANT_ID names")
-    if object_id not in policy.operators:
-        return Caller(shown, False, f"{shown} is not in CMK_OPERATORS")
-    return Caller(shown, True)
+    if object_id in policy.operators or policy.operator_role in roles:
+        return Caller(shown, True)
+    listed = "is not in CMK_OPERATORS" if policy.operators else "is not an operator (CMK_OPERATORS lists no operator)"
+    return Caller(shown, False, f"{shown} {listed} and has no app role {policy.operator_role} (CMK_OPERATOR_ROLE)")
 
 
 def _shown(label: str, object_id: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from shared.arm_ids import role_definition_guid
 from shared.inventory.checks import key_name_problem
@@ -18,6 +19,7 @@ from shared.inventory.model import (
     HSM_MIN_ROTATE_AFTER,
     HSM_VERSION_CAP,
     IdentityKind,
+    KeyOrigin,
     ManagedKey,
     ManagedVault,
     Policy,
@@ -28,12 +30,16 @@ from shared.inventory.policy import KEY_OPS, KEY_TYPES, RSA_SIZES, read_ops
 from shared.inventory.principals import read_identity
 from shared.inventory.problems import shown
 from shared.inventory.rotation import read_rotation
-from shared.inventory.section import Section, each_mapping
+from shared.inventory.section import MISSING, Section, each_mapping
 from shared.inventory.vaults import read_vault_ref
 from shared.model import ConsumerKind
 from shared.roles.builtin import CRYPTO_SERVICE_ENCRYPTION_USER, HSM_ROLES, ROLES_BY_NAME, BuiltInRole, role_by_id
 
-_KEY_FIELDS = ("vault", "name", "kty", "size", "ops", "service", "identity", "role", "rotation", "consumers")
+_KEY_FIELDS = (
+    "vault", "name", "kty", "size", "ops", "service", "identity", "role", "rotation", "consumers", "origin",
+    "import_contact",
+)  # fmt: skip
+_MAX_CONTACT = 200
 _SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -97,10 +103,53 @@ def read_key(
             "role", f"{role.name!r} is a Managed HSM role; vault {vault.name!r} is a Key Vault: name a Key Vault role"
         )
         role = None
+    origin, contact, origin_ok = read_origin(section)
     parts = (name, vault, kty, size, ops, service, identity, role, rotation, consumers)
-    if any(p is None for p in parts):
+    if any(p is None for p in parts) or not origin_ok:
         return None
-    return ManagedKey(name, vault, kty, size, ops, service, identity, role, rotation, consumers)  # type: ignore[arg-type]
+    rotation = replace(rotation, imported=origin is KeyOrigin.IMPORTED)  # type: ignore[arg-type]
+    return ManagedKey(
+        name,
+        vault,
+        kty,
+        size,
+        ops,
+        service,
+        identity,
+        role,
+        rotation,
+        consumers,
+        origin,
+        contact,  # type: ignore[arg-type]
+    )
+
+
+def read_origin(section: Section) -> tuple[KeyOrigin, str | None, bool]:
+    """`origin` (default generated) and, for an imported key, the person or team who imports its next version: the
+    app cannot make that version itself, so an imported key without someone to ask is refused."""
+    before = len(section.problems.items)
+    origin = section.choice("origin", KeyOrigin, required=False, default=KeyOrigin.GENERATED)
+    if len(section.problems.items) > before:
+        origin = None
+    contact = section.text(
+        "import_contact",
+        required=False,
+        check=lambda v: None if len(v) <= _MAX_CONTACT else f"longer than {_MAX_CONTACT} characters",
+    )
+    if origin is None:
+        return KeyOrigin.GENERATED, None, False
+    if origin is KeyOrigin.IMPORTED and not contact:
+        if section.raw("import_contact", False) is MISSING:
+            section.problem(
+                "import_contact",
+                "required for an imported key: the app cannot make its next version and must name who imports it "
+                "(an e-mail address or a team)",
+            )
+        return origin, None, False
+    if origin is KeyOrigin.GENERATED and contact:
+        section.problem("import_contact", "only an imported key (origin: imported) takes an import contact")
+        return origin, None, False
+    return origin, contact, True
 
 
 def _managed_hsm_rules(

@@ -67,6 +67,15 @@ class Mode(StrEnum):
     AUDIT = "audit"
 
 
+class KeyOrigin(StrEnum):
+    """generated: Key Vault makes each version (the app rotates it). imported: each version's material comes from the
+    customer's own (on-premises) HSM, so only a person can make the next one: the app asks for it (`Key.ImportDue`)
+    and never lets the vault generate one."""
+
+    GENERATED = "generated"
+    IMPORTED = "imported"
+
+
 class VaultKind(StrEnum):
     """Where keys live. A Managed HSM sends no events (the sweep is the only driver), grants key use through its own
     local RBAC (scopes `/`, `/keys`, `/keys/<name>`, which ARM neither lists nor reports), caps a key at 100 versions
@@ -114,20 +123,26 @@ class Rotation:
     expire_after: IsoDuration | None
     notify_before: IsoDuration | None
     retire_after: IsoDuration | None = None
+    # An imported key's versions come from the customer's HSM: its policy never carries a Rotate action, so the vault
+    # cannot generate a version of it. Kept here (not only on the key) so every caller of to_policy() is safe.
+    imported: bool = False
 
     def expiry_for(self, created: datetime) -> datetime | None:
         """When a version created at `created` should expire; None for a key that must never expire."""
         return created + self.expire_after.delta if self.expire_after is not None else None
 
     def to_policy(self) -> RotationPolicy:
-        """The Key Vault rotation policy that carries this out (rotate after creation, notify before expiry)."""
-        rotate = LifetimeAction(RotationActionType.ROTATE, time_after_create=self.rotate_after.text)
+        """The Key Vault rotation policy that carries this out (rotate after creation, notify before expiry). An
+        imported key's has no Rotate action: a version the vault generated would not be the customer's material."""
+        rotate: tuple[LifetimeAction, ...] = ()
+        if not self.imported:
+            rotate = (LifetimeAction(RotationActionType.ROTATE, time_after_create=self.rotate_after.text),)
         if self.expire_after is None:
-            return RotationPolicy(expires_in=None, actions=(rotate,))
+            return RotationPolicy(expires_in=None, actions=rotate)
         notify_before = self.notify_before.text if self.notify_before else None
         return RotationPolicy(
             expires_in=self.expire_after.text,
-            actions=(rotate, LifetimeAction(RotationActionType.NOTIFY, time_before_expiry=notify_before)),
+            actions=(*rotate, LifetimeAction(RotationActionType.NOTIFY, time_before_expiry=notify_before)),
         )
 
 
@@ -204,6 +219,12 @@ class ManagedKey:
     role: BuiltInRole
     rotation: Rotation
     consumers: tuple[Consumer, ...] = ()
+    origin: KeyOrigin = KeyOrigin.GENERATED
+    import_contact: str | None = None  # imported keys: who brings the next version from the on-premises HSM
+
+    @property
+    def imported(self) -> bool:
+        return self.origin is KeyOrigin.IMPORTED
 
     @property
     def ref(self) -> KeyRef:
@@ -342,6 +363,8 @@ class Inventory:
                         "resource_id": k.identity.resource_id,
                     },
                     "role": {"id": k.role.guid, "name": k.role.name},
+                    "origin": k.origin.value,
+                    "import_contact": k.import_contact,
                     "rotation": {
                         "rotate_after": k.rotation.rotate_after.text,
                         "expire_after": k.rotation.expire_after.text if k.rotation.expire_after else None,

@@ -12,6 +12,7 @@ import pytest
 
 from shared.audit import MAX_DETAIL_CHARS, TRUNCATED, AuditRecord
 from shared.errors import InvalidInput
+from tests.contract.conftest import STORAGE_MODES, identity_table
 from tests.fakes.audit import FakeAuditTrail
 from tests.support.azurite import start_azurite
 
@@ -27,15 +28,17 @@ def azurite(tmp_path_factory) -> Iterator:
         running.stop()
 
 
-@pytest.fixture(params=["fake", "azurite"])
+@pytest.fixture(params=STORAGE_MODES)
 def trail(request):
     if request.param == "fake":
         return FakeAuditTrail()
     from shared.azure.audit import TableAuditTrail
     from shared.azure.tables import LazyTable, table_client
 
-    connection = request.getfixturevalue("azurite").connection_string
     name = f"audit{uuid.uuid4().hex[:12]}"
+    if request.param == "azurite-identity":
+        return TableAuditTrail(identity_table(request.getfixturevalue("azurite_oauth"), name))
+    connection = request.getfixturevalue("azurite").connection_string
     return TableAuditTrail(LazyTable(table_client(name, connection_string=connection)))
 
 

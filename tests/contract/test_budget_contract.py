@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.errors import InvalidInput
+from tests.contract.conftest import STORAGE_MODES, identity_table
 from tests.fakes.budget import FakeRewrapBudget
 from tests.support.azurite import start_azurite
 
@@ -29,13 +30,16 @@ def azurite(tmp_path_factory) -> Iterator:
         running.stop()
 
 
-@pytest.fixture(params=["fake", "azurite"])
+@pytest.fixture(params=STORAGE_MODES)
 def budget(request):
     if request.param == "fake":
         return FakeRewrapBudget()
     from shared.azure.budget import TableRewrapBudget
     from shared.azure.tables import LazyTable, table_client
 
+    if request.param == "azurite-identity":
+        name = f"budget{uuid.uuid4().hex[:12]}"
+        return TableRewrapBudget(identity_table(request.getfixturevalue("azurite_oauth"), name))
     connection = request.getfixturevalue("azurite").connection_string
     return TableRewrapBudget(LazyTable(table_client(f"budget{uuid.uuid4().hex[:12]}", connection_string=connection)))
 

@@ -13,6 +13,7 @@ import pytest
 
 from shared.coordination.claims import MAX_OUTCOME_CHARS, ClaimStatus, rotation_claim_id
 from shared.errors import InvalidInput, PreconditionFailed
+from tests.contract.conftest import STORAGE_MODES, identity_table
 from tests.fakes.claims import FakeClaims
 from tests.support.azurite import start_azurite
 
@@ -39,10 +40,14 @@ def _table_claims(connection: str):
     return TableClaims(LazyTable(table_client(name, connection_string=connection)))
 
 
-@pytest.fixture(params=["fake", "azurite"])
+@pytest.fixture(params=STORAGE_MODES)
 def claims(request):
     if request.param == "fake":
         return FakeClaims()
+    if request.param == "azurite-identity":
+        from shared.azure.claims import TableClaims
+
+        return TableClaims(identity_table(request.getfixturevalue("azurite_oauth"), f"claims{uuid.uuid4().hex[:12]}"))
     return _table_claims(request.getfixturevalue("azurite").connection_string)
 
 

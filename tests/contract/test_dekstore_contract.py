@@ -15,6 +15,7 @@ import pytest
 
 from shared.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from shared.model import KeyRef, WrappedDek
+from tests.contract.conftest import STORAGE_MODES, identity_table
 from tests.fakes.dekstore import FakeDekStore
 from tests.support.azurite import start_azurite
 
@@ -40,10 +41,14 @@ def _table_store(connection: str):
     return TableDekStore(LazyTable(table_client(name, connection_string=connection)))
 
 
-@pytest.fixture(params=["fake", "azurite"])
+@pytest.fixture(params=STORAGE_MODES)
 def store(request):
     if request.param == "fake":
         return FakeDekStore()
+    if request.param == "azurite-identity":
+        from shared.azure.dekstore import TableDekStore
+
+        return TableDekStore(identity_table(request.getfixturevalue("azurite_oauth"), f"deks{uuid.uuid4().hex[:12]}"))
     return _table_store(request.getfixturevalue("azurite").connection_string)
 
 

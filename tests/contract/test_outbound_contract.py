@@ -13,6 +13,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from shared.errors import CmkError, InvalidInput
 from shared.model import Alert, Severity
+from tests.contract.conftest import STORAGE_MODES, identity_queue
 from tests.fakes.outbound import FakeAlerts, FakeWorkQueue
 from tests.support.azurite import start_azurite
 
@@ -26,16 +27,26 @@ def azurite(tmp_path_factory) -> Iterator:
         running.stop()
 
 
-@pytest.fixture(params=["fake", "azurite"])
+@pytest.fixture(params=STORAGE_MODES)
 def queue_and_reader(request) -> tuple[object, Callable[[], list[dict]]]:
     if request.param == "fake":
         fake = FakeWorkQueue()
         return fake, fake.visible
     from shared.azure.queue import StorageWorkQueue
 
-    connection = request.getfixturevalue("azurite").connection_string
     name = f"contract-{uuid.uuid4().hex[:12]}"
-    reader = QueueClient.from_connection_string(connection, name, message_decode_policy=TextBase64DecodePolicy())
+    if request.param == "azurite-identity":
+        oauth = request.getfixturevalue("azurite_oauth")
+        queue = identity_queue(oauth, name)
+        # read back with the account key: what the identity sent is what any other reader (the host) sees
+        connection = oauth.connection_string
+        reader = QueueClient.from_connection_string(
+            connection, name, message_decode_policy=TextBase64DecodePolicy(), connection_verify=oauth.ca_cert
+        )
+    else:
+        connection = request.getfixturevalue("azurite").connection_string
+        queue = StorageWorkQueue(connection, name)
+        reader = QueueClient.from_connection_string(connection, name, message_decode_policy=TextBase64DecodePolicy())
 
     def visible() -> list[dict]:
         try:
@@ -43,7 +54,7 @@ def queue_and_reader(request) -> tuple[object, Callable[[], list[dict]]]:
         except ResourceNotFoundError:  # nothing was ever sent: the adapter creates its queue on first send
             return []
 
-    return StorageWorkQueue(connection, name), visible
+    return queue, visible
 
 
 def test_sent_messages_come_back_as_sent(queue_and_reader):

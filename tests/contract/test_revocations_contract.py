@@ -12,6 +12,7 @@ import pytest
 
 from shared.errors import InvalidInput, NotFound, PreconditionFailed
 from shared.revocation import Revocation, RevocationAction, RevocationState
+from tests.contract.conftest import STORAGE_MODES, identity_table
 from tests.fakes.revocations import FakeRevocations
 from tests.support.azurite import start_azurite
 
@@ -27,13 +28,15 @@ def azurite(tmp_path_factory) -> Iterator:
         running.stop()
 
 
-@pytest.fixture(params=["fake", "azurite"])
+@pytest.fixture(params=STORAGE_MODES)
 def ledger(request):
     if request.param == "fake":
         return FakeRevocations()
     from shared.azure.revocations import TableRevocations
     from shared.azure.tables import LazyTable, table_client
 
+    if request.param == "azurite-identity":
+        return TableRevocations(identity_table(request.getfixturevalue("azurite_oauth"), f"rev{uuid.uuid4().hex[:12]}"))
     connection = request.getfixturevalue("azurite").connection_string
     return TableRevocations(LazyTable(table_client(f"rev{uuid.uuid4().hex[:12]}", connection_string=connection)))
 

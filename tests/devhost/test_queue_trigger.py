@@ -4,12 +4,13 @@ retried maxDequeueCount times and lands in <queue>-poison; a message that is not
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from tests.devhost.conftest import MAX_DEQUEUE_COUNT, QUEUE
@@ -19,10 +20,13 @@ from tests.support.azurite import Azurite
 
 @pytest.fixture
 def queue(azurite: Azurite, devhost: DevHost) -> Iterator[QueueClient]:
-    """The trigger's queue, encoding like the Functions output binding (base64)."""
+    """The trigger's queue, encoding like the Functions output binding (base64). Created here too: the devhost's
+    poller may not have created it yet on a loaded machine, and a send to a missing queue is QueueNotFound."""
     client = QueueClient.from_connection_string(
         azurite.connection_string, QUEUE, message_encode_policy=TextBase64EncodePolicy()
     )
+    with contextlib.suppress(ResourceExistsError):
+        client.create_queue()
     try:
         yield client
     finally:

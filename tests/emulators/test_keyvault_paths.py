@@ -17,6 +17,7 @@ from emulators.keyvault_paths import resolve
         ("GET", "/keys/k1/abc", "getkey", "keys/read", "k1", "abc"),
         ("PATCH", "/keys/k1/abc", "updatekey", "keys/update/action", "k1", "abc"),
         ("PATCH", "/keys/k1/", "updatekey", "keys/update/action", "k1", None),
+        ("PUT", "/keys/k1", "importkey", "keys/import/action", "k1", None),
         ("POST", "/keys/k1/create", "createkey", "keys/create/action", "k1", None),
         ("POST", "/keys/k1/rotate", "rotatekey", "keys/rotate/action", "k1", None),
         ("GET", "/keys/k1/rotationpolicy", "getrotationpolicy", "keyrotationpolicies/read", "k1", None),
@@ -42,7 +43,7 @@ def test_known_paths(method: str, path: str, operation: str, action: str, key: s
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/"), ("POST", "/keys"), ("GET", "/secrets/s1"), ("PUT", "/keys/k1"), ("GET", "/keys/k1/abc/def")],
+    [("GET", "/"), ("POST", "/keys"), ("GET", "/secrets/s1"), ("PUT", "/keys/k1/abc"), ("GET", "/keys/k1/abc/def")],
 )
 def test_unknown_paths(method: str, path: str) -> None:
     assert resolve(method, path) is None

@@ -7,6 +7,7 @@ crypto use and cached per process, so tests that never wrap pay nothing for them
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from functions.compliance import IMPORT_TAG
 from shared.errors import Forbidden, InvalidInput, KeyDisabled, KeyNotFound, UnwrapFailed
 from shared.model import (
     KeyRef,
@@ -126,11 +128,31 @@ class FakeKeyVault:
         k = self._keys.setdefault((normalize_host(key.vault_url), key.name.lower()), _Key())
         return self._add_version(key, k, kty, size, tuple(ops), expires, dict(tags or {}))
 
+    def import_key(
+        self,
+        key: KeyRef,
+        *,
+        kty: str,
+        size: int,
+        ops: Iterable[str],
+        expires: datetime | None = None,
+        tagged: bool = True,
+    ) -> KeyVersion:
+        """What an operator's import from the on-premises HSM makes (test-only: the app never imports): a new version
+        of fresh material, tagged as the documented import step tags it (`tagged=False`: someone forgot)."""
+        k = self._keys.setdefault((normalize_host(key.vault_url), key.name.lower()), _Key())
+        meta = self._add_version(key, k, kty, size, tuple(ops), expires, {})
+        if tagged:
+            meta = self.update_version(key, meta.version, tags={IMPORT_TAG: meta.public_sha256 or ""})
+        return meta
+
     def _add_version(self, key, k: _Key, kty, size, ops, expires, tags) -> KeyVersion:
         now = self.clock.now()
         self._seq += 1
         version = uuid.uuid4().hex
-        meta = KeyVersion(key, version, kty, size, ops, True, now, now, None, expires, tags)
+        # The public key's fingerprint, as the adapter reads it: here a stand-in for this version's own material.
+        public = hashlib.sha256(f"{size}:{self._seq}".encode()).hexdigest()
+        meta = KeyVersion(key, version, kty, size, ops, True, now, now, None, expires, tags, public)
         k.versions[version] = _Version(meta, self._seq)
         k.order.append(version)
         return meta

@@ -7,6 +7,13 @@
 Azurite binds port 0 for blob, queue and table and prints the ports it got, so there is no race for free ports; the
 starter reads them from its output. It runs in memory (`--inMemoryPersistence`), with `tmp_dir` as its working
 directory (where any stray file it writes lands), and is stopped by `stop()`.
+
+    azurite = start_azurite(tmp_dir, oauth=True)
+    ...QueueClient(azurite.queue_endpoint, name, credential=token_credential, connection_verify=azurite.ca_cert)...
+
+`oauth=True` serves HTTPS (a fresh self-signed certificate, `ca_cert`) with `--oauth basic`: Azurite then accepts
+bearer tokens as Azure Storage does (issuer, audience, lifetime; not the signature), which is how identity-based
+storage (`AzureWebJobsStorage__*`, no connection string) is exercised here. Shared key still works alongside.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
 
-_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)")
+_LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at https?://[^:]+:(\d+)")
 
 
 class AzuriteStartError(RuntimeError):
@@ -43,23 +50,28 @@ class Azurite:
     queue_port: int
     table_port: int
     process: subprocess.Popen[str] = field(repr=False)
+    ca_cert: str | None = None  # with oauth: the certificate Azurite serves, to trust (it is its own CA)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ca_cert else "http"
 
     @property
     def blob_endpoint(self) -> str:
-        return f"http://{HOST}:{self.blob_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.blob_port}/{ACCOUNT_NAME}"
 
     @property
     def queue_endpoint(self) -> str:
-        return f"http://{HOST}:{self.queue_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.queue_port}/{ACCOUNT_NAME}"
 
     @property
     def table_endpoint(self) -> str:
-        return f"http://{HOST}:{self.table_port}/{ACCOUNT_NAME}"
+        return f"{self.scheme}://{HOST}:{self.table_port}/{ACCOUNT_NAME}"
 
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={self.blob_endpoint};QueueEndpoint={self.queue_endpoint};"
             f"TableEndpoint={self.table_endpoint};"
         )
@@ -75,15 +87,24 @@ class Azurite:
                 self.process.wait(timeout=5)
 
 
-def start_azurite(tmp_dir: Path, *, timeout: float = START_TIMEOUT_SECONDS) -> Azurite:
-    """Starts Azurite on free ports and returns once all three services listen."""
+def start_azurite(tmp_dir: Path, *, oauth: bool = False, timeout: float = START_TIMEOUT_SECONDS) -> Azurite:
+    """Starts Azurite on free ports and returns once all three services listen (HTTPS with OAuth when `oauth`)."""
     if not AZURITE_BIN.exists():
         raise AzuriteStartError(f"{AZURITE_BIN} not found: run `npm ci` in {REPO_ROOT} (scripts/setup does)")
     tmp_dir = Path(tmp_dir)
     tmp_dir.mkdir(parents=True, exist_ok=True)
+    tls: list[str] = []
+    ca_cert: str | None = None
+    if oauth:
+        from emulators.core import make_self_signed_cert
+
+        cert = make_self_signed_cert(tmp_dir / "tls")
+        tls = ["--cert", str(cert.cert_path), "--key", str(cert.key_path), "--oauth", "basic"]
+        ca_cert = str(cert.cert_path)
     process = spawn(
         [
             str(AZURITE_BIN),
+            *tls,
             "--inMemoryPersistence",
             "--disableTelemetry",
             "--skipApiVersionCheck",
@@ -136,4 +157,5 @@ def start_azurite(tmp_dir: Path, *, timeout: float = START_TIMEOUT_SECONDS) -> A
         queue_port=ports["Queue"],
         table_port=ports["Table"],
         process=process,
+        ca_cert=ca_cert,
     )

@@ -146,6 +146,7 @@ class World:
             "vault": self.vault,
             "rewrap_queue": self.rewrap_queue,
             "move_queue": self.move_queue,
+            "claims": self.claims,
             "audit": self.audit,
             "clock": self.clock,
         }
@@ -183,7 +184,11 @@ class World:
 @pytest.fixture
 def world() -> World:
     """The reference deployment, exactly as the inventory wants it."""
-    inventory = load_inventory(ROOT / "inventory/reference.yaml", {})
+    return build_world(load_inventory(ROOT / "inventory/reference.yaml", {}))
+
+
+def build_world(inventory: Inventory) -> World:
+    """A deployment of `inventory` as it wants it; an imported key's first version is imported (tagged), not made."""
     clock = FakeClock()
     vault = FakeKeyVault(clock)
     access = FakeAccessControl(clock)
@@ -193,7 +198,8 @@ def world() -> World:
     w = World(inventory, vault, access, clock, vaults)
     w.consumers.clock = clock  # a consumer's long-running operations take the time the test gives them
     for key in inventory.keys:
-        vault.create_key(key.ref, kty=key.kty, size=key.size, ops=key.ops, expires=key.rotation.expiry_for(clock.now()))
+        make = vault.import_key if key.imported else vault.create_key
+        make(key.ref, kty=key.kty, size=key.size, ops=key.ops, expires=key.rotation.expiry_for(clock.now()))
         vault.set_rotation_policy(key.ref, key.rotation.to_policy())
         w.grant(key.scope, key.identity.principal_id, key.role)
         current = vault.get_key(key.ref)

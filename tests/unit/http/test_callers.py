@@ -134,3 +134,60 @@ def test_a_bad_setting_is_named():
     with pytest.raises(InvalidSetting) as refused:
         _policy(CMK_ALLOW_FUNCTION_KEY_ONLY="yes")
     assert refused.value.field == "CMK_ALLOW_FUNCTION_KEY_ONLY"
+
+
+ROLE = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+
+
+def _principal_with_roles(roles: list[str], role_type: str = "roles", **claims: str) -> str:
+    document = {
+        "auth_typ": "aad",
+        "name_typ": "preferred_username",
+        "role_typ": role_type,
+        "claims": [{"typ": typ, "val": val} for typ, val in claims.items()]
+        + [{"typ": role_type, "val": role} for role in roles],
+    }
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+@pytest.mark.parametrize("role_type", ["roles", ROLE])
+def test_a_caller_with_the_operator_app_role_is_allowed_though_not_listed_by_object_id(role_type):
+    header = _principal_with_roles(["Reader", "CmkGuardian.Operator"], role_type, **{OID: MALLORY})
+    caller = identify({"X-MS-CLIENT-PRINCIPAL": header}, _policy(**AZURE))
+    assert caller.allowed and MALLORY in caller.name
+
+
+def test_the_operator_role_is_a_setting_and_only_that_role_counts():
+    header = _principal_with_roles(["CmkGuardian.Operator"], **{OID: MALLORY})
+    renamed = _policy(**AZURE, CMK_OPERATOR_ROLE="Contoso.KeyCustodian")
+    refused = identify({"X-MS-CLIENT-PRINCIPAL": header}, renamed)
+    assert not refused.allowed and "Contoso.KeyCustodian" in refused.why
+    custodian = _principal_with_roles(["Contoso.KeyCustodian"], **{OID: MALLORY})
+    assert identify({"X-MS-CLIENT-PRINCIPAL": custodian}, renamed).allowed
+    with pytest.raises(InvalidSetting) as bad:
+        _policy(CMK_OPERATOR_ROLE="Key Custodian")
+    assert bad.value.field == "CMK_OPERATOR_ROLE"
+
+
+def test_a_name_or_username_that_spells_the_role_or_an_operator_is_no_credential():
+    """H1: only role claims carry roles; `name`, `preferred_username` and e-mail are labels whatever they say."""
+    for name in ("CmkGuardian.Operator", ALICE, "alice@contoso.com"):
+        claims = {OID: MALLORY, "name": name, "preferred_username": name, "email": name}
+        header = _principal_with_roles(["Reader"], **claims)
+        caller = identify({"X-MS-CLIENT-PRINCIPAL": header}, _policy(**AZURE, CMK_OPERATORS=ALICE))
+        assert not caller.allowed and "CmkGuardian.Operator" in caller.why
+
+
+def test_a_role_holder_still_needs_an_object_id_and_the_configured_tenant():
+    no_oid = _principal_with_roles(["CmkGuardian.Operator"], preferred_username="svc")
+    assert not identify({"X-MS-CLIENT-PRINCIPAL": no_oid}, _policy(**AZURE)).allowed
+    elsewhere = _principal_with_roles(["CmkGuardian.Operator"], **{OID: MALLORY, TID: OTHER_TENANT})
+    caller = identify({"X-MS-CLIENT-PRINCIPAL": elsewhere}, _policy(**AZURE, CMK_TENANT_ID=TENANT))
+    assert not caller.allowed and "tenant" in caller.why
+
+
+def test_without_easy_auth_a_role_in_a_header_counts_for_nothing():
+    """M3: outside App Service authentication (and the local run) the header is the client's own writing."""
+    forged = _principal_with_roles(["CmkGuardian.Operator"], **{OID: MALLORY})
+    caller = identify({"X-MS-CLIENT-PRINCIPAL": forged}, _policy(WEBSITE_INSTANCE_ID="abc"))
+    assert not caller.allowed and caller.name == FUNCTION_KEY_CALLER
