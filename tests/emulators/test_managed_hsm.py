@@ -219,3 +219,22 @@ def test_local_rbac_and_keys_survive_a_restart(tmp_path):
         assert again.hsm_key_client(user).get_key("k1").name == "k1"  # authorized by the restored assignment
     finally:
         again.stop()
+
+
+def test_an_imported_key_goes_into_the_hsm_under_its_import_right(emu):
+    """Bring your own key on a Managed HSM: the import needs keys/import/action (Crypto User), and the HSM then holds
+    exactly the material brought in."""
+    from localrun.onprem_hsm import import_into, onprem_key
+
+    importer, reader = str(uuid.uuid4()), str(uuid.uuid4())
+    _grant(emu, SERVICE_ENCRYPTION_USER, reader, "/keys/byok")
+    with pytest.raises(HttpResponseError) as denied:
+        import_into(emu.hsm_key_client(reader), "byok", onprem_key())
+    assert denied.value.status_code == 403
+    _grant(emu, CRYPTO_USER, importer, "/keys/byok")
+    private = onprem_key()
+    imported = import_into(emu.hsm_key_client(importer), "byok", private)
+    assert int.from_bytes(imported.key.n, "big") == private.public_key().public_numbers().n
+    crypto = emu.crypto_client(imported.id, reader)
+    wrapped = crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"1" * 32)
+    assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped.encrypted_key).key == b"1" * 32
