@@ -28,13 +28,18 @@ from shared.alerts import ALERT_QUEUE
 from shared.errors import CallerNotAllowed, CmkError, MalformedMessage
 from shared.events import parse_event
 from shared.http import (
+    FUNCTION_KEY_CALLER,
     identify,
+    parse_alerts_request,
     parse_audit_request,
+    parse_key_name,
+    parse_query,
     parse_restore_request,
     parse_revocation_id,
     parse_revoke_request,
     parse_rotate_request,
     process_policy,
+    status_viewer,
 )
 from shared.queues import ACCESS_CHECK_QUEUE, MOVE_QUEUE, RECONCILE_QUEUE, REVOCATION_CHECK_QUEUE, REWRAP_QUEUE
 from shared.timestamps import iso_utc
@@ -58,20 +63,79 @@ def _error(exc: Exception) -> func.HttpResponse:
     return _respond(error_answer(exc))
 
 
+# Every HTTP trigger reads its query string through shared.http.parse_query first (or a parser built on it), so an
+# unknown or repeated parameter is a 400 naming it before anything is read or changed (tests/unit/api check each).
+
+
 @app.route(route="keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def list_keys(req: func.HttpRequest) -> func.HttpResponse:
     """Every managed key: current version, attributes, rotation policy, compliance findings and its dependents."""
     try:
+        parse_query(req.url, hint="one key is GET /api/keys/{name}")
         status = bootstrap.deps().call(api.keys_status)
     except Exception as exc:
         return _error(exc)
     return _json(200, status)
 
 
+KEY_NAME_PARAMETER = "name"
+
+
+@app.route(route="keys/{name}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def key_status(req: func.HttpRequest) -> func.HttpResponse:
+    """One managed key: as in `GET /api/keys`, plus its versions on a timeline; 404 naming a key it does not manage."""
+    try:
+        parse_query(req.url)
+        name = parse_key_name(req.route_params.get(KEY_NAME_PARAMETER))
+        return _json(200, bootstrap.deps().call(api.key_detail, name))
+    except Exception as exc:
+        return _error(exc)
+
+
+@app.route(route="alerts", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def alerts(req: func.HttpRequest) -> func.HttpResponse:
+    """The alerts queued lately, newest first, with their delivery state: `?state=pending|sent|failed&limit=`."""
+    try:
+        query = parse_alerts_request(req.url)
+        return _json(200, bootstrap.deps().call(api.alerts_list, query))
+    except Exception as exc:
+        return _error(exc)
+
+
+# Behind App Service authentication the page is for signed-in operators without a function key (the host gives a
+# signed-in user no auth level of its own: azure-functions-host#11394), checked by shared.http.status_viewer; anywhere
+# else the host checks the function key. Read when the host indexes the app, as the platform sets it before start.
+STATUS_AUTH_LEVEL = (
+    func.AuthLevel.ANONYMOUS
+    if os.environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
+    else func.AuthLevel.FUNCTION
+)
+
+
+@app.route(route="status", methods=["GET"], auth_level=STATUS_AUTH_LEVEL)
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    """The status page: one self-contained HTML page of every key, the latest audit records and alerts; read-only."""
+    try:
+        parse_query(req.url)
+        viewer = status_viewer(
+            dict(req.headers), process_policy(), key_checked=STATUS_AUTH_LEVEL == func.AuthLevel.FUNCTION
+        )
+        if not viewer.allowed:
+            raise CallerNotAllowed(viewer.why)
+        shown = "the function key" if viewer.name == FUNCTION_KEY_CALLER else viewer.name
+        page = bootstrap.deps().call(api.status_page, shown)
+    except Exception as exc:
+        return _error(exc)
+    return func.HttpResponse(
+        page, status_code=200, mimetype="text/html", charset="utf-8", headers=api.STATUS_PAGE_HEADERS
+    )
+
+
 @app.route(route="rotations", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def rotations(req: func.HttpRequest) -> func.HttpResponse:
     """An operator's rotation: `{"key", "reason"}` -> 201 rotated, 200 already rotated, 409 in progress."""
     try:
+        parse_query(req.url)
         # The caller as shared.http.callers trusts it: in Azure a principal header counts only behind App Service auth.
         caller = identify(dict(req.headers), process_policy()).name
         command = parse_rotate_request(req.get_body(), dict(req.headers), caller)
@@ -96,6 +160,7 @@ def _operator_call(req: func.HttpRequest, route: str, parse, handler) -> func.Ht
     deps = bootstrap.deps()
     caller = None
     try:
+        parse_query(req.url)
         caller = identify(dict(req.headers), process_policy())
         if not caller.allowed:
             raise CallerNotAllowed(caller.why)
@@ -122,6 +187,7 @@ REVOCATION_ID_PARAMETER = "id"
 def revocation_status(req: func.HttpRequest) -> func.HttpResponse:
     """One revocation: its state (planned, executed, verified, failed with why, restoring, restored) and plan."""
     try:
+        parse_query(req.url)
         revocation_id = parse_revocation_id(req.route_params.get(REVOCATION_ID_PARAMETER))
         return _json(200, bootstrap.deps().call(revocation.get_revocation, revocation_id))
     except Exception as exc:
@@ -139,6 +205,10 @@ def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     """The OpenAPI 3.1 document of the routes above (functions.api.openapi; a test keeps it in step with them)."""
     from functions.api.openapi import openapi_document as document  # literals only, but only this route needs them
 
+    try:
+        parse_query(req.url)
+    except Exception as exc:
+        return _error(exc)
     return _json(200, document())
 
 

@@ -38,6 +38,7 @@ def guide(system: LocalSystem) -> str:
     base = dev["url"]
     ca = _rel(cloud.ca_cert)
     keys_curl = f'curl -s -H "x-functions-key: {fkey}" {base}/api/keys'
+    status_page = f"{base}/api/status?code={fkey}"
     state = "" if system.state_dir.resolve() == DEFAULT_STATE_DIR.resolve() else f" --state-dir {system.state_dir}"
     localrun = f".venv/bin/python -m localrun{state}"
     storage = dict(part.split("=", 1) for part in system.storage_connection.strip(";").split(";"))
@@ -89,6 +90,7 @@ def guide(system: LocalSystem) -> str:
         )
     return f"""
 cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
+  Status page       {status_page}   (open it first, in a browser)
   Functions host    {base}   (function key {fkey})
   {store}
   ARM + admin API   {cloud.arm_url}   (admin: {cloud.admin_url})
@@ -99,6 +101,8 @@ cmk-guardian is running on the embedded default: local emulators, nothing leaves
 Serving {t.get("serving", 0):.1f} s after start (emulators ready at {t.get("emulators_ready", 0):.1f} s).
 
 Try it, from this folder in another terminal:
+ 0. Open the status page (first line above) in a browser: every key, its versions, dependents, revocations, the
+    latest audit records and alerts, at a glance. Reload it after each step below to see what changed.
  1. Every managed key: current version, attributes, rotation policy, compliance findings.
     $ {keys_curl}
  2. Let 91 days pass in the emulated cloud. {rotates}

@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+from shared.alertlog import AlertEntry, AlertState, cut_message, new_alert_id
 from shared.audit import AuditRecord
 from shared.errors import InvalidInput
 from shared.model import Alert, Severity
-from shared.ports import Alerts, AuditTrail, Clock, WorkQueue
+from shared.ports import AlertLog, Alerts, AuditTrail, Clock, WorkQueue
 from shared.untrusted import describe_value
 
 ALERT_QUEUE = "cmk-alerts"
@@ -48,11 +51,13 @@ def _small(value: Any) -> bool:
     return False
 
 
-def alert_to_message(alert: Alert) -> dict[str, Any]:
+def alert_to_message(alert: Alert, alert_id: str | None = None) -> dict[str, Any]:
     """The queue message for an alert, never above MAX_ALERT_JSON_BYTES of JSON: one that would be is cut to its
-    small fields (then to its summary fields), its message shortened, and marked `truncated`."""
+    small fields (then to its summary fields), its message shortened, and marked `truncated`. `alert_id` is its row
+    in the alert log, where delivery records whether it was sent."""
     message = {
         "version": MESSAGE_VERSION,
+        **({"id": alert_id} if alert_id else {}),
         "type": alert.type[:MAX_SCALAR_CHARS],
         "subject": alert.subject[:MAX_SCALAR_CHARS],
         "severity": alert.severity.value,
@@ -92,14 +97,64 @@ def alert_from_message(message: object) -> Alert:
     return Alert(message["type"], message["subject"], severity, message["message"], data)
 
 
-class OutboxAlerts:
-    """The Alerts port for handlers: publishing means enqueuing for the `deliver_alerts` function."""
+def log_entry(alert: Alert, alert_id: str, state: AlertState, at: datetime, **changes: Any) -> AlertEntry:
+    """The alert log's row for `alert`: what it says, never its data (the audit record id points at the details)."""
+    record_id = alert.data.get("audit_record_id")
+    key = alert.data.get("key")
+    return AlertEntry(
+        alert_id=alert_id,
+        type=alert.type[:MAX_SCALAR_CHARS],
+        subject=alert.subject[:MAX_SCALAR_CHARS],
+        severity=alert.severity.value,
+        message=cut_message(alert.message),
+        state=state,
+        updated_at=at,
+        key=key[:MAX_SCALAR_CHARS] if isinstance(key, str) else None,
+        audit_record_id=record_id[:MAX_SCALAR_CHARS] if isinstance(record_id, str) else None,
+        **changes,
+    )
 
-    def __init__(self, queue: WorkQueue) -> None:
+
+def note(alert_log: AlertLog | None, write: str, entry: AlertEntry) -> None:
+    """Write to the alert log without ever failing the alert itself: the log is for reading, the outbox is what
+    delivers, so a log that cannot be written is a warning (type and subject only)."""
+    if alert_log is None:
+        return
+    try:
+        getattr(alert_log, write)(entry)
+    except Exception as exc:  # whatever the store raised, the alert goes (or went) out regardless
+        log.warning(
+            "alert log: %s %s not recorded as %s (%s)",
+            entry.type,
+            entry.subject,
+            entry.state.value,
+            getattr(exc, "code", type(exc).__name__),
+        )
+
+
+class OutboxAlerts:
+    """The Alerts port for handlers: publishing means enqueuing for the `deliver_alerts` function. With an alert log,
+    the alert is logged `pending` before it is queued (so a delivery can never be overtaken by its own pending row),
+    and `failed` when it could not be queued."""
+
+    def __init__(self, queue: WorkQueue, alert_log: AlertLog | None = None, clock: Clock | None = None) -> None:
         self._queue = queue
+        self._log = alert_log
+        self._clock = clock
 
     def publish(self, alert: Alert) -> None:
-        self._queue.send(alert_to_message(alert))
+        if self._log is None or self._clock is None:
+            self._queue.send(alert_to_message(alert))
+            return
+        now = self._clock.now()
+        entry = log_entry(alert, new_alert_id(now), AlertState.PENDING, now)
+        note(self._log, "add", entry)
+        try:
+            self._queue.send(alert_to_message(alert, entry.alert_id))
+        except Exception as exc:
+            error = getattr(exc, "code", type(exc).__name__)
+            note(self._log, "put", replace(entry, state=AlertState.FAILED, error=f"not queued: {error}"))
+            raise
 
 
 def publish_or_record(alerts: Alerts, alert: Alert, *, audit: AuditTrail, clock: Clock) -> bool:

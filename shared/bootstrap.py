@@ -339,10 +339,22 @@ class Container:
 
     @property
     def alerts(self):
-        """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains."""
+        """What handlers publish alerts to: the outbox queue the `deliver_alerts` function drains (each alert logged
+        `pending` in the alert log first)."""
         from shared.alerts import ALERT_QUEUE, OutboxAlerts
 
-        return self._once("_alerts", lambda: OutboxAlerts(self.queue(ALERT_QUEUE)))
+        return self._once("_alerts", lambda: OutboxAlerts(self.queue(ALERT_QUEUE), self.alert_log, self.clock))
+
+    @property
+    def alert_log(self):
+        """Each alert queued, with its delivery state, in the CMK_ALERTS_TABLE table."""
+
+        def build():
+            from shared.azure.alertlog import TableAlertLog
+
+            return TableAlertLog(self._table(self.settings.alerts_table))
+
+        return self._once("_alert_log", build)
 
     @property
     def publisher(self):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from shared.alertlog import AlertEntry, AlertState
 from shared.audit import AuditRecord
 from shared.coordination.budget import BudgetGrant
 from shared.coordination.claims import Claim, ClaimResult
@@ -176,6 +177,23 @@ class Alerts(Protocol):
 
 
 @runtime_checkable
+class AlertLog(Protocol):
+    """The alerts the app queued, with their delivery state (Table Storage), read newest first."""
+
+    def add(self, entry: AlertEntry) -> AlertEntry:
+        """Insert; when an entry with this id is already there (a retried queueing), it is kept and returned."""
+
+    def put(self, entry: AlertEntry) -> AlertEntry:
+        """Insert or replace (a delivery attempt's outcome)."""
+
+    def get(self, alert_id: str) -> AlertEntry | None:
+        """None for an id never logged. InvalidInput naming `id` for one no alert could have."""
+
+    def recent(self, *, limit: int = 50, state: AlertState | None = None) -> list[AlertEntry]:
+        """The newest `limit` entries (1-1000), only those in `state` when given, newest first."""
+
+
+@runtime_checkable
 class Claims(Protocol):
     """Exactly-once claims (Table Storage). See shared.coordination.claims for why they are keyed on state."""
 
@@ -207,8 +225,11 @@ class AuditTrail(Protocol):
         since: datetime | None = None,
         continuation: str | None = None,
         page_size: int = 50,
+        action: str | None = None,
+        outcome: str | None = None,
     ) -> Page:
-        """Records (AuditRecord) newest first, at or after `since`, only `key`'s when given; `continuation` from
+        """Records (AuditRecord) newest first, at or after `since`, only `key`'s, `action`'s and `outcome`'s when
+        given (filtered by the store, so a rare action is found past any number of others); `continuation` from
         the previous page's. InvalidInput naming `continuation` for a token this store did not issue."""
 
 

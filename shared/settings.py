@@ -180,6 +180,7 @@ class Settings:
     revocations_table: str = "cmkrevocations"
     dek_table: str = "cmkdeks"
     budget_table: str = "cmkbudget"
+    alerts_table: str = "cmkalerts"
     rbac_propagation_seconds: int = 600  # how long Key Vault may take to apply an RBAC change (on the app's clock)
     # How long a follow-up check waits in its queue before it looks again (real seconds). In Azure the same as the
     # propagation time; the local run looks more often, because its clock can be moved ahead of real time.
@@ -233,6 +234,7 @@ class Settings:
             revocations_table=table_name("CMK_REVOCATIONS_TABLE", get("CMK_REVOCATIONS_TABLE", "cmkrevocations")),
             dek_table=table_name("CMK_DEK_TABLE", get("CMK_DEK_TABLE", "cmkdeks")),
             budget_table=table_name("CMK_BUDGET_TABLE", get("CMK_BUDGET_TABLE", "cmkbudget")),
+            alerts_table=table_name("CMK_ALERTS_TABLE", get("CMK_ALERTS_TABLE", "cmkalerts")),
             rbac_propagation_seconds=propagation,
             follow_up_seconds=seconds_setting(
                 "CMK_FOLLOW_UP_SECONDS", get("CMK_FOLLOW_UP_SECONDS", str(propagation)), 1, 7 * 24 * 3600

@@ -27,5 +27,12 @@ def read_audit(query: AuditQuery, *, inventory: Any, audit: AuditTrail) -> Audit
     """UnknownKey for a key the inventory does not manage; InvalidInput (continuation) for a token the trail did not
     issue."""
     key = inventory.key(query.key).name if query.key is not None else None
-    page = audit.page(key=key, since=query.since, continuation=query.continuation, page_size=query.limit)
+    page = audit.page(
+        key=key,
+        since=query.since,
+        continuation=query.continuation,
+        page_size=query.limit,
+        action=query.action,
+        outcome=query.outcome,
+    )
     return AuditPage(tuple(page.items), page.continuation)

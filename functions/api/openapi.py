@@ -35,6 +35,7 @@ from functions.api.openapi_schemas import (
     ok_response,
     schema_ref,
 )
+from functions.api.openapi_status import STATUS_OPERATIONS, STATUS_SCHEMAS
 from shared.http.requests import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, MAX_CONTINUATION_CHARS, MAX_SINCE_CHARS
 
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
@@ -84,7 +85,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/audit": {
         "get": {
             "operationId": "audit_trail",
-            "summary": "The audit trail, newest first, a page at a time",
+            "summary": "The audit trail, newest first, a page at a time, filtered by key, action, outcome and time",
             "description": "Each parameter at most once; an unknown parameter is 400 (except the host's `code`).",
             "parameters": [
                 {
@@ -92,6 +93,18 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                     "in": "query",
                     "description": "only this managed key's records (a key the inventory does not manage is 404)",
                     "schema": {"type": "string", "pattern": KEY_NAME_PATTERN},
+                },
+                {
+                    "name": "action",
+                    "in": "query",
+                    "description": "only records of this action (filtered by the store, however rare it is)",
+                    "schema": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,63}$", "examples": ["revocation"]},
+                },
+                {
+                    "name": "outcome",
+                    "in": "query",
+                    "description": "only records with this outcome",
+                    "schema": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,63}$", "examples": ["failed"]},
                 },
                 {
                     "name": "since",
@@ -148,6 +161,8 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
 
 OPERATIONS.update(REVOCATION_OPERATIONS)
 SCHEMAS.update(REVOCATION_SCHEMAS)
+OPERATIONS.update(STATUS_OPERATIONS)
+SCHEMAS.update(STATUS_SCHEMAS)
 
 
 def openapi_document(

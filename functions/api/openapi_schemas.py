@@ -192,9 +192,13 @@ def schema_ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-# Answers every route can give: the host's 401 (no or a wrong key; empty body) and the app's own 500 (a setting or
-# the inventory to fix, or a bug: InternalError with no details).
+# Answers every route can give: 400 for a query parameter it does not take (shared.http.parse_query), the host's 401
+# (no or a wrong key; empty body) and the app's own 500 (a setting or the inventory to fix, or a bug: InternalError
+# with no details).
 COMMON_RESPONSES = {
+    "400": error_response(
+        "a query parameter the route does not take (the host's `code` aside), or one given twice: `field` names it"
+    ),
     "401": {"description": "no function key, or a wrong one (answered by the host, empty body)"},
     "500": error_response(
         "the app's settings or inventory are unusable (the operator's to fix), or a bug (InternalError)"

@@ -64,6 +64,8 @@ class TableAuditTrail:
         since: datetime | None = None,
         continuation: str | None = None,
         page_size: int = 50,
+        action: str | None = None,
+        outcome: str | None = None,
     ) -> Page:
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidInput("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
@@ -78,6 +80,13 @@ class TableAuditTrail:
         if key is not None:
             clauses.append("KeyLower eq @key")
             parameters["key"] = key.lower()
+        # Filtered by the service, not by reading pages here: a revocation is found behind any number of re-wraps.
+        if action is not None:
+            clauses.append("Action eq @action")
+            parameters["action"] = action
+        if outcome is not None:
+            clauses.append("Outcome eq @outcome")
+            parameters["outcome"] = outcome
         try:
             entities = self._table.ensure().query_entities(
                 " and ".join(clauses), parameters=parameters, results_per_page=min(page_size + 1, MAX_PAGE_SIZE)

@@ -4,10 +4,12 @@ shared.http.callers decides whom to trust as the caller; shared.http.requests pa
 into a command (shared.http.commands); shared.http.errors maps every error to its status and body.
 """
 
-from shared.http.callers import FUNCTION_KEY_CALLER, CallerPolicy, identify, process_policy
-from shared.http.commands import AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
+from shared.http.callers import FUNCTION_KEY_CALLER, CallerPolicy, identify, process_policy, status_viewer
+from shared.http.commands import AlertsQuery, AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
 from shared.http.errors import STATUS_BY_ERROR, error_response
 from shared.http.requests import (
+    ALERT_STATES,
+    DEFAULT_ALERTS_LIMIT,
     DEFAULT_AUDIT_LIMIT,
     MAX_AUDIT_LIMIT,
     MAX_BODY_BYTES,
@@ -15,7 +17,10 @@ from shared.http.requests import (
     MAX_REASON_CHARS,
     MAX_SINCE_CHARS,
     caller_from,
+    parse_alerts_request,
     parse_audit_request,
+    parse_key_name,
+    parse_query,
     parse_restore_request,
     parse_revocation_id,
     parse_revoke_request,
@@ -23,6 +28,8 @@ from shared.http.requests import (
 )
 
 __all__ = [
+    "ALERT_STATES",
+    "DEFAULT_ALERTS_LIMIT",
     "DEFAULT_AUDIT_LIMIT",
     "FUNCTION_KEY_CALLER",
     "MAX_AUDIT_LIMIT",
@@ -31,6 +38,7 @@ __all__ = [
     "MAX_REASON_CHARS",
     "MAX_SINCE_CHARS",
     "STATUS_BY_ERROR",
+    "AlertsQuery",
     "AuditQuery",
     "CallerPolicy",
     "RestoreCommand",
@@ -39,10 +47,14 @@ __all__ = [
     "caller_from",
     "error_response",
     "identify",
+    "parse_alerts_request",
     "parse_audit_request",
+    "parse_key_name",
+    "parse_query",
     "parse_restore_request",
     "parse_revocation_id",
     "parse_revoke_request",
     "parse_rotate_request",
     "process_policy",
+    "status_viewer",
 ]

@@ -195,3 +195,16 @@ def _shown(label: str, object_id: str) -> str:
 def process_policy() -> CallerPolicy:
     """The policy from this process's app settings, read once (they change only with a restart)."""
     return CallerPolicy.from_env(os.environ)
+
+
+def status_viewer(headers: Mapping[str, str], policy: CallerPolicy, *, key_checked: bool) -> Caller:
+    """Who may read the status page. Where the host checked the function key (auth level FUNCTION), anyone holding it,
+    named as the signed-in principal when there is one. Behind App Service authentication the page is served without
+    a key (Functions gives a signed-in user no auth level of its own), so there only a signed-in operator (the app
+    role, or CMK_OPERATORS) may read it: the platform strips any principal header a client forges."""
+    caller = identify(headers, policy)
+    if key_checked:
+        return Caller(caller.name, True)
+    if caller.name == FUNCTION_KEY_CALLER:
+        return Caller(caller.name, False, "sign in: the status page needs a signed-in operator here")
+    return caller

@@ -23,6 +23,16 @@ class AuditQuery:
     since: datetime | None = None
     continuation: str | None = None
     limit: int = 50
+    action: str | None = None  # only records of this action ("rotate", "revocation", ...), filtered by the store
+    outcome: str | None = None  # only records with this outcome ("rotated", "failed", ...)
+
+
+@dataclass(frozen=True)
+class AlertsQuery:
+    """`GET /api/alerts`: the latest alerts, newest first, only those in `state` (pending, sent, failed) when given."""
+
+    state: str | None = None
+    limit: int = 50
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from shared.errors import InvalidInput, UnsupportedMediaType
 from shared.http.callers import CallerPolicy, identify
-from shared.http.commands import AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
+from shared.http.commands import AlertsQuery, AuditQuery, RestoreCommand, RevokeCommand, RotateCommand
 from shared.timestamps import iso_utc
 from shared.untrusted import describe_value, type_name
 
@@ -34,13 +34,18 @@ REVOKE_FIELDS = ("key", "principal_id", "service", "action", "reason", "dry_run"
 RESTORE_FIELDS = ("revocation_id", "reason")
 REVOKE_ACTIONS = ("revoke-access", "disable-key")
 # `code` is the function key when it is passed in the query string: Azure hands it to the function with the rest.
-AUDIT_PARAMETERS = ("key", "since", "continuation", "limit")
+AUDIT_PARAMETERS = ("key", "action", "outcome", "since", "continuation", "limit")
+ALERTS_PARAMETERS = ("state", "limit")
+ALERT_STATES = ("pending", "sent", "failed")
+DEFAULT_ALERTS_LIMIT = 50
 HOST_PARAMETERS = frozenset({"code"})
 
 # Key Vault's own rules: a key name is 1-127 letters, digits and dashes; a vault name 3-24, starting with a letter.
 # `vault/key` is how the inventory tells apart two vaults' keys of the same name.
 _KEY_NAME = re.compile(r"(?:[A-Za-z][0-9A-Za-z-]{2,23}/)?[0-9A-Za-z-]{1,127}")
 _LIMIT = re.compile(r"[0-9]{1,4}")
+# An audit record's action or outcome as the handlers write them: "rotate", "rewrap-page", "already-rotated", ...
+_WORD = re.compile(r"[a-z][a-z0-9-]{0,63}")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -140,18 +145,63 @@ def caller_from(headers: Mapping[str, str], policy: CallerPolicy = LOCAL_POLICY)
     return identify(headers, policy).name
 
 
-def parse_audit_request(url: str) -> AuditQuery:
-    """`GET /api/audit?key=&since=&continuation=&limit=`, read from the request's URL so that a parameter given twice
-    is refused instead of one copy silently winning."""
+def parse_query(url: str, allowed: tuple[str, ...] = (), *, hint: str = "") -> dict[str, str]:
+    """Every route's query string, read from the request's URL: each parameter at most once (a parameter given twice
+    is refused instead of one copy silently winning) and none the route does not take, named in the 400 (the host's
+    `code`, the function key, is the one exception). Every HTTP trigger calls this before it reads or changes
+    anything, so `POST /api/rotations?dry_run=true` is refused instead of rotating. `hint` ends the refusal with
+    where to go instead (`GET /api/keys?key=` points at `/api/keys/{name}`)."""
     pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
     params = _single_values(pairs)
-    _refuse_unknown(params, AUDIT_PARAMETERS, "query parameter", ignored=HOST_PARAMETERS)
+    try:
+        _refuse_unknown(params, allowed, "query parameter", ignored=HOST_PARAMETERS)
+    except InvalidInput as exc:
+        if not hint:
+            raise
+        raise InvalidInput(exc.field, f"{exc.reason}; {hint}") from None
+    return {name: value for name, value in params.items() if name not in HOST_PARAMETERS}
+
+
+def parse_audit_request(url: str) -> AuditQuery:
+    """`GET /api/audit?key=&action=&outcome=&since=&continuation=&limit=`."""
+    params = parse_query(url, AUDIT_PARAMETERS)
     return AuditQuery(
         key=_key_name(params.get("key"), "key", required=False),
         since=_since(params.get("since")),
         continuation=_continuation(params.get("continuation")),
         limit=_limit(params.get("limit")),
+        action=_word(params.get("action"), "action"),
+        outcome=_word(params.get("outcome"), "outcome"),
     )
+
+
+def parse_alerts_request(url: str) -> AlertsQuery:
+    """`GET /api/alerts?state=&limit=`: the latest alerts, only those in `state` when given."""
+    params = parse_query(url, ALERTS_PARAMETERS)
+    state = params.get("state")
+    if state is not None and state not in ALERT_STATES:
+        shown = describe_value(state, limit=32, quote=True)
+        raise InvalidInput("state", f"must be one of {', '.join(ALERT_STATES)} (got {shown})")
+    limit = _limit(params.get("limit")) if "limit" in params else DEFAULT_ALERTS_LIMIT
+    return AlertsQuery(state=state, limit=limit)
+
+
+def parse_key_name(value: str | None) -> str:
+    """The `{name}` of `GET /api/keys/{name}`: a key name as Key Vault allows it (whether the inventory manages it is
+    the handler's 404)."""
+    return _key_name(value, "name", required=True)
+
+
+def _word(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    if not _WORD.fullmatch(value):
+        raise InvalidInput(
+            field,
+            f"{describe_value(value, limit=64, quote=True)} is not an audit {field} "
+            "(lower-case letters, digits and dashes, e.g. rotate, revocation, rewrap)",
+        )
+    return value
 
 
 def _require_json(headers: Mapping[str, str]) -> None:
@@ -221,7 +271,8 @@ def _refuse_unknown(
     more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
     raise InvalidInput(
         describe_value(unknown[0], limit=64) or "body",
-        f"unknown {what}{'s' if len(unknown) > 1 else ''} {', '.join(shown)}{more}; allowed: {', '.join(allowed)}",
+        f"unknown {what}{'s' if len(unknown) > 1 else ''} {', '.join(shown)}{more}; "
+        + (f"allowed: {', '.join(allowed)}" if allowed else f"this route takes no {what}s"),
     )
 
 

@@ -114,6 +114,20 @@ def test_key_and_since_filter_and_combine(trail):
     assert trail.page(since=T0 + timedelta(hours=1)).items == ()
 
 
+def test_action_and_outcome_filter_past_any_number_of_other_records(trail):
+    trail.append(_record(0, action="revocation", outcome="executed"))
+    for m in range(1, 8):  # newer records of another action: a first page of all records would miss the revocation
+        trail.append(_record(m, action="rewrap-page", outcome="rewrapped"))
+    trail.append(_record(8, action="revocation", outcome="verified", key="aks-encryption-key"))
+    assert [r.at.minute for r in _all(trail, action="revocation", page_size=1)] == [8, 0]
+    [first] = trail.page(action="revocation", page_size=1).items[-1:]
+    assert first.at.minute == 8
+    assert [r.at.minute for r in _all(trail, action="revocation", outcome="executed")] == [0]
+    assert [r.at.minute for r in _all(trail, outcome="verified", key="aks-encryption-key")] == [8]
+    assert _all(trail, action="revocation", key="mysql-encryption-key", outcome="verified") == []
+    assert _all(trail, action="no-such-action") == []
+
+
 def test_pages_visit_every_record_once_and_the_last_says_so(trail):
     records = [_record(m) for m in range(7)]
     for r in records:

@@ -40,6 +40,7 @@ LEFT_OUT = {
     "CMK_REVOCATIONS_TABLE": "default table name",
     "CMK_DEK_TABLE": "default table name",
     "CMK_BUDGET_TABLE": "default table name",
+    "CMK_ALERTS_TABLE": "default table name",
     "CMK_VAULT_URL": "the reference inventory derives it from CMK_VAULT_NAME",
     "DEVHOST_FUNCTION_KEY": "the local host only",
     "DEVHOST_MASTER_KEY": "the local host only",

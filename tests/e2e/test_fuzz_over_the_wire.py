@@ -40,6 +40,9 @@ def test_no_request_crashes_breaks_the_document_or_changes_state_when_refused(tm
     api = {route: counts for route, counts in summary["routes"].items() if route.startswith(("GET", "POST /api"))}
     assert set(api) == {
         "GET /api/keys",
+        "GET /api/keys/{name}",
+        "GET /api/alerts",
+        "GET /api/status",
         "POST /api/rotations",
         "GET /api/audit",
         "GET /api/openapi.json",

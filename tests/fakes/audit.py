@@ -36,6 +36,8 @@ class FakeAuditTrail:
         since: datetime | None = None,
         continuation: str | None = None,
         page_size: int = 50,
+        action: str | None = None,
+        outcome: str | None = None,
     ) -> Page:
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidInput("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
@@ -45,7 +47,10 @@ class FakeAuditTrail:
         matching = [
             r
             for r in newest_first
-            if (key is None or r.key.lower() == key.lower()) and (since is None or r.at >= since)
+            if (key is None or r.key.lower() == key.lower())
+            and (since is None or r.at >= since)
+            and (action is None or r.action == action)
+            and (outcome is None or r.outcome == outcome)
         ]
         start = 0
         if continuation:

@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.bootstrap import Container
 from shared.settings import Settings
+from tests.fakes.alertlog import FakeAlertLog
 from tests.fakes.outbound import FakeAlerts
 
 
@@ -19,6 +20,7 @@ class FakePorts(Container):
         self.world = world
         self.fake_publisher = publisher or FakeAlerts()
         self.fake_alerts = alerts or FakeAlerts()
+        self.fake_alert_log = FakeAlertLog()
         self.read: list[str] = []
 
     def _port(self, name: str, value: Any) -> Any:
@@ -52,6 +54,10 @@ class FakePorts(Container):
     @property
     def audit(self):
         return self._port("audit", self.world.audit)
+
+    @property
+    def alert_log(self):
+        return self._port("alert_log", self.fake_alert_log)
 
     @property
     def pacer(self):

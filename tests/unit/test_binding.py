@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions import alerting, sweep
+from functions import alerting, api, sweep
 from functions.access import events as access_events
 from functions.access import reconcile as access
 from functions.api import audit_log as audit_log
@@ -142,6 +142,9 @@ def test_the_real_container_offers_the_ports_handlers_name():
         access_events.reconcile_queued,
         consumer_moves.move_consumer,
         consumer_moves.alert_poisoned_move,
+        api.key_detail,
+        api.status_page,
+        api.alerts_list,
         *EVENT_HANDLERS.values(),
     ],
     ids=lambda h: h.__qualname__,
@@ -167,3 +170,4 @@ def test_the_triggers_handlers_run_through_the_binding(world):
 
     assert ports.call(alerting.deliver_alert, alert_to_message(ALERT)) == ALERT
     assert ports.fake_publisher.published == [ALERT]
+    assert [e.state.value for e in ports.fake_alert_log.all()] == ["sent"]  # the alert log is wired to delivery

@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
     "list_keys": {"type": "httpTrigger", "route": "keys", "methods": ["GET"], "authLevel": "FUNCTION"},
+    "key_status": {"type": "httpTrigger", "route": "keys/{name}", "methods": ["GET"], "authLevel": "FUNCTION"},
+    "alerts": {"type": "httpTrigger", "route": "alerts", "methods": ["GET"], "authLevel": "FUNCTION"},
+    # FUNCTION unless the host runs behind App Service authentication (WEBSITE_AUTH_ENABLED=true): see function_app.
+    "status": {"type": "httpTrigger", "route": "status", "methods": ["GET"], "authLevel": "FUNCTION"},
     "rotations": {"type": "httpTrigger", "route": "rotations", "methods": ["POST"], "authLevel": "FUNCTION"},
     "audit_trail": {"type": "httpTrigger", "route": "audit", "methods": ["GET"], "authLevel": "FUNCTION"},
     "revocations": {"type": "httpTrigger", "route": "revocations", "methods": ["POST"], "authLevel": "FUNCTION"},

@@ -136,6 +136,27 @@ def test_a_bad_setting_is_named():
     assert refused.value.field == "CMK_ALLOW_FUNCTION_KEY_ONLY"
 
 
+def test_the_status_page_where_the_host_checked_the_key_is_for_anyone_holding_it():
+    from shared.http.callers import status_viewer
+
+    assert status_viewer({}, _policy(**AZURE), key_checked=True).allowed
+    header = _principal(**{OID: MALLORY, "preferred_username": "mallory@contoso.example"})
+    viewer = status_viewer({"X-MS-CLIENT-PRINCIPAL": header}, _policy(**AZURE, CMK_OPERATORS=ALICE), key_checked=True)
+    assert viewer.allowed and viewer.name == f"mallory@contoso.example ({MALLORY})"  # named, though no operator
+
+
+def test_the_status_page_served_without_a_key_is_only_for_signed_in_operators():
+    from shared.http.callers import status_viewer
+
+    policy = _policy(**AZURE, CMK_OPERATORS=ALICE, CMK_ALLOW_FUNCTION_KEY_ONLY="true")
+    nobody = status_viewer({}, policy, key_checked=False)
+    assert not nobody.allowed and "signed-in operator" in nobody.why  # key-only is allowed elsewhere, not here
+    alice = _principal(**{OID: ALICE, "preferred_username": "alice@contoso.example"})
+    assert status_viewer({"X-MS-CLIENT-PRINCIPAL": alice}, policy, key_checked=False).allowed
+    mallory = _principal(**{OID: MALLORY})
+    assert not status_viewer({"X-MS-CLIENT-PRINCIPAL": mallory}, policy, key_checked=False).allowed
+
+
 ROLE = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
 
 
