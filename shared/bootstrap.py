@@ -111,6 +111,7 @@ class Container:
 
         def build():
             from shared.azure.access import AzureAccessControl
+            from shared.azure.hsm_access import with_managed_hsms
 
             subscription = self.settings.subscription_id or self.inventory.vaults[0].subscription_id
             arm = AzureAccessControl(
@@ -119,24 +120,12 @@ class Container:
                 base_url=self.settings.arm_endpoint,
                 connection_verify=self.settings.connection_verify,
             )
-            hsms = [v for v in self.inventory.vaults if v.managed_hsm]
-            if not hsms:
-                return arm
-            from shared.azure.hsm_access import ManagedHsmAccessControl
-            from shared.local_rbac import RoutedAccessControl
-
-            return RoutedAccessControl(
+            return with_managed_hsms(
                 arm,
-                {
-                    v.resource_id: ManagedHsmAccessControl(
-                        v.resource_id,
-                        v.url,
-                        self.credential,
-                        connection_verify=self.settings.connection_verify,
-                        verify_challenge_resource=self.settings.verify_challenge_resource,
-                    )
-                    for v in hsms
-                },
+                self.inventory.vaults,
+                self.credential,
+                connection_verify=self.settings.connection_verify,
+                verify_challenge_resource=self.settings.verify_challenge_resource,
             )
 
         return self._once("_access", build)

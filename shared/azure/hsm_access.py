@@ -22,7 +22,7 @@ from shared.arm_ids import role_definition_guid
 from shared.azure.errors import SDK_ERRORS, translate_error
 from shared.azure.retry import default_retry_policy
 from shared.errors import Conflict, InvalidInput, NotFound, UnexpectedResponse
-from shared.local_rbac import HsmScopes
+from shared.local_rbac import HsmScopes, RoutedAccessControl
 from shared.model import RoleAssignment
 from shared.roles.builtin import hsm_role_definition_id
 from shared.roles.definitions import RoleDefinition, role_definition_from_arm
@@ -150,3 +150,31 @@ class ManagedHsmAccessControl:
 
     def close(self) -> None:
         self._client.close()
+
+
+def with_managed_hsms(
+    arm: Any,
+    vaults: Any,
+    credential: TokenCredential,
+    *,
+    connection_verify: str | bool = True,
+    verify_challenge_resource: bool = True,
+) -> Any:
+    """The app's AccessControl: ARM's adapter alone, or, when the inventory names Managed HSMs, ARM's and one local RBAC
+    adapter per HSM behind RoutedAccessControl (shared.local_rbac), chosen by scope."""
+    hsms = [v for v in vaults if v.managed_hsm]
+    if not hsms:
+        return arm
+    return RoutedAccessControl(
+        arm,
+        {
+            v.resource_id: ManagedHsmAccessControl(
+                v.resource_id,
+                v.url,
+                credential,
+                connection_verify=connection_verify,
+                verify_challenge_resource=verify_challenge_resource,
+            )
+            for v in hsms
+        },
+    )
