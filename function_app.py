@@ -273,6 +273,8 @@ def compliance_sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("compliance_sweep: running late (past due)")
     outcome = bootstrap.deps().call(sweep.run_sweep)
+    for action in outcome.actions():  # what it did, one line per decision (a quiet sweep logs none)
+        log.info("compliance_sweep: %s", action)
     log.info("compliance_sweep: %s", json.dumps(outcome.report.to_json()["summary"], sort_keys=True))
     for f in outcome.report.findings:
         log.warning("compliance_sweep: %s %s %s: %s", f.severity.value, f.key, f.code, f.message)
@@ -294,7 +296,8 @@ def _work_item(trigger: str, handler, msg: func.QueueMessage) -> None:
     except MalformedMessage as exc:
         log.error("%s: dropped malformed message %s (dequeue %s): %s", trigger, msg.id, msg.dequeue_count, exc)
         return
-    log.info("%s: %s", trigger, json.dumps(outcome.to_json(), sort_keys=True))
+    if getattr(outcome, "noteworthy", True):  # one line per decision: a re-wrap page that found nothing logs none
+        log.info("%s: %s", trigger, json.dumps(outcome.to_json(), sort_keys=True))
 
 
 @app.queue_trigger(arg_name="msg", queue_name=ALERT_QUEUE, connection="AzureWebJobsStorage")

@@ -10,10 +10,16 @@ from shared.alerts import alert_from_message, log_entry, note
 from shared.errors import InvalidInput, MalformedMessage
 from shared.model import Alert
 from shared.ports import AlertLog, Alerts, Clock
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 
 def deliver_alert(
-    message: object, *, publisher: Alerts, alert_log: AlertLog | None = None, clock: Clock | None = None
+    message: object,
+    *,
+    publisher: Alerts,
+    alert_log: AlertLog | None = None,
+    clock: Clock | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> Alert:
     """Publish a queued alert. MalformedMessage (never worth a retry) when the message is not an alert; anything the
     publisher raises propagates, so the host retries the message and, after maxDequeueCount, poisons it. Each
@@ -33,6 +39,10 @@ def deliver_alert(
         raise
     if entry is not None:
         note(alert_log, "put", _attempted(entry, clock, AlertState.SENT, None))
+    key = alert.data.get("key") if isinstance(alert.data, dict) else None
+    telemetry.event(
+        names.ALERT_SENT, alert_type=alert.type, severity=alert.severity.value, key=key or "", outcome="sent"
+    )
     return alert
 
 

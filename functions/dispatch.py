@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from functions.registry import Handler
-from shared.events import ParsedEvent, Rejection, SubscriptionValidation, describe
+from shared.events import ParsedEvent, Rejection, RejectReason, SubscriptionValidation, describe
 
 
 class Invoke(Protocol):
@@ -30,7 +30,11 @@ class Dispatched:
 
 def dispatch(item: ParsedEvent | Rejection, handlers: Mapping[type, Handler], *, call: Invoke) -> Dispatched:
     if isinstance(item, Rejection):
-        return Dispatched("rejected", item.event_type, describe(item))
+        # The status says "rejected" (or "ignored") once; describe() starts with the word for other readers.
+        summary = describe(item).removeprefix("rejected ")
+        if item.reason is RejectReason.OWN_CHANGE:
+            return Dispatched("ignored", item.event_type, summary)
+        return Dispatched("rejected", item.event_type, summary)
     if isinstance(item, SubscriptionValidation):
         # The host (or Event Grid's handshake in front of it) answers validation; nothing for a handler to do.
         return Dispatched("ignored", item.event_type, f"subscription validation: {describe(item)}")

@@ -21,10 +21,12 @@ from functions.rotation.rotate import RotationOutcome
 from functions.sweep_dependents import DependentsOutcome, tend_dependents
 from functions.sweep_rotation import PolicyChange, rotate_due_keys, sync_rotation_policies
 from shared.alerts import publish_or_record
+from shared.arm_ids import last_segment
 from shared.audit import AuditRecord
 from shared.coordination.pacing import CreationPacer
+from shared.errors import CmkError
 from shared.keyvault_snapshot import SnapshotKeyVault
-from shared.model import Alert, Severity
+from shared.model import Alert, ConsumerKind, Severity
 from shared.ports import (
     AccessControl,
     Alerts,
@@ -39,6 +41,7 @@ from shared.ports import (
     Vaults,
     WorkQueue,
 )
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 ALERT_ON = (Severity.HIGH, Severity.CRITICAL)
 MAX_KEYS_NAMED = 10  # past this many keys the alert's subject and message count them rather than name them
@@ -54,6 +57,18 @@ class SweepOutcome:
     dependents: tuple[DependentsOutcome, ...] = field(default=())
     access: tuple[ReconcileOutcome, ...] = field(default=())
     not_in_force: tuple[str, ...] = field(default=())  # revocations whose access came back (alerted)
+
+    def actions(self) -> list[str]:
+        """What the sweep did or decided beyond reporting, one line each (the trigger logs them): a quiet sweep
+        has none, a sweep that rotated, re-set a policy, resumed a re-wrap or remediated access says so."""
+        did = [f"rotation {r.key}: {r.status.value} ({r.reason})" for r in self.rotations]
+        did += [f"rotation policy {p.key}: {p.status} ({p.reason})" for p in self.policies]
+        for d in self.dependents:
+            did += [f"re-wrap {d.key}: resumed {d.resumed_shards} shard(s)"] if d.resumed_shards else []
+            did += [f"consumer move {d.key}: queued for {resource}" for resource in d.moved]
+            did += [f"retirement {d.key}/{r.version}: {'allowed' if r.allowed else 'kept'}" for r in d.retirements]
+        did += [f"access {a.key}: {a.status}" for a in self.access if a.status not in ("compliant", "unreadable")]
+        return did
 
 
 def run_sweep(
@@ -74,17 +89,19 @@ def run_sweep(
     consumers: Consumers,
     revocations: Revocations,
     rbac_propagation: timedelta = RBAC_PROPAGATION,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> SweepOutcome:
     snapshot = SnapshotKeyVault(vault)
     rotations = rotate_due_keys(
-        inventory=inventory, vault=snapshot, claims=claims, audit=audit, alerts=alerts, clock=clock, pacer=pacer
-    )
+        inventory=inventory, vault=snapshot, claims=claims, audit=audit, alerts=alerts, clock=clock, pacer=pacer,
+        telemetry=telemetry,
+    )  # fmt: skip
     policies = sync_rotation_policies(
         inventory=inventory, vault=snapshot, audit=audit, clock=clock, revocations=revocations
     )
     dependents = tend_dependents(
         inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
-        consumers=consumers, claims=claims, audit=audit, alerts=alerts, clock=clock,
+        consumers=consumers, claims=claims, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry,
     )  # fmt: skip
     access_outcomes = [
         reconcile_key(
@@ -93,6 +110,7 @@ def run_sweep(
             all_versions=False,  # the current version's ops (already read); events check every version
             consumers=consumers, rbac_propagation=rbac_propagation,  # the identity each consumer really uses
             claims=claims,  # first sight of a grant that carries no creation time (Managed HSM)
+            telemetry=telemetry,
         )
         for managed in inventory.keys
     ]  # fmt: skip
@@ -112,11 +130,42 @@ def run_sweep(
     )  # fmt: skip
     done = (tuple(rotations), tuple(policies), tuple(dependents), tuple(access_outcomes), not_in_force)
     serious = [f for f in report.findings if f.severity in ALERT_ON]
+    _measure(inventory, report, dekstore, telemetry, outcome="drift" if serious else "compliant")
     if not serious:
         return SweepOutcome(report, None, *done)
     alert = _drift_alert(serious, inventory, audit, clock)
     publish_or_record(alerts, alert, audit=audit, clock=clock)
     return SweepOutcome(report, alert, *done)
+
+
+# The app's severities in the contract's words (shared.telemetry.names: findings_critical/high/medium/low).
+SEVERITY_WORDS = {
+    Severity.CRITICAL: "critical",
+    Severity.HIGH: "high",
+    Severity.WARNING: "medium",
+    Severity.INFO: "low",
+}
+
+
+def _measure(inventory: Any, report: ComplianceReport, dekstore: DekStore, telemetry: Telemetry, outcome: str) -> None:
+    """What the sweep saw, as telemetry: findings per key and severity, DEKs per key version, and one event."""
+    totals: Counter[str] = Counter()
+    for managed in inventory.keys:
+        mine = Counter(SEVERITY_WORDS[f.severity] for f in report.findings if f.key == managed.name)
+        totals.update(mine)
+        for word in SEVERITY_WORDS.values():
+            telemetry.gauge(names.FINDINGS, mine.get(word, 0), key=managed.name, severity=word)
+        if managed.consumers_of(ConsumerKind.DEK_TABLE):
+            try:
+                counts = dekstore.count_by_key_id(managed.ref)
+            except CmkError:
+                continue  # unreadable now: the report says so; the next sweep measures again
+            for key_id, n in counts.items():
+                telemetry.gauge(names.DEKS, n, key=managed.name, version=last_segment(key_id))
+    telemetry.event(
+        names.SWEEP_COMPLETED, keys=len(inventory.keys), findings_critical=totals["critical"],
+        findings_high=totals["high"], findings_medium=totals["medium"], findings_low=totals["low"], outcome=outcome,
+    )  # fmt: skip
 
 
 def _drift_alert(serious: list, inventory: Any, audit: AuditTrail, clock: Clock) -> Alert:

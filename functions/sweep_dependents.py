@@ -1,7 +1,7 @@
 """The sweep's care of what depends on each key: finish what events missed, then retire what nothing needs.
 
-- DEKs still on an older version, with no re-wrap page recorded lately: the re-wrap is resumed (its pages are
-  idempotent, so a duplicate costs reads only).
+- DEKs still on an older version, with no re-wrap record (started, refused) lately: the re-wrap is resumed (its
+  pages are idempotent, so a duplicate costs reads only).
 - A consumer not on the current version: a move is queued (functions.consumers.moves; a move already in flight holds
   its claim, so the queued one stops there). One that follows the latest version itself is given Azure's hour, then
   alerted on. The sweep never runs a long-running operation itself (review H6).
@@ -32,12 +32,14 @@ from functions.rewrap import (
     move_dependents_once,
 )
 from functions.rewrap.messages import RewrapMessage
+from functions.rewrap.worker import REWRAP_ACTION
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue
+from shared.telemetry import NO_TELEMETRY, Telemetry
 
-# A re-wrap with a page recorded this recently is in flight; older than this, the sweep resumes it.
+# A re-wrap started this recently is in flight; older than this, the sweep resumes it.
 STALL_AFTER = timedelta(minutes=10)
 
 
@@ -62,6 +64,7 @@ def tend_dependents(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> list[DependentsOutcome]:
     outcomes = []
     for managed in inventory.keys:
@@ -87,7 +90,7 @@ def tend_dependents(
             )
         retirements = _retire(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
-            claims=claims, audit=audit, alerts=alerts, clock=clock,
+            claims=claims, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry,
         )  # fmt: skip
         unannounced = current.version if announced is not None else None
         outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements), unannounced))
@@ -115,8 +118,8 @@ def _announce_unannounced(
         return None
     try:
         outcome = move_dependents_once(
-            managed, trigger="timer:unannounced", vault=vault, rewrap_queue=rewrap_queue, move_queue=move_queue,
-            claims=claims, audit=audit, clock=clock, current=current,
+            managed, trigger="timer:unannounced", vault=vault, dekstore=dekstore, rewrap_queue=rewrap_queue,
+            move_queue=move_queue, claims=claims, audit=audit, clock=clock, current=current,
         )  # fmt: skip
     except CmkError:
         return (0, [])  # its claim released: the next sweep (or the event) moves them; the others' keys go on
@@ -157,8 +160,8 @@ def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, au
     if not behind:
         return 0
     recent = audit.page(key=managed.name, since=clock.now() - STALL_AFTER, page_size=50).items
-    if any(r.action == "rewrap-page" and (r.to_version or "") == current.version for r in recent):
-        return 0  # in flight
+    if any(r.action == REWRAP_ACTION and (r.to_version or "") == current.version for r in recent):
+        return 0  # started (or refused a DEK) lately: in flight
     shards = 0
     for consumer in tables:
         for partition in dek_partitions(managed, consumer):
@@ -196,7 +199,9 @@ def _move_stragglers(managed, current, *, queue: WorkQueue, consumers: Consumers
     return behind
 
 
-def _retire(managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock):
+def _retire(
+    managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock, telemetry
+):
     grace = managed.rotation.retire_after
     if grace is None or not current.created or clock.now() - current.created < grace.delta:
         return []
@@ -205,7 +210,7 @@ def _retire(managed, current, *, inventory, vault, dekstore, consumers, claims: 
         return []
     decisions = retire_unused_versions(
         managed, enforce=inventory.enforcing, vault=vault, dekstore=dekstore, consumers=consumers, audit=audit,
-        alerts=alerts, clock=clock,
+        alerts=alerts, clock=clock, telemetry=telemetry,
     )  # fmt: skip
     if inventory.enforcing and all(d.allowed for d in decisions):
         taken = claims.claim(done_id, uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650))

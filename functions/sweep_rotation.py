@@ -21,6 +21,7 @@ from shared.coordination.pacing import CreationPacer
 from shared.errors import CmkError, KeyNotFound
 from shared.ports import Alerts, AuditTrail, Claims, Clock, KeyVault, Revocations
 from shared.rotation_policy import validate_rotation_policy
+from shared.telemetry import NO_TELEMETRY, Telemetry
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ def rotate_due_keys(
     alerts: Alerts,
     clock: Clock,
     pacer: CreationPacer,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> list[RotationOutcome]:
     outcomes = []
     for managed in inventory.keys:
@@ -76,6 +78,7 @@ def rotate_due_keys(
                 audit=audit,
                 alerts=alerts,
                 clock=clock,
+                telemetry=telemetry,
             )
         )
     return outcomes

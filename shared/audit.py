@@ -65,3 +65,24 @@ def stored_detail(detail: dict) -> dict:
     if len(text) <= MAX_DETAIL_CHARS:
         return json.loads(text)
     return {TRUNCATED: True, "original_chars": len(text), "head": text[: MAX_DETAIL_CHARS - 200]}
+
+
+def principal_label(inventory: Any, principal_id: str | None, *, whole: bool = False) -> str:
+    """A principal as a person reading the trail knows it: its role in the inventory and the start of its id, e.g.
+    `mysql (8e2c7d5a…)`, `this app (5c3e8f1a…)`, `break-glass (a7d3b9e1…)`; an id the inventory does not name stays
+    whole. Ids are not secrets, but a bare GUID says nothing; the full one stays in the record's other fields, or
+    in the label itself with `whole` (for text an operator acts on, such as an access step's reason)."""
+    if not principal_id:
+        return "unknown"
+    pid = principal_id.lower()
+    role = None
+    if pid == (getattr(inventory, "app_identity", None) or "").lower():
+        role = "this app"
+    elif any(pid == p.principal_id.lower() for p in getattr(inventory, "break_glass", ())):
+        role = "break-glass"
+    else:
+        owners = [k.service or k.name for k in getattr(inventory, "keys", ()) if k.identity.principal_id.lower() == pid]
+        role = "/".join(dict.fromkeys(owners)) or None
+    if not role:
+        return pid
+    return f"{role} ({pid})" if whole else f"{role} ({pid[:8]}…)"

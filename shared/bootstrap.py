@@ -11,6 +11,7 @@ Ports are the Container's public properties, named as handlers name their keywor
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 from functools import cached_property
@@ -58,8 +59,6 @@ class Container:
     @property
     def inventory(self):
         def build():
-            import os
-
             from shared.inventory import InventoryError, load_inventory
             from shared.inventory.consumers import dek_table_problems
 
@@ -95,12 +94,15 @@ class Container:
 
         def build():
             from shared.azure.keyvault import AzureKeyVault
+            from shared.azure.transport import call_counter, shared_pool
 
             require_local_for_insecure(self.settings, vault_urls=[v.url for v in self.inventory.vaults])
             return AzureKeyVault(
                 self.credential,
                 connection_verify=self.settings.connection_verify,
                 verify_challenge_resource=self.settings.verify_challenge_resource,
+                transport=shared_pool(self.settings.connection_verify),  # sized to the re-wrap: no "pool full"
+                response_hook=call_counter(self.telemetry),  # cmk.keyvault.calls and .throttled
             )
 
         return self._once("_vault", build)
@@ -110,23 +112,9 @@ class Container:
         """ARM's role assignments, and each Managed HSM's local RBAC for scopes within it (shared.local_rbac)."""
 
         def build():
-            from shared.azure.access import AzureAccessControl
-            from shared.azure.hsm_access import with_managed_hsms
+            from shared.azure.hsm_access import app_access_control
 
-            subscription = self.settings.subscription_id or self.inventory.vaults[0].subscription_id
-            arm = AzureAccessControl(
-                self.credential,
-                subscription,
-                base_url=self.settings.arm_endpoint,
-                connection_verify=self.settings.connection_verify,
-            )
-            return with_managed_hsms(
-                arm,
-                self.inventory.vaults,
-                self.credential,
-                connection_verify=self.settings.connection_verify,
-                verify_challenge_resource=self.settings.verify_challenge_resource,
-            )
+            return app_access_control(self.settings, self.inventory, self.credential)
 
         return self._once("_access", build)
 
@@ -222,6 +210,13 @@ class Container:
             name, service_uri=uri, credential=self.storage_credential, connection_verify=s.connection_verify
         )
         return LazyTable(client)
+
+    @property
+    def telemetry(self):
+        """Custom events and metrics (shared.telemetry.app_telemetry: the worker's Azure Monitor, or a console)."""
+        from shared.telemetry import app_telemetry
+
+        return self._once("_telemetry", lambda: app_telemetry(os.environ))
 
     @property
     def claims(self):

@@ -30,6 +30,7 @@ from shared.ports import (
     Vaults,
     WorkQueue,
 )
+from shared.telemetry import NO_TELEMETRY, Telemetry
 
 MESSAGE_VERSION = 1
 
@@ -86,6 +87,7 @@ def reconcile_queued(
     rbac_propagation: timedelta = RBAC_PROPAGATION,
     follow_up_delay: int = FOLLOW_UP_SECONDS,
     claims: Claims | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> ReconcileOutcome:
     """One key, reconciled as an event would have (every version's key ops checked, follow-up scheduled)."""
     ports = {name: value for name, value in locals().items() if name != "message"}

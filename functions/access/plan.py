@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.arm_ids import normalize_scope
+from shared.audit import principal_label
 from shared.model import KeyVersion, RoleAssignment
 from shared.roles.definitions import CONSUMER_NEEDS, KEY_USE, RoleDefinition
 
@@ -195,9 +196,10 @@ def plan_access(
             )
             continue
         cross = " (another key's consumer: the cross rule)" if principal in other_consumers else ""
-        why = f"{principal} holds {role} on {managed.name} but is not its consumer{cross}"
+        who = principal_label(inventory, principal, whole=True)  # "aks (3b9a4c1e-…)": whom it touched, by role
+        why = f"{who} holds {role} on {managed.name} but is not its consumer{cross}"
         if principal == consumer:
-            why = f"{principal} was revoked from {managed.name} on purpose and holds {role} again"
+            why = f"{who} was revoked from {managed.name} on purpose and holds {role} again"
         # An inherited grant of another key's consumer may be how it reaches its own key: never removed from here.
         if at_key or (remove_inherited and principal not in other_consumers):
             # A group's members are unknown without Graph: the consumer may be one, so it waits like a broad grant.

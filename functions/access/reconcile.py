@@ -41,6 +41,7 @@ from shared.ports import (
 )
 from shared.roles.builtin import role_definition_id
 from shared.roles.catalog import definitions_for
+from shared.telemetry import NO_TELEMETRY, Telemetry
 
 VIOLATION_ALERT = "CmkGuardian.Access.Violation"
 REMEDIATED_ALERT = "CmkGuardian.Access.Remediated"
@@ -92,6 +93,7 @@ def reconcile_key(
     rbac_propagation: timedelta = RBAC_PROPAGATION,
     follow_up_delay: int = FOLLOW_UP_SECONDS,
     claims: Claims | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> ReconcileOutcome:
     try:
         settings = vault_settings.get_vault(managed.vault.resource_id)
@@ -139,8 +141,9 @@ def reconcile_key(
         return ReconcileOutcome(managed.name, "reported", plan, alerts=tuple(sent))
 
     executed, skipped = execute(
-        managed, plan, trigger=trigger, access=access, vault=vault, revocations=revocations, audit=audit, clock=clock
-    )
+        managed, plan, trigger=trigger, access=access, vault=vault, revocations=revocations, audit=audit, clock=clock,
+        inventory=inventory, telemetry=telemetry,
+    )  # fmt: skip
     deferred = tuple(f"RemoveAssignment {d.step.assignment_id}: {d.reason}" for d in plan.deferred)
     consumer_ok = not any(s.startswith("GrantRole") for s in skipped)
     if lost:
@@ -253,6 +256,7 @@ def follow_up_check(
     rbac_propagation: timedelta = RBAC_PROPAGATION,
     follow_up_delay: int = FOLLOW_UP_SECONDS,
     claims: Claims | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> ReconcileOutcome:
     """After a remediation, once Key Vault may have applied it: probe the app's own access with a real read, then
     reconcile again from what ARM lists now. A removal still waiting for the consumer's grant to be old enough (on

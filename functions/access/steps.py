@@ -11,9 +11,10 @@ import uuid
 from typing import Any
 
 from functions.access.plan import AccessPlan, GrantRole, RemoveAssignment, TrimKeyOps
-from shared.audit import AuditRecord
+from shared.audit import AuditRecord, principal_label
 from shared.errors import CmkError
 from shared.ports import AccessControl, AuditTrail, Clock, KeyVault, Revocations
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 
 def revoked_now(managed, principal_id: str, revocations: Revocations) -> bool:
@@ -31,6 +32,8 @@ def execute(
     revocations: Revocations,
     audit: AuditTrail,
     clock: Clock,
+    inventory: Any = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> tuple[list[str], list[str]]:
     """Carry out `plan.changes` in order (deferred steps are not changes); returns what was done and what was
     skipped, each as one line. A step that fails is recorded and skipped, and a failed consumer grant keeps every
@@ -38,8 +41,16 @@ def execute(
     executed: list[str] = []
     skipped: list[str] = []
 
-    def note(action: str, outcome: str, **detail: Any) -> None:
+    def done(action: str, outcome: str, principal: str | None, detail: dict) -> None:
+        """One record and one event per change, the principal named with its role (`mysql (8e2c…)`)."""
+        if principal is not None:
+            detail = {**detail, "principal_name": principal_label(inventory, principal)}
         record(audit, managed, trigger, clock, action, outcome, detail)
+        who = principal_label(inventory, principal) if principal else ""
+        telemetry.event(
+            names.ACCESS_REMEDIATED, key=managed.name, principal=who, consumer=managed.service, action=action,
+            outcome=outcome,
+        )  # fmt: skip
 
     consumer_minimal = True  # until a needed grant fails: then no consumer grant may be removed
     for step in plan.changes:
@@ -53,20 +64,17 @@ def execute(
                 )
                 if revoked_now(managed, step.principal_id, revocations):
                     access.delete_assignment(made.id)  # the revocation landed while granting: it wins, at once
-                    record(audit, managed, trigger, clock, "access-grant", "withdrawn",
-                            {"principal": step.principal_id, "assignment": made.id})  # fmt: skip
+                    done("access-grant", "withdrawn", step.principal_id,
+                         {"principal": step.principal_id, "assignment": made.id})  # fmt: skip
                     skipped.append(f"GrantRole {step.principal_id}: revoked while granting; the grant was deleted")
                     continue
                 seen = any(a.id.lower() == made.id.lower() for a in access.list_assignments(step.scope))
                 if not seen:
                     raise CmkError(f"the new assignment {made.id} is not listed")
-                record(
-                    audit,
-                    managed,
-                    trigger,
-                    clock,
+                done(
                     "access-grant",
                     "granted",
+                    step.principal_id,
                     {"principal": step.principal_id, "assignment": made.id, "reason": step.reason},
                 )
                 executed.append(f"GrantRole {step.principal_id}")
@@ -74,15 +82,7 @@ def execute(
                 updated = vault.update_version(managed.ref, step.version, ops=step.ops)
                 if set(updated.ops) != set(step.ops):
                     raise CmkError(f"version {step.version} still allows {sorted(set(updated.ops) - set(step.ops))}")
-                record(
-                    audit,
-                    managed,
-                    trigger,
-                    clock,
-                    "trim-key-ops",
-                    "trimmed",
-                    {"version": step.version, "removed": list(step.removed)},
-                )
+                done("trim-key-ops", "trimmed", None, {"version": step.version, "removed": list(step.removed)})
                 executed.append(f"TrimKeyOps {step.version}")
             elif isinstance(step, RemoveAssignment):
                 if step.keeps_consumer_access_via and not consumer_minimal:
@@ -93,13 +93,10 @@ def execute(
                 access.delete_assignment(step.assignment_id)
                 if any(a.id.lower() == step.assignment_id.lower() for a in access.list_assignments(managed.scope)):
                     raise CmkError(f"assignment {step.assignment_id} is still listed")
-                record(
-                    audit,
-                    managed,
-                    trigger,
-                    clock,
+                done(
                     "access-remove",
                     "removed",
+                    step.principal_id,
                     {
                         "principal": step.principal_id,
                         "assignment": step.assignment_id,

@@ -1,7 +1,7 @@
 """`GET /api/keys`: the compliance report, and for each key what depends on it right now.
 
 Per key: how many DEKs sit on each version, which version each Azure consumer uses and whether it can reach it, and
-the re-wrap to the current version (processed, succeeded, failed, remaining, running) as the audit trail's page
+the re-wrap to the current version (processed, succeeded, failed, remaining, running) as the re-wrap's audit
 records and the registry's counts tell it. A part that cannot be read says so in place instead of failing the answer.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from functions.compliance.report import report_keys
-from functions.sweep_dependents import STALL_AFTER
+from functions.rewrap import rewrap_progress
 from shared.arm_ids import last_segment
 from shared.errors import CmkError
-from shared.model import ConsumerKind, same_key_id
+from shared.model import ConsumerKind
 from shared.ports import (
     AccessControl,
     AuditTrail,
@@ -116,24 +116,5 @@ def dependents(
 
 
 def _rewrap_progress(managed: Any, current_id: str, counts: dict[str, int], *, audit: AuditTrail, clock: Clock) -> dict:
-    version = last_segment(current_id)
-    remaining = sum(n for k, n in counts.items() if not same_key_id(k, current_id))
-    processed = succeeded = failed = 0
-    latest = None
-    page = audit.page(key=managed.name, page_size=200)
-    for record in page.items:
-        if record.action != "rewrap-page" or record.to_version != version:
-            continue
-        latest = latest or record.at
-        processed += int(record.detail.get("succeeded", 0)) + int(record.detail.get("refused", 0))
-        succeeded += int(record.detail.get("succeeded", 0))
-        failed += int(record.detail.get("refused", 0))
-    running = bool(remaining) and latest is not None and clock.now() - latest < STALL_AFTER
-    return {
-        "target_version": version,
-        "processed": processed,
-        "succeeded": succeeded,
-        "failed": failed,
-        "remaining": remaining,
-        "running": running,
-    }
+    """The re-wrap's records (started, completed) and the registry's counts: functions.rewrap.progress."""
+    return rewrap_progress(managed, current_id, counts, audit=audit, now=clock.now())

@@ -18,7 +18,6 @@ from shared.ports import AlertLog, AuditTrail
 
 LATEST_AUDIT = 20
 LATEST_ALERTS = 20
-RATE_SAMPLE = 200  # re-wrap records read to measure the rate
 
 
 def status_view(
@@ -51,11 +50,7 @@ def status_view(
     )
     keys = []
     for key_json, managed in zip(status["keys"], inventory.keys, strict=True):
-        view = key_view(key_json, managed, inventory=inventory, vault=vault, now=now)
-        rewrap = (view.get("dependents") or {}).get("rewrap")
-        if isinstance(rewrap, dict) and rewrap.get("processed") and "rate_per_minute" not in rewrap:
-            view["dependents"]["rewrap"] = {**rewrap, "rate_per_minute": rewrap_rate(audit, managed.name, rewrap)}
-        keys.append(view)
+        keys.append(key_view(key_json, managed, inventory=inventory, vault=vault, now=now))
     return {
         "generated_at": status.get("generated_at"),
         "mode": status.get("mode"),
@@ -97,21 +92,6 @@ def status_page(
         alert_log=alert_log,
     )
     return render_status(view, viewer=viewer)
-
-
-def rewrap_rate(audit: AuditTrail, key: str, rewrap: dict[str, Any]) -> float | None:
-    """DEKs per minute to the target version, from the span of its re-wrap records; None until two are there."""
-    try:
-        page = audit.page(key=key, action="rewrap-page", page_size=RATE_SAMPLE)
-    except CmkError:
-        return None
-    target = rewrap.get("target_version")
-    records = [r for r in page.items if r.to_version == target]
-    if len(records) < 2:
-        return None
-    seconds = (max(r.at for r in records) - min(r.at for r in records)).total_seconds()
-    moved = sum(int(r.detail.get("succeeded", 0)) for r in records)
-    return round(moved * 60 / seconds, 1) if seconds > 0 else None
 
 
 def _latest_audit(audit: AuditTrail) -> dict[str, Any]:

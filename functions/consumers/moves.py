@@ -10,6 +10,8 @@ ARM's PATCH of a MySQL flexible server's (or a disk encryption set's) key takes 
   running) -> queued again, until GIVE_UP_AFTER on the app's clock; succeeded -> the consumer must report the version
   and be available: audited `moved`, claim completed (and if the key moved on meanwhile, a new move is decided);
   failed -> audited `failed`, one `CmkGuardian.Consumer.NotMoved` alert, claim released so the sweep can retry.
+A move is one action, so one audit record, at its end (moved, failed or gave up); its start and each look in between
+are log lines (the worker's outcome), and the end is also a `CmkGuardian.ConsumerMoved` event.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from shared.errors import (
 from shared.inventory.model import UnknownKey
 from shared.model import Alert, ConsumerKind, Severity, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, KeyVault, WorkQueue
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 CONSUMER_ALERT = "CmkGuardian.Consumer.NotMoved"
 # How long a started move is followed (app's clock) before it is given up and alerted on, and how long its claim
@@ -77,10 +80,11 @@ def move_consumer(
     clock: Clock,
     move_queue: WorkQueue,
     follow_up_delay: int,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> MoveResult:
     msg = parse_move_message(message)
     managed, consumer = _consumer_of(inventory, msg)
-    ports = _Ports(vault, consumers, claims, audit, alerts, clock, move_queue, follow_up_delay)
+    ports = _Ports(vault, consumers, claims, audit, alerts, clock, move_queue, follow_up_delay, telemetry)
     try:
         current = vault.get_key(managed.ref)
         if msg.phase == "start":
@@ -107,6 +111,7 @@ class _Ports:
     clock: Clock
     queue: WorkQueue
     delay: int
+    telemetry: Telemetry = NO_TELEMETRY
 
 
 def _consumer_of(inventory: Any, msg: MoveMessage) -> tuple[Any, Any]:
@@ -160,7 +165,6 @@ def _send(msg: MoveMessage, managed, consumer, target: str, claim: Claim, p: _Po
     # The deadline of a running operation counts from its own PATCH, not from a wait for the resource before it.
     sent_at = p.clock.now()
     p.queue.send(msg.following(target, started.operation_url, sent_at).to_json(), delay_seconds=p.delay)
-    _record(p, msg, managed, "started", target, {"operation": started.operation_url is not None})
     return MoveResult(managed.name, rid, "started", target, {"operation_url": started.operation_url})
 
 
@@ -222,6 +226,10 @@ def _gave_up(msg, managed, consumer, target: str, claim: Claim, p: _Ports) -> Mo
 
 
 def _record(p: _Ports, msg: MoveMessage, managed, outcome: str, target: str, detail: dict) -> str:
+    version = target.rstrip("/").rsplit("/", 1)[-1]
+    p.telemetry.event(
+        names.CONSUMER_MOVED, key=managed.name, version=version, consumer=_consumer_label(msg), outcome=outcome
+    )
     return p.audit.append(
         AuditRecord(
             uuid.uuid4().hex,
@@ -234,6 +242,11 @@ def _record(p: _Ports, msg: MoveMessage, managed, outcome: str, target: str, det
             detail={"kind": msg.kind, "resource_id": msg.resource_id, "move_id": msg.move_id, **detail},
         )
     ).record_id
+
+
+def _consumer_label(msg: MoveMessage) -> str:
+    """The consumer as a dimension: its kind and resource name (the resource id's last segment), not the full id."""
+    return f"{msg.kind}/{msg.resource_id.rstrip('/').rsplit('/', 1)[-1]}"
 
 
 def not_moved_alert(managed: Any, consumer: Any, target: str, why: str, *, audit_id: str | None = None) -> Alert:

@@ -49,6 +49,7 @@ from shared.revocation import (
     RevocationState,
     check_revocation_id,
 )
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 from shared.timestamps import iso_utc
 
 # How long after Key Vault applies a change a consumer may take to report it: a MySQL flexible server denies
@@ -93,6 +94,7 @@ def check_revocation(
     revocation_checks: WorkQueue,
     follow_up_delay: int,
     rbac_propagation: timedelta,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> CheckOutcome:
     """After RBAC's propagation delay: is the revocation (or the restoration) in force? Grants and versions are read
     again, a shredded key is probed with an unwrap, and the consumers must report what the plan said they would.
@@ -175,6 +177,9 @@ def check_revocation(
         outcome,
         {"id": updated.revocation_id, "problems": problems},
     )
+    consumer = updated.service or updated.principal_id or "every consumer"
+    event = names.REVOCATION_VERIFIED if phase == "revocation" else names.REVOCATION_RESTORED
+    telemetry.event(event, key=managed.name, consumer=consumer, outcome=outcome)
     if problems:
         send_alert(
             revocation_alert(

@@ -23,6 +23,7 @@ from functions.revocation.common import (
     send_alert,
 )
 from functions.revocation.plan import RevocationPlan, plan_revocation
+from shared.audit import principal_label
 from shared.errors import (
     CmkError,
     Conflict,
@@ -50,6 +51,7 @@ from shared.revocation import (
     RevocationState,
 )
 from shared.roles.catalog import definitions_for
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 
 def _principal(command: RevokeCommand, inventory: Any) -> tuple[str | None, str | None]:
@@ -121,6 +123,7 @@ def revoke(
     clock: Clock,
     revocation_checks: WorkQueue,
     follow_up_delay: int,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> RevocationOutcome:
     managed = managed_key(inventory, command.key)
     action = RevocationAction(command.action)
@@ -197,12 +200,17 @@ def revoke(
             )
         except PreconditionFailed:
             return _lost_race(revocation, audit, clock, trigger, revocations)
-    detail = {**detail, "id": revocation.revocation_id}
-    audit_record(audit, clock, "revocation", trigger, managed.name, status, detail, record_id if opened else None)
+    # The ledger holds the plan from here on ("planned", before anything changes); the trail gets the one record of
+    # this action once it is carried out (executed or failed), under the id the ledger points at.
+    detail = {**detail, "id": revocation.revocation_id, "principal_name": principal_label(inventory, principal)}
+    if status == "resumed":
+        detail["resumed"] = True
     return _execute(
         revocation,
         managed,
         plan,
+        record=(detail, record_id if opened else None),
+        telemetry=telemetry,
         status=status,
         ports=ports,
         revocations=revocations,
@@ -258,7 +266,20 @@ def _carry_out(revocation: Revocation, managed, ports: dict) -> tuple[list[str],
 
 
 def _execute(
-    revocation, managed, plan, *, status, ports, revocations, audit, alerts, clock, revocation_checks, follow_up_delay
+    revocation,
+    managed,
+    plan,
+    *,
+    record: tuple[dict, str | None],
+    telemetry: Telemetry,
+    status,
+    ports,
+    revocations,
+    audit,
+    alerts,
+    clock,
+    revocation_checks,
+    follow_up_delay,
 ) -> RevocationOutcome:
     trigger = f"operator:{revocation.requested_by}"
     try:
@@ -278,6 +299,7 @@ def _execute(
             failed = revocations.update(failed)
         except PreconditionFailed:
             return _lost_race(revocation, audit, clock, trigger, revocations)
+        detail, record_id = record
         audit_record(
             audit,
             clock,
@@ -285,8 +307,10 @@ def _execute(
             trigger,
             managed.name,
             "failed",
-            {"id": failed.revocation_id, "failure": failed.failure},
+            {**detail, "failure": failed.failure},
+            record_id,
         )
+        _revocation_event(telemetry, managed, failed, "failed")
         send_alert(
             revocation_alert(
                 FAILED_ALERT, Severity.CRITICAL, failed, f"revocation of {managed.name} FAILED: {failed.failure}"
@@ -302,15 +326,11 @@ def _execute(
         )
     except PreconditionFailed:
         return _lost_race(revocation, audit, clock, trigger, revocations)
+    detail, record_id = record
     audit_record(
-        audit,
-        clock,
-        "revocation",
-        trigger,
-        managed.name,
-        "executed",
-        {"id": executed_rev.revocation_id, "executed": list(executed)},
+        audit, clock, "revocation", trigger, managed.name, "executed", {**detail, "executed": list(executed)}, record_id
     )
+    _revocation_event(telemetry, managed, executed_rev, "executed")
     if executed_rev.action is RevocationAction.DISABLE_KEY:
         alert = revocation_alert(
             KEY_DISABLED_ALERT,
@@ -323,7 +343,8 @@ def _execute(
             ACCESS_REVOKED_ALERT,
             Severity.HIGH,
             executed_rev,
-            f"{executed_rev.principal_id} revoked from {managed.name} by {executed_rev.requested_by}",
+            f"{principal_label(ports['inventory'], executed_rev.principal_id)} revoked from {managed.name} by "
+            f"{executed_rev.requested_by}",
         )
     # The follow-up first: an alert that cannot be queued must not leave the revocation unverified.
     revocation_checks.send(
@@ -332,3 +353,13 @@ def _execute(
     )
     send_alert(alert, alerts=alerts, audit=audit, clock=clock)
     return RevocationOutcome(status, plan, executed_rev)
+
+
+def _revocation_event(telemetry: Telemetry, managed: Any, revocation: Revocation, outcome: str) -> None:
+    """`consumer`: whose access went (the service, or the principal named with its role); the whole key for a
+    crypto-shred."""
+    if revocation.action is RevocationAction.DISABLE_KEY:
+        consumer = "every consumer"
+    else:
+        consumer = revocation.service or revocation.principal_id or ""
+    telemetry.event(names.REVOCATION_EXECUTED, key=managed.name, consumer=consumer, outcome=outcome)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.arm_ids import normalize_scope
+from shared.audit import principal_label
 from shared.model import ConsumerKind, ConsumerState, KeyVersion, PrincipalType, RoleAssignment
 from shared.revocation import RevocationAction
 from shared.roles.definitions import KEY_USE, RoleDefinition
@@ -89,13 +90,16 @@ class RevocationPlan:
     # A service's revocation: the identity the inventory names for it, when its consumers really use another one
     # (`principal_id`, the one revoked).
     inventory_principal_id: str | None = None
+    # The principal as the summary names it: its role in the inventory and the start of its id (`mysql (8e2c…)`).
+    principal_name: str | None = None
 
     @property
     def summary(self) -> str:
         if self.action is RevocationAction.DISABLE_KEY:
             what = f"disable {len(self.disable)} version(s) of {self.key} (crypto-shred)"
         else:
-            what = f"remove {len(self.remove)} key-use assignment(s) of {self.principal_id} at {self.key}"
+            who = self.principal_name or self.principal_id
+            what = f"remove {len(self.remove)} key-use assignment(s) of {who} at {self.key}"
         deks = "an unknown number of" if self.deks_unreadable is None else str(self.deks_unreadable)
         tail = f"; {len(self.losses)} lose access, {deks} registry DEK(s) become unreadable"
         return what + tail + (f"; BLOCKED: {self.blockers[0]}" if self.blockers else "")
@@ -298,4 +302,5 @@ def plan_revocation(
         blockers=tuple(blockers),
         notes=tuple(notes),
         inventory_principal_id=named,
+        principal_name=principal_label(inventory, principal),
     )

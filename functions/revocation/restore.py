@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from functions.revocation.common import (
 )
 from functions.revocation.plan import PlannedAssignment
 from shared.arm_ids import last_segment
+from shared.audit import principal_label
 from shared.errors import (
     CmkError,
     Conflict,
@@ -44,6 +46,7 @@ from shared.revocation import (
     check_revocation_id,
 )
 from shared.roles.builtin import role_definition_id
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 
 # ---- read --------------------------------------------------------------------------------------------------------
@@ -68,6 +71,7 @@ def restore(
     clock: Clock,
     revocation_checks: WorkQueue,
     follow_up_delay: int,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> RevocationOutcome:
     """Break-glass: give back what the revocation took (its removed assignments, re-created as they were, or the
     versions it disabled), after closing its ledger entry so that reconciliation manages the grant again."""
@@ -93,15 +97,15 @@ def restore(
     if revocation.state is RevocationState.PLANNED:
         raise Conflict(f"revocation {revocation.revocation_id} is still being carried out; restore it once it is")
     now = clock.now()
-    record_id = audit_record(
-        audit,
-        clock,
-        "restoration",
-        trigger,
-        managed.name,
-        "requested",
-        {"id": revocation.revocation_id, "reason": command.reason, "action": revocation.action.value},
-    )
+    # One action, one record: written once it is carried out (restored or failed), under the id the ledger's
+    # restoration points at from the start; the ledger's RESTORING state is what holds the request until then.
+    record_id = uuid.uuid4().hex
+    detail = {
+        "id": revocation.revocation_id,
+        "reason": command.reason,
+        "action": revocation.action.value,
+        "principal_name": principal_label(inventory, revocation.principal_id),
+    }
     if revocation.state is not RevocationState.RESTORING:
         restoration = Restoration(command.reason, command.caller, now, record_id)
         try:
@@ -118,14 +122,10 @@ def restore(
     if wrong:
         failed = revocations.update(revocation.moved(RevocationState.RESTORING, now, restoration=restoration))
         audit_record(
-            audit,
-            clock,
-            "restoration",
-            trigger,
-            managed.name,
-            "failed",
-            {"id": failed.revocation_id, "failure": restoration.failure},
-        )
+            audit, clock, "restoration", trigger, managed.name, "failed", {**detail, "failure": restoration.failure},
+            record_id,
+        )  # fmt: skip
+        _restored_event(telemetry, managed, failed, "failed")
         send_alert(
             revocation_alert(
                 FAILED_ALERT,
@@ -144,8 +144,9 @@ def restore(
     restoration = replace(restoration, restored_at=now)
     done = revocations.update(revocation.moved(RevocationState.RESTORED, now, restoration=restoration))
     audit_record(
-        audit, clock, "restoration", trigger, managed.name, "restored", {"id": done.revocation_id, "restored": restored}
+        audit, clock, "restoration", trigger, managed.name, "restored", {**detail, "restored": restored}, record_id
     )
+    _restored_event(telemetry, managed, done, "restored")
     revocation_checks.send(  # the follow-up first: an alert that cannot be queued must not leave it unverified
         {"version": MESSAGE_VERSION, "revocation_id": done.revocation_id, "phase": "restoration"},
         delay_seconds=follow_up_delay,
@@ -201,3 +202,8 @@ def _give_back(revocation: Revocation, managed, inventory, access: AccessControl
     listed = {a.id.lower() for a in access.list_assignments(managed.scope)}
     wrong = [f"assignment {a} is not listed" for a in restored if a.lower() not in listed]
     return restored, wrong + [f"removed assignment {a} is not described in the stored plan" for a in unknown]
+
+
+def _restored_event(telemetry: Telemetry, managed: Any, revocation: Any, outcome: str) -> None:
+    consumer = revocation.service or revocation.principal_id or "every consumer"
+    telemetry.event(names.REVOCATION_RESTORED, key=managed.name, consumer=consumer, outcome=outcome)

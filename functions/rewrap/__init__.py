@@ -2,7 +2,8 @@
 
 functions.rewrap.fan_out answers a new version by enqueueing one message per DEK shard (and the consumer moves);
 functions.rewrap.worker re-wraps one bounded page, paced within the vault's budget, and re-enqueues its continuation;
-functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on.
+functions.rewrap.messages is their queue message; functions.rewrap.poison alerts on a page the queue gave up on;
+functions.rewrap.progress reads a re-wrap's progress from its two audit records and the registry's counts.
 """
 
 from functions.rewrap.fan_out import (
@@ -18,7 +19,8 @@ from functions.rewrap.fan_out import (
 )
 from functions.rewrap.messages import REWRAP_QUEUE, RewrapMessage, parse_rewrap_message
 from functions.rewrap.poison import POISONED_ALERT, alert_poisoned_page
-from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, WholePageFailed, rewrap_page
+from functions.rewrap.progress import rewrap_progress
+from functions.rewrap.worker import COMPLETED_ALERT, KCV_ALERT, REWRAP_ACTION, WholePageFailed, rewrap_page
 
 __all__ = [
     "ANNOUNCE_TTL",
@@ -27,6 +29,7 @@ __all__ = [
     "FOLLOW_WINDOW",
     "KCV_ALERT",
     "POISONED_ALERT",
+    "REWRAP_ACTION",
     "REWRAP_QUEUE",
     "MoveOutcome",
     "RewrapMessage",
@@ -39,4 +42,5 @@ __all__ = [
     "on_new_version",
     "parse_rewrap_message",
     "rewrap_page",
+    "rewrap_progress",
 ]

@@ -1,7 +1,10 @@
 """A new key version protects nothing until its dependents move: fan the re-wrap out and queue the consumer moves.
 
 On `KeyNewVersionCreated` (and from the sweep, for whatever an event missed), per consumer of the key:
-- dek-table: one re-wrap message per shard of the key's DEKs (functions.rewrap.worker does the work);
+- dek-table: one re-wrap message per shard of the key's DEKs (functions.rewrap.worker does the work), and one
+  audit record, `rewrap` `started`, for the whole re-wrap (the pages log, they do not audit). When no DEK is behind
+  the new version (a key whose registry is empty), nothing is enqueued: the record says `completed` with 0 DEKs and
+  the re-wrap's completion claim is taken, so sixteen workers do not each read an empty shard, log and audit it;
 - mysql-flexible-server, disk-encryption-set: one `cmk-move` message (functions.consumers.moves does the work). ARM's
   PATCH of a consumer's key takes minutes and Event Grid waits 30 s for an answer, so this handler only decides and
   enqueues: it reads the key's current version and sends messages, nothing else (review H6).
@@ -26,13 +29,15 @@ from functions.compliance import imported_version
 from functions.consumers.moves import CONSUMER_ALERT as CONSUMER_ALERT  # re-exported: the sweep alerts with it
 from functions.consumers.moves import decide_move
 from functions.rewrap.messages import RewrapMessage
+from functions.rewrap.worker import REWRAP_ACTION, completion_claim_id
 from shared.audit import AuditRecord
 from shared.coordination.claims import ClaimStatus
 from shared.envelope.sharding import all_shards, shard_count
-from shared.errors import PreconditionFailed
+from shared.errors import CmkError, PreconditionFailed
 from shared.events import KeyNewVersionCreated
-from shared.model import ConsumerKind, KeyVersion
-from shared.ports import AuditTrail, Claims, Clock, KeyVault, WorkQueue
+from shared.model import ConsumerKind, KeyVersion, same_key_id
+from shared.ports import AuditTrail, Claims, Clock, DekStore, KeyVault, WorkQueue
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 # Azure moves a DES that follows the latest version within about an hour.
 FOLLOW_WINDOW = timedelta(hours=1)
@@ -74,11 +79,13 @@ def on_new_version(
     event: KeyNewVersionCreated,
     *,
     vault: KeyVault,
+    dekstore: DekStore,
     rewrap_queue: WorkQueue,
     move_queue: WorkQueue,
     claims: Claims,
     audit: AuditTrail,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> MoveOutcome:
     """Decide and enqueue, nothing more: answered in well under Event Grid's 30 s whatever ARM is doing. A version
     the sweep (or an earlier delivery) already announced is a no-op."""
@@ -86,11 +93,13 @@ def on_new_version(
         event.key,
         trigger=f"event:{event.event_id}",
         vault=vault,
+        dekstore=dekstore,
         rewrap_queue=rewrap_queue,
         move_queue=move_queue,
         claims=claims,
         audit=audit,
         clock=clock,
+        telemetry=telemetry,
     )
 
 
@@ -99,12 +108,14 @@ def move_dependents_once(
     *,
     trigger: str,
     vault: KeyVault,
+    dekstore: DekStore,
     rewrap_queue: WorkQueue,
     move_queue: WorkQueue,
     claims: Claims,
     audit: AuditTrail,
     clock: Clock,
     current: KeyVersion | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> MoveOutcome:
     """move_dependents under the current version's announce claim: once per version, whoever notices it first. A
     failure releases the claim, so the next delivery or sweep tries again at once."""
@@ -121,8 +132,8 @@ def move_dependents_once(
         return MoveOutcome(managed.name, current.key_id, (), held.outcome.get("audit_id"), already=done)
     try:
         outcome = move_dependents(
-            managed, trigger=trigger, vault=vault, rewrap_queue=rewrap_queue, move_queue=move_queue, audit=audit,
-            clock=clock, current=current,
+            managed, trigger=trigger, vault=vault, dekstore=dekstore, claims=claims, rewrap_queue=rewrap_queue,
+            move_queue=move_queue, audit=audit, clock=clock, current=current, telemetry=telemetry,
         )  # fmt: skip
     except BaseException:
         claims.release(result.claim)
@@ -137,32 +148,76 @@ def move_dependents(
     *,
     trigger: str,
     vault: KeyVault,
+    dekstore: DekStore,
+    claims: Claims,
     rewrap_queue: WorkQueue,
     move_queue: WorkQueue,
     audit: AuditTrail,
     clock: Clock,
     current: KeyVersion | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> MoveOutcome:
     current = current or vault.get_key(managed.ref)
     steps: list[ConsumerStep] = []
     for consumer in managed.consumers:
-        if consumer.kind == ConsumerKind.DEK_TABLE:
-            steps.append(_fan_out(managed, consumer, current, rewrap_queue, clock))
-        elif consumer.resource_id:
+        if consumer.kind != ConsumerKind.DEK_TABLE and consumer.resource_id:
             steps.append(enqueue_move(managed, consumer, trigger=trigger, queue=move_queue))
-    record = audit.append(
+    tables = managed.consumers_of(ConsumerKind.DEK_TABLE)
+    if not tables:
+        return MoveOutcome(managed.name, current.key_id, tuple(steps))
+    behind = _behind(managed, current, dekstore)
+    if behind == 0:
+        prefixes = [t.options.get("partition_prefix") or managed.name for t in tables]
+        steps += [ConsumerStep(ConsumerKind.DEK_TABLE.value, p, "nothing-behind", {"shards": 0}) for p in prefixes]
+        taken = claims.claim(
+            completion_claim_id(managed, current.version), uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650)
+        )
+        if not taken.taken:
+            return MoveOutcome(managed.name, current.key_id, tuple(steps))  # its completion is on the record already
+        claims.complete(taken.claim, {"deks": 0})
+        record_id = _record(audit, clock, managed, trigger, current, "completed", steps, deks=0, shards=0)
+        telemetry.event(
+            names.REWRAP_COMPLETED, key=managed.name, version=current.version, processed=0, succeeded=0, failed=0,
+            duration_seconds=0, outcome="nothing-behind",
+        )  # fmt: skip
+        return MoveOutcome(managed.name, current.key_id, tuple(steps), record_id)
+    fanned = [_fan_out(managed, consumer, current, rewrap_queue, clock) for consumer in tables]
+    steps += fanned
+    shards = sum(int(s.detail.get("shards", 0)) for s in fanned)
+    record_id = _record(audit, clock, managed, trigger, current, "started", steps, deks=behind, shards=shards)
+    telemetry.event(names.REWRAP_STARTED, key=managed.name, version=current.version, shards=shards, outcome="started")
+    return MoveOutcome(managed.name, current.key_id, tuple(steps), record_id)
+
+
+def _behind(managed: Any, current: KeyVersion, dekstore: DekStore) -> int | None:
+    """DEKs of the key on another version than `current`; None when the registry cannot be read (then the re-wrap
+    fans out anyway: its pages are idempotent, a needless one costs reads only)."""
+    try:
+        counts = dekstore.count_by_key_id(managed.ref)
+    except CmkError:
+        return None
+    return sum(n for key_id, n in counts.items() if not same_key_id(key_id, current.key_id))
+
+
+def _record(audit, clock, managed, trigger: str, current: KeyVersion, outcome: str, steps, *, deks, shards: int) -> str:
+    """The re-wrap's one record at its start (its completion is the other): what it moves, and which consumer
+    moves went out with it. Once per version: the announce claim (move_dependents_once) lets one caller here."""
+    return audit.append(
         AuditRecord(
             uuid.uuid4().hex,
             clock.now(),
-            "move-dependents",
+            REWRAP_ACTION,
             trigger,
             managed.name,
-            "enqueued",
+            outcome,
             to_version=current.version,
-            detail={"steps": [{"kind": s.kind, "target": s.target, "action": s.action} for s in steps]},
+            detail={
+                "deks": deks,
+                "shards": shards,
+                "steps": [{"kind": s.kind, "target": s.target, "action": s.action} for s in steps],
+            },
         )
-    )
-    return MoveOutcome(managed.name, current.key_id, tuple(steps), record.record_id)
+    ).record_id
 
 
 def enqueue_move(managed: Any, consumer: Any, *, trigger: str, queue: WorkQueue) -> ConsumerStep:

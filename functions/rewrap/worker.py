@@ -10,13 +10,16 @@ the key's current version (delivered late) moves nothing: a DEK never goes back 
 
 Throttling never fails a DEK: it is retried later by a message of its own; the page fails (so the host retries it,
 then poisons it) only when every DEK in it failed. Key Vault traffic stays inside one budget shared by all workers.
+
+A page is not an audit record: the trail gets one record when the re-wrap starts (functions.rewrap.fan_out) and one
+when it completes (here, by whichever page finishes it, under a claim), plus one for a page that refused DEKs. A
+page's counts go to the log (only when it did something) and to the `cmk.rewrap.deks` metric.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +34,7 @@ from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFail
 from shared.inventory.model import UnknownKey
 from shared.model import Alert, KeyVersion, Severity, WrappedDek, normalize_key_id, same_key_id
 from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 PAGE_SIZE = 100
 # The vault's budget for RSA-2048 HSM keys is 2,000 operations per 10 s; re-wrap may use this share of it, leaving
@@ -44,6 +48,7 @@ RETRY_DELAY_SECONDS = 10
 RESERVE_CHUNK = 10  # operations reserved at a time and spent at once
 MAX_WAIT_SECONDS = 20.0  # a page waits for at most two budget windows in-process, then defers the rest
 COMPLETED_ALERT = "CmkGuardian.Rewrap.Completed"
+REWRAP_ACTION = "rewrap"  # the audit action of a re-wrap's records: started, completed, refused
 KCV_ALERT = "CmkGuardian.Rewrap.KcvMismatch"
 TRANSIENT = (Throttled, ServiceUnavailable)
 
@@ -80,6 +85,11 @@ class PageOutcome:
             "superseded": self.superseded,
         }
 
+    @property
+    def noteworthy(self) -> bool:
+        """Whether the page did or decided anything worth a log line: a page that found nothing to move is not."""
+        return bool(self.succeeded or self.failed or self.refused or self.deferred or self.completed or self.superseded)
+
 
 def window_limit() -> int:
     """Operations per budget window: (W + 1) windows of it fit in the 10 s share, W = windows per 10 s."""
@@ -107,8 +117,8 @@ def rewrap_page(
     alerts: Alerts,
     clock: Clock,
     sleep: Callable[[float], None],
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> PageOutcome:
-    started = time.monotonic()
     msg = parse_rewrap_message(message)
     try:
         managed = inventory.key(msg.key)
@@ -116,7 +126,7 @@ def rewrap_page(
         raise MalformedMessage("key", f"{msg.key!r} is not a managed key (no longer in the inventory?)") from None
     current = vault.get_key(managed.ref)
     if current.version.lower() != msg.target_version.lower():
-        return _superseded(managed, msg, current.version, audit=audit, clock=clock, started=started)
+        return _superseded(managed, msg)
     if msg.dek_ids:
         items, continuation = _by_id(dekstore, msg), None
     else:
@@ -184,44 +194,54 @@ def rewrap_page(
     )
     for dek_id in refused:
         sent.append(_kcv_alert(managed, msg, dek_id))
+    if refused:
+        _record(audit, clock, managed, msg, "refused", {"partition": msg.partition, "dek_ids": list(refused)})
+    for label, n in (("moved", succeeded), ("failed", len(failed)), ("refused", len(refused))):
+        if n:
+            telemetry.count(names.REWRAP_DEKS, n, key=managed.name, outcome=label)
     if not continuation and not retry_ids:
-        done = _completion(managed, msg, dekstore=dekstore, claims=claims, clock=clock)
+        done = _completion(managed, msg, dekstore=dekstore, claims=claims, audit=audit, clock=clock)
         if done is not None:
             sent.append(done)
             outcome = dataclasses.replace(outcome, completed=True)
+            deks, seconds = done.data["deks"], done.data["duration_s"]
+            telemetry.event(
+                names.REWRAP_COMPLETED, key=managed.name, version=msg.target_version, processed=deks, succeeded=deks,
+                failed=0, duration_seconds=seconds, outcome="completed",
+            )  # fmt: skip
     for alert in sent:
         alerts.publish(alert)
-    label = "completed" if outcome.completed else ("failed" if failed and not succeeded else "rewrapped")
-    _record_page(audit, clock, managed, msg, label, started, outcome.to_json())
     return dataclasses.replace(outcome, alerts=tuple(sent))
 
 
-def _record_page(audit: AuditTrail, clock: Clock, managed: Any, msg, label: str, started: float, detail: dict) -> None:
+def _record(audit: AuditTrail, clock: Clock, managed: Any, msg: RewrapMessage, outcome: str, detail: dict) -> None:
     audit.append(
         AuditRecord(
             uuid.uuid4().hex,
             clock.now(),
-            "rewrap-page",
+            REWRAP_ACTION,
             "queue",
             managed.name,
-            label,
+            outcome,
             to_version=msg.target_version,
-            duration_ms=int((time.monotonic() - started) * 1000),
+            duration_ms=int(detail.pop("duration_ms", 0)),
             detail=detail,
         )
     )
 
 
-def _superseded(
-    managed: Any, msg: RewrapMessage, current: str, *, audit: AuditTrail, clock: Clock, started: float
-) -> PageOutcome:
+def completion_claim_id(managed: Any, version: str) -> str:
+    """The claim that makes a re-wrap's completion one record and one alert, whoever sees it first."""
+    return f"rewrap-done|{managed.ref.vault_host}|{managed.name.lower()}|{version.lower()}"
+
+
+def _superseded(managed: Any, msg: RewrapMessage) -> PageOutcome:
     """A page for a version that is no longer current (a message delivered late: a dead instance's lease ran out, a
     retry came after the next rotation) moves nothing: its DEKs belong to the current version's own re-wrap, and
     moving them to the old target would take them backwards, onto a version retirement may already have disabled.
-    Nor does it continue its chain. Recorded, so the trail shows why the page did nothing."""
-    outcome = PageOutcome(managed.name, msg.partition, msg.target, superseded=True)
-    _record_page(audit, clock, managed, msg, "superseded", started, {**outcome.to_json(), "current": current})
-    return outcome
+    Nor does it continue its chain. Logged (the outcome says superseded), so the log shows why the page did nothing;
+    the trail records the current version's re-wrap instead."""
+    return PageOutcome(managed.name, msg.partition, msg.target, superseded=True)
 
 
 def _each(deks: list[WrappedDek], msg: RewrapMessage, managed: Any, *, vault: KeyVault, dekstore: DekStore):
@@ -314,15 +334,17 @@ def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str) -> Alert:
     )
 
 
-def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, clock: Clock) -> Alert | None:
-    """When no DEK of the key remains on another version: the one "re-wrap completed" alert (a claim makes it one,
-    whichever shard finishes last, on whichever instance)."""
+def _completion(
+    managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, audit: AuditTrail, clock: Clock
+) -> Alert | None:
+    """When no DEK of the key remains on another version: the one "re-wrap completed" record and alert (a claim makes
+    it one, whichever shard finishes last, on whichever instance)."""
     counts = dekstore.count_by_key_id(managed.ref)
     remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
     if remaining:
         return None
     claim = claims.claim(
-        f"rewrap-done|{managed.ref.vault_host}|{managed.name.lower()}|{msg.target_version.lower()}",
+        completion_claim_id(managed, msg.target_version),
         uuid.uuid4().hex,
         now=clock.now(),
         ttl=timedelta(days=3650),
@@ -332,6 +354,10 @@ def _completion(managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims:
     total = counts.get(normalize_key_id(msg.target), 0) or sum(counts.values())
     seconds = (clock.now() - msg.started_at).total_seconds() if msg.started_at else None
     claims.complete(claim.claim, {"deks": total})
+    _record(
+        audit, clock, managed, msg, "completed",
+        {"deks": total, "remaining": 0, "duration_seconds": seconds, "duration_ms": int((seconds or 0) * 1000)},
+    )  # fmt: skip
     return Alert(
         COMPLETED_ALERT,
         f"/keys/{managed.vault.name}/{managed.name}",

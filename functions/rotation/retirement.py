@@ -18,6 +18,7 @@ from shared.audit import AuditRecord
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, KeyVersion, Severity, normalize_key_id, same_key_id
 from shared.ports import Alerts, AuditTrail, Clock, Consumers, DekStore, KeyVault
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 RETIRED_ALERT = "CmkGuardian.Key.VersionRetired"
 
@@ -88,6 +89,7 @@ def retire_unused_versions(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> list[RetirementDecision]:
     """The sweep's retirement step for one key: decide for every enabled old version, disable those allowed."""
     versions = vault.list_versions(managed.ref)
@@ -115,11 +117,20 @@ def retire_unused_versions(
         decisions.append(decision)
         if blockers or not enforce:
             continue
-        _retire(managed, version, vault=vault, audit=audit, alerts=alerts, clock=clock)
+        _retire(managed, version, vault=vault, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry)
     return decisions
 
 
-def _retire(managed: Any, version: KeyVersion, *, vault: KeyVault, audit: AuditTrail, alerts: Alerts, clock: Clock):
+def _retire(
+    managed: Any,
+    version: KeyVersion,
+    *,
+    vault: KeyVault,
+    audit: AuditTrail,
+    alerts: Alerts,
+    clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
+):
     plan = audit.append(
         AuditRecord(
             uuid.uuid4().hex, clock.now(), "retire-version", "timer", managed.name, "planned",
@@ -136,6 +147,7 @@ def _retire(managed: Any, version: KeyVersion, *, vault: KeyVault, audit: AuditT
                 from_version=version.version, detail={"error": exc.code, "plan": plan.record_id},
             )
         )  # fmt: skip
+        telemetry.event(names.VERSION_RETIRED, key=managed.name, version=version.version, outcome="failed")
         return
     record = audit.append(
         AuditRecord(
@@ -144,6 +156,8 @@ def _retire(managed: Any, version: KeyVersion, *, vault: KeyVault, audit: AuditT
             detail={"plan": plan.record_id, "verified": verified},
         )
     )  # fmt: skip
+    outcome = "retired" if verified else "failed"
+    telemetry.event(names.VERSION_RETIRED, key=managed.name, version=version.version, outcome=outcome)
     alerts.publish(
         Alert(
             RETIRED_ALERT,

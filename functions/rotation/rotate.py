@@ -22,6 +22,7 @@ from shared.coordination.claims import ClaimStatus, rotation_claim_id
 from shared.errors import CmkError, PreconditionFailed
 from shared.model import Alert, KeyVersion, RotationActionType, RotationPolicy, Severity
 from shared.ports import Alerts, AuditTrail, Claims, Clock, KeyVault
+from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 # A rotation takes seconds; a holder silent for this long has crashed, and the next trigger takes over.
 CLAIM_TTL = timedelta(minutes=10)
@@ -118,6 +119,7 @@ def rotate_from(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> RotationOutcome:
     """Create the key's next version, once, if `from_version` is still current. Safe to call from any number of
     triggers and instances at once: they converge on one new version."""
@@ -151,6 +153,10 @@ def rotate_from(
                 detail={"reason": why, "requested_because": reason, **detail},
             )
         )
+        telemetry.event(
+            names.KEY_ROTATED, key=managed.name, version=to_version, previous_version=from_version,
+            trigger=trigger.split(":", 1)[0], outcome=status.value,
+        )  # fmt: skip
         alert = _alert_for(managed, status, why, trigger, from_version, to_version, record.record_id, emergency)
         if alert is not None:
             alerts.publish(alert)

@@ -21,6 +21,7 @@ from shared.events import KeyExpired, KeyNearExpiry
 from shared.http.commands import RotateCommand
 from shared.model import Alert, Severity
 from shared.ports import Alerts, AuditTrail, Claims, Clock, KeyVault
+from shared.telemetry import NO_TELEMETRY, Telemetry
 
 # An identical operator request (same key, same reason) within this window answers "already rotated".
 OPERATOR_DEDUPE_WINDOW = timedelta(minutes=15)
@@ -28,7 +29,14 @@ TRANSIENT = (Throttled, ServiceUnavailable)
 
 
 def on_near_expiry(
-    event: KeyNearExpiry, *, vault: KeyVault, claims: Claims, audit: AuditTrail, alerts: Alerts, clock: Clock
+    event: KeyNearExpiry,
+    *,
+    vault: KeyVault,
+    claims: Claims,
+    audit: AuditTrail,
+    alerts: Alerts,
+    clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> RotationOutcome:
     """Rotate when the event's version is still current; an event for a superseded version is a no-op."""
     return _on_key_event(
@@ -40,11 +48,19 @@ def on_near_expiry(
         audit=audit,
         alerts=alerts,
         clock=clock,
+        telemetry=telemetry,
     )
 
 
 def on_expired(
-    event: KeyExpired, *, vault: KeyVault, claims: Claims, audit: AuditTrail, alerts: Alerts, clock: Clock
+    event: KeyExpired,
+    *,
+    vault: KeyVault,
+    claims: Claims,
+    audit: AuditTrail,
+    alerts: Alerts,
+    clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> RotationOutcome:
     """Emergency rotation, with a critical alert, when the expired version is still current."""
     return _on_key_event(
@@ -56,6 +72,7 @@ def on_expired(
         audit=audit,
         alerts=alerts,
         clock=clock,
+        telemetry=telemetry,
     )
 
 
@@ -69,6 +86,7 @@ def _on_key_event(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> RotationOutcome:
     managed = event.key
     trigger = f"event:{event.event_id}"
@@ -93,6 +111,7 @@ def _on_key_event(
         audit=audit,
         alerts=alerts,
         clock=clock,
+        telemetry=telemetry,
     )
     if outcome.status is RotationStatus.FAILED and isinstance(outcome.error, TRANSIENT):
         raise outcome.error  # recorded and alerted; raising makes Event Grid redeliver once the vault recovers
@@ -171,6 +190,7 @@ def rotate_now(
     audit: AuditTrail,
     alerts: Alerts,
     clock: Clock,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> RotationOutcome:
     """An operator's rotation (`POST /api/rotations`). UnknownKey for a key the inventory does not manage. An
     identical request (same key and reason) within the dedupe window answers with the first one's outcome."""
@@ -209,6 +229,7 @@ def rotate_now(
         audit=audit,
         alerts=alerts,
         clock=clock,
+        telemetry=telemetry,
     )
     if outcome.status in (RotationStatus.ROTATED, RotationStatus.ALREADY_ROTATED):
         claims.complete(

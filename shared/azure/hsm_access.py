@@ -152,6 +152,25 @@ class ManagedHsmAccessControl:
         self._client.close()
 
 
+def app_access_control(settings: Any, inventory: Any, credential: TokenCredential) -> Any:
+    """The app's AccessControl (shared.bootstrap): ARM's adapter, beside each Managed HSM's the inventory names."""
+    from shared.azure.access import AzureAccessControl
+
+    arm = AzureAccessControl(
+        credential,
+        settings.subscription_id or inventory.vaults[0].subscription_id,
+        base_url=settings.arm_endpoint,
+        connection_verify=settings.connection_verify,
+    )
+    return with_managed_hsms(
+        arm,
+        inventory.vaults,
+        credential,
+        connection_verify=settings.connection_verify,
+        verify_challenge_resource=settings.verify_challenge_resource,
+    )
+
+
 def with_managed_hsms(
     arm: Any,
     vaults: Any,

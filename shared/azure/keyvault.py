@@ -95,6 +95,8 @@ class AzureKeyVault:
         connection_verify: str | bool = True,
         verify_challenge_resource: bool = True,
         retry_policy: RetryPolicy | None = None,
+        transport: Any = None,
+        response_hook: Any = None,
     ) -> None:
         self._credential = credential
         self._client_kwargs: dict[str, Any] = {
@@ -102,6 +104,11 @@ class AzureKeyVault:
             "connection_verify": connection_verify,
             "retry_policy": retry_policy or default_retry_policy(),
         }
+        # A shared, sized connection pool and a per-attempt call counter (shared.azure.transport), when given.
+        if transport is not None:
+            self._client_kwargs["transport"] = transport
+        if response_hook is not None:
+            self._client_kwargs["raw_response_hook"] = response_hook
         self._lock = threading.Lock()
         self._key_clients: dict[str, KeyClient] = {}
         self._wrap_clients: dict[str, CryptographyClient] = {}

@@ -63,15 +63,26 @@ def table_client(
     service_uri: str | None = None,
     credential: Any = None,
     connection_verify: str | bool = True,
+    transport: Any = None,
 ) -> TableClient:
     """A client from a connection string (Azurite, account keys) or from the table service URI and an identity (the
     Functions host's identity-based `AzureWebJobsStorage__*` form), whichever the app was configured with;
-    `connection_verify` is the CA bundle to trust (CMK_CA_BUNDLE, for the local run's HTTPS Azurite)."""
+    `connection_verify` is the CA bundle to trust (CMK_CA_BUNDLE, for the local run's HTTPS Azurite). Every client
+    shares the process's connection pool (shared.azure.transport.shared_pool, as large as a re-wrap's concurrency)
+    unless given a `transport`: a re-wrap page reads and replaces its DEKs as concurrently as it unwraps them."""
+    from shared.azure.transport import shared_pool
+
     if connection_string:
-        return TableClient.from_connection_string(connection_string, table_name=table_name)
+        options = {"transport": transport or shared_pool(True)}
+        return TableClient.from_connection_string(connection_string, table_name=table_name, **options)
+    options = {"transport": transport or shared_pool(connection_verify)}
     if service_uri and credential is not None:
         return TableClient(
-            endpoint=service_uri, table_name=table_name, credential=credential, connection_verify=connection_verify
+            endpoint=service_uri,
+            table_name=table_name,
+            credential=credential,
+            connection_verify=connection_verify,
+            **options,
         )
     raise ValueError("a connection string, or a service URI and a credential, is required")
 

@@ -7,6 +7,7 @@ ours, and an assignment id that does not parse is malformed rather than guessed 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from shared.events.envelope import Common
@@ -23,6 +24,29 @@ from shared.events.values import (
 from shared.untrusted import describe_value
 
 ROLE_ASSIGNMENTS_SEGMENT = "/providers/microsoft.authorization/roleassignments/"
+OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+
+
+def caller_object_id(data: Fields) -> str | None:
+    """Who made the ARM change, as the event says it: the caller's token's object id (`data.claims`), else the
+    principal of the assignment that allowed it (`data.authorization.evidence.principalId`, dashes removed by ARM).
+    Lower-case, without dashes; None when the event names nobody."""
+    claims = data.get("claims")
+    found = None
+    if isinstance(claims, Mapping):
+        found = claims.get(OBJECT_ID_CLAIM) or claims.get("oid")
+    if not isinstance(found, str):
+        authorization = data.get("authorization")
+        evidence = authorization.get("evidence") if isinstance(authorization, Mapping) else None
+        found = evidence.get("principalId") if isinstance(evidence, Mapping) else None
+    return found.replace("-", "").lower() if isinstance(found, str) and found.strip() else None
+
+
+def _by_this_app(data: Fields, scope: ManagedScope) -> bool:
+    """Whether the event's caller is the app's own identity (the inventory's `app_identity`)."""
+    app = getattr(scope, "app_identity", None)
+    caller = caller_object_id(data)
+    return bool(app and caller and caller == app.replace("-", "").lower())
 
 
 def role_assignment_event(event_type: str, common: Common, data: Fields, scope: ManagedScope) -> RoleAssignmentChanged:
@@ -33,6 +57,12 @@ def role_assignment_event(event_type: str, common: Common, data: Fields, scope: 
     elif operation_name.lower() == ROLE_ASSIGNMENT_DELETE.lower():
         operation = "delete"
     else:
+        if _by_this_app(data, scope):
+            # The app's own consumer move (a DES or MySQL PATCH) echoed back by a resource group topic: known, and
+            # nothing to act on or warn about.
+            resource = data.get("resourceUri") or common.subject
+            what = f"{describe_value(operation_name)} on {describe_value(resource, limit=300)}"
+            reject(RejectReason.OWN_CHANGE, f"this app's own change: {what}")
         reject(
             RejectReason.NOT_OURS,
             f"data.operationName: {describe_value(operation_name)} is not a role assignment change",

@@ -133,6 +133,7 @@ class RejectReason(StrEnum):
     MALFORMED = "malformed"  # not JSON, not an object, a required field missing or of the wrong type
     UNKNOWN_TYPE = "unknown_type"  # an event type from a namespace we never subscribe to
     NOT_OURS = "not_ours"  # secret/certificate events, other ARM operations, failures, cancellations
+    OWN_CHANGE = "own_change"  # an ARM write this app made itself (moving a consumer's key): seen, not acted on
     OUTSIDE_INVENTORY = "outside_inventory"  # a well-formed event about a vault, key or scope we do not manage
 
 

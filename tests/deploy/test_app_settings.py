@@ -37,6 +37,7 @@ LEFT_OUT = {
     "CMK_FOLLOW_UP_SECONDS": "the default follows CMK_RBAC_PROPAGATION_SECONDS",
     "CMK_CLAIMS_TABLE": "default table name",
     "CMK_AUDIT_TABLE": "default table name",
+    "CMK_TELEMETRY_CONSOLE": "the local run's console exporter; in Azure the worker's own switch sends telemetry",
     "CMK_REVOCATIONS_TABLE": "default table name",
     "CMK_DEK_TABLE": "default table name",
     "CMK_BUDGET_TABLE": "default table name",

@@ -15,7 +15,15 @@ DOC = ROOT / "docs" / "settings.md"
 SAMPLE = ROOT / "local.settings.sample.json"
 SETTING = re.compile(r'"((?:CMK|WEBSITE|DEVHOST)_[A-Z_]+|AZURE_CLIENT_ID|AzureWebJobsStorage(?:__\w+)?)"')
 # Read by the Functions host or the Azure SDK, never named in the project's code.
-HOST_OR_SDK = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"}
+HOST_OR_SDK = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "AzureWebJobsFeatureFlags",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",  # the Python worker's own Azure Monitor switch
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",  # read by the worker and the host
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # read by the worker's exporter (Entra ID ingestion)
+}
 
 
 def settings_in_code() -> set[str]:

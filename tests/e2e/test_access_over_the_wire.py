@@ -68,6 +68,7 @@ def test_enforce_removes_the_mysql_identity_from_the_aks_key_and_the_aks_identit
     assert violation["data"]["trigger"].startswith("event:") and violation["data"]["message"].endswith("remediated")
     [step] = violation["data"]["steps"]
     assert step.startswith("RemoveAssignment") and ids.mysql.lower() in step and "cross rule" in step
+    assert f"mysql ({ids.mysql.lower()})" in step  # named with its role in the inventory, not by GUID alone
     [remediated] = wait_until(lambda: topic_events(system, "CmkGuardian.Access.Remediated", AKS), what="Remediated")
     assert [s.lower() for s in remediated["data"]["executed"]] == [f"removeassignment {drift}"]
     removed = [r for r in audit_records(wire, AKS) if r["action"] == "access-remove" and r["outcome"] == "removed"]

@@ -95,7 +95,8 @@ def test_due_alerts_without_a_version_then_an_import_moves_everything_and_a_gene
     assert registry.all_open()
     wait_until(lambda: des_key_url(system) == imported.id, timeout=120, what="the disk encryption set moved")
     records = wire.get(f"/api/audit?key={AKS}").json()["records"]
-    assert [r["trigger"] for r in records if r["action"] == "move-dependents"] == ["timer:unannounced"]
+    started = [r["trigger"] for r in records if r["action"] == "rewrap" and r["outcome"] == "started"]
+    assert started == ["timer:unannounced"]
     assert findings(wire, "KeyVersionGenerated") == []
 
     # The vault generates a version of the imported key (someone rotated it): critical, and nothing moves onto it.

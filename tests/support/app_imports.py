@@ -14,6 +14,8 @@ SDK_CLIENT_PREFIXES = (
     "azure.eventgrid",
     "azure.data",
     "azure.storage",
+    "azure.monitor",  # the worker loads Azure Monitor itself when its switch is on; the app never imports it
+    "opentelemetry",  # shared.telemetry imports it on the first metric, not with the app
 )
 
 

@@ -23,6 +23,7 @@ from tests.fakes.dekstore import FakeDekStore
 from tests.fakes.keyvault import FakeKeyVault
 from tests.fakes.outbound import FakeAlerts, FakeConsumers, FakeWorkQueue
 from tests.fakes.revocations import FakeRevocations
+from tests.fakes.telemetry import RecordingTelemetry
 from tests.fakes.vaults import FakeVaults
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,7 @@ class World:
     access_checks: FakeWorkQueue = field(default_factory=FakeWorkQueue)
     move_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
     reconcile_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
+    telemetry: RecordingTelemetry = field(default_factory=RecordingTelemetry)
 
     def ports(self) -> dict:
         """What the report and the sweep are called with (the role catalog fresh, so a test sees its own roles)."""
@@ -144,6 +146,7 @@ class World:
         """What the new-version handler is called with (it decides and enqueues, nothing more)."""
         return {
             "vault": self.vault,
+            "dekstore": self.dekstore,
             "rewrap_queue": self.rewrap_queue,
             "move_queue": self.move_queue,
             "claims": self.claims,

@@ -100,6 +100,10 @@ class FakePorts(Container):
         return self._port("access_checks", self.world.access_checks)
 
     @property
+    def telemetry(self):
+        return self._port("telemetry", self.world.telemetry)
+
+    @property
     def sleep(self):
         return self._port("sleep", lambda seconds: None)
 

@@ -155,6 +155,8 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
     old = world.vault.get_key(world.key(MYSQL).ref)
     new = _rotate(world, MYSQL)
     on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
+    # Delivered twice before any page ran: the version is announced once, the start recorded once.
+    on_new_version(world.key_event(KeyNewVersionCreated, MYSQL, new.version), **world.rewrap_ports())
     outcomes = _drain(world)
     _assert_all_open_on(world, plaintexts, new.key_id)
     some = world.dekstore.get(shard_of("dek-00000", "mysql-"), "dek-00000")
@@ -170,6 +172,10 @@ def test_the_worker_moves_every_dek_keeps_the_previous_copy_and_alerts_completio
     again = _drain(world)
     assert sum(o.succeeded for o in again) == 0
     assert len([a for a in world.alerts.published if a.type == COMPLETED_ALERT]) == 1
+    # Its trail: one record when it started (250 behind), one when it completed; no record per page.
+    rewraps = [(r.outcome, r.detail["deks"]) for r in world.audit.all() if r.action == "rewrap"]
+    assert sorted(rewraps) == [("completed", 250), ("started", 250)]
+    assert {r.action for r in world.audit.all()} == {"rewrap"}
 
 
 def test_a_stale_page_for_a_superseded_version_moves_nothing_back(world):
@@ -429,7 +435,9 @@ def test_the_keys_status_shows_deks_per_version_the_consumers_and_the_rewrap_in_
         "failed": 0,
         "remaining": 50,
         "running": True,
+        "rate_per_minute": mysql["rewrap"]["rate_per_minute"],  # since the start record: the status page shows it
     }
+    assert mysql["rewrap"]["rate_per_minute"] > 0
     [server] = mysql["consumers"]
     assert (server["kind"], server["version"], server["available"]) == ("mysql-flexible-server", new.version, True)
 

@@ -36,7 +36,7 @@ def test_the_sweep_alone_moves_the_deks_and_the_consumers_to_a_version_no_event_
     assert outcome.unannounced == new.version and outcome.resumed_shards == 16
     server = next(c for c in world.key(MYSQL).consumers if c.resource_id)
     assert outcome.moved == (server.resource_id,)
-    record = next(r for r in world.audit.all() if r.action == "move-dependents")
+    record = next(r for r in world.audit.all() if r.action == "rewrap")  # the re-wrap started, by the sweep
     assert record.trigger == "timer:unannounced" and record.to_version == new.version
     _drain(world)
     _drain_moves(world)
@@ -56,7 +56,7 @@ def test_when_the_event_came_first_the_sweep_does_not_announce_again(world):
     queued = len(world.rewrap_queue.messages)
     outcome = _sweep(world)
     assert outcome.unannounced is None
-    assert len([r for r in world.audit.all() if r.action == "move-dependents"]) == 1
+    assert len([r for r in world.audit.all() if r.action == "rewrap"]) == 1  # started once
     assert queued == 16
 
 
