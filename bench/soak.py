@@ -30,7 +30,10 @@ rotation is never late because a step jumped over it):
 
 The soak runs the reference inventory with one change, `policy.remove_inherited_grants: true`, written to its own
 state directory: drift granted at the vault or resource group is then the app's to remove, so the invariant "only the
-allowed principals hold key use after the reconcile" can hold for every scope the drift uses.
+allowed principals hold key use after the reconcile" can hold for every scope the drift uses. With `--shard-keys KEY`
+that key's dek-table also gets `hierarchy: shard-keys` and `shard_key_rotate_after: P60D` (bench/soak_shard_keys.py):
+its DEKs are made and opened through shard keys, its KEK rotations re-wrap shard keys, its shard keys rotate on their
+schedule, and the registry, retirement and settle invariants check shard keys as well.
 
 The local cloud runs on Azure's time throughout (the local run's defaults): a role change reaches Key Vault after its
 own delay of up to 10 emulated minutes, and every consumer checks its key at every emulated minute while one is
@@ -71,6 +74,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from bench.soak_leaks import SecretIndex, scan_lines, scan_logs  # noqa: E402
+from bench.soak_shard_keys import ShardKeyView, inventory_with_shard_keys  # noqa: E402
 from localrun.system import LocalSystem, Ports  # noqa: E402
 from shared import envelope, roles  # noqa: E402
 from shared.envelope.sharding import shard_of  # noqa: E402
@@ -109,6 +113,7 @@ class SoakConfig:
     revocation: bool = True  # the yearly revocation and restore cycle (issue 11's API)
     keep: Path | None = None  # keep the state directory (logs) here instead of a temporary one
     hsm: bool = False  # the reference deployment on an emulated Managed HSM (inventory/reference-hsm.yaml)
+    shard_keys: str | None = None  # this key's dek-table on `hierarchy: shard-keys` (bench/soak_shard_keys.py)
 
 
 @dataclass(frozen=True)
@@ -199,14 +204,18 @@ class Soak:
         base.mkdir(parents=True, exist_ok=True)
         inventory = base / "soak-inventory.yaml"
         text = (ROOT / "inventory" / ("reference-hsm.yaml" if self.config.hsm else "reference.yaml")).read_text()
-        inventory.write_text(text.replace("policy:\n", "policy:\n  remove_inherited_grants: true\n", 1))
+        text = text.replace("policy:\n", "policy:\n  remove_inherited_grants: true\n", 1)
+        if self.config.shard_keys:
+            text = inventory_with_shard_keys(text, self.config.shard_keys)
+        inventory.write_text(text)
         host = json.loads((ROOT / "host.json").read_text())
         host["extensions"]["queues"].update(FAST_QUEUES)
         (base / "host.json").write_text(json.dumps(host))
         self.system = LocalSystem(
             base / "run",
             ports=Ports.free(),
-            extra_settings={"CMK_SWEEP_SCHEDULE": NEVER, "CMK_INVENTORY_PATH": str(inventory)},
+            extra_settings={"CMK_SWEEP_SCHEDULE": NEVER},
+            inventory=inventory,
             host_json=base / "host.json",
             hsm=self.config.hsm,
         )
@@ -221,6 +230,8 @@ class Soak:
         table = self.system.app_settings().get("CMK_DEK_TABLE") or "cmkdeks"
         self.table = table_client(table, connection_string=self.system.storage_connection)
         self.store = TableDekStore(LazyTable(self.table))
+        sk_table = self.system.app_settings().get("CMK_SHARD_KEY_TABLE") or "cmkshardkeys"
+        self.shard_keys = ShardKeyView(self.config.shard_keys, sk_table, self.system.storage_connection)
         self.start = cloud.emulated_now()
         self.rotate_after = {k: self.inventory.key(k).rotation.rotate_after.delta.total_seconds() for k in KEYS}
         for name in KEYS:
@@ -312,6 +323,12 @@ class Soak:
             behind = {v: n for v, n in key["dependents"]["deks_by_version"].items() if v != key["version"]}
             if behind:
                 return False, f"{name}: DEKs on older versions {behind}"
+            try:
+                shard_keys_behind = self.shard_keys.behind(self.inventory.key(name), key["version"])
+            except CmkError as exc:
+                return False, f"{name}: shard keys unreadable ({exc.code})"
+            if shard_keys_behind:
+                return False, f"{name}: {shard_keys_behind} shard keys on older versions"
         return True, ""
 
     def settle(self, why: str) -> bool:
@@ -353,6 +370,8 @@ class Soak:
         """A DEK as an application makes one (a random 256-bit key wrapped locally under the current version, its
         KCV beside it in the registry), with a message encrypted under it to decrypt later."""
         managed = self.inventory.key(name)
+        if self.config.shard_keys == name:
+            return self.make_sharded_dek(managed, current, dek_id)
         consumer = next(c for c in managed.consumers if c.kind.value == "dek-table")
         partition = shard_of(dek_id, consumer.options["partition_prefix"], consumer.options["shards"])
         secret = self.rng.randbytes(32)
@@ -365,12 +384,29 @@ class Soak:
             ciphertext = envelope.encrypt(handle, message, aad=b"soak")
         return KnownDek(name, partition, dek_id, kcv, secret, message, ciphertext)
 
+    def make_sharded_dek(self, managed, current, dek_id: str) -> KnownDek:
+        """A DEK of the shard-keys key, made as an application makes one: through the envelope API, which seals it
+        under its shard's key (making and wrapping that key the first time the shard needs one)."""
+        made = envelope.create_sharded_dek(
+            managed, vault=self.vault, store=self.store, shardkeys=self.shard_keys.store, cache=self.shard_keys.cache,
+            dek_id=dek_id, current=current,
+        )  # fmt: skip
+        with made as handle:
+            secret = bytes(handle._secret)
+            message = f"soak message {dek_id} {uuid.UUID(int=self.rng.getrandbits(128))}".encode()
+            ciphertext = envelope.encrypt(handle, message, aad=b"soak")
+            return KnownDek(managed.name, handle.partition, dek_id, handle.record.kcv, secret, message, ciphertext)
+
     # ---- workload -------------------------------------------------------------------------------------------------
     def open_and_decrypt(self, dek: KnownDek, attempts: int = 6) -> str | None:
         """None when the DEK opened through the envelope API and decrypted its message; else why not."""
         for attempt in range(attempts):
             try:
-                with envelope.open_dek(dek.partition, dek.dek_id, vault=self.vault, store=self.store) as handle:
+                opened = envelope.open_any(
+                    dek.partition, dek.dek_id, vault=self.vault, store=self.store, shardkeys=self.shard_keys.store,
+                    cache=self.shard_keys.cache,
+                )  # fmt: skip
+                with opened as handle:
                     if envelope.decrypt(handle, dek.ciphertext, aad=b"soak") != dek.message:
                         return "decrypted to another message"
                 return None
@@ -526,6 +562,7 @@ class Soak:
             for key_id, n in self.store.count_by_key_id(self.inventory.key(name).ref).items():
                 if not key_id.endswith(current.version):
                     counts += n
+            counts += self.shard_keys.behind(self.inventory.key(name), current.version)
         return counts
 
     def notify_only(self, name: str) -> None:
@@ -708,6 +745,7 @@ class Soak:
 
     def check_registry(self) -> None:
         """Every DEK the application made is in the registry with its check value, on an enabled version."""
+        self.shard_keys.begin_check(self.inventory)
         rows = {
             (e["PartitionKey"], e["RowKey"]): e
             for e in self.table.list_entities(select=["PartitionKey", "RowKey", "KeyId", "Kcv"])
@@ -724,6 +762,11 @@ class Soak:
             if row.get("Kcv") not in (None, dek.kcv):
                 self.violation("dek-registry", f"DEK {ref[0]}/{ref[1]}: its check value changed")
             key_id = str(row.get("KeyId", "")).lower()
+            if "/shards/" in key_id:
+                problem = self.shard_keys.registry_problem(self.inventory.key(dek.key), key_id, ref[0], enabled)
+                if problem and not self.sanctioned(dek.key):
+                    self.violation("dek-registry", f"DEK {ref[0]}/{ref[1]}: {problem}")
+                continue
             if not enabled.get(key_id, False) and not self.sanctioned(dek.key):
                 self.violation("dek-registry", f"DEK {ref[0]}/{ref[1]} is wrapped under a disabled or unknown {key_id}")
 
@@ -792,6 +835,8 @@ class Soak:
         found: dict[str, str] = {}
         for key_id, n in self.store.count_by_key_id(self.inventory.key(name).ref).items():
             found[key_id.rsplit("/", 1)[-1]] = f"{n} DEKs"
+        for version, n in self.shard_keys.versions_in_use(self.inventory.key(name)).items():
+            found[version] = f"{n} shard keys"
         for consumer in self.consumers_of(name):
             props = self.cloud.get_resource(consumer.resource_id)["properties"]
             url = (props.get("dataEncryption") or {}).get("primaryKeyURI") or (props.get("activeKey") or {}).get(
@@ -1019,6 +1064,10 @@ class Soak:
             "expected_rotations": expected,
             "extra_versions": max(0, rotations - expected),
             "deks": len(self.deks),
+            "shard_keys_key": self.config.shard_keys,
+            "shard_keys": len(self.shard_keys.rows(self.inventory.key(self.config.shard_keys)))
+            if self.config.shard_keys and getattr(self, "shard_keys", None)
+            else 0,
             "deks_lost": getattr(self, "deks_lost", len(self.deks)),
             "unsanctioned_unavailable_steps": self.unavailable_steps,
             "drift_injected": self.drift_injected,
@@ -1060,9 +1109,12 @@ def parse(argv: list[str] | None = None) -> SoakConfig:
     parser.set_defaults(revocation=True)
     parser.add_argument("--keep", type=Path, help="keep the state directory and logs here")
     parser.add_argument("--hsm", action="store_true", help="run on an emulated Managed HSM (no events, local RBAC)")
+    parser.add_argument("--shard-keys", metavar="KEY", help="put KEY's dek-table on hierarchy: shard-keys")
     args = parser.parse_args(argv)
     if args.days < 1 or args.deks < 2 or args.step_days <= 0:
         parser.error("--days and --step-days must be positive, --deks at least 2")
+    if args.shard_keys is not None and args.shard_keys not in KEYS:
+        parser.error(f"--shard-keys must be one of {', '.join(KEYS)}")
     return SoakConfig(
         days=args.days,
         seed=args.seed,
@@ -1073,6 +1125,7 @@ def parse(argv: list[str] | None = None) -> SoakConfig:
         revocation=args.revocation,
         keep=args.keep,
         hsm=args.hsm,
+        shard_keys=args.shard_keys,
     )
 
 

@@ -167,6 +167,7 @@ def parse_latency(spec: Any) -> LatencyRule:
 class OperationCount:
     requests: int = 0
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    delayed: int = 0  # calls held back by an added latency, so a test reads the targeting rather than a stopwatch
 
 
 class FaultInjector:
@@ -203,7 +204,10 @@ class FaultInjector:
 
     def counters_json(self) -> dict[str, Any]:
         return {
-            vault: {op: {"requests": c.requests, "by_status": dict(c.by_status)} for op, c in ops.items()}
+            vault: {
+                op: {"requests": c.requests, "by_status": dict(c.by_status), "delayed": c.delayed}
+                for op, c in ops.items()
+            }
             for vault, ops in self.counters.items()
         }
 
@@ -271,6 +275,7 @@ def fault_middleware(injector: FaultInjector, vault: str, classify: Classifier, 
             if request.headers.get("Authorization"):
                 delay = injector.latency_seconds(vault, operation)
                 if delay:
+                    injector.counters[vault][operation].delayed += 1
                     await asyncio.sleep(delay)
                 rule = injector.pick_fault(vault, operation)
                 if rule is not None:

@@ -38,6 +38,7 @@ from shared.ports import (
     KeyVault,
     Revocations,
     RoleDefinitions,
+    ShardKeyStore,
     Vaults,
     WorkQueue,
 )
@@ -90,6 +91,7 @@ def run_sweep(
     revocations: Revocations,
     rbac_propagation: timedelta = RBAC_PROPAGATION,
     telemetry: Telemetry = NO_TELEMETRY,
+    shardkeys: ShardKeyStore | None = None,
 ) -> SweepOutcome:
     snapshot = SnapshotKeyVault(vault)
     rotations = rotate_due_keys(
@@ -102,6 +104,7 @@ def run_sweep(
     dependents = tend_dependents(
         inventory=inventory, vault=snapshot, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
         consumers=consumers, claims=claims, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry,
+        shardkeys=shardkeys,
     )  # fmt: skip
     access_outcomes = [
         reconcile_key(

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,13 +31,15 @@ from functions.rewrap import (
     dek_partitions,
     enqueue_move,
     move_dependents_once,
+    schedule_shard_rotations,
+    shard_keys_behind,
 )
 from functions.rewrap.messages import RewrapMessage
 from functions.rewrap.worker import REWRAP_ACTION
 from functions.rotation.retirement import RetirementDecision, retire_unused_versions
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, Severity, same_key_id
-from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, WorkQueue
+from shared.ports import Alerts, AuditTrail, Claims, Clock, Consumers, DekStore, KeyVault, ShardKeyStore, WorkQueue
 from shared.telemetry import NO_TELEMETRY, Telemetry
 
 # A re-wrap started this recently is in flight; older than this, the sweep resumes it.
@@ -50,6 +53,7 @@ class DependentsOutcome:
     moved: tuple[str, ...] = ()
     retirements: tuple[RetirementDecision, ...] = field(default=())
     unannounced: str | None = None  # the current version, when this sweep found it unannounced and moved (or tried)
+    shard_key_rotations: int = 0  # shards whose scheduled shard-key rotation was queued
 
 
 def tend_dependents(
@@ -65,6 +69,7 @@ def tend_dependents(
     alerts: Alerts,
     clock: Clock,
     telemetry: Telemetry = NO_TELEMETRY,
+    shardkeys: ShardKeyStore | None = None,
 ) -> list[DependentsOutcome]:
     outcomes = []
     for managed in inventory.keys:
@@ -79,26 +84,44 @@ def tend_dependents(
             continue
         announced = _announce_unannounced(
             managed, current, vault=vault, dekstore=dekstore, rewrap_queue=rewrap_queue, move_queue=move_queue,
-            consumers=consumers, claims=claims, audit=audit, clock=clock,
+            consumers=consumers, claims=claims, audit=audit, clock=clock, shardkeys=shardkeys,
         )  # fmt: skip
         if announced is not None:
             resumed, moved = announced
         else:
-            resumed = _resume_rewrap(managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock)
+            resumed = _resume_rewrap(
+                managed, current, dekstore=dekstore, queue=rewrap_queue, audit=audit, clock=clock, shardkeys=shardkeys
+            )
             moved = _move_stragglers(
                 managed, current, queue=move_queue, consumers=consumers, alerts=alerts, clock=clock
             )
         retirements = _retire(
             managed, current, inventory=inventory, vault=vault, dekstore=dekstore, consumers=consumers,
-            claims=claims, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry,
+            claims=claims, audit=audit, alerts=alerts, clock=clock, telemetry=telemetry, shardkeys=shardkeys,
         )  # fmt: skip
         unannounced = current.version if announced is not None else None
-        outcomes.append(DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements), unannounced))
+        rotations = 0
+        with contextlib.suppress(CmkError):  # unreadable shard keys: the next sweep tries again
+            rotations = schedule_shard_rotations(managed, current, shardkeys=shardkeys, queue=rewrap_queue, clock=clock)
+        outcomes.append(
+            DependentsOutcome(managed.name, resumed, tuple(moved), tuple(retirements), unannounced, rotations)
+        )
     return outcomes
 
 
 def _announce_unannounced(
-    managed, current, *, vault, dekstore, rewrap_queue, move_queue, consumers, claims: Claims, audit, clock
+    managed,
+    current,
+    *,
+    vault,
+    dekstore,
+    rewrap_queue,
+    move_queue,
+    consumers,
+    claims: Claims,
+    audit,
+    clock,
+    shardkeys=None,
 ) -> tuple[int, list[str]] | None:
     """(shards, consumers moved) when this sweep moved the dependents of a version nobody announced; None when it
     was announced (or being announced) already, or nothing is behind (then recorded as announced)."""
@@ -106,7 +129,7 @@ def _announce_unannounced(
     try:
         if claims.get(claim_id) is not None:
             return None  # the event (or an earlier sweep) has it: stragglers are the usual step's
-        behind = _anything_behind(managed, current, dekstore=dekstore, consumers=consumers)
+        behind = _anything_behind(managed, current, dekstore=dekstore, consumers=consumers, shardkeys=shardkeys)
     except CmkError:
         return None  # unreadable now: the usual step, and the next sweep, try again
     if behind is None:
@@ -119,7 +142,7 @@ def _announce_unannounced(
     try:
         outcome = move_dependents_once(
             managed, trigger="timer:unannounced", vault=vault, dekstore=dekstore, rewrap_queue=rewrap_queue,
-            move_queue=move_queue, claims=claims, audit=audit, clock=clock, current=current,
+            move_queue=move_queue, claims=claims, audit=audit, clock=clock, current=current, shardkeys=shardkeys,
         )  # fmt: skip
     except CmkError:
         return (0, [])  # its claim released: the next sweep (or the event) moves them; the others' keys go on
@@ -130,12 +153,15 @@ def _announce_unannounced(
     return shards, moved
 
 
-def _anything_behind(managed, current, *, dekstore: DekStore, consumers: Consumers) -> bool | None:
-    """Whether a DEK or an Azure consumer of the key is on another version than `current`; None when unreadable."""
+def _anything_behind(managed, current, *, dekstore: DekStore, consumers: Consumers, shardkeys=None) -> bool | None:
+    """Whether a DEK, a shard key or an Azure consumer of the key is on another version than `current`; None when
+    unreadable."""
     try:
         if managed.consumers_of(ConsumerKind.DEK_TABLE):
             counts = dekstore.count_by_key_id(managed.ref)
             if any(n and not same_key_id(key_id, current.key_id) for key_id, n in counts.items()):
+                return True
+            if shard_keys_behind(managed, current.key_id, shardkeys):
                 return True
         for consumer in managed.consumers:
             if consumer.kind == ConsumerKind.DEK_TABLE:
@@ -148,7 +174,9 @@ def _anything_behind(managed, current, *, dekstore: DekStore, consumers: Consume
     return False
 
 
-def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, audit: AuditTrail, clock: Clock) -> int:
+def _resume_rewrap(
+    managed, current, *, dekstore: DekStore, queue: WorkQueue, audit: AuditTrail, clock: Clock, shardkeys=None
+) -> int:
     tables = managed.consumers_of(ConsumerKind.DEK_TABLE)
     if not tables:
         return 0
@@ -157,6 +185,8 @@ def _resume_rewrap(managed, current, *, dekstore: DekStore, queue: WorkQueue, au
     except CmkError:
         return 0
     behind = sum(n for key_id, n in counts.items() if not same_key_id(key_id, current.key_id))
+    with contextlib.suppress(CmkError):  # a shard-keys key's re-wrap is its shard keys'
+        behind += shard_keys_behind(managed, current.key_id, shardkeys)
     if not behind:
         return 0
     recent = audit.page(key=managed.name, since=clock.now() - STALL_AFTER, page_size=50).items
@@ -200,7 +230,19 @@ def _move_stragglers(managed, current, *, queue: WorkQueue, consumers: Consumers
 
 
 def _retire(
-    managed, current, *, inventory, vault, dekstore, consumers, claims: Claims, audit, alerts, clock, telemetry
+    managed,
+    current,
+    *,
+    inventory,
+    vault,
+    dekstore,
+    consumers,
+    claims: Claims,
+    audit,
+    alerts,
+    clock,
+    telemetry,
+    shardkeys=None,
 ):
     grace = managed.rotation.retire_after
     if grace is None or not current.created or clock.now() - current.created < grace.delta:
@@ -210,7 +252,7 @@ def _retire(
         return []
     decisions = retire_unused_versions(
         managed, enforce=inventory.enforcing, vault=vault, dekstore=dekstore, consumers=consumers, audit=audit,
-        alerts=alerts, clock=clock, telemetry=telemetry,
+        alerts=alerts, clock=clock, telemetry=telemetry, shardkeys=shardkeys,
     )  # fmt: skip
     if inventory.enforcing and all(d.allowed for d in decisions):
         taken = claims.claim(done_id, uuid.uuid4().hex, now=clock.now(), ttl=timedelta(days=3650))

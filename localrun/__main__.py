@@ -157,10 +157,10 @@ def say(text: str, *, stream: TextIO | None = None) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ports = Ports.free() if args.free_ports else Ports()
-    extra = {"CMK_INVENTORY_PATH": str(Path(args.inventory_file).resolve())} if args.inventory_file else {}
+    inventory = Path(args.inventory_file).resolve() if args.inventory_file else None
     system = LocalSystem(
         Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, storage=args.storage,
-        extra_settings=extra, hsm=args.hsm,
+        inventory=inventory, hsm=args.hsm,
     )  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -146,7 +146,9 @@ class Cloud:
             # follow-up messages wait 3 real seconds and re-queue themselves until the time has passed.
             "CMK_RBAC_PROPAGATION_SECONDS": "600",
             "CMK_FOLLOW_UP_SECONDS": "3",
-            **({"CMK_INVENTORY_PATH": HSM_INVENTORY, "CMK_HSM_ADMIN_PRINCIPAL_ID": ids.operator} if self.hsm else {}),
+            **({"CMK_INVENTORY_PATH": HSM_INVENTORY} if self.hsm else {}),
+            **({"CMK_INVENTORY_PATH": str(self.inventory_path)} if self.inventory_path else {}),
+            **({"CMK_HSM_ADMIN_PRINCIPAL_ID": ids.operator} if self.hsm else {}),
         }
 
     def inventory(self) -> Inventory:

@@ -78,6 +78,9 @@ class LocalSystem:
     host_json: Path = ROOT / "host.json"
     hsm: bool = False  # the reference deployment on an emulated Managed HSM (localrun.hsm)
     storage: str = "connection-string"  # or "identity": no connection string, OAuth over HTTPS (see the module doc)
+    # The inventory the run seeds and the app reads; the reference inventory when None. A CMK_INVENTORY_PATH in
+    # extra_settings changes only what the app reads (a test of a broken inventory seeds the reference).
+    inventory: Path | None = None
 
     group: ProcessGroup | None = None
     cloud: Cloud | None = None
@@ -120,13 +123,7 @@ class LocalSystem:
             self.storage_connection = self._azurite_ready(azurite)
             self.timings["emulators_ready"] = time.perf_counter() - started
             identities = Identities.load_or_create(self.state_dir / "identities.json")
-            inventory = self.extra_settings.get("CMK_INVENTORY_PATH")
-            self.cloud = Cloud(
-                ready,
-                identities,
-                resource_group="rg-cmk-reference",
-                inventory_path=Path(inventory) if inventory else None,
-            )
+            self.cloud = Cloud(ready, identities, resource_group="rg-cmk-reference", inventory_path=self.inventory)
             seed(self.cloud)
             self.cloud = replace(self.cloud, app_identity=self.cloud.register_app_identity())
             self.timings["seeded"] = time.perf_counter() - started

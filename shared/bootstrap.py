@@ -302,24 +302,23 @@ class Container:
     def dekstore(self):
         """The DEK registry, in the CMK_DEK_TABLE table: the same setting the inventory's dek-table consumers name
         with `${CMK_DEK_TABLE:-cmkdeks}`, so the registry the app writes is the one the inventory describes."""
+        from shared.azure.dekstore import TableDekStore
 
-        def build():
-            from shared.azure.dekstore import TableDekStore
+        return self._once("_dekstore", lambda: TableDekStore(self._table(self.settings.dek_table)))
 
-            return TableDekStore(self._table(self.settings.dek_table))
+    @property
+    def shardkeys(self):
+        """Shard keys of `hierarchy: shard-keys` keys, in their own table (CMK_SHARD_KEY_TABLE)."""
+        from shared.azure.shardkeys import TableShardKeyStore
 
-        return self._once("_dekstore", build)
+        return self._once("_shardkeys", lambda: TableShardKeyStore(self._table(self.settings.shard_key_table)))
 
     @property
     def budget(self):
         """The re-wrap budget every worker of every instance shares, in the CMK_BUDGET_TABLE table."""
+        from shared.azure.budget import TableRewrapBudget
 
-        def build():
-            from shared.azure.budget import TableRewrapBudget
-
-            return TableRewrapBudget(self._table(self.settings.budget_table))
-
-        return self._once("_budget", build)
+        return self._once("_budget", lambda: TableRewrapBudget(self._table(self.settings.budget_table)))
 
     @property
     def alerts(self):

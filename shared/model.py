@@ -183,6 +183,31 @@ class WrappedDek:
 
 
 @dataclass(frozen=True)
+class ShardKey:
+    """One generation of one shard's key as stored: ciphertext only, with the KEK version it is wrapped under.
+
+    `migrated` marks the shard's current generation once every DEK of the shard is under a shard key (the flat
+    re-wrap may then skip paging the shard); `kek_id` is the versioned KEK id (normalised on read)."""
+
+    shard: str
+    generation: int
+    kek_id: str
+    algorithm: str
+    wrapped: bytes
+    kcv: str
+    created: datetime | None = None
+    migrated: bool = False
+    etag: str | None = None
+
+    @property
+    def kek_version(self) -> str:
+        return last_segment(self.kek_id)
+
+    def __repr__(self) -> str:  # the wrapped bytes are not secret, but they are noise in a log line
+        return f"ShardKey(shard={self.shard!r}, generation={self.generation}, kek_id={self.kek_id!r})"
+
+
+@dataclass(frozen=True)
 class Page:
     items: tuple
     continuation: str | None

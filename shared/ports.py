@@ -22,6 +22,7 @@ from shared.model import (
     Page,
     RoleAssignment,
     RotationPolicy,
+    ShardKey,
     WrappedDek,
     WrapResult,
 )
@@ -115,6 +116,29 @@ class Vaults(Protocol):
 
     def get_vault(self, resource_id: str) -> VaultSettings:
         """NotFound when the vault does not exist."""
+
+
+@runtime_checkable
+class ShardKeyStore(Protocol):
+    """Shard keys of `hierarchy: shard-keys` keys (Table Storage, their own table): one row per shard and generation,
+    ETag-guarded like the DEK registry. PreconditionFailed on a stale ETag, Conflict on an existing row."""
+
+    def add(self, shard_key: ShardKey) -> ShardKey: ...
+
+    def get(self, shard: str, generation: int) -> ShardKey:
+        """NotFound when the shard has no such generation."""
+
+    def replace(self, shard_key: ShardKey) -> ShardKey:
+        """Replace if `shard_key.etag` still matches; PreconditionFailed otherwise."""
+
+    def delete(self, shard_key: ShardKey) -> None:
+        """Delete if `shard_key.etag` still matches (PreconditionFailed otherwise); gone already is no error."""
+
+    def list_shard(self, shard: str) -> list[ShardKey]:
+        """The shard's generations, oldest first (the last is current); empty when it has none."""
+
+    def list_prefix(self, prefix: str) -> list[ShardKey]:
+        """Every shard key of the shards `{prefix}{nnn}` (one query, at most shards x generations rows)."""
 
 
 @runtime_checkable

@@ -181,6 +181,8 @@ class Settings:
     dek_table: str = "cmkdeks"
     budget_table: str = "cmkbudget"
     alerts_table: str = "cmkalerts"
+    shard_key_table: str = "cmkshardkeys"  # shard keys of `hierarchy: shard-keys` keys
+    shard_key_ttl_seconds: int = 300  # how long an unwrapped shard key is kept in memory (a revocation's worst delay)
     rbac_propagation_seconds: int = 600  # how long Key Vault may take to apply an RBAC change (on the app's clock)
     # How long a follow-up check waits in its queue before it looks again (real seconds). In Azure the same as the
     # propagation time; the local run looks more often, because its clock can be moved ahead of real time.
@@ -235,6 +237,10 @@ class Settings:
             dek_table=table_name("CMK_DEK_TABLE", get("CMK_DEK_TABLE", "cmkdeks")),
             budget_table=table_name("CMK_BUDGET_TABLE", get("CMK_BUDGET_TABLE", "cmkbudget")),
             alerts_table=table_name("CMK_ALERTS_TABLE", get("CMK_ALERTS_TABLE", "cmkalerts")),
+            shard_key_table=table_name("CMK_SHARD_KEY_TABLE", get("CMK_SHARD_KEY_TABLE", "cmkshardkeys")),
+            shard_key_ttl_seconds=seconds_setting(
+                "CMK_SHARD_KEY_TTL_SECONDS", get("CMK_SHARD_KEY_TTL_SECONDS", "300"), 0, 3600
+            ),
             rbac_propagation_seconds=propagation,
             follow_up_seconds=seconds_setting(
                 "CMK_FOLLOW_UP_SECONDS", get("CMK_FOLLOW_UP_SECONDS", str(propagation)), 1, 7 * 24 * 3600

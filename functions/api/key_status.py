@@ -12,6 +12,7 @@ from typing import Any
 from functions.compliance.report import report_keys
 from functions.rewrap import rewrap_progress
 from shared.arm_ids import last_segment
+from shared.envelope import kek_versions_of, shard_prefix
 from shared.errors import CmkError
 from shared.model import ConsumerKind
 from shared.ports import (
@@ -23,6 +24,7 @@ from shared.ports import (
     KeyVault,
     Revocations,
     RoleDefinitions,
+    ShardKeyStore,
     Vaults,
 )
 
@@ -39,6 +41,7 @@ def keys_status(
     consumers: Consumers,
     audit: AuditTrail,
     revocations: Revocations | None = None,
+    shardkeys: ShardKeyStore | None = None,
 ) -> dict[str, Any]:
     report = report_keys(
         inventory=inventory,
@@ -55,8 +58,9 @@ def keys_status(
     for key_json, managed in zip(body["keys"], inventory.keys, strict=True):
         key_json["revocations"] = active.get(managed.name.lower(), [])
         key_json["dependents"] = dependents(
-            managed, key_json.get("key_id"), dekstore=dekstore, consumers=consumers, audit=audit, clock=clock
-        )
+            managed, key_json.get("key_id"), dekstore=dekstore, consumers=consumers, audit=audit, clock=clock,
+            shardkeys=shardkeys,
+        )  # fmt: skip
     return body
 
 
@@ -77,7 +81,14 @@ def _active_revocations(revocations: Revocations | None) -> dict[str, list[dict[
 
 
 def dependents(
-    managed: Any, current_id: str | None, *, dekstore: DekStore, consumers: Consumers, audit: AuditTrail, clock: Clock
+    managed: Any,
+    current_id: str | None,
+    *,
+    dekstore: DekStore,
+    consumers: Consumers,
+    audit: AuditTrail,
+    clock: Clock,
+    shardkeys: ShardKeyStore | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"consumers": []}
     for consumer in managed.consumers:
@@ -110,6 +121,17 @@ def dependents(
         out["deks"] = {"error": exc.code}
         return out
     out["deks_by_version"] = {last_segment(k): n for k, n in sorted(counts.items())}
+    if shardkeys is not None:
+        # A shard-keys key's DEKs hang off shard keys: which KEK version each shard key is on is its dependency, and
+        # a re-wrap is finished when none is behind (one query, bounded by the shard count).
+        try:
+            by_kek = kek_versions_of(shardkeys.list_prefix(shard_prefix(managed)))
+        except CmkError as exc:
+            out["shard_keys"] = {"error": exc.code}
+            return out
+        if by_kek:
+            out["shard_keys_by_version"] = {last_segment(k): n for k, n in sorted(by_kek.items())}
+            counts = {k: counts.get(k, 0) + by_kek.get(k, 0) for k in {*counts, *by_kek}}
     if current_id:
         out["rewrap"] = _rewrap_progress(managed, current_id, counts, audit=audit, clock=clock)
     return out

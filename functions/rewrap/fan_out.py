@@ -29,6 +29,7 @@ from functions.compliance import imported_version
 from functions.consumers.moves import CONSUMER_ALERT as CONSUMER_ALERT  # re-exported: the sweep alerts with it
 from functions.consumers.moves import decide_move
 from functions.rewrap.messages import RewrapMessage
+from functions.rewrap.shard_keys import shard_key_state
 from functions.rewrap.worker import REWRAP_ACTION, completion_claim_id
 from shared.audit import AuditRecord
 from shared.coordination.claims import ClaimStatus
@@ -36,7 +37,7 @@ from shared.envelope.sharding import all_shards, shard_count
 from shared.errors import CmkError, PreconditionFailed
 from shared.events import KeyNewVersionCreated
 from shared.model import ConsumerKind, KeyVersion, same_key_id
-from shared.ports import AuditTrail, Claims, Clock, DekStore, KeyVault, WorkQueue
+from shared.ports import AuditTrail, Claims, Clock, DekStore, KeyVault, ShardKeyStore, WorkQueue
 from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 # Azure moves a DES that follows the latest version within about an hour.
@@ -86,6 +87,7 @@ def on_new_version(
     audit: AuditTrail,
     clock: Clock,
     telemetry: Telemetry = NO_TELEMETRY,
+    shardkeys: ShardKeyStore | None = None,
 ) -> MoveOutcome:
     """Decide and enqueue, nothing more: answered in well under Event Grid's 30 s whatever ARM is doing. A version
     the sweep (or an earlier delivery) already announced is a no-op."""
@@ -100,6 +102,7 @@ def on_new_version(
         audit=audit,
         clock=clock,
         telemetry=telemetry,
+        shardkeys=shardkeys,
     )
 
 
@@ -116,6 +119,7 @@ def move_dependents_once(
     clock: Clock,
     current: KeyVersion | None = None,
     telemetry: Telemetry = NO_TELEMETRY,
+    shardkeys: ShardKeyStore | None = None,
 ) -> MoveOutcome:
     """move_dependents under the current version's announce claim: once per version, whoever notices it first. A
     failure releases the claim, so the next delivery or sweep tries again at once."""
@@ -133,7 +137,7 @@ def move_dependents_once(
     try:
         outcome = move_dependents(
             managed, trigger=trigger, vault=vault, dekstore=dekstore, claims=claims, rewrap_queue=rewrap_queue,
-            move_queue=move_queue, audit=audit, clock=clock, current=current, telemetry=telemetry,
+            move_queue=move_queue, audit=audit, clock=clock, current=current, telemetry=telemetry, shardkeys=shardkeys,
         )  # fmt: skip
     except BaseException:
         claims.release(result.claim)
@@ -156,6 +160,7 @@ def move_dependents(
     clock: Clock,
     current: KeyVersion | None = None,
     telemetry: Telemetry = NO_TELEMETRY,
+    shardkeys: ShardKeyStore | None = None,
 ) -> MoveOutcome:
     current = current or vault.get_key(managed.ref)
     steps: list[ConsumerStep] = []
@@ -165,7 +170,7 @@ def move_dependents(
     tables = managed.consumers_of(ConsumerKind.DEK_TABLE)
     if not tables:
         return MoveOutcome(managed.name, current.key_id, tuple(steps))
-    behind = _behind(managed, current, dekstore)
+    behind = _behind(managed, current, dekstore, shardkeys)
     if behind == 0:
         prefixes = [t.options.get("partition_prefix") or managed.name for t in tables]
         steps += [ConsumerStep(ConsumerKind.DEK_TABLE.value, p, "nothing-behind", {"shards": 0}) for p in prefixes]
@@ -189,14 +194,15 @@ def move_dependents(
     return MoveOutcome(managed.name, current.key_id, tuple(steps), record_id)
 
 
-def _behind(managed: Any, current: KeyVersion, dekstore: DekStore) -> int | None:
-    """DEKs of the key on another version than `current`; None when the registry cannot be read (then the re-wrap
-    fans out anyway: its pages are idempotent, a needless one costs reads only)."""
+def _behind(managed: Any, current: KeyVersion, dekstore: DekStore, shardkeys: ShardKeyStore | None) -> int | None:
+    """DEKs and shard keys of the key on another version than `current`; None when the registry or the shard keys
+    cannot be read (then the re-wrap fans out anyway: its pages are idempotent, a needless one costs reads only)."""
     try:
-        counts = dekstore.count_by_key_id(managed.ref)
+        behind, migrated = shard_key_state(managed, current.key_id, shardkeys)
+        counts = {} if migrated else dekstore.count_by_key_id(managed.ref)
     except CmkError:
         return None
-    return sum(n for key_id, n in counts.items() if not same_key_id(key_id, current.key_id))
+    return behind + sum(n for key_id, n in counts.items() if not same_key_id(key_id, current.key_id))
 
 
 def _record(audit, clock, managed, trigger: str, current: KeyVersion, outcome: str, steps, *, deks, shards: int) -> str:

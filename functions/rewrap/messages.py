@@ -18,6 +18,9 @@ from shared.timestamps import iso_utc
 
 MESSAGE_VERSION = 1
 MAX_DEK_IDS = 500
+REWRAP = "rewrap"
+ROTATE_SHARD_KEY = "rotate-shard-key"  # the shard's own key renewed (its DEKs re-sealed locally), not a KEK re-wrap
+ACTIONS = (REWRAP, ROTATE_SHARD_KEY)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class RewrapMessage:
     continuation: str | None = None
     dek_ids: tuple[str, ...] = ()  # a retry of exactly these DEKs (the ones that failed), instead of a page
     started_at: datetime | None = None  # when the re-wrap to `target` began, for its duration
+    action: str = REWRAP
 
     @property
     def target_version(self) -> str:
@@ -42,6 +46,7 @@ class RewrapMessage:
             "continuation": self.continuation,
             "dek_ids": list(self.dek_ids),
             "started_at": iso_utc(self.started_at),
+            **({"action": self.action} if self.action != REWRAP else {}),  # a re-wrap's message is as it always was
         }
 
 
@@ -71,7 +76,11 @@ def parse_rewrap_message(message: object) -> RewrapMessage:
         started_at = datetime.fromisoformat(started.replace("Z", "+00:00")) if started else None
     except (AttributeError, ValueError):
         raise MalformedMessage("started_at", "must be an ISO-8601 instant") from None
+    action = message.get("action", REWRAP)
+    if action not in ACTIONS:
+        raise MalformedMessage("action", f"must be one of {', '.join(ACTIONS)}")
     return RewrapMessage(
+        action=action,
         key=_text(message, "key") or "",
         target=target,
         partition=_text(message, "partition") or "",

@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from functions.rewrap.messages import RewrapMessage, parse_rewrap_message
+from functions.rewrap.messages import ROTATE_SHARD_KEY, RewrapMessage, parse_rewrap_message
+from functions.rewrap.shard_keys import rewrap_shard_step, shard_key_state
 from shared.audit import AuditRecord
-from shared.envelope.deks import rewrapped, unwrap_checked
+from shared.envelope import is_shard_wrapped, rewrapped, unwrap_checked
 from shared.errors import CmkError, MalformedMessage, NotFound, PreconditionFailed, ServiceUnavailable, Throttled
 from shared.inventory.model import UnknownKey
 from shared.model import Alert, KeyVersion, Severity, WrappedDek, normalize_key_id, same_key_id
-from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, WorkQueue
+from shared.ports import Alerts, AuditTrail, Claims, Clock, DekStore, KeyVault, RewrapBudget, ShardKeyStore, WorkQueue
 from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 PAGE_SIZE = 100
@@ -118,21 +119,38 @@ def rewrap_page(
     clock: Clock,
     sleep: Callable[[float], None],
     telemetry: Telemetry = NO_TELEMETRY,
+    shardkeys: ShardKeyStore | None = None,
 ) -> PageOutcome:
     msg = parse_rewrap_message(message)
     try:
         managed = inventory.key(msg.key)
     except UnknownKey:
         raise MalformedMessage("key", f"{msg.key!r} is not a managed key (no longer in the inventory?)") from None
+    if msg.action == ROTATE_SHARD_KEY:
+        from functions.rewrap.shard_pages import rotated
+
+        return rotated(managed, msg, vault=vault, dekstore=dekstore, shardkeys=shardkeys, audit=audit, alerts=alerts,
+                       clock=clock)  # fmt: skip
     current = vault.get_key(managed.ref)
     if current.version.lower() != msg.target_version.lower():
         return _superseded(managed, msg)
+    if shardkeys is not None and not msg.dek_ids and not msg.continuation:
+        step = rewrap_shard_step(
+            managed, msg, current, vault=vault, shardkeys=shardkeys, budget=budget, rewrap_queue=rewrap_queue,
+            clock=clock, limit_per_window=window_limit(), window=BUDGET_WINDOW,
+        )  # fmt: skip
+        if step.deferred or step.migrated or step.refused:
+            from functions.rewrap.shard_pages import shard_only  # it builds on this module's outcome and records
+
+            return shard_only(managed, msg, step, dekstore=dekstore, shardkeys=shardkeys, claims=claims, audit=audit,
+                              alerts=alerts, clock=clock)  # fmt: skip
     if msg.dek_ids:
         items, continuation = _by_id(dekstore, msg), None
     else:
         page = dekstore.list_page(msg.partition, msg.continuation, PAGE_SIZE)
         items, continuation = list(page.items), page.continuation
-    todo = [d for d in items if not same_key_id(d.key_id, msg.target)]
+    # A DEK under a shard key depends on no KEK version itself (its shard key was re-wrapped above): skipped.
+    todo = [d for d in items if not same_key_id(d.key_id, msg.target) and not is_shard_wrapped(d.algorithm)]
     created: dict[str, Any] = {}  # a version's creation time, read once per page
     todo = [d for d in todo if not _on_newer_version(d, current, managed, vault=vault, created=created)]
     succeeded, skipped, failed, refused, sent = 0, len(items) - len(todo), [], [], []
@@ -200,7 +218,9 @@ def rewrap_page(
         if n:
             telemetry.count(names.REWRAP_DEKS, n, key=managed.name, outcome=label)
     if not continuation and not retry_ids:
-        done = _completion(managed, msg, dekstore=dekstore, claims=claims, audit=audit, clock=clock)
+        done = _completion(
+            managed, msg, dekstore=dekstore, claims=claims, audit=audit, clock=clock, shardkeys=shardkeys
+        )
         if done is not None:
             sent.append(done)
             outcome = dataclasses.replace(outcome, completed=True)
@@ -214,12 +234,13 @@ def rewrap_page(
     return dataclasses.replace(outcome, alerts=tuple(sent))
 
 
-def _record(audit: AuditTrail, clock: Clock, managed: Any, msg: RewrapMessage, outcome: str, detail: dict) -> None:
+def _record(audit: AuditTrail, clock: Clock, managed: Any, msg: RewrapMessage, outcome: str, detail: dict,
+            action: str = REWRAP_ACTION) -> None:  # fmt: skip
     audit.append(
         AuditRecord(
             uuid.uuid4().hex,
             clock.now(),
-            REWRAP_ACTION,
+            action,
             "queue",
             managed.name,
             outcome,
@@ -335,11 +356,16 @@ def _kcv_alert(managed: Any, msg: RewrapMessage, dek_id: str) -> Alert:
 
 
 def _completion(
-    managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, audit: AuditTrail, clock: Clock
-) -> Alert | None:
-    """When no DEK of the key remains on another version: the one "re-wrap completed" record and alert (a claim makes
-    it one, whichever shard finishes last, on whichever instance)."""
-    counts = dekstore.count_by_key_id(managed.ref)
+    managed: Any, msg: RewrapMessage, *, dekstore: DekStore, claims: Claims, audit: AuditTrail, clock: Clock,
+    shardkeys: ShardKeyStore | None = None,
+) -> Alert | None:  # fmt: skip
+    """When no DEK and no shard key of the key remains on another version: the one "re-wrap completed" record and
+    alert (a claim makes it one, whichever shard finishes last, on whichever instance)."""
+    behind, migrated = shard_key_state(managed, msg.target, shardkeys)
+    if behind:
+        return None
+    # Every shard migrated: no flat DEK can exist, so no scan of the DEK rows (the shard keys are the count).
+    counts = {} if migrated else dekstore.count_by_key_id(managed.ref)
     remaining = sum(n for key_id, n in counts.items() if not same_key_id(key_id, msg.target))
     if remaining:
         return None
@@ -362,6 +388,8 @@ def _completion(
         COMPLETED_ALERT,
         f"/keys/{managed.vault.name}/{managed.name}",
         Severity.INFO,
-        f"every DEK of {managed.name} ({total}) is on version {msg.target_version}",
-        {"key": managed.name, "target": msg.target, "deks": total, "duration_s": seconds},
+        f"every shard key of {managed.name} is on version {msg.target_version} (its DEKs are under them)"
+        if migrated
+        else f"every DEK of {managed.name} ({total}) is on version {msg.target_version}",
+        {"key": managed.name, "target": msg.target, "deks": total, "duration_s": seconds, "shard_keys": migrated},
     )

@@ -4,11 +4,11 @@ functions.rotation.rotate makes a new version under a claim keyed on the key and
 that notices the same thing converges on one rotation; functions.rotation.triggers are the near-expiry and expiry
 events and the operator's `POST /api/rotations`; functions.rotation.imports asks a person for the next version of a
 key imported from an on-premises HSM, which the app never makes; functions.rotation.retirement disables old versions
-once no DEK and no consumer uses them.
+once no DEK, no shard key and no consumer uses them.
 """
 
 from functions.rotation.imports import IMPORT_DUE_ALERT, ImportDue, ask_for_import, import_due
-from functions.rotation.retirement import RetirementDecision, retire_unused_versions
+from functions.rotation.retirement import RetirementDecision, retire_unused_versions, shard_key_counts
 from functions.rotation.rotate import (
     CLAIM_TTL,
     EXPIRED_ALERT,
@@ -42,4 +42,5 @@ __all__ = [
     "rotate_from",
     "rotate_now",
     "rotation_due",
+    "shard_key_counts",
 ]

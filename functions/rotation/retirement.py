@@ -1,26 +1,31 @@
 """Retiring old key versions: one guard decides, and nothing is disabled while anything still depends on it.
 
-A version may be disabled only when no DEK is wrapped under it, no consumer points at it (a MySQL server's primary
-and geo-backup key, a disk encryption set's active and previous keys), it is not current, and the inventory's grace
-period has passed since its successor appeared. The sweep then disables it (enforce mode, with `retire_after` set):
-planned, recorded, executed, then verified by reading it back. An unreadable consumer or registry blocks: not
-knowing is never permission. Only an operator's explicit crypto-shred (revocation) bypasses this guard.
+A version may be disabled only when no DEK and no shard key is wrapped under it, no consumer points at it (a MySQL
+server's primary and geo-backup key, a disk encryption set's active and previous keys), it is not current, and the
+inventory's grace period has passed since its successor appeared. The sweep then disables it (enforce mode, with
+`retire_after` set): planned, recorded, executed, then verified by reading it back. An unreadable consumer, registry
+or shard-key store blocks: not knowing is never permission. Only an operator's explicit crypto-shred (revocation)
+bypasses this guard.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from shared.audit import AuditRecord
+from shared.envelope import kek_versions_of, shard_prefix
 from shared.errors import CmkError
 from shared.model import Alert, ConsumerKind, KeyVersion, Severity, normalize_key_id, same_key_id
-from shared.ports import Alerts, AuditTrail, Clock, Consumers, DekStore, KeyVault
+from shared.ports import Alerts, AuditTrail, Clock, Consumers, DekStore, KeyVault, ShardKeyStore
 from shared.telemetry import NO_TELEMETRY, Telemetry, names
 
 RETIRED_ALERT = "CmkGuardian.Key.VersionRetired"
+NO_SHARD_KEYS: Mapping[str, int] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,10 @@ def retirement_blockers(
     in_use: set[str] | None,
     grace: Any,
     now: datetime,
+    shard_key_counts: Mapping[str, int] | None = NO_SHARD_KEYS,
 ) -> tuple[str, ...]:
-    """Why `version` may not be disabled now; empty means it may. `dek_counts` / `in_use` None: unknown."""
+    """Why `version` may not be disabled now; empty means it may. `dek_counts` / `in_use` None: unknown.
+    `shard_key_counts`: shard keys per KEK version of a key with shard keys ({} without; None: unreadable)."""
     blockers = []
     if version.version == current.version:
         blockers.append("it is the current version")
@@ -50,6 +57,10 @@ def retirement_blockers(
         blockers.append("the DEK registry could not be read")
     elif depending := sum(n for k, n in dek_counts.items() if same_key_id(k, version.key_id)):
         blockers.append(f"{depending} DEK(s) depend on it")
+    if shard_key_counts is None:
+        blockers.append("the shard keys could not be read")
+    elif wrapping := sum(n for k, n in shard_key_counts.items() if same_key_id(k, version.key_id)):
+        blockers.append(f"{wrapping} shard key(s) are wrapped by it")
     if in_use is None:
         blockers.append("a consumer's state could not be read")
     elif normalize_key_id(version.key_id) in in_use:
@@ -79,6 +90,17 @@ def consumer_key_ids(managed: Any, consumers: Consumers) -> set[str] | None:
     return used
 
 
+def shard_key_counts(managed: Any, shardkeys: ShardKeyStore | None) -> dict[str, int] | None:
+    """Shard keys per KEK version (normalised id) of `managed`; {} when it has no DEK table or no store is given,
+    None when the store could not be read (which blocks: not knowing is never permission)."""
+    if shardkeys is None or not managed.consumers_of(ConsumerKind.DEK_TABLE):
+        return {}
+    try:
+        return kek_versions_of(shardkeys.list_prefix(shard_prefix(managed)))
+    except CmkError:
+        return None
+
+
 def retire_unused_versions(
     managed: Any,
     *,
@@ -90,8 +112,10 @@ def retire_unused_versions(
     alerts: Alerts,
     clock: Clock,
     telemetry: Telemetry = NO_TELEMETRY,
+    shardkeys: ShardKeyStore | None = None,
 ) -> list[RetirementDecision]:
-    """The sweep's retirement step for one key: decide for every enabled old version, disable those allowed."""
+    """The sweep's retirement step for one key: decide for every enabled old version, disable those allowed. With
+    `shardkeys`, a version that still wraps a shard key is kept (read in one query, bounded by the shard count)."""
     versions = vault.list_versions(managed.ref)
     current = vault.get_key(managed.ref)
     try:
@@ -99,6 +123,7 @@ def retire_unused_versions(
     except CmkError:
         counts = None
     in_use = consumer_key_ids(managed, consumers)
+    shard_counts = shard_key_counts(managed, shardkeys)
     now = clock.now()
     decisions = []
     for version in versions:
@@ -112,6 +137,7 @@ def retire_unused_versions(
             in_use=in_use,
             grace=managed.rotation.retire_after,
             now=now,
+            shard_key_counts=shard_counts,
         )
         decision = RetirementDecision(version.version, not blockers, blockers)
         decisions.append(decision)

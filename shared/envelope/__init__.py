@@ -2,6 +2,8 @@
 
 shared.envelope.deks creates, opens and re-wraps DEKs and checks each unwrap against its key check value;
 shared.envelope.sharding places a DEK in its shard (the re-wrap fan-out computes it the same way);
+shared.envelope.shard_keys, .hierarchy and .shard_rotation are the optional key hierarchy (a key per shard, wrapped
+by the KEK, wraps the DEKs: `dek_table.hierarchy: shard-keys`);
 shared.envelope.cli is the operator's command (`python -m shared.envelope.cli seed ...`), not imported here.
 """
 
@@ -17,21 +19,67 @@ from shared.envelope.deks import (
     rewrapped,
     unwrap_checked,
 )
+from shared.envelope.hierarchy import (
+    create_sharded_dek,
+    current_shard_key,
+    default_cache,
+    dek_table_of,
+    hierarchy_of,
+    is_hierarchical,
+    open_any,
+    open_record,
+    shard_prefix,
+)
+from shared.envelope.shard_keys import (
+    DEFAULT_TTL_SECONDS,
+    HIERARCHIES,
+    HIERARCHY_FLAT,
+    HIERARCHY_SHARD_KEYS,
+    SHARD_WRAP_ALGORITHM,
+    ShardKeyCache,
+    check_shard_key,
+    is_shard_wrapped,
+    kek_versions_of,
+)
+from shared.envelope.shard_rotation import ShardChange, ShardRewrap, migrate_shard, rewrap_shard_keys, rotate_shard_key
 from shared.envelope.sharding import DEFAULT_SHARDS, all_shards, shard_count, shard_of
 
 __all__ = [
     "DEFAULT_SHARDS",
+    "DEFAULT_TTL_SECONDS",
+    "HIERARCHIES",
+    "HIERARCHY_FLAT",
+    "HIERARCHY_SHARD_KEYS",
+    "SHARD_WRAP_ALGORITHM",
     "DecryptFailed",
     "DekHandle",
     "KcvMismatch",
+    "ShardChange",
+    "ShardKeyCache",
+    "ShardRewrap",
     "all_shards",
+    "check_shard_key",
     "create_dek",
+    "create_sharded_dek",
+    "current_shard_key",
     "decrypt",
+    "default_cache",
+    "dek_table_of",
     "encrypt",
+    "hierarchy_of",
+    "is_hierarchical",
+    "is_shard_wrapped",
+    "kek_versions_of",
     "key_check_value",
+    "migrate_shard",
+    "open_any",
     "open_dek",
+    "open_record",
+    "rewrap_shard_keys",
     "rewrapped",
+    "rotate_shard_key",
     "shard_count",
     "shard_of",
+    "shard_prefix",
     "unwrap_checked",
 ]

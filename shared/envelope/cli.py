@@ -4,6 +4,11 @@
     open     --partition P --dek-id ID            unwrap and KCV-check one DEK; prints its record, never its bytes
     encrypt  --partition P --dek-id ID [--aad S]  stdin -> base64 envelope ciphertext on stdout
     decrypt  --partition P --dek-id ID [--aad S]  base64 ciphertext on stdin -> plaintext on stdout
+    rotate-shard-key --key NAME [--shard S]       a new shard key for S (default: every shard), DEKs moved locally
+    migrate  --key NAME --to shard-keys|flat [--shard S]   move DEKs between flat and shard keys, one shard at a time
+
+A key whose dek-table sets `hierarchy: shard-keys` seeds its DEKs under shard keys; open/encrypt/decrypt open either
+kind. rotate-shard-key and migrate print one JSON line per shard; re-run either after a crash to finish it.
 
 The inventory, the vault and the DEK registry come from the same Container the Functions app uses (so the same
 settings reach the same vault and table); `run` takes them as arguments, which is how tests drive it over fakes.
@@ -26,6 +31,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from shared.envelope import deks as envelope
+from shared.envelope.hierarchy import create_sharded_dek, dek_table_of, is_hierarchical, open_any, shard_prefix
+from shared.envelope.shard_keys import HIERARCHIES, ShardKeyCache
+from shared.envelope.shard_rotation import migrate_shard, rotate_shard_key
+from shared.envelope.sharding import all_shards, shard_count
 from shared.errors import CmkError, InvalidInput
 from shared.inventory.model import ManagedKey
 from shared.model import ConsumerKind
@@ -40,6 +49,8 @@ class Ports:
     vault: Any
     dekstore: Any
     dek_table: str  # the table the DEK store writes, to check against the key's dek-table consumer
+    shardkeys: Any = None
+    cache: Any = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,7 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from shared.settings import Settings
 
         container = Container(Settings.from_env())
-        ports = Ports(container.inventory, container.vault, container.dekstore, container.settings.dek_table)
+        ports = Ports(
+            container.inventory, container.vault, container.dekstore, container.settings.dek_table,
+            container.shardkeys, ShardKeyCache(container.settings.shard_key_ttl_seconds),
+        )  # fmt: skip
         return run(args, ports, stdin=sys.stdin.buffer, stdout=sys.stdout, stderr=sys.stderr)
     except InvalidInput as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
@@ -65,7 +79,11 @@ def run(args: argparse.Namespace, ports: Ports, *, stdin: IO[bytes], stdout: IO[
         summary = seed(ports, args.key, args.count, workers=args.workers, stderr=stderr)
         print(json.dumps(summary, sort_keys=True), file=stdout)
         return 0 if summary["failed"] == 0 else 1
-    with envelope.open_dek(args.partition, args.dek_id, vault=ports.vault, store=ports.dekstore) as dek:
+    if args.command in ("rotate-shard-key", "migrate"):
+        return _per_shard(args, ports, stdout)
+    opened = open_any(args.partition, args.dek_id, vault=ports.vault, store=ports.dekstore, shardkeys=ports.shardkeys,
+                      cache=ports.cache)  # fmt: skip
+    with opened as dek:
         if args.command == "open":
             r = dek.record
             shown = {"partition": r.partition, "dek_id": r.dek_id, "key_id": r.key_id, "kcv": "ok"}
@@ -103,9 +121,16 @@ def seed(ports: Ports, key_name: str, count: int, *, workers: int = 8, stderr: I
     errors: Counter[str] = Counter()
     bar = _Progress(count, stderr)
 
+    sharded = is_hierarchical(key)
+
     def one(_: int) -> str | None:
         try:
-            with envelope.create_dek(key, vault=ports.vault, store=ports.dekstore, current=current) as dek:
+            if sharded:
+                made = create_sharded_dek(key, vault=ports.vault, store=ports.dekstore, shardkeys=ports.shardkeys,
+                                          cache=ports.cache, current=current)  # fmt: skip
+            else:
+                made = envelope.create_dek(key, vault=ports.vault, store=ports.dekstore, current=current)
+            with made as dek:
                 return dek.partition
         except CmkError as exc:
             return f"!{exc.code}"
@@ -128,6 +153,28 @@ def seed(ports: Ports, key_name: str, count: int, *, workers: int = 8, stderr: I
         "partitions": dict(sorted(partitions.items())),
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def _per_shard(args: argparse.Namespace, ports: Ports, stdout: IO[str]) -> int:
+    """One shard at a time, each printed as it finishes: a crash loses nothing, a re-run finishes what is left."""
+    key = ports.inventory.key(args.key)
+    _check_table(key, ports.dek_table)
+    options = dek_table_of(key)
+    shards = [args.shard] if args.shard else all_shards(shard_prefix(key), shard_count(options))
+    if args.shard and args.shard not in all_shards(shard_prefix(key), shard_count(options)):
+        raise InvalidInput("shard", f"{args.shard!r} is not a shard of {key.name}")
+    refused = 0
+    for shard in shards:
+        common = {"vault": ports.vault, "store": ports.dekstore, "shardkeys": ports.shardkeys, "cache": ports.cache}
+        if args.command == "migrate":
+            change = migrate_shard(key, shard, to=args.to, **common)
+        elif not ports.shardkeys.list_shard(shard):
+            continue  # a shard with no DEK yet has no shard key to rotate
+        else:
+            change = rotate_shard_key(key, shard, **common)
+        refused += len(change.refused)
+        print(json.dumps(change.to_json(), sort_keys=True), file=stdout)
+    return 0 if not refused else 1
 
 
 def _check_table(key: ManagedKey, table: str) -> None:
@@ -173,6 +220,13 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--dek-id", required=True)
         if name != "open":
             cmd.add_argument("--aad", default="", help="authenticated context, e.g. a row id")
+    rotate = sub.add_parser("rotate-shard-key", help="new shard keys; DEKs re-sealed locally")
+    rotate.add_argument("--key", required=True)
+    rotate.add_argument("--shard", default=None, help="one shard (default: every shard of the key)")
+    migrate = sub.add_parser("migrate", help="move DEKs between flat and shard keys, one shard at a time")
+    migrate.add_argument("--key", required=True)
+    migrate.add_argument("--to", required=True, choices=HIERARCHIES)
+    migrate.add_argument("--shard", default=None, help="one shard (default: every shard of the key)")
     return parser
 
 

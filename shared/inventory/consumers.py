@@ -11,9 +11,10 @@ import difflib
 import re
 from typing import Any
 
+from shared.envelope.shard_keys import HIERARCHIES, HIERARCHY_FLAT, HIERARCHY_SHARD_KEYS
 from shared.envelope.sharding import shard_count
 from shared.errors import InvalidInput
-from shared.inventory.checks import arm_id_check
+from shared.inventory.checks import arm_id_check, duration_check
 from shared.inventory.model import Consumer
 from shared.inventory.problems import shown
 from shared.inventory.section import MISSING, Section, each_mapping
@@ -25,7 +26,7 @@ CONSUMER_RESOURCE_TYPES: dict[ConsumerKind, str] = {
     ConsumerKind.DISK_ENCRYPTION_SET: "Microsoft.Compute/diskEncryptionSets",
 }
 _CONSUMER_FIELDS = ("kind", "resource_id", "options")
-_DEK_TABLE_OPTIONS = ("table", "partition_prefix", "shards")
+_DEK_TABLE_OPTIONS = ("table", "partition_prefix", "shards", "hierarchy", "shard_key_rotate_after")
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
@@ -85,11 +86,27 @@ def read_dek_table(section: Section, options: dict[str, Any], key_name: str | No
     except InvalidInput as exc:
         section.problem("options.shards", f"{exc.reason} ({shown(options.get('shards'))}); fixed once DEKs exist")
         ok = False
+    hierarchy = options.get("hierarchy", HIERARCHY_FLAT)
+    if hierarchy not in HIERARCHIES:
+        section.problem("options.hierarchy", f"must be {' or '.join(HIERARCHIES)} ({shown(hierarchy)})")
+        ok = False
+    every = options.get("shard_key_rotate_after")
+    if every is not None:
+        problem = duration_check(every) if isinstance(every, str) else "must be an ISO-8601 duration"
+        if problem:
+            section.problem("options.shard_key_rotate_after", f"{problem} ({shown(every)})")
+            ok = False
+        elif hierarchy != HIERARCHY_SHARD_KEYS:
+            section.problem("options.shard_key_rotate_after", "only a hierarchy: shard-keys table has shard keys")
+            ok = False
     if not ok:
         return None
-    return Consumer(
-        ConsumerKind.DEK_TABLE, None, {"table": table.strip(), "partition_prefix": prefix.strip(), "shards": shards}
-    )
+    chosen = {"table": table.strip(), "partition_prefix": prefix.strip(), "shards": shards}
+    if hierarchy != HIERARCHY_FLAT:  # only when set, so a flat consumer's options read exactly as before
+        chosen["hierarchy"] = hierarchy
+    if every is not None:
+        chosen["shard_key_rotate_after"] = every.strip()
+    return Consumer(ConsumerKind.DEK_TABLE, None, chosen)
 
 
 def dek_table_problems(inventory: Any, dek_table: str) -> list[str]:

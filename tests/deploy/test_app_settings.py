@@ -42,6 +42,8 @@ LEFT_OUT = {
     "CMK_DEK_TABLE": "default table name",
     "CMK_BUDGET_TABLE": "default table name",
     "CMK_ALERTS_TABLE": "default table name",
+    "CMK_SHARD_KEY_TABLE": "default table name",
+    "CMK_SHARD_KEY_TTL_SECONDS": "default 300 s: the revocation bound docs/settings.md states",
     "CMK_VAULT_URL": "the reference inventory derives it from CMK_VAULT_NAME",
     "DEVHOST_FUNCTION_KEY": "the local host only",
     "DEVHOST_MASTER_KEY": "the local host only",

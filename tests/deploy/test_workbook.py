@@ -7,48 +7,10 @@ from __future__ import annotations
 import json
 import re
 
+from shared.telemetry.names import EVENTS, METRICS
 from tests.deploy.templates import INFRA, body, parse, resources
 
 WORKBOOK = INFRA / "workbook" / "cmk-guardian.workbook.json"
-
-try:  # the telemetry contract, once the telemetry package is merged
-    from shared.telemetry.names import EVENTS, METRICS
-except ImportError:  # until then, its agreed text (the names the telemetry branch defines)
-    EVENTS = {
-        "CmkGuardian.KeyRotated": ("key", "version", "previous_version", "trigger", "outcome"),
-        "CmkGuardian.RewrapStarted": ("key", "version", "shards", "outcome"),
-        "CmkGuardian.RewrapCompleted": (
-            "key",
-            "version",
-            "processed",
-            "succeeded",
-            "failed",
-            "duration_seconds",
-            "outcome",
-        ),
-        "CmkGuardian.ConsumerMoved": ("key", "version", "consumer", "outcome"),
-        "CmkGuardian.VersionRetired": ("key", "version", "outcome"),
-        "CmkGuardian.AccessRemediated": ("key", "principal", "consumer", "action", "outcome"),
-        "CmkGuardian.RevocationExecuted": ("key", "consumer", "outcome"),
-        "CmkGuardian.RevocationVerified": ("key", "consumer", "outcome"),
-        "CmkGuardian.RevocationRestored": ("key", "consumer", "outcome"),
-        "CmkGuardian.AlertSent": ("alert_type", "severity", "key", "outcome"),
-        "CmkGuardian.SweepCompleted": (
-            "keys",
-            "findings_critical",
-            "findings_high",
-            "findings_medium",
-            "findings_low",
-            "outcome",
-        ),
-    }
-    METRICS = {
-        "cmk.deks": ("gauge", ("key", "version")),
-        "cmk.rewrap.deks": ("counter", ("key", "outcome")),
-        "cmk.findings": ("gauge", ("key", "severity")),
-        "cmk.keyvault.calls": ("counter", ("operation", "status")),
-        "cmk.keyvault.throttled": ("counter", ("operation",)),
-    }
 
 
 def queries() -> list[str]:

@@ -61,6 +61,7 @@ def test_the_defaults_the_page_states_are_the_codes():
     assert defaults["CMK_ARM_ENDPOINT"] == s.arm_endpoint
     assert defaults["CMK_SWEEP_SCHEDULE"] == s.sweep_schedule
     assert defaults["CMK_RBAC_PROPAGATION_SECONDS"] == str(s.rbac_propagation_seconds)
+    assert defaults["CMK_SHARD_KEY_TTL_SECONDS"] == str(s.shard_key_ttl_seconds)
     assert defaults["CMK_VERIFY_CHALLENGE_RESOURCE"] == str(s.verify_challenge_resource).lower()
     assert ROOT / defaults["CMK_INVENTORY_PATH"] == s.inventory_path
     tables = {
@@ -69,5 +70,6 @@ def test_the_defaults_the_page_states_are_the_codes():
         "CMK_REVOCATIONS_TABLE": s.revocations_table,
         "CMK_DEK_TABLE": s.dek_table,
         "CMK_BUDGET_TABLE": s.budget_table,
+        "CMK_SHARD_KEY_TABLE": s.shard_key_table,
     }
     assert {name: defaults[name] for name in tables} == tables

@@ -90,11 +90,13 @@ def wire(system: LocalSystem) -> Wire:
 NEVER = "0 0 0 1 1 *"  # a sweep schedule that never fires during a test: the test runs the sweep when it wants
 
 
-def fresh_system(tmp_path: Path, **settings: str) -> LocalSystem:
-    """A local system of a test's own (for tests that move the clock or change the mode), sweep on demand only."""
+def fresh_system(tmp_path: Path, inventory: Path | None = None, **settings: str) -> LocalSystem:
+    """A local system of a test's own (for tests that move the clock or change the mode), sweep on demand only; it
+    seeds and serves `inventory` (the reference when None)."""
     return LocalSystem(
         tmp_path / "run",
         ports=Ports.free(),
+        inventory=inventory,
         extra_settings={"CMK_SWEEP_SCHEDULE": NEVER, **settings},
         host_json=write_host_json(tmp_path / "host.json", FAST_QUEUES),
     )

@@ -33,7 +33,7 @@ def system(tmp_path) -> Iterator[LocalSystem]:
             key.update(origin="imported", import_contact=CONTACT)
     inventory = tmp_path / "imported.yaml"
     inventory.write_text(yaml.safe_dump(data, sort_keys=False))
-    local = fresh_system(tmp_path, CMK_INVENTORY_PATH=str(inventory))
+    local = fresh_system(tmp_path, inventory=inventory)
     with local:
         local.cloud.admin("PUT", "/arm/operations", {"duration_seconds": 2})  # a DES key change: seconds, not minutes
         yield local

@@ -122,16 +122,19 @@ def test_added_latency_is_measurable_and_targeted(emu: Emulators, wrapped) -> No
             samples.append((time.perf_counter() - started) * 1000)
         return statistics.median(samples)
 
-    baseline = median_ms(lambda: crypto.unwrap_key(ALG, blob))
     emu.set_latency(150, operation="unwrapkey")
     slowed = median_ms(lambda: crypto.unwrap_key(ALG, blob))
     with emu.key_client(OPERATOR) as client:
         client.get_key("cmk-faults")
-        other = median_ms(lambda: client.get_key("cmk-faults"))
+        for _ in range(5):
+            client.get_key("cmk-faults")
 
-    assert slowed - baseline >= 140
-    assert slowed < baseline + 400
-    assert other < 100
+    # The sleep makes 150 ms a floor, whatever the machine's load; the targeting is read from the emulator's counts,
+    # not from a stopwatch, so a busy machine cannot fail it.
+    assert slowed >= 150
+    counts = emu.counters()[VAULT]
+    assert counts["unwrapkey"]["delayed"] == 5
+    assert counts["getkey"]["delayed"] == 0
 
 
 def test_custom_throttle_refuses_without_consuming(emu: Emulators, wrapped) -> None:

@@ -78,7 +78,9 @@ class FakeDekStore:
         with self._lock:
             for dek in self._rows.values():
                 key_id = normalize_key_id(dek.key_id)
-                if key_id.startswith(prefix):
+                # The adapter filters on KeyBase (the id minus its last segment): a shard-wrapped DEK's id
+                # ({kek}/shards/{shard}/g{n}) has another base, so it is no DEK on a KEK version (as in Azure).
+                if key_id.startswith(prefix) and "/" not in key_id[len(prefix) :]:
                     counts[key_id] = counts.get(key_id, 0) + 1
         return counts
 

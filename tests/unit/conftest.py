@@ -23,6 +23,7 @@ from tests.fakes.dekstore import FakeDekStore
 from tests.fakes.keyvault import FakeKeyVault
 from tests.fakes.outbound import FakeAlerts, FakeConsumers, FakeWorkQueue
 from tests.fakes.revocations import FakeRevocations
+from tests.fakes.shardkeys import FakeShardKeyStore
 from tests.fakes.telemetry import RecordingTelemetry
 from tests.fakes.vaults import FakeVaults
 
@@ -41,6 +42,7 @@ class World:
     alerts: FakeAlerts = field(default_factory=FakeAlerts)
     slept: list = field(default_factory=list)
     dekstore: FakeDekStore = field(default_factory=FakeDekStore)
+    shardkeys: FakeShardKeyStore = field(default_factory=FakeShardKeyStore)
     consumers: FakeConsumers = field(default_factory=FakeConsumers)
     rewrap_queue: FakeWorkQueue = field(default_factory=FakeWorkQueue)
     budget: object = None

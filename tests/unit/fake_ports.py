@@ -68,6 +68,10 @@ class FakePorts(Container):
         return self._port("dekstore", self.world.dekstore)
 
     @property
+    def shardkeys(self):
+        return self._port("shardkeys", self.world.shardkeys)
+
+    @property
     def consumers(self):
         return self._port("consumers", self.world.consumers)
 

@@ -75,3 +75,42 @@ def test_seed_refuses_a_key_without_a_dek_table_or_a_table_other_than_its_consum
         _run(ports, "seed", "--key", KEY_NAME, "--count", "0")
     assert count.value.field == "count"
     assert ports.dekstore.partitions() == []
+
+
+def test_a_shard_keys_key_seeds_under_shard_keys_migrates_back_and_rotates_its_shard_keys(ports):
+    import dataclasses
+
+    from shared.envelope import SHARD_WRAP_ALGORITHM, ShardKeyCache
+    from tests.fakes.shardkeys import FakeShardKeyStore
+
+    key = ports.inventory.key(KEY_NAME)
+    table = next(c for c in key.consumers if c.kind.value == "dek-table")
+    sharded = dataclasses.replace(
+        key,
+        consumers=tuple(
+            dataclasses.replace(c, options={**c.options, "hierarchy": "shard-keys"}) if c is table else c
+            for c in key.consumers
+        ),
+    )
+    inventory = dataclasses.replace(
+        ports.inventory, keys=tuple(sharded if k is key else k for k in ports.inventory.keys)
+    )
+    ports = dataclasses.replace(ports, inventory=inventory, shardkeys=FakeShardKeyStore(), cache=ShardKeyCache(60))
+    code, out, _ = _run(ports, "seed", "--key", KEY_NAME, "--count", "50")
+    assert code == 0 and json.loads(out)["created"] == 50
+    assert ports.vault.unwrap_calls == 0 and ports.dekstore.count_by_key_id(key.ref) == {}
+    partition = ports.dekstore.partitions()[0]
+    dek = ports.dekstore.list_page(partition).items[0]
+    assert dek.algorithm == SHARD_WRAP_ALGORITHM
+    where = ("--partition", partition, "--dek-id", dek.dek_id)
+    _, blob, _ = _run(ports, "encrypt", *where, stdin=b"hello shard")
+    code, out, _ = _run(ports, "rotate-shard-key", "--key", KEY_NAME)
+    changes = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and changes and all(c["finished"] and c["generation"] == 2 for c in changes)
+    assert sum(c["moved"] for c in changes) == 50
+    code, out, _ = _run(ports, "migrate", "--key", KEY_NAME, "--to", "flat")
+    assert code == 0 and sum(json.loads(line)["moved"] for line in out.splitlines()) == 50
+    assert sum(ports.dekstore.count_by_key_id(key.ref).values()) == 50
+    assert _run(ports, "decrypt", *where, stdin=blob.encode())[1] == "hello shard"
+    with pytest.raises(InvalidInput):
+        _run(ports, "migrate", "--key", KEY_NAME, "--to", "flat", "--shard", "aks-000")

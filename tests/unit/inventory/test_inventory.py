@@ -382,6 +382,30 @@ UNIT_CASES = [
         "must be an integer from 1 to 1000",
     ),
     (
+        "hierarchy-unknown",
+        change("keys.0.consumers.1.options", {"table": "deks", "partition_prefix": "aks-", "hierarchy": "tree"}),
+        "keys[aks-key].consumers[1].options.hierarchy",
+        "must be flat or shard-keys ('tree')",
+    ),
+    (
+        "shard-key-rotation-not-a-duration",
+        change(
+            "keys.0.consumers.1.options",
+            {"table": "deks", "partition_prefix": "aks-", "hierarchy": "shard-keys", "shard_key_rotate_after": "soon"},
+        ),
+        "keys[aks-key].consumers[1].options.shard_key_rotate_after",
+        "'soon'",
+    ),
+    (
+        "shard-key-rotation-on-a-flat-table",
+        change(
+            "keys.0.consumers.1.options",
+            {"table": "deks", "partition_prefix": "aks-", "shard_key_rotate_after": "P90D"},
+        ),
+        "keys[aks-key].consumers[1].options.shard_key_rotate_after",
+        "only a hierarchy: shard-keys table has shard keys",
+    ),
+    (
         "expiry-too-short",
         change("keys.0.rotation.expire_after", "P20D"),
         "keys[aks-key].rotation.expire_after",
@@ -872,3 +896,13 @@ def test_retire_after_is_optional_and_read_as_a_duration():
     inv = parse_inventory(doc, source="test.yaml", variables={})
     assert inv.key("mysql-key").rotation.retire_after.delta.days == 30
     assert inv.key("aks-key").rotation.retire_after is None  # unset: never retired automatically
+
+
+def test_a_dek_table_may_choose_shard_keys_and_flat_reads_as_before():
+    doc = valid_doc()
+    doc["keys"][0]["consumers"][1]["options"]["hierarchy"] = "shard-keys"
+    doc["keys"][1]["consumers"][1]["options"]["hierarchy"] = "flat"
+    inventory = parse_inventory(doc, source="test.yaml")
+    aks = inventory.key("aks-key").consumers_of(ConsumerKind.DEK_TABLE)[0].options
+    assert aks["hierarchy"] == "shard-keys"
+    assert "hierarchy" not in inventory.key("mysql-key").consumers_of(ConsumerKind.DEK_TABLE)[0].options
