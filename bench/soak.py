@@ -2,6 +2,7 @@
 step is checked against the invariants that keep customer-managed keys safe.
 
     .venv/bin/python bench/soak.py --days 730 --seed 1
+    .venv/bin/python bench/soak.py --days 365 --hsm --seed 1   # on an emulated Managed HSM
 
 It starts Azurite, the emulators and the devhost serving function_app.py (localrun.LocalSystem, free ports), seeded
 with the reference deployment, plus `--deks` registry DEKs split over both keys, each with a message encrypted under
@@ -94,6 +95,9 @@ KEY_USE_ROLES = {
     for r in (roles.CRYPTO_USER, roles.CRYPTO_SERVICE_ENCRYPTION_USER, roles.CRYPTO_OFFICER, roles.ADMINISTRATOR)
 }
 DRIFT_ROLES = (roles.CRYPTO_USER, roles.CRYPTO_SERVICE_ENCRYPTION_USER, roles.CRYPTO_OFFICER)
+# On a Managed HSM (--hsm): its local RBAC roles that use keys (Administrator and Crypto Officer use none).
+HSM_KEY_USE_ROLES = {r.guid: r.name for r in (roles.HSM_CRYPTO_USER, roles.HSM_CRYPTO_SERVICE_ENCRYPTION_USER)}
+HSM_DRIFT_ROLES = (roles.HSM_CRYPTO_USER, roles.HSM_CRYPTO_SERVICE_ENCRYPTION_USER)
 SETTLE_SECONDS = 120.0
 MAX_VIOLATIONS_SHOWN = 20
 
@@ -108,6 +112,7 @@ class SoakConfig:
     fault_rate: float = 0.06  # the chance that a step without a due rotation gets a fault
     revocation: bool = True  # the yearly revocation and restore cycle (issue 11's API)
     keep: Path | None = None  # keep the state directory (logs) here instead of a temporary one
+    hsm: bool = False  # the reference deployment on an emulated Managed HSM (inventory/reference-hsm.yaml)
     shard_keys: str | None = None  # this key's dek-table on `hierarchy: shard-keys` (bench/soak_shard_keys.py)
 
 
@@ -164,7 +169,10 @@ class Soak:
         self.unavailable_seen: dict[str, int] = {}
         self.window_seen: dict[str, int] = {}  # consumer -> unavailable minutes inside propagation windows so far
         self.window_minutes_unsanctioned = 0
-        self.pending_kinds = set(STEP_KINDS)
+        # A Managed HSM sends no events: there are none to duplicate or reorder.
+        self.pending_kinds = set(STEP_KINDS) - (set(EVENT_KINDS) if config.hsm else set())
+        self.key_use_roles = HSM_KEY_USE_ROLES if config.hsm else KEY_USE_ROLES
+        self.drift_roles = HSM_DRIFT_ROLES if config.hsm else DRIFT_ROLES
         self.pending_kills = list(KILL_KINDS)
         self.revocation_years_done: set[int] = set()
         self.revocation_day = self.rng.randint(120, 165)  # day of each emulated year the drill runs
@@ -195,7 +203,7 @@ class Soak:
             shutil.rmtree(base, ignore_errors=True)
         base.mkdir(parents=True, exist_ok=True)
         inventory = base / "soak-inventory.yaml"
-        text = (ROOT / "inventory" / "reference.yaml").read_text()
+        text = (ROOT / "inventory" / ("reference-hsm.yaml" if self.config.hsm else "reference.yaml")).read_text()
         text = text.replace("policy:\n", "policy:\n  remove_inherited_grants: true\n", 1)
         if self.config.shard_keys:
             text = inventory_with_shard_keys(text, self.config.shard_keys)
@@ -209,6 +217,7 @@ class Soak:
             extra_settings={"CMK_SWEEP_SCHEDULE": NEVER},
             inventory=inventory,
             host_json=base / "host.json",
+            hsm=self.config.hsm,
         )
         self.system.up()
         cloud = self.system.cloud
@@ -510,11 +519,15 @@ class Soak:
                 (key.identity.principal_id, "the key's own consumer, a broader role"),
             ]
         )
-        role = self.rng.choice(DRIFT_ROLES)
+        role = self.rng.choice(self.drift_roles)
         if who.startswith("the key's own") and role == key.role:
-            role = roles.CRYPTO_OFFICER
+            role = roles.HSM_CRYPTO_USER if self.config.hsm else roles.CRYPTO_OFFICER
         rg_scope = key.scope.split("/providers/")[0]
-        scope, where = self.rng.choice([(key.scope, "key"), (self.cloud.vault_resource_id, "vault"), (rg_scope, "rg")])
+        vault = self.cloud.vault_resource_id
+        # On a Managed HSM, key use is granted only in its local RBAC (/keys/<name>, /keys, /): a grant at the
+        # resource group is ARM's and reaches no HSM key.
+        wider = (f"{vault}/keys", "all keys") if self.config.hsm else (rg_scope, "rg")
+        scope, where = self.rng.choice([(key.scope, "key"), (vault, "vault"), wider])
         assignment = self.cloud.assign(scope, role, principal)
         self.drift_injected += 1
         self.drift_pending.append({"id": assignment.lower(), "scope": scope, "principal": principal, "who": who})
@@ -656,7 +669,7 @@ class Soak:
         access = self.cloud.access()
         try:
             return any(
-                a.principal_id.lower() == principal.lower() and a.role_guid in KEY_USE_ROLES
+                a.principal_id.lower() == principal.lower() and a.role_guid in self.key_use_roles
                 for a in access.list_assignments(key.scope)
             )
         finally:
@@ -785,11 +798,13 @@ class Soak:
                     allowed.discard(key.identity.principal_id.lower())
                 holders = {}
                 for assignment in access.list_assignments(key.scope):
-                    if assignment.role_guid in KEY_USE_ROLES:
+                    if assignment.role_guid in self.key_use_roles:
                         holders.setdefault(assignment.principal_id.lower(), []).append(assignment)
                 for principal, held in holders.items():
                     if principal not in allowed:
-                        what = ", ".join(f"{KEY_USE_ROLES[a.role_guid]} at {a.scope.rsplit('/', 1)[-1]}" for a in held)
+                        what = ", ".join(
+                            f"{self.key_use_roles[a.role_guid]} at {a.scope.rsplit('/', 1)[-1]}" for a in held
+                        )
                         self.violation("least-privilege", f"{name}: {principal} holds key use ({what})")
                 consumer = key.identity.principal_id.lower()
                 if not self.sanctioned(name) and not any(
@@ -1060,6 +1075,7 @@ class Soak:
         return {
             "days": self.config.days,
             "seed": self.config.seed,
+            "store": "managed-hsm" if self.config.hsm else "key-vault",
             "steps": self.step,
             "rotations": rotations,
             "expected_rotations": expected,
@@ -1109,6 +1125,7 @@ def parse(argv: list[str] | None = None) -> SoakConfig:
     guard.add_argument("--no-revocation", dest="revocation", action="store_false", help="skip the revocation cycle")
     parser.set_defaults(revocation=True)
     parser.add_argument("--keep", type=Path, help="keep the state directory and logs here")
+    parser.add_argument("--hsm", action="store_true", help="run on an emulated Managed HSM (no events, local RBAC)")
     parser.add_argument("--shard-keys", metavar="KEY", help="put KEY's dek-table on hierarchy: shard-keys")
     args = parser.parse_args(argv)
     if args.days < 1 or args.deks < 2 or args.step_days <= 0:
@@ -1124,6 +1141,7 @@ def parse(argv: list[str] | None = None) -> SoakConfig:
         fault_rate=args.fault_rate,
         revocation=args.revocation,
         keep=args.keep,
+        hsm=args.hsm,
         shard_keys=args.shard_keys,
     )
 

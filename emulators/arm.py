@@ -191,6 +191,17 @@ class ArmState(RoleAssignments, RoleDefinitions, GenericResources):
             },
         }
 
+    def register_resource(self, document: dict[str, Any], *, refresh: dict[str, Any] | None = None) -> None:
+        """Hold `document` as a resource (a Managed HSM, emulators.managed_hsm); one already held (restored from a
+        snapshot) is kept, with only the `refresh` properties (a new endpoint) updated."""
+        key = normalize(document["id"]).lower()
+        with self._lock:
+            existing = self._resources.get(key)
+            if existing is None:
+                self._resources[key] = copy.deepcopy(document)
+            else:
+                existing.setdefault("properties", {}).update(refresh or {})
+
     def resource(self, resource_id: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._resources.get(normalize(resource_id).lower())

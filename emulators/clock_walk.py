@@ -55,18 +55,20 @@ class ClockWalk:
         consumers: Checker,
         *,
         also: Sequence[Callable[[], object]] = (),
+        more_rbac: Sequence[RbacPropagation[Any]] = (),
     ) -> None:
         self.clock = clock
         self.arm = arm
         self.stores = stores
         self.consumers = consumers
         self.also = tuple(also)  # whatever else finishes as time passes (before the consumers check)
+        self.more_rbac = tuple(more_rbac)  # other propagations (Managed HSM local RBAC), walked in minutes too
         self.lock = asyncio.Lock()
 
     async def _step(self) -> None:
         rbac = self.arm.rbac
         now = self.clock.timestamp()
-        in_window = bool(rbac.pending)
+        in_window = self._pending()
         applied = self.arm.apply_due_rbac(now)
         for store in self.stores.values():
             await run_lifecycle(store)
@@ -78,6 +80,9 @@ class ClockWalk:
             rbac.count_check(results)
             rbac.last_counted_at = now
 
+    def _pending(self) -> bool:
+        return bool(self.arm.rbac.pending) or any(r.pending for r in self.more_rbac)
+
     async def step(self) -> None:
         """One step at the clock's current time (the real-time tick)."""
         async with self.lock:
@@ -87,7 +92,7 @@ class ClockWalk:
         """Advance the clock to `target` (emulated epoch seconds; never backwards): minute steps while changes
         are pending, then one jump."""
         async with self.lock:
-            while self.arm.rbac.pending and self.clock.timestamp() < target:
+            while self._pending() and self.clock.timestamp() < target:
                 self.clock.advance_to(min(self.clock.timestamp() + MINUTE, target))
                 await self._step()
             self.clock.advance_to(target)
@@ -95,7 +100,8 @@ class ClockWalk:
 
     async def settle(self) -> None:
         """Advance the clock by the longest pending delay: every pending change has then taken effect."""
-        last = self.arm.rbac.last_due()
+        dues = [d for r in (self.arm.rbac, *self.more_rbac) if (d := r.last_due()) is not None]
+        last = max(dues, default=None)
         await self.move_to(max(self.clock.timestamp(), last if last is not None else 0.0))
 
     async def tick_forever(self, period: float) -> None:

@@ -40,6 +40,8 @@ class EmulatorConfig:
     tenant_id: str = DEFAULT_TENANT_ID
     subscription_id: str = DEFAULT_SUBSCRIPTION_ID
     vaults: tuple[VaultConfig, ...] = (VaultConfig(**DEFAULT_VAULT),)
+    # Managed HSMs (emulators.managed_hsm): no events, local RBAC, the 100-version cap.
+    managed_hsms: tuple[VaultConfig, ...] = ()
     topic_key: str = DEFAULT_TOPIC_KEY
     topic_name: str = DEFAULT_TOPIC_NAME
     eventgrid_subscriptions: tuple[dict[str, Any], ...] = ()
@@ -73,6 +75,35 @@ def _string(data: dict[str, Any], name: str, default: str) -> str:
     return value
 
 
+def _vault_list(raw_vaults: Any, field: str) -> list[VaultConfig]:
+    """Vaults (or Managed HSMs): name, resource group and protection settings, each checked and named."""
+    vaults = []
+    for i, raw in enumerate(raw_vaults):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{field}[{i}]: expected an object with name and resource_group")
+        name = _string(raw, "name", "")
+        if not (3 <= len(name) <= 24) or not all(c.isalnum() or c == "-" for c in name):
+            raise ConfigError(f"{field}[{i}].name: 3-24 letters, digits and dashes, got {name!r}")
+        retention = raw.get("soft_delete_retention_days", 90)
+        if not isinstance(retention, int) or isinstance(retention, bool) or not 7 <= retention <= 90:
+            raise ConfigError(f"{field}[{i}].soft_delete_retention_days: 7 to 90 days, got {retention!r}")
+        purge_protection = raw.get("purge_protection", True)
+        if not isinstance(purge_protection, bool):
+            raise ConfigError(f"{field}[{i}].purge_protection: expected true or false, got {purge_protection!r}")
+        vaults.append(
+            VaultConfig(
+                name,
+                _string(raw, "resource_group", DEFAULT_VAULT["resource_group"]),
+                raw.get("location") or "westeurope",
+                retention,
+                purge_protection,
+            )
+        )
+    if len({v.name.lower() for v in vaults}) != len(vaults):
+        raise ConfigError(f"{field}: names must be unique")
+    return vaults
+
+
 def parse_config(data: Any) -> EmulatorConfig:
     if not isinstance(data, dict):
         raise ConfigError("config: expected a JSON object")
@@ -80,6 +111,7 @@ def parse_config(data: Any) -> EmulatorConfig:
         "tenant_id",
         "subscription_id",
         "vaults",
+        "managed_hsms",
         "topic_key",
         "topic_name",
         "eventgrid_subscriptions",
@@ -96,30 +128,13 @@ def parse_config(data: Any) -> EmulatorConfig:
     raw_vaults = data.get("vaults", [DEFAULT_VAULT])
     if not isinstance(raw_vaults, list) or not raw_vaults:
         raise ConfigError("vaults: expected a non-empty list of {name, resource_group}")
-    vaults = []
-    for i, raw in enumerate(raw_vaults):
-        if not isinstance(raw, dict):
-            raise ConfigError(f"vaults[{i}]: expected an object with name and resource_group")
-        name = _string(raw, "name", "")
-        if not (3 <= len(name) <= 24) or not all(c.isalnum() or c == "-" for c in name):
-            raise ConfigError(f"vaults[{i}].name: 3-24 letters, digits and dashes, got {name!r}")
-        retention = raw.get("soft_delete_retention_days", 90)
-        if not isinstance(retention, int) or isinstance(retention, bool) or not 7 <= retention <= 90:
-            raise ConfigError(f"vaults[{i}].soft_delete_retention_days: 7 to 90 days, got {retention!r}")
-        purge_protection = raw.get("purge_protection", True)
-        if not isinstance(purge_protection, bool):
-            raise ConfigError(f"vaults[{i}].purge_protection: expected true or false, got {purge_protection!r}")
-        vaults.append(
-            VaultConfig(
-                name,
-                _string(raw, "resource_group", DEFAULT_VAULT["resource_group"]),
-                raw.get("location") or "westeurope",
-                retention,
-                purge_protection,
-            )
-        )
-    if len({v.name.lower() for v in vaults}) != len(vaults):
-        raise ConfigError("vaults: names must be unique")
+    vaults = _vault_list(raw_vaults, "vaults")
+    raw_hsms = data.get("managed_hsms", [])
+    if not isinstance(raw_hsms, list):
+        raise ConfigError("managed_hsms: expected a list of {name, resource_group}")
+    hsms = _vault_list(raw_hsms, "managed_hsms")
+    if {v.name.lower() for v in vaults} & {h.name.lower() for h in hsms}:
+        raise ConfigError("managed_hsms: a Managed HSM may not share a name with a vault")
     subscriptions = data.get("eventgrid_subscriptions", data.get("subscriptions", []))
     if not isinstance(subscriptions, list) or not all(isinstance(s, dict) for s in subscriptions):
         raise ConfigError("eventgrid_subscriptions: expected a list of objects")
@@ -143,6 +158,7 @@ def parse_config(data: Any) -> EmulatorConfig:
         tenant_id=_string(data, "tenant_id", DEFAULT_TENANT_ID),
         subscription_id=_string(data, "subscription_id", DEFAULT_SUBSCRIPTION_ID),
         vaults=tuple(vaults),
+        managed_hsms=tuple(hsms),
         topic_key=_string(data, "topic_key", DEFAULT_TOPIC_KEY),
         topic_name=_string(data, "topic_name", DEFAULT_TOPIC_NAME),
         eventgrid_subscriptions=tuple(subscriptions),
@@ -180,4 +196,11 @@ def vault_resource_id(config: EmulatorConfig, vault: VaultConfig) -> str:
     return (
         f"/subscriptions/{config.subscription_id}/resourceGroups/{vault.resource_group}"
         f"/providers/Microsoft.KeyVault/vaults/{vault.name}"
+    )
+
+
+def hsm_resource_id(config: EmulatorConfig, hsm: VaultConfig) -> str:
+    return (
+        f"/subscriptions/{config.subscription_id}/resourceGroups/{hsm.resource_group}"
+        f"/providers/Microsoft.KeyVault/managedHSMs/{hsm.name}"
     )

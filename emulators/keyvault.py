@@ -57,6 +57,8 @@ class DataActionSource(Protocol):
 class VaultService(KeyShapes):
     """One vault: its store, who may call it, and the aiohttp application for its listener."""
 
+    resource = KEY_VAULT_RESOURCE  # the token audience and challenge resource (a Managed HSM has its own)
+
     def __init__(
         self,
         store: VaultStore,
@@ -108,9 +110,7 @@ class VaultService(KeyShapes):
             return azure_error(400, "BadParameter", message)
         api_version.set(api)
         try:
-            caller = read_bearer(
-                request.headers.get("Authorization"), tenant_id=self.tenant_id, audience=KEY_VAULT_RESOURCE
-            )
+            caller = read_bearer(request.headers.get("Authorization"), tenant_id=self.tenant_id, audience=self.resource)
         except InvalidToken as exc:
             return self.unauthorized(f"AKV10022: Invalid token: {exc}.")
         if caller is None:
@@ -126,7 +126,9 @@ class VaultService(KeyShapes):
             return azure_error(exc.status, exc.code, exc.message, exc.inner)
 
     def unauthorized(self, message: str) -> web.Response:
-        return azure_error(401, "Unauthorized", message, headers={"WWW-Authenticate": challenge_header(self.tenant_id)})
+        return azure_error(
+            401, "Unauthorized", message, headers={"WWW-Authenticate": challenge_header(self.tenant_id, self.resource)}
+        )
 
     def scope(self, operation: Operation) -> str:
         if operation.key_name is None:

@@ -46,6 +46,7 @@ from emulators.core import MovableClock, make_self_signed_cert
 from emulators.faults import FaultInjector
 from emulators.keyvault import VaultService
 from emulators.keyvault_store import VaultStore
+from emulators.managed_hsm_host import hsm_admin_routes, register_hsms, start_hsms
 from emulators.managed_identity import TOKEN_PATH, ManagedIdentities, identity_admin_routes, token_routes
 from emulators.state_file import StateFile
 
@@ -93,6 +94,7 @@ class EmulatorHost:
         self.faults = FaultInjector(config.throttling)
         self.state = StateFile(state_dir, self.snapshot)
         self.stores: dict[str, VaultStore] = {}
+        self.hsm_rbac: dict[str, Any] = {}
         self.identities = ManagedIdentities(config.tenant_id)
         self.runners: list[web.AppRunner] = []
         self._ticker: asyncio.Task | None = None
@@ -110,8 +112,10 @@ class EmulatorHost:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(cert.cert_path, cert.key_path)
 
-        # ARM+admin, topic, one per vault, then the identity endpoint last (so vault ports stay where they were).
-        ports = [self.port_base + i if self.port_base else 0 for i in range(3 + len(config.vaults))]
+        # ARM+admin, topic, one per vault, one per Managed HSM, then the identity endpoint last (so vault ports stay
+        # where they were).
+        hsm_count = len(config.managed_hsms)
+        ports = [self.port_base + i if self.port_base else 0 for i in range(3 + len(config.vaults) + hsm_count)]
         sockets = [_listen(self.host, p) for p in ports]
         bound = [s.getsockname()[1] for s in sockets]
         url_host = f"[{self.host}]" if ":" in self.host else self.host
@@ -139,7 +143,8 @@ class EmulatorHost:
         self.services: dict[str, VaultService] = {}
         vault_info: dict[str, dict[str, str]] = {}
         identity_endpoint = f"http://{url_host}:{bound[-1]}{TOKEN_PATH}"
-        for vault, port in zip(config.vaults, bound[2:-1], strict=True):
+        vault_ports = bound[2 : 2 + len(config.vaults)]
+        for vault, port in zip(config.vaults, vault_ports, strict=True):
             url = f"https://{url_host}:{port}"
             resource_id = vault_resource_id(config, vault)
             store = VaultStore(
@@ -155,6 +160,7 @@ class EmulatorHost:
                 store, authorizer=self.arm, tenant_id=config.tenant_id, faults=self.faults
             )
             vault_info[vault.name] = {"url": url, "resource_id": resource_id}
+        hsm_info = start_hsms(self, url_host, bound[2 + len(config.vaults) : -1])
 
         from emulators.clock_walk import ClockWalk, propagation_admin_routes
         from emulators.consumers import ConsumerKeys, consumer_admin_routes
@@ -168,8 +174,14 @@ class EmulatorHost:
             disks=DiskMoves(config.des_disk_move_seconds),
         )
         self.arm.consumer_hook = self.consumers
+        hsm_steps = [lambda rbac=rbac: rbac.apply_due(self.clock.timestamp()) for rbac in self.hsm_rbac.values()]
         self.walk = ClockWalk(
-            self.clock, self.arm, self.stores, self.consumers, also=(self.arm.complete_due_operations,)
+            self.clock,
+            self.arm,
+            self.stores,
+            self.consumers,
+            also=(*hsm_steps, self.arm.complete_due_operations),
+            more_rbac=[r.rbac for r in self.hsm_rbac.values()],
         )
         restored = self.restore()
         self.register_vaults()
@@ -183,6 +195,7 @@ class EmulatorHost:
         arm_app.add_routes(consumer_admin_routes(self.consumers))
         arm_app.add_routes(propagation_admin_routes(self.walk, self.state.mark_dirty))
         arm_app.add_routes(operations_admin_routes(self.arm))
+        arm_app.add_routes(hsm_admin_routes(self))
         arm_app.add_routes(
             disk_admin_routes(self.consumers.disks, lambda: self.arm.resources_of_type(DISK_ENCRYPTION_SETS))
         )
@@ -199,7 +212,8 @@ class EmulatorHost:
             (arm_app, sockets[0], tls),
             (topic_app, sockets[1], None),
         ]
-        apps += [(self.services[v.name].app(), s, tls) for v, s in zip(config.vaults, sockets[2:-1], strict=True)]
+        stores = [*config.vaults, *config.managed_hsms]
+        apps += [(self.services[v.name].app(), s, tls) for v, s in zip(stores, sockets[2:-1], strict=True)]
         apps.append((identity_app, sockets[-1], None))
         for app, sock, context in apps:
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -219,6 +233,7 @@ class EmulatorHost:
             "eventgrid_topic_id": topic_id,
             "identity_endpoint": identity_endpoint,
             "vaults": vault_info,
+            "managed_hsms": hsm_info,
             "ca_cert": str(cert.cert_path),
             "tenant_id": config.tenant_id,
             "subscription_id": config.subscription_id,
@@ -227,6 +242,7 @@ class EmulatorHost:
         }
 
     def register_vaults(self) -> None:
+        register_hsms(self)
         for vault in self.config.vaults:
             self.arm.register_vault(
                 vault_resource_id(self.config, vault),
@@ -261,6 +277,7 @@ class EmulatorHost:
             "consumers": self.consumers.snapshot(),
             "eventgrid": self.eventgrid.snapshot(),
             "identities": self.identities.snapshot(),
+            "managed_hsm_rbac": {name: rbac.snapshot() for name, rbac in self.hsm_rbac.items()},
         }
 
     def restore(self) -> bool:
@@ -281,6 +298,9 @@ class EmulatorHost:
             if data.get("eventgrid") is not None:
                 self.eventgrid.restore(data["eventgrid"])
             self.identities.restore(data.get("identities") or [])
+            for name, rbac_data in (data.get("managed_hsm_rbac") or {}).items():
+                if name in self.hsm_rbac:
+                    self.hsm_rbac[name].restore(rbac_data)
         finally:
             self.state.suspended = False
         return True
@@ -307,6 +327,8 @@ class EmulatorHost:
             self.arm.reset()
             self.consumers.reset()
             self.eventgrid.reset()
+            for rbac in self.hsm_rbac.values():
+                rbac.reset()
             self.register_vaults()
         self.state.mark_dirty()
 

@@ -114,6 +114,7 @@ def run_sweep(
             vault_settings=vault_settings, revocations=revocations, audit=audit, alerts=alerts, clock=clock,
             all_versions=False,  # the current version's ops (already read); events check every version
             consumers=consumers, rbac_propagation=rbac_propagation,  # the identity each consumer really uses
+            claims=claims,  # first sight of a grant that carries no creation time (Managed HSM)
             telemetry=telemetry,
         )
         for managed in inventory.keys

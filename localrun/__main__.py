@@ -1,6 +1,7 @@
 """`python -m localrun` (what `scripts/run` calls): the app on the embedded default, plus helper commands.
 
-python -m localrun [up] [--keep] [--state-dir DIR]   start everything, seed it, print the guide, stream the log
+python -m localrun [up] [--keep] [--hsm] [--state-dir DIR]   start everything, seed it, print the guide, stream the log
+                                                       (--hsm: the reference deployment on an emulated Managed HSM)
 python -m localrun up --inventory-file inventory/x.yaml   the same with another inventory (e.g. an imported key)
 python -m localrun grant --principal aks --key mysql-encryption-key [--role "Key Vault Crypto User"]
 python -m localrun revoke --principal aks --key mysql-encryption-key
@@ -63,11 +64,35 @@ def guide(system: LocalSystem) -> str:
     restore_curl = f'curl -s -i -H "x-functions-key: {fkey}" {json_post} {restoration} {base}/api/restorations'
     settle_curl = f"curl -s --cacert {ca} -X POST {cloud.admin_url}/rbac/propagation/settle"
     t = system.timings
+    rotates_once = "watch keyvault_events rotate it once"
+    if cloud.hsm:
+        rotates_once = "run the sweep (step 4): it rotates it once"
+        store = f"Managed HSM       {cloud.vault_url}   ({cloud.vault_name}, emulated; local RBAC, no events)"
+        rotates = (
+            "The HSM's rotation policy creates new versions. A Managed HSM sends\n"
+            "    no events: the compliance sweep (step 4 runs it now) finds them, re-wraps DEKs and moves consumers."
+        )
+        reconciles = (
+            "Nothing announces a local RBAC change: the sweep (step 4)\n"
+            "    reconciles the key (enforce mode): the grant is removed, the Access.Violation and Access.Remediated\n"
+            "    alerts go to the topic (deliver_alerts in the log below), and /api/keys is compliant again."
+        )
+    else:
+        store = f"Key Vault         {cloud.vault_url}   ({cloud.vault_name}, emulated; RBAC from the ARM emulator)"
+        rotates = (
+            "Key Vault's rotation policy creates new versions and Event Grid delivers\n"
+            "    KeyNewVersionCreated to the keyvault_events function: watch for it in the log below."
+        )
+        reconciles = (
+            "ARM raises ResourceWriteSuccess, role_assignment_events\n"
+            '    reconciles the key (enforce mode): the grant is removed ("remediated" in the log below), the Access.'
+            "Violation and\n    Access.Remediated alerts go to the topic, and /api/keys is compliant again."
+        )
     return f"""
 cmk-guardian is running on the embedded default: local emulators, nothing leaves this machine.
   Status page       {status_page}   (open it first, in a browser)
   Functions host    {base}   (function key {fkey})
-  Key Vault         {cloud.vault_url}   ({cloud.vault_name}, emulated; RBAC from the ARM emulator)
+  {store}
   ARM + admin API   {cloud.arm_url}   (admin: {cloud.admin_url})
   Event Grid topic  {cloud.ready["eventgrid_topic_url"]}
   Azurite           127.0.0.1: {azurite}
@@ -80,18 +105,15 @@ Try it, from this folder in another terminal:
     latest audit records and alerts, at a glance. Reload it after each step below to see what changed.
  1. Every managed key: current version, attributes, rotation policy, compliance findings.
     $ {keys_curl}
- 2. Let 91 days pass in the emulated cloud. Key Vault's rotation policy creates new versions and Event Grid delivers
-    KeyNewVersionCreated to the keyvault_events function: watch for it in the log below.
+ 2. Let 91 days pass in the emulated cloud. {rotates}
     $ {clock_curl}
- 3. Drift: give the AKS identity access to the MySQL key. ARM raises ResourceWriteSuccess, role_assignment_events
-    reconciles the key (enforce mode): the grant is removed ("remediated" in the log below), the Access.Violation and
-    Access.Remediated alerts go to the topic, and /api/keys is compliant again.
+ 3. Drift: give the AKS identity access to the MySQL key. {reconciles}
     $ {localrun} grant --principal aks --key mysql-encryption-key
     $ {keys_curl}
  4. Run the compliance sweep now instead of waiting for its schedule (any function runs this way).
     $ {sweep_curl}
  5. Rotation by the app: take the vault's own Rotate action off the AKS key, move the clock into its near-expiry
-    window, and watch keyvault_events rotate it once ("status": "rotated" in the log below); then see the new
+    window, and {rotates_once} ("status": "rotated" in the log below); then see the new
     version in /api/keys and the record in the audit trail. An operator can rotate too (201; the same request again
     answers 200 "already-rotated").
     $ {localrun} policy --key aks-encryption-key --notify-only
@@ -138,7 +160,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     inventory = Path(args.inventory_file).resolve() if args.inventory_file else None
     system = LocalSystem(
         Path(args.state_dir), ports=ports, echo=sys.stdout, keep_state=args.keep, storage=args.storage,
-        inventory=inventory,
+        inventory=inventory, hsm=args.hsm,
     )  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -174,9 +196,10 @@ def cmd_grant(args: argparse.Namespace) -> int:
     from shared import roles
 
     cloud = load_running(Path(args.state_dir))
-    role = roles.ROLES_BY_NAME.get(args.role.lower()) or roles.role_by_id(args.role)
+    wanted = args.role or ("Managed HSM Crypto User" if cloud.hsm else "Key Vault Crypto User")
+    role = roles.ROLES_BY_NAME.get(wanted.lower()) or roles.role_by_id(wanted)
     if role is None:
-        print(f"--role: unknown built-in role {args.role!r}", file=sys.stderr)
+        print(f"--role: unknown built-in role {wanted!r}", file=sys.stderr)
         return 2
     key = cloud.inventory().key(args.key)
     assignment = cloud.assign(key.scope, role, _principal(cloud, args.principal))
@@ -239,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (parser, up):
         p.add_argument("--keep", action="store_true", help="keep keys, assignments and storage from the last run")
         p.add_argument("--free-ports", action="store_true", help="use any free ports instead of the documented ones")
+        p.add_argument("--hsm", action="store_true", help="keep the keys in an emulated Managed HSM, not a Key Vault")
         p.add_argument(
             "--storage",
             choices=("connection-string", "identity"),
@@ -253,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     grant = sub.add_parser("grant", help="add a role assignment on a managed key")
     grant.add_argument("--principal", required=True, help="aks, mysql, app, operator or a principal id")
     grant.add_argument("--key", required=True)
-    grant.add_argument("--role", default="Key Vault Crypto User")
+    grant.add_argument("--role", default=None, help="default: Key Vault (or Managed HSM) Crypto User")
     revoke = sub.add_parser("revoke", help="remove a principal's assignments on a managed key")
     revoke.add_argument("--principal", required=True)
     revoke.add_argument("--key", required=True)

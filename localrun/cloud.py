@@ -32,6 +32,7 @@ KEYVAULT_EVENT_TYPES = [
     "Microsoft.KeyVault.KeyExpired",
     "Microsoft.KeyVault.VaultAccessPolicyChanged",
 ]
+HSM_INVENTORY = "inventory/reference-hsm.yaml"
 ARM_EVENT_TYPES = ["Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceDeleteSuccess"]
 
 
@@ -89,16 +90,25 @@ class Cloud:
         return self.ready["subscription_id"]
 
     @property
+    def hsm(self) -> bool:
+        """The reference deployment lives on an emulated Managed HSM (`scripts/run --hsm`), not a Key Vault."""
+        return bool(self.ready.get("managed_hsms"))
+
+    @property
+    def _stores(self) -> dict[str, dict[str, str]]:
+        return self.ready["managed_hsms"] if self.hsm else self.ready["vaults"]
+
+    @property
     def vault_name(self) -> str:
-        return next(iter(self.ready["vaults"]))
+        return next(iter(self._stores))
 
     @property
     def vault_url(self) -> str:
-        return self.ready["vaults"][self.vault_name]["url"]
+        return self._stores[self.vault_name]["url"]
 
     @property
     def vault_resource_id(self) -> str:
-        return self.ready["vaults"][self.vault_name]["resource_id"]
+        return self._stores[self.vault_name]["resource_id"]
 
     def register_app_identity(self) -> dict[str, str]:
         """Give the app its managed identity in the emulated cloud (idempotent: a restart keeps the same secret)."""
@@ -136,11 +146,14 @@ class Cloud:
             # follow-up messages wait 3 real seconds and re-queue themselves until the time has passed.
             "CMK_RBAC_PROPAGATION_SECONDS": "600",
             "CMK_FOLLOW_UP_SECONDS": "3",
+            **({"CMK_INVENTORY_PATH": HSM_INVENTORY} if self.hsm else {}),
             **({"CMK_INVENTORY_PATH": str(self.inventory_path)} if self.inventory_path else {}),
+            **({"CMK_HSM_ADMIN_PRINCIPAL_ID": ids.operator} if self.hsm else {}),
         }
 
     def inventory(self) -> Inventory:
-        path = self.inventory_path or Path(__file__).resolve().parent.parent / "inventory/reference.yaml"
+        default = Path(__file__).resolve().parent.parent / (HSM_INVENTORY if self.hsm else "inventory/reference.yaml")
+        path = self.inventory_path or default
         return load_inventory(path, self.app_settings())
 
     def credential(self, principal_id: str | None = None):
@@ -198,12 +211,26 @@ class Cloud:
         )
 
     def access(self):
-        """The app's own AccessControl adapter, acting as the operator."""
+        """The app's own AccessControl adapter, acting as the operator (on a Managed HSM, routed to its local RBAC
+        for scopes within it, as the app's is)."""
         from shared.azure.access import AzureAccessControl
 
-        return AzureAccessControl(
+        arm = AzureAccessControl(
             self.credential(), self.subscription_id, base_url=self.arm_url, connection_verify=self.ca_cert
         )
+        if not self.hsm:
+            return arm
+        from shared.azure.hsm_access import ManagedHsmAccessControl
+        from shared.local_rbac import RoutedAccessControl
+
+        local = ManagedHsmAccessControl(
+            self.vault_resource_id,
+            self.vault_url,
+            self.credential(),
+            connection_verify=self.ca_cert,
+            verify_challenge_resource=False,
+        )
+        return RoutedAccessControl(arm, {self.vault_resource_id: local})
 
     def assign(self, scope: str, role: roles.BuiltInRole, principal_id: str, principal_type: str = "ServicePrincipal"):
         """Create (or find) an assignment; returns its id."""
@@ -236,8 +263,13 @@ def seed(cloud: Cloud) -> Inventory:
     # access would be drift the app reports); the app keeps Crypto Officer to rotate and re-wrap.
     # Role assignment changes take up to 10 (emulated) minutes to reach Key Vault: each step waits for its grants,
     # as a deployment in Azure must, before it relies on them.
-    operator_grant = cloud.assign(cloud.vault_resource_id, roles.ADMINISTRATOR, ids.operator, "User")
-    cloud.assign(cloud.vault_resource_id, roles.CRYPTO_OFFICER, ids.app)
+    if cloud.hsm:
+        from localrun.hsm import grant_hsm_roles
+
+        operator_grant = grant_hsm_roles(cloud)
+    else:
+        operator_grant = cloud.assign(cloud.vault_resource_id, roles.ADMINISTRATOR, ids.operator, "User")
+        cloud.assign(cloud.vault_resource_id, roles.CRYPTO_OFFICER, ids.app)
     cloud.let_rbac_propagate()
 
     aks_key = inventory.key("aks-encryption-key")
@@ -275,7 +307,8 @@ def seed(cloud: Cloud) -> Inventory:
     vault.close()
     cloud.let_rbac_propagate()  # the consumers' identities can use their keys before the consumers start
 
-    vault_ref = {"id": cloud.vault_resource_id}
+    # A disk encryption set names a Key Vault as its key's sourceVault; on a Managed HSM the key URL alone says where.
+    active_key: dict[str, Any] = {} if cloud.hsm else {"sourceVault": {"id": cloud.vault_resource_id}}
     for consumer in aks_key.consumers:
         if consumer.kind.value == "disk-encryption-set":
             cloud.put_resource(
@@ -284,7 +317,7 @@ def seed(cloud: Cloud) -> Inventory:
                     "location": "westeurope",
                     "identity": {"type": "UserAssigned", "userAssignedIdentities": {aks_key.identity.resource_id: {}}},
                     "properties": {
-                        "activeKey": {"keyUrl": versions[aks_key.name], "sourceVault": vault_ref},
+                        "activeKey": {"keyUrl": versions[aks_key.name], **active_key},
                         "encryptionType": "EncryptionAtRestWithCustomerKey",
                         "rotationToLatestKeyVersionEnabled": False,
                     },
@@ -330,13 +363,15 @@ def _import_first(cloud: Cloud, key: Any, now: Any) -> Any:
 def subscribe_functions(cloud: Cloud, devhost_url: str, eventgrid_key: str) -> list[dict]:
     """Point Event Grid at the function's webhooks, as `az eventgrid system-topic event-subscription create` would."""
     hook = f"{devhost_url}/runtime/webhooks/eventgrid?code={eventgrid_key}&functionName="
+    # A Managed HSM publishes no events: its keys are the sweep's alone (no subscription to make).
+    keyvault = {
+        "name": "cmk-keyvault-events",
+        "endpoint": hook + "keyvault_events",
+        "topic": cloud.vault_resource_id,
+        "event_types": KEYVAULT_EVENT_TYPES,
+    }
     specs = [
-        {
-            "name": "cmk-keyvault-events",
-            "endpoint": hook + "keyvault_events",
-            "topic": cloud.vault_resource_id,
-            "event_types": KEYVAULT_EVENT_TYPES,
-        },
+        *([] if cloud.hsm else [keyvault]),
         {
             "name": "cmk-role-assignment-events",
             "endpoint": hook + "role_assignment_events",

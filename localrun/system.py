@@ -76,6 +76,7 @@ class LocalSystem:
     extra_settings: dict[str, str] = field(default_factory=dict)
     keep_state: bool = False
     host_json: Path = ROOT / "host.json"
+    hsm: bool = False  # the reference deployment on an emulated Managed HSM (localrun.hsm)
     storage: str = "connection-string"  # or "identity": no connection string, OAuth over HTTPS (see the module doc)
     # The inventory the run seeds and the app reads; the reference inventory when None. A CMK_INVENTORY_PATH in
     # extra_settings changes only what the app reads (a test of a broken inventory seeds the reference).
@@ -212,6 +213,12 @@ class LocalSystem:
         argv += ["--state-dir", str(self.state_dir / "emulators")]
         # As in Azure: a role assignment change reaches Key Vault up to 10 (emulated) minutes after ARM lists it.
         argv += ["--rbac-propagation-max-seconds", str(RBAC_PROPAGATION_MAX_SECONDS)]
+        if self.hsm:
+            from localrun.hsm import emulator_config
+
+            config = self.state_dir / "emulators-config.json"
+            config.write_text(json.dumps(emulator_config()))
+            argv += ["--config", str(config)]
         return self.group.start("emulators", argv, env=dict(os.environ), cwd=ROOT)
 
     def _devhost_keys(self) -> dict[str, str]:

@@ -109,16 +109,12 @@ class Container:
 
     @property
     def access(self):
-        def build():
-            from shared.azure.access import AzureAccessControl
+        """ARM's role assignments, and each Managed HSM's local RBAC for scopes within it (shared.local_rbac)."""
 
-            subscription = self.settings.subscription_id or self.inventory.vaults[0].subscription_id
-            return AzureAccessControl(
-                self.credential,
-                subscription,
-                base_url=self.settings.arm_endpoint,
-                connection_verify=self.settings.connection_verify,
-            )
+        def build():
+            from shared.azure.hsm_access import app_access_control
+
+            return app_access_control(self.settings, self.inventory, self.credential)
 
         return self._once("_access", build)
 

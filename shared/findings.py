@@ -82,6 +82,11 @@ class FindingCode(StrEnum):
         Severity.CRITICAL,
         "a MySQL flexible server reports it cannot reach its key (state Inaccessible): it refuses connections",
     )
+    HSM_VERSION_CAP_REACHED = (
+        "HsmVersionCapReached",
+        Severity.CRITICAL,
+        "a Managed HSM key holds the 100 versions it may: it cannot rotate until versions are deleted",
+    )
     IMPORTED_KEY_ROTATES = (
         "ImportedKeyRotates",
         Severity.HIGH,
@@ -113,6 +118,12 @@ class FindingCode(StrEnum):
         Severity.HIGH,
         "soft-delete retention is shorter than the 90 days Microsoft requires for CMK consumers",
     )
+    HSM_ROLE_MANAGER = (
+        "HsmRoleManager",
+        Severity.HIGH,
+        "someone other than the app and the break-glass principals holds Managed HSM Administrator, Crypto Officer or "
+        "Policy Administrator at `/`: they can grant anyone (themselves included) any key use",
+    )
     KEY_UNREADABLE = ("KeyUnreadable", Severity.HIGH, "the key could not be read")
     ACCESS_UNREADABLE = ("AccessUnreadable", Severity.HIGH, "role assignments could not be listed")
     VAULT_UNREADABLE = (
@@ -137,6 +148,11 @@ class FindingCode(StrEnum):
         Severity.HIGH,
         "an Azure consumer (its key version, state or identity) could not be read through ARM",
     )
+    HSM_VERSIONS_NEAR_CAP = (
+        "HsmVersionsNearCap",
+        Severity.WARNING,
+        "a Managed HSM key holds 90 or more of the 100 versions it may: few rotations are left",
+    )
     KEY_NEAR_EXPIRY = ("KeyNearExpiry", Severity.WARNING, "the current version expires within `notify_before`")
     KEY_NO_EXPIRY = ("KeyNoExpiry", Severity.WARNING, "the current version has no expiry though the inventory sets one")
     KEY_EXPIRY_TOO_LATE = ("KeyExpiryTooLate", Severity.WARNING, "the expiry is later than `expire_after` allows")
@@ -160,6 +176,11 @@ class FindingCode(StrEnum):
         "plans and retirement read those counters",
     )
     BREAK_GLASS_ACCESS = ("BreakGlassAccess", Severity.INFO, "a break-glass principal holds key use")
+    BREAK_GLASS_HSM_ROLE_MANAGER = (
+        "BreakGlassHsmRoleManager",
+        Severity.INFO,
+        "a break-glass principal holds a Managed HSM role-management role at `/`",
+    )
 
 
 def finding(code: FindingCode, key: str, message: str, **detail: Any) -> Finding:

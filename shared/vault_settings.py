@@ -78,9 +78,11 @@ def vault_settings_from_arm(document: Mapping[str, Any]) -> VaultSettings:
                 application_id=entry.get("applicationId") or None,
             )
         )
+    managed_hsm = str(document.get("type") or "").lower() == "microsoft.keyvault/managedhsms"
     return VaultSettings(
         resource_id=str(document.get("id") or ""),
-        rbac_authorization=_flag(props, "enableRbacAuthorization", False),
+        # A Managed HSM has no access policies: its local RBAC always decides (and has no flag for it).
+        rbac_authorization=managed_hsm or _flag(props, "enableRbacAuthorization", False),
         soft_delete=_flag(props, "enableSoftDelete", True),
         soft_delete_retention_days=retention,
         purge_protection=_flag(props, "enablePurgeProtection", False),

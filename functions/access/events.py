@@ -21,6 +21,7 @@ from shared.ports import (
     AccessControl,
     Alerts,
     AuditTrail,
+    Claims,
     Clock,
     Consumers,
     KeyVault,
@@ -85,6 +86,7 @@ def reconcile_queued(
     consumers: Consumers,
     rbac_propagation: timedelta = RBAC_PROPAGATION,
     follow_up_delay: int = FOLLOW_UP_SECONDS,
+    claims: Claims | None = None,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> ReconcileOutcome:
     """One key, reconciled as an event would have (every version's key ops checked, follow-up scheduled)."""

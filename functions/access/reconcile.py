@@ -12,6 +12,10 @@ are never stripped of key use, and the revocation ledger is read again right bef
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -19,13 +23,14 @@ from typing import Any
 from functions.access.plan import AccessPlan, GrantRole, RemoveAssignment, Report, plan_access
 from functions.access.steps import execute, record
 from functions.consumers.identities import read_consumer_states
-from shared.errors import CmkError, MalformedMessage
+from shared.errors import CmkError, MalformedMessage, PreconditionFailed
 from shared.inventory.model import UnknownKey
-from shared.model import Alert, Severity
+from shared.model import Alert, RoleAssignment, Severity
 from shared.ports import (
     AccessControl,
     Alerts,
     AuditTrail,
+    Claims,
     Clock,
     Consumers,
     KeyVault,
@@ -43,6 +48,7 @@ REMEDIATED_ALERT = "CmkGuardian.Access.Remediated"
 CONSUMER_LOST_ALERT = "CmkGuardian.Access.ConsumerAccessLost"
 FOLLOW_UP_SECONDS = 600  # RBAC changes reach Key Vault after up to about 10 minutes
 RBAC_PROPAGATION = timedelta(seconds=600)
+FIRST_SEEN_KEPT = timedelta(days=3650)  # how long the app remembers when it first saw a grant with no creation time
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,13 @@ def reconcile_key(
     consumers: Consumers,
     rbac_propagation: timedelta = RBAC_PROPAGATION,
     follow_up_delay: int = FOLLOW_UP_SECONDS,
+    claims: Claims | None = None,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> ReconcileOutcome:
     try:
         settings = vault_settings.get_vault(managed.vault.resource_id)
         assignments = [] if not settings.rbac_authorization else access.list_assignments(managed.scope)
+        assignments = with_first_seen(assignments, claims, clock)
         definitions = definitions_for(assignments, roles)  # an unreadable role: plan_access leaves its grant alone
         versions = vault.list_versions(managed.ref) if all_versions else [vault.get_key(managed.ref)]
         revoked = revocations.revoked(managed.name)
@@ -154,6 +162,25 @@ def reconcile_key(
     else:
         status = "deferred" if deferred else "reported"
     return ReconcileOutcome(managed.name, status, plan, tuple(executed), tuple(skipped), tuple(sent), deferred)
+
+
+def with_first_seen(assignments: list[RoleAssignment], claims: Claims | None, clock: Clock) -> list[RoleAssignment]:
+    """Assignments that carry no creation time (a Managed HSM's local RBAC reports none) get the time the app first
+    saw them, kept as a claim: a removal that must outlast RBAC propagation then waits from that moment, never
+    forever. First sight is never earlier than creation, so the wait is never shorter than it should be."""
+    if claims is None or all(a.created_on is not None for a in assignments):
+        return assignments
+    out = []
+    for a in assignments:
+        if a.created_on is None:
+            digest = hashlib.sha256(a.id.lower().encode()).hexdigest()[:40]
+            result = claims.claim(f"grant-seen|{digest}", uuid.uuid4().hex, now=clock.now(), ttl=FIRST_SEEN_KEPT)
+            if result.taken:
+                with contextlib.suppress(PreconditionFailed):
+                    claims.complete(result.claim, {"assignment_id": a.id[:300]})
+            a = dataclasses.replace(a, created_on=result.claim.taken_at)
+        out.append(a)
+    return out
 
 
 def _remove_nothing(plan: AccessPlan, unreadable: tuple[tuple[str, str], ...]) -> AccessPlan:
@@ -228,6 +255,7 @@ def follow_up_check(
     consumers: Consumers,
     rbac_propagation: timedelta = RBAC_PROPAGATION,
     follow_up_delay: int = FOLLOW_UP_SECONDS,
+    claims: Claims | None = None,
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> ReconcileOutcome:
     """After a remediation, once Key Vault may have applied it: probe the app's own access with a real read, then

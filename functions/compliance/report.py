@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.access.review import grants_from_access_policies, grants_from_assignments, review_grants
+from functions.compliance.hsm_review import review_role_managers, review_version_cap
 from functions.compliance.key_review import review_imported_versions, review_policy, review_version
 from functions.compliance.vault_review import review_vault
 from functions.consumers.identities import read_consumer_states
@@ -246,6 +247,10 @@ def assess_key(
             add(FindingCode.ACCESS_UNREADABLE, f"role assignments could not be listed: {exc.code}", error=str(exc))
         else:
             review_grants(managed, inventory, grants_from_assignments(managed, assignments, roles, add), add)
+            if managed.vault.managed_hsm:
+                review_role_managers(managed, inventory, assignments, add)
+    if managed.vault.managed_hsm and current is not None:
+        review_version_cap(managed, vault, add)
 
     if consumers is not None:
         review_consumers(managed, read_consumer_states(managed, consumers), current, clock.now(), add)

@@ -16,20 +16,22 @@ from shared.untrusted import describe_value
 from shared.vault_settings import VaultSettings, vault_settings_from_arm
 
 
-def _vault_parts(resource_id: str) -> tuple[str, str, str]:
-    """(subscription, resource group, vault name) of a Microsoft.KeyVault/vaults id."""
+def _vault_parts(resource_id: str) -> tuple[str, str, str, bool]:
+    """(subscription, resource group, name, is a Managed HSM) of a Microsoft.KeyVault/vaults or managedHSMs id."""
     parts = resource_id.strip().strip("/").split("/")
     lowered = [p.lower() for p in parts]
     if (
         len(parts) != 8
         or lowered[0] != "subscriptions"
         or lowered[2] != "resourcegroups"
-        or lowered[4:7] != ["providers", "microsoft.keyvault", "vaults"]
+        or lowered[4:6] != ["providers", "microsoft.keyvault"]
+        or lowered[6] not in ("vaults", "managedhsms")
     ):
         raise InvalidInput(
-            "resource_id", f"not a Microsoft.KeyVault/vaults resource id ({describe_value(resource_id, quote=True)})"
+            "resource_id",
+            f"not a Microsoft.KeyVault/vaults or managedHSMs resource id ({describe_value(resource_id, quote=True)})",
         )
-    return parts[1], parts[3], parts[7]
+    return parts[1], parts[3], parts[7], lowered[6] == "managedhsms"
 
 
 class AzureVaults:
@@ -45,9 +47,10 @@ class AzureVaults:
         )
 
     def get_vault(self, resource_id: str) -> VaultSettings:
-        subscription, group, name = _vault_parts(resource_id)
+        subscription, group, name, managed_hsm = _vault_parts(resource_id)
         try:
-            vault = self._client(subscription).vaults.get(group, name)
+            client = self._client(subscription)
+            vault = client.managed_hsms.get(group, name) if managed_hsm else client.vaults.get(group, name)
         except SDK_ERRORS as exc:
             raise translate_error(exc, f"vault {resource_id}", NotFound) from exc
         try:

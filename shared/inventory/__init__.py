@@ -18,6 +18,8 @@ module is what the rest of the app imports.
 from shared.arm_ids import normalize_scope
 from shared.inventory.consumers import dek_table_problems
 from shared.inventory.model import (
+    HSM_MIN_ROTATE_AFTER,
+    HSM_VERSION_CAP,
     Consumer,
     Identity,
     IdentityKind,
@@ -32,6 +34,7 @@ from shared.inventory.model import (
     Principal,
     Rotation,
     UnknownKey,
+    VaultKind,
     normalize_host,
 )
 from shared.inventory.reader import load_inventory, parse_inventory
@@ -39,6 +42,8 @@ from shared.settings import DEFAULT_INVENTORY_PATH, inventory_path
 
 __all__ = [
     "DEFAULT_INVENTORY_PATH",
+    "HSM_MIN_ROTATE_AFTER",
+    "HSM_VERSION_CAP",
     "Consumer",
     "Identity",
     "IdentityKind",
@@ -53,6 +58,7 @@ __all__ = [
     "Principal",
     "Rotation",
     "UnknownKey",
+    "VaultKind",
     "dek_table_problems",
     "inventory_path",
     "load_inventory",

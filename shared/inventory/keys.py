@@ -15,7 +15,17 @@ from shared.arm_ids import role_definition_guid
 from shared.inventory.checks import key_name_problem
 from shared.inventory.consumers import read_consumers
 from shared.inventory.key_rules import AcrossKeys, check_shared_consumers
-from shared.inventory.model import IdentityKind, KeyOrigin, ManagedKey, ManagedVault, Policy, Principal
+from shared.inventory.model import (
+    HSM_MIN_ROTATE_AFTER,
+    HSM_VERSION_CAP,
+    IdentityKind,
+    KeyOrigin,
+    ManagedKey,
+    ManagedVault,
+    Policy,
+    Principal,
+    Rotation,
+)
 from shared.inventory.policy import KEY_OPS, KEY_TYPES, RSA_SIZES, read_ops
 from shared.inventory.principals import read_identity
 from shared.inventory.problems import shown
@@ -23,7 +33,7 @@ from shared.inventory.rotation import read_rotation
 from shared.inventory.section import MISSING, Section, each_mapping
 from shared.inventory.vaults import read_vault_ref
 from shared.model import ConsumerKind
-from shared.roles.builtin import CRYPTO_SERVICE_ENCRYPTION_USER, ROLES_BY_NAME, BuiltInRole, role_by_id
+from shared.roles.builtin import CRYPTO_SERVICE_ENCRYPTION_USER, HSM_ROLES, ROLES_BY_NAME, BuiltInRole, role_by_id
 
 _KEY_FIELDS = (
     "vault", "name", "kty", "size", "ops", "service", "identity", "role", "rotation", "consumers", "origin",
@@ -86,6 +96,13 @@ def read_key(
         )
         identity = None
     rotation = read_rotation(section, forbid_expiry=mysql)
+    if vault is not None and vault.managed_hsm:
+        role, rotation = _managed_hsm_rules(section, role, rotation)
+    elif vault is not None and role is not None and role.managed_hsm:
+        section.problem(
+            "role", f"{role.name!r} is a Managed HSM role; vault {vault.name!r} is a Key Vault: name a Key Vault role"
+        )
+        role = None
     origin, contact, origin_ok = read_origin(section)
     parts = (name, vault, kty, size, ops, service, identity, role, rotation, consumers)
     if any(p is None for p in parts) or not origin_ok:
@@ -135,6 +152,29 @@ def read_origin(section: Section) -> tuple[KeyOrigin, str | None, bool]:
     return origin, contact, True
 
 
+def _managed_hsm_rules(
+    section: Section, role: BuiltInRole | None, rotation: Rotation | None
+) -> tuple[BuiltInRole | None, Rotation | None]:
+    """A Managed HSM grants only its own local RBAC roles, and rotates automatically no more often than every 28
+    days: a key on one that names a Key Vault role or rotates faster is refused here, not by the HSM later."""
+    if role is not None and not role.managed_hsm:
+        hsm_roles = ", ".join(sorted(r.name for r in HSM_ROLES if r.grants("wrap")))
+        section.problem(
+            "role",
+            f"{role.name!r} is a Key Vault role; a Managed HSM key takes a Managed HSM local RBAC role by name or id "
+            f"({hsm_roles})",
+        )
+        role = None
+    if rotation is not None and rotation.rotate_after.delta < HSM_MIN_ROTATE_AFTER:
+        section.problem(
+            "rotation.rotate_after",
+            f"{rotation.rotate_after} is below Managed HSM's minimum of 28 days between automatic rotations "
+            f"(a key holds at most {HSM_VERSION_CAP} versions)",
+        )
+        rotation = None
+    return role, rotation
+
+
 def _kty_check(policy: Policy) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         kty = value.upper()
@@ -158,7 +198,8 @@ def read_role(key: Section, ops: tuple[str, ...] | None) -> BuiltInRole | None:
     if role is None:
         known = ", ".join(sorted(r.name for r in ROLES_BY_NAME.values()))
         key.problem(
-            "role", f"unknown role {shown(value)}; expected a Key Vault built-in role by name or GUID ({known})"
+            "role",
+            f"unknown role {shown(value)}; expected a Key Vault or Managed HSM built-in role by name or GUID ({known})",
         )
         return None
     if "*" in role.key_data_actions:

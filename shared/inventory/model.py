@@ -76,6 +76,21 @@ class KeyOrigin(StrEnum):
     IMPORTED = "imported"
 
 
+class VaultKind(StrEnum):
+    """Where keys live. A Managed HSM sends no events (the sweep is the only driver), grants key use through its own
+    local RBAC (scopes `/`, `/keys`, `/keys/<name>`, which ARM neither lists nor reports), caps a key at 100 versions
+    and rotates automatically no more often than every 28 days."""
+
+    KEY_VAULT = "key-vault"
+    MANAGED_HSM = "managed-hsm"
+
+
+# A Managed HSM key holds at most this many versions (every rotation adds one).
+HSM_VERSION_CAP = 100
+# A Managed HSM rotates automatically no more often than this (timeAfterCreate >= P28D).
+HSM_MIN_ROTATE_AFTER = timedelta(days=28)
+
+
 class IdentityKind(StrEnum):
     USER_ASSIGNED = "user-assigned"
     SYSTEM_ASSIGNED = "system-assigned"
@@ -180,6 +195,11 @@ class ManagedVault:
     resource_id: str
     subscription_id: str
     resource_group: str
+    kind: VaultKind = VaultKind.KEY_VAULT
+
+    @property
+    def managed_hsm(self) -> bool:
+        return self.kind is VaultKind.MANAGED_HSM
 
     @property
     def host(self) -> str:
@@ -323,7 +343,9 @@ class Inventory:
                 {"principal_id": p.principal_id, "principal_type": p.principal_type, "reason": p.reason}
                 for p in self.break_glass
             ],
-            "vaults": [{"name": v.name, "url": v.url, "resource_id": v.resource_id} for v in self.vaults],
+            "vaults": [
+                {"name": v.name, "url": v.url, "resource_id": v.resource_id, "kind": v.kind.value} for v in self.vaults
+            ],
             "keys": [
                 {
                     "name": k.name,

@@ -16,12 +16,15 @@ from shared.inventory.checks import (
     vault_name_problem,
     vault_url_problem,
 )
-from shared.inventory.model import ManagedVault
+from shared.inventory.model import ManagedVault, VaultKind
 from shared.inventory.problems import shown
 from shared.inventory.section import MISSING, Section, each_mapping
 
 VAULT_RESOURCE_TYPE = "Microsoft.KeyVault/vaults"
-_VAULT_FIELDS = ("name", "url", "resource_id", "subscription_id", "resource_group")
+HSM_RESOURCE_TYPE = "Microsoft.KeyVault/managedHSMs"
+_RESOURCE_TYPES = {VaultKind.KEY_VAULT: VAULT_RESOURCE_TYPE, VaultKind.MANAGED_HSM: HSM_RESOURCE_TYPE}
+_DEFAULT_HOSTS = {VaultKind.KEY_VAULT: "vault.azure.net", VaultKind.MANAGED_HSM: "managedhsm.azure.net"}
+_VAULT_FIELDS = ("name", "kind", "url", "resource_id", "subscription_id", "resource_group")
 
 
 def read_vaults(root: Section) -> dict[str, ManagedVault | None] | None:
@@ -52,12 +55,24 @@ def read_vaults(root: Section) -> dict[str, ManagedVault | None] | None:
     return vaults
 
 
+def _kind_problem(value: str) -> str | None:
+    if value.lower() in {k.value for k in VaultKind}:
+        return None
+    return f"unknown vault kind {shown(value)}; expected one of {', '.join(k.value for k in VaultKind)}"
+
+
 def read_vault(section: Section, name: str | None) -> ManagedVault | None:
-    """A vault is placed by resource_id, or by subscription_id + resource_group (its resource_id is built)."""
+    """A vault is placed by resource_id, or by subscription_id + resource_group (its resource_id is built). `kind`
+    (key-vault unless given) decides the resource type its id must have and its default URL."""
+    kind_text = section.text("kind", required=False, default=VaultKind.KEY_VAULT.value, check=_kind_problem)
+    if kind_text is None:
+        return None
+    kind = VaultKind(kind_text.lower())
+    resource_type = _RESOURCE_TYPES[kind]
     has_url = section.raw("url", required=False) is not MISSING
     has_id = section.raw("resource_id", required=False) is not MISSING
     url = section.text("url", required=False, check=vault_url_problem)
-    resource_id = section.text("resource_id", required=False, check=arm_id_check(VAULT_RESOURCE_TYPE))
+    resource_id = section.text("resource_id", required=False, check=arm_id_check(resource_type))
     subscription = section.text("subscription_id", required=False, check=guid_problem, normalize=str.lower)
     group = section.text("resource_group", required=False, check=resource_group_problem)
     if not has_id:
@@ -69,7 +84,7 @@ def read_vault(section: Section, name: str | None) -> ManagedVault | None:
     if not has_id:
         if subscription is None or group is None:
             return None
-        resource_id = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{VAULT_RESOURCE_TYPE}/{name}"
+        resource_id = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{resource_type}/{name}"
     elif resource_id is None:
         return None
     else:
@@ -88,8 +103,8 @@ def read_vault(section: Section, name: str | None) -> ManagedVault | None:
         if not ok:
             return None
         subscription, group = parsed.subscription_id, parsed.resource_group
-    url = (url or f"https://{name}.vault.azure.net").rstrip("/")
-    return ManagedVault(name, url, resource_id, subscription, group)
+    url = (url or f"https://{name}.{_DEFAULT_HOSTS[kind]}").rstrip("/")
+    return ManagedVault(name, url, resource_id, subscription, group, kind)
 
 
 def read_vault_ref(section: Section, vaults: dict[str, ManagedVault | None] | None) -> ManagedVault | None:

@@ -44,6 +44,31 @@ KEY_DATA_ACTIONS: dict[str, str] = {
     "setrotationpolicy": ROTATION_POLICIES + "write",
 }
 
+# The same operations as Managed HSM local RBAC names them (its data actions differ from a vault's: `keys/write/action`
+# for update, `keys/create` without `/action`).
+HSM_KEYS = "Microsoft.KeyVault/managedHsm/keys/"
+HSM_KEY_DATA_ACTIONS: dict[str, str] = {
+    "read": HSM_KEYS + "read/action",
+    "wrap": HSM_KEYS + "wrap/action",
+    "unwrap": HSM_KEYS + "unwrap/action",
+    "encrypt": HSM_KEYS + "encrypt/action",
+    "decrypt": HSM_KEYS + "decrypt/action",
+    "sign": HSM_KEYS + "sign/action",
+    "verify": HSM_KEYS + "verify/action",
+    "release": HSM_KEYS + "release/action",
+    "create": HSM_KEYS + "create",
+    "update": HSM_KEYS + "write/action",
+    "import": HSM_KEYS + "import/action",
+    "delete": HSM_KEYS + "delete",
+    "backup": HSM_KEYS + "backup/action",
+    "restore": HSM_KEYS + "restore/action",
+    "rotate": HSM_KEYS + "rotate/action",
+    "recover": HSM_KEYS + "deletedKeys/recover/action",
+    "purge": HSM_KEYS + "deletedKeys/delete",
+    # No entries for the rotation policy: a Managed HSM reads it under keys/read/action and writes it under
+    # keys/write/action, so on an HSM it is part of `read` and `update`, not an extra a consumer could be said to hold.
+}
+
 # Operations that use the key's material (or hand it out): what least privilege polices.
 KEY_USE = frozenset({"wrap", "unwrap", "encrypt", "decrypt", "sign", "verify", "release"})
 # What a consumer service needs, and all it should have: read the key, wrap and unwrap its DEK.
@@ -87,8 +112,14 @@ class RoleDefinition:
         return any(p.allows_data_action(action) for p in self.permissions)
 
     def key_operations(self) -> frozenset[str]:
-        """The key operations (short names, see KEY_DATA_ACTIONS) this role allows on a key in its scope."""
-        return frozenset(op for op, action in KEY_DATA_ACTIONS.items() if self.allows_data_action(action))
+        """The key operations (short names, see KEY_DATA_ACTIONS) this role allows on a key in its scope: a vault's
+        data actions or a Managed HSM's (a role definition lives in one or the other, so at most one set matches)."""
+        return frozenset(
+            op
+            for op, action in KEY_DATA_ACTIONS.items()
+            if self.allows_data_action(action)
+            or (op in HSM_KEY_DATA_ACTIONS and self.allows_data_action(HSM_KEY_DATA_ACTIONS[op]))
+        )
 
 
 def _strings(value: Any, field: str) -> tuple[str, ...]:

@@ -15,11 +15,18 @@ from tests.fakes.clock import FakeClock
 SUB = "00000000-0000-0000-0000-0000000000aa"
 
 
-@pytest.fixture(params=["fake", "emulator"])
+@pytest.fixture(params=["fake", "emulator", "routed"])
 def backend(request) -> tuple[AccessControl, str]:
+    """`routed`: the ARM adapter behind RoutedAccessControl beside a Managed HSM (what the app is given)."""
     if request.param == "fake":
         return FakeAccessControl(FakeClock()), SUB
     cloud = request.getfixturevalue("cloud_with_app_identity")
+    if request.param == "routed":
+        from shared.local_rbac import RoutedAccessControl
+        from tests.fakes.hsm_access import FakeManagedHsmAccessControl
+
+        hsm = f"/subscriptions/{cloud.subscription_id}/resourceGroups/rg-hsm/providers/Microsoft.KeyVault/managedHSMs/h"
+        return RoutedAccessControl(cloud.app_access(), {hsm: FakeManagedHsmAccessControl(hsm)}), cloud.subscription_id
     return cloud.app_access(), cloud.subscription_id
 
 

@@ -98,6 +98,42 @@ class Emulators:
     def key_scope(self, key_name: str, vault: str | None = None) -> str:
         return f"{self.vault_resource_id(vault)}/keys/{key_name}"
 
+    # ---- Managed HSMs (emulators.managed_hsm) -----------------------------------------------------------------
+    def hsm_url(self, name: str | None = None) -> str:
+        hsms = self.info["managed_hsms"]
+        return (hsms[name] if name else next(iter(hsms.values())))["url"]
+
+    def hsm_resource_id(self, name: str | None = None) -> str:
+        hsms = self.info["managed_hsms"]
+        return (hsms[name] if name else next(iter(hsms.values())))["resource_id"]
+
+    def hsm_initial_admins(self, *principal_ids: str, name: str | None = None) -> Any:
+        """Azure's provisioning step: each principal holds Managed HSM Administrator at `/` at once."""
+        hsm = name or next(iter(self.info["managed_hsms"]))
+        return self.admin("POST", f"/managed-hsms/{hsm}/initial-admins", {"principal_ids": list(principal_ids)})
+
+    def hsm_access_client(self, principal_id: str, name: str | None = None, **kwargs: Any) -> Any:
+        from azure.keyvault.administration import KeyVaultAccessControlClient
+
+        return KeyVaultAccessControlClient(
+            self.hsm_url(name),
+            self.credential(principal_id),
+            verify_challenge_resource=False,
+            connection_verify=self.ca_cert,
+            **kwargs,
+        )
+
+    def hsm_key_client(self, principal_id: str, name: str | None = None, **kwargs: Any) -> Any:
+        from azure.keyvault.keys import KeyClient
+
+        return KeyClient(
+            self.hsm_url(name),
+            self.credential(principal_id),
+            verify_challenge_resource=False,
+            connection_verify=self.ca_cert,
+            **kwargs,
+        )
+
     # ---- SDK clients --------------------------------------------------------------------------------------
     def credential(self, principal_id: str) -> Any:
         from emulators.credential import EmulatorCredential
