@@ -9,8 +9,10 @@ Two copies of the reference MySQL key, one flat and one with `hierarchy: shard-k
 runs them: the fan-out's messages (one per shard) drained through `functions.rewrap.worker.rewrap_page` until none
 is left, with a budget that grants everything (the vault limit is reported separately, below). The vault and the
 tables are the in-memory fakes (real RSA-OAEP-256 and AES-GCM, in this process), wrapped to count every call by
-operation; so `seconds` is the handlers' own work (crypto, paging, bookkeeping) without network latency, while
-`kv_requests` is exactly what Azure would bill and throttle: unwrapKey and key reads (wrapKey runs locally).
+operation, under the per-process cache of versioned key reads that shared.bootstrap puts around the real adapter; so
+`seconds` is the handlers' own work (crypto, paging, bookkeeping) without network latency, while `kv_requests` is
+exactly what Azure would bill and throttle: unwrapKey and key reads (wrapKey runs locally). With shard keys that is
+one unwrapKey per shard plus the fan-out's one read of the current version (issue 21: shards + 1).
 
 `budget_seconds` is the floor the shared re-wrap budget puts under the same crypto operations on an RSA-2048 HSM
 vault (functions.rewrap.worker: 2,000 operations per 10 s, half for the re-wrap, W/(W+1) of that usable).
@@ -30,6 +32,7 @@ import os
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from functions.rewrap import BUDGET_WINDOW, move_dependents, rewrap_page, window_limit  # noqa: E402
 from shared.coordination.budget import BudgetGrant  # noqa: E402
-from shared.envelope import ShardKeyCache, create_sharded_dek, key_check_value  # noqa: E402
+from shared.envelope import CachedKeyReads, ShardKeyCache, create_sharded_dek, key_check_value  # noqa: E402
 from shared.envelope.sharding import shard_of  # noqa: E402
 from shared.inventory import load_inventory  # noqa: E402
 from shared.model import WrappedDek  # noqa: E402
@@ -136,15 +139,17 @@ def _seed_sharded(managed, vault, store, shardkeys, count: int) -> None:
 
 def _rotate(managed, inventory, vault: CountingVault, store, shardkeys) -> dict:
     clock, queue, audit = FakeClock(), FakeWorkQueue(), FakeAuditTrail()
+    vault.inner.clock.advance(timedelta(days=1))  # a rotation comes after the version it replaces was created
     vault.inner.rotate_key(managed.ref)
     counting = CountingStore(store)
     vault.calls.clear()
     started = time.perf_counter()
     claims = FakeClaims()
-    move_dependents(managed, trigger="bench", vault=vault, dekstore=counting, claims=claims, rewrap_queue=queue,
+    reads = CachedKeyReads(vault)  # one process's vault port, as shared.bootstrap builds it (counted underneath)
+    move_dependents(managed, trigger="bench", vault=reads, dekstore=counting, claims=claims, rewrap_queue=queue,
                     move_queue=FakeWorkQueue(), audit=audit, clock=clock, shardkeys=shardkeys)  # fmt: skip
     ports = {
-        "inventory": inventory, "vault": vault, "dekstore": counting, "rewrap_queue": queue, "budget": Unlimited(),
+        "inventory": inventory, "vault": reads, "dekstore": counting, "rewrap_queue": queue, "budget": Unlimited(),
         "claims": claims, "audit": audit, "alerts": FakeAlerts(), "clock": clock, "sleep": lambda s: None,
         "shardkeys": shardkeys,
     }  # fmt: skip

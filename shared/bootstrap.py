@@ -95,14 +95,19 @@ class Container:
         def build():
             from shared.azure.keyvault import AzureKeyVault
             from shared.azure.transport import call_counter, shared_pool
+            from shared.envelope import CachedKeyReads
 
             require_local_for_insecure(self.settings, vault_urls=[v.url for v in self.inventory.vaults])
-            return AzureKeyVault(
-                self.credential,
-                connection_verify=self.settings.connection_verify,
-                verify_challenge_resource=self.settings.verify_challenge_resource,
-                transport=shared_pool(self.settings.connection_verify),  # sized to the re-wrap: no "pool full"
-                response_hook=call_counter(self.telemetry),  # cmk.keyvault.calls and .throttled
+
+            # One cache of versioned key reads per process: a rotation's shard messages read the key once (issue 21).
+            return CachedKeyReads(
+                AzureKeyVault(
+                    self.credential,
+                    connection_verify=self.settings.connection_verify,
+                    verify_challenge_resource=self.settings.verify_challenge_resource,
+                    transport=shared_pool(self.settings.connection_verify),  # sized to the re-wrap: no "pool full"
+                    response_hook=call_counter(self.telemetry),  # cmk.keyvault.calls and .throttled
+                )
             )
 
         return self._once("_vault", build)

@@ -198,6 +198,9 @@ class ShardKey:
     created: datetime | None = None
     migrated: bool = False
     etag: str | None = None
+    # When the KEK version it is wrapped under was created (set when wrapped; None on rows older than the field): a
+    # late re-wrap message compares it with its target's, so a shard key never moves back to an older KEK version.
+    kek_created: datetime | None = None
 
     @property
     def kek_version(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from shared.envelope import (
     rotate_shard_key,
     shard_count,
     shard_prefix,
+    version_of,
 )
 from shared.errors import CmkError, ServiceUnavailable, Throttled
 from shared.model import KeyVersion, same_key_id
@@ -62,11 +64,15 @@ def rewrap_shard_step(
     clock: Clock,
     limit_per_window: int,
     window: Any,
+    rows: list | None = None,
+    moves: Callable[[Any], bool] | None = None,
 ) -> ShardStep:
-    rows = shardkeys.list_shard(msg.partition)
+    """`rows` when the caller already listed the shard; `moves` when only some rows may move (see
+    `older_than_target`): the others count as done for this message."""
+    rows = shardkeys.list_shard(msg.partition) if rows is None else rows
     if not rows:
         return ShardStep()
-    behind = [r for r in rows if not same_key_id(r.kek_id, current.key_id)]
+    behind = [r for r in rows if not same_key_id(r.kek_id, current.key_id) and (moves is None or moves(r))]
     migrated = all(r.migrated for r in rows)
     if behind:
         grant = budget.reserve(
@@ -78,7 +84,7 @@ def rewrap_shard_step(
             rewrap_queue.send(msg.to_json(), delay_seconds=max(1, math.ceil(grant.retry_after or 1)))
             return ShardStep(len(rows), deferred=True)
         try:
-            done = rewrap_shard_keys(managed, msg.partition, current, vault=vault, shardkeys=shardkeys)
+            done = rewrap_shard_keys(managed, msg.partition, current, vault=vault, shardkeys=shardkeys, moves=moves)
         except TRANSIENT:
             rewrap_queue.send(msg.to_json(), delay_seconds=RETRY_DELAY_SECONDS)
             return ShardStep(len(rows), deferred=True)
@@ -86,6 +92,32 @@ def rewrap_shard_step(
             return ShardStep(len(rows), migrated=False, refused=exc.code)
         return ShardStep(len(rows), done.rewrapped, done.vault_calls, migrated)
     return ShardStep(len(rows), migrated=migrated)
+
+
+OLDER, NEWER, UNKNOWN = "older", "newer", "unknown"
+
+
+def kek_order(managed: Any, target: KeyVersion, *, vault: Any) -> Callable[[Any], str]:
+    """Where a shard-key row's KEK version stands against `target`: OLDER (it may move), NEWER (this message is
+    late: the next rotation overtook it) or UNKNOWN (same creation time, or unreadable). Decided from the row's
+    `kek_created` (or, for a row written before that field, that version read once per process through the vault's
+    cache), so "never backwards" needs no read of the key's current version. A row on the target itself: OLDER
+    (the caller skips it anyway)."""
+
+    def order(row: Any) -> str:
+        if same_key_id(row.kek_id, target.key_id):
+            return OLDER
+        created = row.kek_created
+        if created is None:
+            try:
+                created = version_of(vault, managed.ref, row.kek_version).created
+            except CmkError:
+                return UNKNOWN
+        if created is None or target.created is None or created == target.created:
+            return UNKNOWN
+        return OLDER if created < target.created else NEWER
+
+    return order
 
 
 def shard_keys_behind(managed: Any, target: str, shardkeys: ShardKeyStore | None) -> int:

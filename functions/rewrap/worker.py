@@ -133,6 +133,15 @@ def rewrap_page(
 
         return rotated(managed, msg, vault=vault, dekstore=dekstore, shardkeys=shardkeys, audit=audit, alerts=alerts,
                        clock=clock)  # fmt: skip
+    if shardkeys is not None and not msg.dek_ids and not msg.continuation:
+        from functions.rewrap.shard_pages import migrated_shard  # no current-version read for a migrated shard
+
+        done = migrated_shard(
+            managed, msg, vault=vault, dekstore=dekstore, shardkeys=shardkeys, budget=budget,
+            rewrap_queue=rewrap_queue, claims=claims, audit=audit, alerts=alerts, clock=clock,
+        )  # fmt: skip
+        if done is not None:
+            return done
     current = vault.get_key(managed.ref)
     if current.version.lower() != msg.target_version.lower():
         return _superseded(managed, msg)

@@ -131,6 +131,8 @@ def to_entity(sk: ShardKey) -> dict:
     }
     if sk.created is not None:
         entity["Created"] = sk.created
+    if sk.kek_created is not None:
+        entity["KekCreated"] = sk.kek_created
     return entity
 
 
@@ -147,4 +149,5 @@ def from_entity(entity: TableEntity) -> ShardKey:
         created=entity.get("Created"),
         migrated=bool(entity.get("Migrated", False)),
         etag=entity.metadata["etag"],
+        kek_created=entity.get("KekCreated"),
     )

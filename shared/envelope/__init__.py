@@ -33,6 +33,7 @@ from shared.envelope.hierarchy import (
     open_record,
     shard_prefix,
 )
+from shared.envelope.key_reads import CachedKeyReads, version_of
 from shared.envelope.shard_keys import (
     DEFAULT_TTL_SECONDS,
     HIERARCHIES,
@@ -54,6 +55,7 @@ __all__ = [
     "HIERARCHY_FLAT",
     "HIERARCHY_SHARD_KEYS",
     "SHARD_WRAP_ALGORITHM",
+    "CachedKeyReads",
     "DecryptFailed",
     "DekHandle",
     "KcvMismatch",
@@ -90,4 +92,5 @@ __all__ = [
     "shard_of",
     "shard_prefix",
     "unwrap_checked",
+    "version_of",
 ]

@@ -98,7 +98,7 @@ def current_shard_key(
     empty = store is not None and not store.list_page(shard, None, 1).items
     try:
         made = new_shard_key(managed, shard, 1, vault=vault, kek_version=current.version, now=now, cache=cache,
-                             migrated=empty)  # fmt: skip
+                             migrated=empty, kek_created=current.created)  # fmt: skip
         return shardkeys.add(made)
     except Conflict:
         return shardkeys.list_shard(shard)[-1]
@@ -106,7 +106,7 @@ def current_shard_key(
 
 def new_shard_key(
     managed: Any, shard: str, generation: int, *, vault: KeyVault, kek_version: str, now: datetime | None = None,
-    migrated: bool = False, cache: ShardKeyCache | None = None,
+    migrated: bool = False, cache: ShardKeyCache | None = None, kek_created: datetime | None = None,
 ) -> ShardKey:  # fmt: skip
     """A fresh AES-256 shard key wrapped (locally, with the public key) under `kek_version`; plaintext cleared once
     `cache` (when given) holds it, so its maker needs no unwrap to use it."""
@@ -114,7 +114,7 @@ def new_shard_key(
     try:
         wrapped = vault.wrap_key(managed.ref, kek_version, bytes(secret))
         made = ShardKey(shard, generation, wrapped.key_id, wrapped.algorithm, wrapped.wrapped, kcv(secret),
-                        now or datetime.now(UTC), migrated)  # fmt: skip
+                        now or datetime.now(UTC), migrated, kek_created=kek_created)  # fmt: skip
         if cache is not None:
             cache.remember(made, secret, vault)
         return made

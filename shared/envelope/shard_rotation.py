@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,14 +67,17 @@ class ShardChange:
 
 
 def rewrap_shard_keys(
-    managed: Any, shard: str, target: KeyVersion, *, vault: KeyVault, shardkeys: ShardKeyStore
-) -> ShardRewrap:
+    managed: Any, shard: str, target: KeyVersion, *, vault: KeyVault, shardkeys: ShardKeyStore,
+    moves: Callable[[ShardKey], bool] | None = None,
+) -> ShardRewrap:  # fmt: skip
     """Every generation of `shard` wrapped under `target`: one unwrapKey per generation not there yet, no DEK moved.
+    `moves` (when given) says which rows may move at all: a late message's caller passes "on an older version than
+    the target", decided again on every re-read, so a row on a newer version stays where it is.
     Errors (throttling, a refused unwrap, a KCV mismatch) propagate: the caller retries or alerts, nothing changed."""
     rewrapped = skipped = calls = 0
     for sk in shardkeys.list_shard(shard):
         for _attempt in range(3):
-            if same_key_id(sk.kek_id, target.key_id):
+            if same_key_id(sk.kek_id, target.key_id) or (moves is not None and not moves(sk)):
                 skipped += 1
                 break
             secret = unwrap_shard_key(sk, vault)
@@ -82,7 +86,8 @@ def rewrap_shard_keys(
                 wrapped = vault.wrap_key(managed.ref, target.version, bytes(secret))
             finally:
                 secret[:] = bytes(len(secret))
-            moved = dataclasses.replace(sk, kek_id=wrapped.key_id, algorithm=wrapped.algorithm, wrapped=wrapped.wrapped)
+            moved = dataclasses.replace(sk, kek_id=wrapped.key_id, algorithm=wrapped.algorithm, wrapped=wrapped.wrapped,
+                                        kek_created=target.created)  # fmt: skip
             try:
                 shardkeys.replace(moved)
                 rewrapped += 1
@@ -109,7 +114,7 @@ def rotate_shard_key(
     if len(generations) == 1:
         only = generations[0]
         made = new_shard_key(managed, shard, only.generation + 1, vault=vault, kek_version=only.kek_version, now=now,
-                             migrated=only.migrated, cache=cache)  # fmt: skip
+                             migrated=only.migrated, cache=cache, kek_created=only.kek_created)  # fmt: skip
         with contextlib.suppress(Conflict):  # another rotation of this shard made it: carry on with theirs
             shardkeys.add(made)
         generations = shardkeys.list_shard(shard)
