@@ -124,3 +124,15 @@ def test_the_stored_layout_is_pinned(azurite):
         "Format": 1,
     }
     assert bytes(raw["Wrapped"]) == b"\x02" * 256 and raw["Created"] == when
+
+
+def test_the_kek_versions_creation_time_round_trips_and_old_rows_have_none(store):
+    """kek_created lets a late re-wrap message decide "never backwards" without reading the key (issue 21); a row
+    written before the field existed reads back None, and the worker then reads that version instead."""
+    when = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
+    store.add(dataclasses.replace(_sk("aks-004"), kek_created=when))
+    store.add(_sk("aks-005"))
+    assert store.get("aks-004", 1).kek_created == when
+    assert store.get("aks-005", 1).kek_created is None
+    moved = store.replace(dataclasses.replace(store.get("aks-005", 1), kek_created=when))
+    assert store.get("aks-005", 1).kek_created == when and moved.etag
