@@ -6,6 +6,7 @@ rotation re-wraps shard keys with one unwrapKey per shard (counted by the emulat
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -151,6 +152,73 @@ def test_a_kek_rotation_costs_one_unwrap_per_shard_over_the_wire(setup):
     _opens_everywhere(s, blobs)  # every DEK still opens: only its shard key moved
 
 
+class _Inventory:
+    def __init__(self, *keys) -> None:
+        self.keys = keys
+
+    def key(self, name: str):
+        return next(k for k in self.keys if k.name == name)
+
+
+class _Unlimited:
+    def reserve(self, scope, want, *, now, limit_per_window, window):
+        from shared.coordination.budget import BudgetGrant
+
+        return BudgetGrant(want)
+
+
+def test_a_whole_rotation_through_the_worker_costs_shards_plus_three_requests_over_the_wire(setup):
+    """Issue 21: the fan-out and every shard message in one process, through the vault port shared.bootstrap builds
+    (the adapter under its cache of versioned reads): one unwrapKey per shard and three key reads whatever the
+    number of shards (see below). No read per shard message."""
+    from functions.rewrap import move_dependents, rewrap_page
+    from shared.envelope import CachedKeyReads
+    from tests.fakes.audit import FakeAuditTrail
+    from tests.fakes.claims import FakeClaims
+    from tests.fakes.clock import FakeClock
+    from tests.fakes.outbound import FakeAlerts, FakeWorkQueue
+
+    s = setup
+    blobs = _make(s, 40)
+    time.sleep(1.1)  # Key Vault's `created` has one-second resolution: the rotation comes in a later second
+    s.admin.rotate_key(s.managed.ref)
+    reads = CachedKeyReads(s.cloud.app_keyvault())  # a fresh process: nothing cached, no wrap client built
+    clock, queue, claims, audit = FakeClock(), FakeWorkQueue(), FakeClaims(), FakeAuditTrail()
+    before = s.cloud.emulators.counters()
+    move_dependents(s.managed, trigger="test", vault=reads, dekstore=s.store, claims=claims, rewrap_queue=queue,
+                    move_queue=FakeWorkQueue(), audit=audit, clock=clock, shardkeys=s.shardkeys)  # fmt: skip
+    ports = {
+        "inventory": _Inventory(s.managed), "vault": reads, "dekstore": s.store, "rewrap_queue": queue,
+        "budget": _Unlimited(), "claims": claims, "audit": audit, "alerts": FakeAlerts(), "clock": clock,
+        "sleep": lambda _s: None, "shardkeys": s.shardkeys,
+    }  # fmt: skip
+    outcomes = []
+    while messages := queue.drain():
+        outcomes += [rewrap_page(m, **ports) for m in messages]
+    after = s.cloud.emulators.counters()
+    assert sum(o.completed for o in outcomes) == 1
+    assert _unwraps(after) - _unwraps(before) == SHARDS, (before, after)
+    requests = _requests(after) - _requests(before)
+    # Was 2 x SHARDS + 3: a current-version read per shard message. Now the reads are per process, not per shard:
+    # the fan-out's current read, and the SDK's one key read per CryptographyClient (the wrap client's public key,
+    # the unwrap client's first look at the old version).
+    assert requests <= SHARDS + 3 and _by_op(before, after).get((_vault_of(after), "getkey"), 0) <= 3, _by_op(
+        before, after
+    )
+    s.cache.clear()
+    _opens_everywhere(s, blobs)
+
+
+def _requests(counters: dict) -> int:
+    """Key operations the Key Vault emulator answered 200 (reads and unwraps), over its vaults."""
+    return sum(
+        int(ops.get(op, {}).get("by_status", {}).get("200", 0))
+        for ops in counters.values()
+        if isinstance(ops, dict)
+        for op in ops
+    )
+
+
 def _old_version(s, target) -> str:
     return next(v.version for v in s.admin.list_versions(s.managed.ref) if v.version != target.version)
 
@@ -165,3 +233,20 @@ def _unwraps(counters: dict) -> int:
         for op in ops
         if "unwrap" in op.lower()
     )
+
+
+def _by_op(before: dict, after: dict) -> dict:
+    def flat(counters: dict) -> dict:
+        return {
+            (vault, op): int(c.get("by_status", {}).get("200", 0))
+            for vault, ops in counters.items()
+            if isinstance(ops, dict)
+            for op, c in ops.items()
+        }
+
+    b, a = flat(before), flat(after)
+    return {k: n - b.get(k, 0) for k, n in a.items() if n - b.get(k, 0)}
+
+
+def _vault_of(counters: dict) -> str:
+    return next(vault for vault, ops in counters.items() if isinstance(ops, dict) and "unwrapkey" in ops)
