@@ -24,15 +24,14 @@ from shared.errors import NotFound
 ROTATE_ACTION = "rotate-shard-key"  # the audit action of a scheduled shard-key rotation
 
 
-def migrated_shard(managed: Any, msg, *, vault, dekstore, shardkeys, budget, rewrap_queue, claims, audit, alerts,
-                   clock) -> PageOutcome | None:  # fmt: skip
+def migrated_shard(managed: Any, msg, rows: list, *, vault, dekstore, shardkeys, budget, rewrap_queue, claims,
+                   audit, alerts, clock) -> PageOutcome | None:  # fmt: skip
     """A shard whose rows are all migrated shard keys, without reading the key's current version (issue 21: a
     rotation costs shards + O(1) Key Vault requests). The target's public key comes from the vault's per-process
     cache of versioned reads, which the fan-out's read of the current version filled. "Never backwards" is decided
     from state: a row on a version newer than the target means this message is late (the next rotation overtook
     it), so it moves nothing, exactly as a superseded flat page. None: not such a shard, or a row whose order
     against the target is unknown (the caller's usual path, which reads the current version)."""
-    rows = shardkeys.list_shard(msg.partition)
     if not rows or not all(r.migrated for r in rows):
         return None
     try:

@@ -136,8 +136,9 @@ def rewrap_page(
     if shardkeys is not None and not msg.dek_ids and not msg.continuation:
         from functions.rewrap.shard_pages import migrated_shard  # no current-version read for a migrated shard
 
+        shard_rows = shardkeys.list_shard(msg.partition)  # listed once for both paths
         done = migrated_shard(
-            managed, msg, vault=vault, dekstore=dekstore, shardkeys=shardkeys, budget=budget,
+            managed, msg, shard_rows, vault=vault, dekstore=dekstore, shardkeys=shardkeys, budget=budget,
             rewrap_queue=rewrap_queue, claims=claims, audit=audit, alerts=alerts, clock=clock,
         )  # fmt: skip
         if done is not None:
@@ -148,7 +149,7 @@ def rewrap_page(
     if shardkeys is not None and not msg.dek_ids and not msg.continuation:
         step = rewrap_shard_step(
             managed, msg, current, vault=vault, shardkeys=shardkeys, budget=budget, rewrap_queue=rewrap_queue,
-            clock=clock, limit_per_window=window_limit(), window=BUDGET_WINDOW,
+            clock=clock, limit_per_window=window_limit(), window=BUDGET_WINDOW, rows=shard_rows,
         )  # fmt: skip
         if step.deferred or step.migrated or step.refused:
             from functions.rewrap.shard_pages import shard_only  # it builds on this module's outcome and records
