@@ -91,7 +91,11 @@ REVOCATION_SCHEMAS: dict[str, Any] = {
         "required": ["key", "partition", "dek_id", "reason"],
         "additionalProperties": False,
         "properties": {
-            "key": {"type": "string", "description": "the managed key (as GET /api/keys names it)"},
+            "key": {
+                "type": "string",
+                "pattern": KEY_NAME_PATTERN,
+                "description": "the managed key (as GET /api/keys names it)",
+            },
             "partition": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": PRINTABLE_TEXT_PATTERN},
             "dek_id": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": PRINTABLE_TEXT_PATTERN},
             "reason": {

@@ -49,6 +49,7 @@ def test_no_request_crashes_breaks_the_document_or_changes_state_when_refused(tm
         "POST /api/revocations",
         "GET /api/revocations/{id}",
         "POST /api/restorations",
+        "POST /api/quarantine/release",
     }
     refused = summary["routes"]["POST /api/rotations"]["statuses"]
     assert {"400", "401", "404", "415"} <= set(refused)  # the campaign reached every kind of refusal
