@@ -139,6 +139,7 @@ def _key_section(key: dict[str, Any]) -> str:
             _versions(name, key.get("versions")),
             _consumers(name, dependents),
             _rewrap(name, dependents),
+            _quarantine(name, dependents.get("quarantined")),
             _revocations(name, key.get("revocations") or []),
             "</section>",
         ]
@@ -245,6 +246,31 @@ def _rewrap(name: str, dependents: dict[str, Any]) -> str:
         f"{_e(rewrap.get('failed', 0))}, remaining {_e(remaining)}; rate "
         f"{_e(f'{rate} DEKs a minute' if rate is not None else 'not measured yet')}.</p>"
     )
+
+
+def _quarantine(name: str, quarantined: Any) -> str:
+    """The DEKs the re-wrap refused: they stay on their version until they move or an operator releases them, so an
+    operator must see them here rather than wonder why a re-wrap never reaches 100%."""
+    if not isinstance(quarantined, dict):
+        return ""
+    if quarantined.get("error"):
+        error = _e(quarantined["error"])
+        return f'<h3>Quarantined DEKs</h3><p class="bad">the quarantine could not be read: {error}</p>'
+    deks = quarantined.get("deks") or []
+    rows = [
+        [f"<code>{_e(d.get('dek_id'))}</code>", _e(d.get("partition")), f"<code>{_e(d.get('version'))}</code>",
+         _e(d.get("reason")), _e(d.get("since"))]
+        for d in deks
+    ]  # fmt: skip
+    count = int(quarantined.get("count", len(deks)) or 0)
+    more = f'<p class="muted">{_e(count - len(deks))} more not listed.</p>' if count > len(deks) else ""
+    table = _table(
+        f"DEKs of {name} the re-wrap refused ({count})",
+        ["DEK", "Shard", "Version", "Why", "Since"],
+        rows,
+        "No DEK in quarantine.",
+    )
+    return f"<h3>Quarantined DEKs</h3>{table}{more}"
 
 
 def _revocations(name: str, revocations: list[dict[str, Any]]) -> str:

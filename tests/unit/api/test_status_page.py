@@ -245,3 +245,24 @@ def test_a_rewrap_in_flight_is_a_progress_bar_with_its_counts_and_rate(world):
     text = " ".join(_read(html).text)
     assert "Processed 250, succeeded 248, failed 2, remaining 750; rate 250.0 DEKs a minute." in text
     assert "25% (running)" in text
+
+
+def test_quarantined_deks_are_listed_with_why_and_the_rest_counted(world):
+    from functions.api.status_html import render_status
+
+    quarantined = {
+        "count": 3,
+        "deks": [
+            {"partition": "p4", "dek_id": "d-<1>", "version": "v1", "reason": "KcvMismatch", "since": "2026-12-01"}
+        ],
+    }
+    view = {"keys": [{"name": MYSQL, "versions": [], "dependents": {"quarantined": quarantined}}]}
+    html = render_status(view)
+    assert "<code>d-&lt;1&gt;</code>" in html  # escaped like every value from the registry
+    text = " ".join(_read(html).text)
+    assert "DEKs of mysql-encryption-key the re-wrap refused (3)" in text
+    assert "KcvMismatch" in text and "2 more not listed." in text
+    empty = render_status({"keys": [{"name": MYSQL, "versions": [], "dependents": {"quarantined": {"count": 0}}}]})
+    assert "No DEK in quarantine." in " ".join(_read(empty).text)
+    down = render_status({"keys": [{"name": MYSQL, "versions": [], "dependents": {"quarantined": {"error": "X"}}}]})
+    assert "the quarantine could not be read: X" in " ".join(_read(down).text)
